@@ -1,0 +1,206 @@
+"""Typed records the store takes and returns: identities, articles, polls, outbox, audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """A chat, group or channel on one platform. Ids are strings: snowflakes overflow floats."""
+
+    platform: str
+    chat_id: str
+
+    def key(self) -> str:
+        return f"{self.platform}:{self.chat_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A person on one platform."""
+
+    platform: str
+    user_id: str
+    display_name: str = ""
+    username: str = ""  # the @handle where the platform has one, without the @
+
+    def key(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A message the bot sent, to edit or delete later."""
+
+    chat: ChatRef
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    """An article as parsed from a file or feed, before it is stored."""
+
+    title: str
+    body: str
+    tags: tuple[str, ...] = ()
+    url: str | None = None
+    published: datetime | None = None
+    guid: str | None = None
+    question: str | None = None
+    language: str | None = None
+    source: str = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: int
+    title: str
+    body: str
+    tags: tuple[str, ...]
+    url: str | None
+    published: datetime | None
+    added: datetime
+    language: str
+    source: str
+    removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PollOption:
+    position: int  # 1..5, what a person types in /vote N K
+    score: int  # 5 = best
+    label: str
+    votes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    article_id: int
+    question: str
+    options: tuple[PollOption, ...]
+    closed: bool
+    version: int
+
+    @property
+    def total(self) -> int:
+        return sum(o.votes for o in self.options)
+
+    @property
+    def mean(self) -> float | None:
+        total = self.total
+        if total == 0:
+            return None
+        return sum(o.score * o.votes for o in self.options) / total
+
+
+@dataclass(frozen=True, slots=True)
+class VoteOutcome:
+    """What a press of a poll option did."""
+
+    kind: str  # "cast", "moved", "withdrawn"
+    option: PollOption
+    poll: Poll
+
+
+@dataclass(frozen=True, slots=True)
+class TagCount:
+    tag: str
+    articles: int
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    chat: ChatRef
+    tag: str
+    active: bool
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RatedArticle:
+    article: Article
+    votes: int
+    mean: float
+    rating: float  # Bayesian average
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    article_id: int
+    chat: ChatRef
+    status: str  # pending, sending, sent, failed, cancelled
+    attempts: int
+    next_try: datetime
+    message_id: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    id: int
+    article_id: int
+    message: MessageRef
+    rendered_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    id: int
+    location: str
+    kind: str  # "path" or "url"
+    tags: tuple[str, ...]
+    interval_seconds: int
+    state: str  # active, paused, parked
+    last_success: datetime | None
+    last_error: str | None
+    failures: int
+    next_fetch: datetime | None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    platform: str
+    chat_id: str | None
+    actor: str
+    action: str
+    target: str | None
+    reason: str | None
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    chat: ChatRef
+    language: str | None = None
+    subscribe_policy: str = "admins"
+    threads: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What storing one parsed article did."""
+
+    article: Article | None  # None when it was a duplicate
+    deliveries: int = 0
+    duplicate_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DbStats:
+    articles: int
+    tags: int
+    subscriptions: int
+    votes: int
+    deliveries_pending: int
+    deliveries_failed: int
+    posts: int
+    feeds: int
+    size_bytes: int
+    extra: dict[str, int] = field(default_factory=dict)

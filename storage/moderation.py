@@ -1,0 +1,326 @@
+"""The store's moderation part: people, bot admins, bans, mutes, warnings, confirmations."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from storage.models import AuditEntry, ChatRef, UserRef
+from storage.store import from_ts, to_ts
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+BOT_WIDE = "*"
+
+
+def scope_of(chat: ChatRef | None) -> str:
+    return BOT_WIDE if chat is None else chat.key()
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    user: UserRef
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    user: UserRef
+    scope: str
+    reason: str | None
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    user: UserRef
+    scope: str
+    until: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:
+    id: int
+    user: UserRef
+    scope: str
+    reason: str | None
+    by: str
+    at: datetime
+
+
+class Moderation:
+    """Moderation records, on the same connection and transactions as the Store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- people -----------------------------------------------------------------------
+
+    def seen(self, user: UserRef) -> None:
+        """Remember a person's names, so that @username and ids resolve later."""
+        self.store.db.conn.execute(
+            "INSERT INTO people (platform, user_id, username, display_name, last_seen)"
+            " VALUES (?,?,?,?,?) ON CONFLICT(platform, user_id) DO UPDATE SET"
+            " username = coalesce(nullif(excluded.username, ''), people.username),"
+            " display_name = coalesce(nullif(excluded.display_name, ''), people.display_name),"
+            " last_seen = excluded.last_seen",
+            (
+                user.platform,
+                user.user_id,
+                user.username or None,
+                user.display_name or None,
+                to_ts(self.store.now()),
+            ),
+        )
+
+    def find_people(self, platform: str, text: str) -> list[UserRef]:
+        """People matching '@name' (username, case-insensitive) or a numeric id."""
+        name = text.strip()
+        if name.startswith("@"):
+            rows = self.store._rows(
+                "SELECT * FROM people WHERE platform=? AND username = ? COLLATE NOCASE",
+                (platform, name[1:]),
+            )
+        else:
+            rows = self.store._rows(
+                "SELECT * FROM people WHERE platform=? AND user_id=?", (platform, name)
+            )
+        return [
+            UserRef(platform, r["user_id"], r["display_name"] or "", r["username"] or "")
+            for r in rows
+        ]
+
+    def forget_person(self, user: UserRef, private_chat: ChatRef | None) -> int:
+        """Delete a person's own data: votes, their private chat's subscriptions and settings.
+        Returns how many votes went; those polls are marked for a refresh."""
+        with self.store._write() as conn:
+            polls = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT article_id FROM votes WHERE platform=? AND user_id=?",
+                    (user.platform, user.user_id),
+                )
+            ]
+            conn.execute(
+                "DELETE FROM votes WHERE platform=? AND user_id=?", (user.platform, user.user_id)
+            )
+            self._bump(polls)
+            if private_chat is not None:
+                for table in ("subscriptions", "chats"):
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE platform=? AND chat_id=?",
+                        (private_chat.platform, private_chat.chat_id),
+                    )
+                conn.execute(
+                    "UPDATE deliveries SET status='cancelled' WHERE platform=? AND chat_id=?"
+                    " AND status IN ('pending','sending')",
+                    (private_chat.platform, private_chat.chat_id),
+                )
+            conn.execute(
+                "DELETE FROM people WHERE platform=? AND user_id=?", (user.platform, user.user_id)
+            )
+        return len(polls)
+
+    def _bump(self, article_ids: list[int]) -> None:
+        self.store.db.conn.executemany(
+            "UPDATE polls SET version = version + 1 WHERE article_id=?",
+            [(a,) for a in article_ids],
+        )
+
+    def bump_votes_of(self, user: UserRef) -> None:
+        """The person's votes changed weight (a ban): every post showing them is refreshed."""
+        polls = [
+            r[0]
+            for r in self.store.db.conn.execute(
+                "SELECT article_id FROM votes WHERE platform=? AND user_id=?",
+                (user.platform, user.user_id),
+            )
+        ]
+        self._bump(polls)
+
+    # -- bot admins ---------------------------------------------------------------------
+
+    def is_bot_admin(self, user: UserRef) -> bool:
+        return bool(
+            self.store._scalar(
+                "SELECT 1 FROM bot_admins WHERE platform=? AND user_id=?",
+                (user.platform, user.user_id),
+            )
+        )
+
+    def grant_admin(self, user: UserRef, by: str) -> bool:
+        cur = self.store.db.conn.execute(
+            "INSERT INTO bot_admins (platform, user_id, granted_by, granted_at) VALUES (?,?,?,?)"
+            " ON CONFLICT DO NOTHING",
+            (user.platform, user.user_id, by, to_ts(self.store.now())),
+        )
+        return cur.rowcount > 0
+
+    def revoke_admin(self, user: UserRef) -> bool:
+        cur = self.store.db.conn.execute(
+            "DELETE FROM bot_admins WHERE platform=? AND user_id=?", (user.platform, user.user_id)
+        )
+        return cur.rowcount > 0
+
+    def bot_admins(self) -> list[UserRef]:
+        rows = self.store._rows(
+            "SELECT b.platform, b.user_id, p.username, p.display_name FROM bot_admins b"
+            " LEFT JOIN people p ON p.platform = b.platform AND p.user_id = b.user_id"
+            " ORDER BY b.platform, b.user_id"
+        )
+        return [
+            UserRef(r["platform"], r["user_id"], r["display_name"] or "", r["username"] or "")
+            for r in rows
+        ]
+
+    # -- bans -----------------------------------------------------------------------------
+
+    def ban(self, user: UserRef, scope: str, reason: str | None, by: str) -> bool:
+        with self.store._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO bans (platform, user_id, scope, reason, banned_by, banned_at)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                (user.platform, user.user_id, scope, reason, by, to_ts(self.store.now())),
+            )
+            if cur.rowcount and scope == BOT_WIDE:
+                self.bump_votes_of(user)
+            return cur.rowcount > 0
+
+    def unban(self, user: UserRef, scope: str) -> bool:
+        with self.store._write() as conn:
+            cur = conn.execute(
+                "DELETE FROM bans WHERE platform=? AND user_id=? AND scope=?",
+                (user.platform, user.user_id, scope),
+            )
+            if cur.rowcount and scope == BOT_WIDE:
+                self.bump_votes_of(user)
+            return cur.rowcount > 0
+
+    def ban_of(self, user: UserRef, chat: ChatRef | None) -> Ban | None:
+        """A bot-wide ban, or a ban in this chat."""
+        scopes = [BOT_WIDE] if chat is None else [BOT_WIDE, chat.key()]
+        marks = ",".join("?" * len(scopes))
+        row = self.store._one(
+            f"SELECT * FROM bans WHERE platform=? AND user_id=? AND scope IN ({marks})"
+            " ORDER BY scope = '*' DESC LIMIT 1",
+            (user.platform, user.user_id, *scopes),
+        )
+        if row is None:
+            return None
+        at = from_ts(row["banned_at"])
+        assert at is not None
+        return Ban(user, row["scope"], row["reason"], row["banned_by"], at)
+
+    # -- mutes ----------------------------------------------------------------------------
+
+    def mute(self, user: UserRef, scope: str, until: datetime, reason: str | None, by: str) -> None:
+        self.store.db.conn.execute(
+            "INSERT INTO mutes (platform, user_id, scope, until, reason, muted_by)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT(platform, user_id, scope) DO UPDATE SET"
+            " until = excluded.until, reason = excluded.reason, muted_by = excluded.muted_by",
+            (user.platform, user.user_id, scope, to_ts(until), reason, by),
+        )
+
+    def unmute(self, user: UserRef, scope: str) -> bool:
+        cur = self.store.db.conn.execute(
+            "DELETE FROM mutes WHERE platform=? AND user_id=? AND scope=?",
+            (user.platform, user.user_id, scope),
+        )
+        return cur.rowcount > 0
+
+    def mute_of(self, user: UserRef, chat: ChatRef | None) -> Mute | None:
+        """A mute that has not run out yet, bot-wide or in this chat."""
+        scopes = [BOT_WIDE] if chat is None else [BOT_WIDE, chat.key()]
+        marks = ",".join("?" * len(scopes))
+        row = self.store._one(
+            f"SELECT * FROM mutes WHERE platform=? AND user_id=? AND scope IN ({marks})"
+            " AND until > ? ORDER BY until DESC LIMIT 1",
+            (user.platform, user.user_id, *scopes, to_ts(self.store.now())),
+        )
+        if row is None:
+            return None
+        until = from_ts(row["until"])
+        assert until is not None
+        return Mute(user, row["scope"], until, row["reason"])
+
+    # -- warnings -------------------------------------------------------------------------
+
+    def warn(self, user: UserRef, scope: str, reason: str | None, by: str) -> int:
+        """Add a warning; returns the person's active warnings in that scope."""
+        with self.store._write() as conn:
+            conn.execute(
+                "INSERT INTO warnings (platform, user_id, scope, reason, warned_by, warned_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (user.platform, user.user_id, scope, reason, by, to_ts(self.store.now())),
+            )
+            return len(self.warnings(user, scope))
+
+    def warnings(self, user: UserRef, scope: str) -> list[Warning]:
+        rows = self.store._rows(
+            "SELECT * FROM warnings WHERE platform=? AND user_id=? AND scope=? AND active=1"
+            " ORDER BY id",
+            (user.platform, user.user_id, scope),
+        )
+        out = []
+        for r in rows:
+            at = from_ts(r["warned_at"])
+            assert at is not None
+            out.append(Warning(r["id"], user, r["scope"], r["reason"], r["warned_by"], at))
+        return out
+
+    def reset_warnings(self, user: UserRef, scope: str) -> int:
+        cur = self.store.db.conn.execute(
+            "UPDATE warnings SET active=0 WHERE platform=? AND user_id=? AND scope=? AND active=1",
+            (user.platform, user.user_id, scope),
+        )
+        return cur.rowcount
+
+    # -- confirmations of dangerous actions ---------------------------------------------
+
+    def ask_confirmation(self, action: str, target: str, actor: str, ttl: float = 300) -> str:
+        token = secrets.token_hex(4)
+        self.store.db.conn.execute(
+            "INSERT INTO confirmations (token, action, target, actor, expires) VALUES (?,?,?,?,?)",
+            (token, action, target, actor, to_ts(self.store.now() + timedelta(seconds=ttl))),
+        )
+        return token
+
+    def take_confirmation(self, action: str, target: str, actor: str) -> bool:
+        """True when `actor` asked to do this within the time allowed; the request is used up."""
+        cur = self.store.db.conn.execute(
+            "DELETE FROM confirmations WHERE action=? AND target=? AND actor=? AND expires > ?",
+            (action, target, actor, to_ts(self.store.now())),
+        )
+        return cur.rowcount > 0
+
+    # -- the audit log --------------------------------------------------------------------
+
+    def audit_entries(self, limit: int = 20, *, target: str | None = None) -> list[AuditEntry]:
+        sql, params = "SELECT * FROM audit_log", []
+        if target is not None:
+            sql += " WHERE target = ? OR actor = ?"
+            params = [target, target]
+        rows = self.store._rows(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        out = []
+        for r in rows:
+            at = from_ts(r["at"])
+            assert at is not None
+            out.append(
+                AuditEntry(
+                    id=r["id"],
+                    at=at,
+                    platform=r["platform"],
+                    chat_id=r["chat_id"],
+                    actor=r["actor"],
+                    action=r["action"],
+                    target=r["target"],
+                    reason=r["reason"],
+                    outcome=r["outcome"],
+                )
+            )
+        return out

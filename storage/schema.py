@@ -1,0 +1,241 @@
+"""The database schema as append-only sqlite-utils migrations. Never edit a released migration."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("newsbot")
+
+
+def _run(db: Database, script: str) -> None:
+    """Run a script statement by statement: executescript would commit the migration's
+    transaction halfway."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            db.execute(pending)
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete statement in migration: {pending[:60]!r}")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            url_key TEXT,
+            content_hash TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            url TEXT,
+            published TEXT,
+            added TEXT NOT NULL,
+            language TEXT NOT NULL,
+            source TEXT NOT NULL,
+            removed INTEGER NOT NULL DEFAULT 0,
+            removed_reason TEXT
+        );
+        CREATE INDEX idx_articles_url_key ON articles(url_key);
+        CREATE INDEX idx_articles_content_hash ON articles(content_hash);
+
+        CREATE TABLE tags (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL
+        );
+        CREATE TABLE article_tags (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tags(id),
+            position INTEGER NOT NULL,
+            PRIMARY KEY (article_id, tag_id)
+        );
+        CREATE INDEX idx_article_tags_tag ON article_tags(tag_id, article_id);
+
+        CREATE TABLE polls (
+            article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+            question TEXT NOT NULL,
+            closed INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE poll_options (
+            article_id INTEGER NOT NULL REFERENCES polls(article_id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            score INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            PRIMARY KEY (article_id, position)
+        );
+        CREATE TABLE votes (
+            article_id INTEGER NOT NULL REFERENCES polls(article_id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            voted_at TEXT NOT NULL,
+            PRIMARY KEY (article_id, platform, user_id)
+        );
+        CREATE INDEX idx_votes_user ON votes(platform, user_id);
+
+        CREATE TABLE chats (
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            language TEXT,
+            subscribe_policy TEXT NOT NULL DEFAULT 'admins',
+            threads INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (platform, chat_id)
+        );
+        CREATE TABLE subscriptions (
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            tag_key TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            reason TEXT,
+            created TEXT NOT NULL,
+            PRIMARY KEY (platform, chat_id, tag_key)
+        );
+        CREATE INDEX idx_subscriptions_tag ON subscriptions(tag_key, active);
+
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try TEXT NOT NULL,
+            lease_until TEXT,
+            message_id TEXT,
+            last_error TEXT,
+            created TEXT NOT NULL,
+            sent_at TEXT,
+            UNIQUE (article_id, platform, chat_id)
+        );
+        CREATE INDEX idx_deliveries_due ON deliveries(status, platform, next_try);
+        CREATE INDEX idx_deliveries_chat ON deliveries(platform, chat_id, status);
+
+        CREATE TABLE posts (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            rendered_version INTEGER NOT NULL DEFAULT 0,
+            language TEXT,
+            posted_at TEXT NOT NULL,
+            UNIQUE (platform, chat_id, message_id)
+        );
+        CREATE INDEX idx_posts_article ON posts(article_id);
+
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            location TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '',
+            interval_seconds INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'active',
+            last_success TEXT,
+            last_error TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            next_fetch TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            fetched_once INTEGER NOT NULL DEFAULT 0,
+            added TEXT NOT NULL
+        );
+
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            chat_id TEXT,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            reason TEXT,
+            outcome TEXT NOT NULL
+        );
+        -- The audit log is append-only: the database itself refuses edits.
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+        CREATE TABLE state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    )
+
+
+@migrations()
+def m002_moderation(db: Database) -> None:
+    _run(
+        db,
+        """
+        -- Everyone the bot has seen, so that @username and ids resolve to a person.
+        CREATE TABLE people (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            username TEXT,
+            display_name TEXT,
+            last_seen TEXT NOT NULL,
+            PRIMARY KEY (platform, user_id)
+        );
+        CREATE INDEX idx_people_username ON people(platform, username COLLATE NOCASE);
+
+        CREATE TABLE bot_admins (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            granted_by TEXT NOT NULL,
+            granted_at TEXT NOT NULL,
+            PRIMARY KEY (platform, user_id)
+        );
+
+        -- scope is '*' for bot-wide, else 'platform:chat_id'.
+        CREATE TABLE bans (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            reason TEXT,
+            banned_by TEXT NOT NULL,
+            banned_at TEXT NOT NULL,
+            PRIMARY KEY (platform, user_id, scope)
+        );
+        CREATE TABLE mutes (
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            until TEXT NOT NULL,
+            reason TEXT,
+            muted_by TEXT NOT NULL,
+            PRIMARY KEY (platform, user_id, scope)
+        );
+        CREATE TABLE warnings (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            reason TEXT,
+            warned_by TEXT NOT NULL,
+            warned_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX idx_warnings_user ON warnings(platform, user_id, scope, active);
+        CREATE TABLE confirmations (
+            token TEXT PRIMARY KEY,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            expires TEXT NOT NULL
+        );
+        """,
+    )
