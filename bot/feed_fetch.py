@@ -1,0 +1,397 @@
+"""Fetch feeds over HTTP safely: public addresses only, pinned connections, capped bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import ssl
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+DEFAULT_USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot)"
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Hosts with several addresses: try a few in order, so one dead IPv6 route does not fail a
+# feed, without letting a long address list eat the whole deadline.
+_MAX_ADDRESS_ATTEMPTS = 3
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+
+
+class FetchRefused(Exception):
+    """We will not fetch this (bad scheme, private address, too large...): retrying won't help."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class FetchFailed(Exception):
+    """A fetch went wrong in a way that may pass (timeout, network, HTTP error status)."""
+
+    def __init__(self, reason: str, detail: str, *, status: int | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What a fetch brought back; body is None when the server said 304 Not Modified."""
+
+    status: int
+    body: bytes | None
+    etag: str | None
+    last_modified: str | None
+    final_url: str
+    not_modified: bool
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """True for an address on the public internet; False for anything internal or special."""
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 spellings of IPv4 addresses reach the IPv4 address: judge that one instead.
+        if address.ipv4_mapped is not None:
+            return is_public_address(address.ipv4_mapped)
+        if address in _NAT64:
+            return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address.sixtofour is not None and not is_public_address(address.sixtofour):
+            return False
+        if address.teredo is not None or address.is_site_local:
+            return False
+    elif address in _CGNAT:
+        return False
+    if (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    ):
+        return False
+    return address.is_global
+
+
+def _parse_url(url: str | httpx.URL) -> httpx.URL:
+    try:
+        return url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise FetchRefused("bad_url", f"not a usable URL: {exc}") from None
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port if url.port is not None else _DEFAULT_PORTS[url.scheme]
+
+
+class AddressGuard:
+    """Decides whether a URL may be fetched, and returns the addresses it was checked against."""
+
+    def __init__(self, allow_private: bool = False, *, dns_timeout: float = 5.0) -> None:
+        # allow_private (setting NEWSBOT_ALLOW_PRIVATE_FEEDS) is for tests and home setups that
+        # serve feeds on loopback; it lifts the address check only, never the scheme check.
+        self.allow_private = allow_private
+        self.dns_timeout = dns_timeout
+
+    async def check_url(self, url: str | httpx.URL) -> list[IPAddress]:
+        """The addresses to connect to, or FetchRefused; only these may be used for the request."""
+        parsed = _parse_url(url)
+        if parsed.scheme not in _DEFAULT_PORTS:
+            raise FetchRefused("scheme", f"only http and https feeds, not {parsed.scheme or '?'}:")
+        host = parsed.raw_host.decode("ascii")
+        if not host:
+            raise FetchRefused("bad_url", "the URL has no host")
+        port = _port(parsed)
+        try:
+            addresses: list[IPAddress] = [ipaddress.ip_address(host)]
+        except ValueError:
+            addresses = await self.resolve(host, port)
+        for address in addresses:
+            if not self.address_allowed(address, port):
+                # The host, not the URL: feed URLs can carry access keys.
+                log.info("refused feed host %s: it resolves to %s", host, address)
+                raise FetchRefused("private_address", f"{host} points to a non-public address")
+        return addresses
+
+    def address_allowed(self, address: IPAddress, port: int) -> bool:
+        """Whether a connection to this address and port may be made."""
+        return self.allow_private or is_public_address(address)
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        """All addresses of host, in the resolver's order of preference."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.dns_timeout):
+                infos = await loop.getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+                )
+        except TimeoutError:
+            raise FetchFailed("dns", f"looking up {host} took too long") from None
+        except OSError as exc:  # socket.gaierror: no such name, resolver down
+            raise FetchFailed("dns", f"cannot look up {host}: {exc}") from None
+        addresses: list[IPAddress] = []
+        for family, _type, _proto, _name, sockaddr in infos:
+            if family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            address = ipaddress.ip_address(str(sockaddr[0]))
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise FetchFailed("dns", f"{host} has no address")
+        return addresses
+
+
+class _BodyDecoder:
+    """Undoes Content-Encoding with output bounded by the bytes still allowed.
+
+    httpx would decompress a whole network chunk at once, so one 64 KB chunk of a gzip bomb
+    could become 60 MB in memory before we could count it; here zlib never produces more
+    than the remaining allowance plus one byte.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self._encoding = encoding
+        self._started = False
+        self._zlib: zlib._Decompress | None = None
+        if encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+        elif encoding not in ("", "identity"):
+            raise FetchFailed("encoding", f"unsupported Content-Encoding {encoding!r}")
+
+    @property
+    def identity(self) -> bool:
+        """Whether the body travels as it is, so Content-Length is its real size."""
+        return self._zlib is None
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        if self._zlib is None:
+            out = data
+        else:
+            try:
+                out = self._zlib.decompress(data, room + 1)
+            except zlib.error:
+                if self._encoding != "deflate" or self._started:
+                    raise FetchFailed("encoding", "the compressed body is corrupt") from None
+                # Some servers send raw deflate without the zlib header the standard demands.
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                try:
+                    out = self._zlib.decompress(data, room + 1)
+                except zlib.error:
+                    raise FetchFailed("encoding", "the compressed body is corrupt") from None
+        self._started = True
+        if len(out) > room:
+            raise FetchRefused("too_large", "the feed is larger than allowed")
+        return out
+
+    def flush(self, room: int) -> bytes:
+        if self._zlib is None:
+            return b""
+        out = self._zlib.flush()
+        if len(out) > room:
+            raise FetchRefused("too_large", "the feed is larger than allowed")
+        return out
+
+
+class _HostSlots:
+    """At most `limit` concurrent fetches per host; entries vanish when a host is idle."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, host: str) -> AsyncIterator[None]:
+        semaphore, users = self._slots.get(host, (asyncio.Semaphore(self._limit), 0))
+        self._slots[host] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            semaphore, users = self._slots[host]
+            if users <= 1:
+                del self._slots[host]
+            else:
+                self._slots[host] = (semaphore, users - 1)
+
+
+class FeedFetcher:
+    """Fetches feed URLs with conditional GET, checking every redirect hop through the guard.
+
+    DNS rebinding: a name can resolve to a public address when the guard asks and to
+    127.0.0.1 a moment later when the HTTP library asks again. So the library never resolves
+    anything: each request is sent to the checked IP literal itself, with the real name in
+    the Host header and, for https, as the TLS SNI name (httpcore's documented "sni_hostname"
+    request extension), which is also the name the certificate is verified against. Only
+    public httpx/httpcore API is used. Keep-alive is off because httpcore pools connections by
+    (scheme, IP, port): a kept TLS connection negotiated for one name could otherwise carry a
+    request for another name on the same IP without that name's certificate being checked.
+    Each fetch has its own client, so no cookies travel from one feed to another.
+    """
+
+    def __init__(
+        self,
+        guard: AddressGuard,
+        *,
+        timeout: float = 20.0,
+        connect_timeout: float = 10.0,
+        max_bytes: int = 5_000_000,
+        max_redirects: int = 5,
+        user_agent: str = DEFAULT_USER_AGENT,
+        per_host_limit: int = 2,
+        total_limit: int = 10,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.guard = guard
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.user_agent = user_agent
+        self._total = asyncio.Semaphore(total_limit)
+        self._hosts = _HostSlots(per_host_limit)
+        # Loading the CA bundle costs tens of milliseconds; do it once, not per fetch.
+        # ssl_context lets a deployment (or a test) trust its own CA.
+        self._ssl_context = ssl_context or httpx.create_ssl_context()
+
+    async def fetch(
+        self, url: str, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """GET a feed. FetchRefused: will not fetch; FetchFailed: try again later."""
+        start = _parse_url(url)
+        async with self._total, self._hosts.hold(start.host.lower()):
+            # The deadline starts once a slot is ours: waiting for a slot is not the feed's fault.
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await self._fetch(start, etag, last_modified)
+            except TimeoutError:
+                raise FetchFailed(
+                    "timeout", f"no complete answer within {self.timeout:g} s"
+                ) from None
+            except httpx.TimeoutException:
+                raise FetchFailed("timeout", "the server stopped answering") from None
+            except httpx.InvalidURL as exc:
+                raise FetchRefused("bad_url", f"not a usable URL: {exc}") from None
+            except httpx.TransportError as exc:
+                raise FetchFailed("network", f"{type(exc).__name__}: {exc}") from None
+
+    async def _fetch(
+        self, url: httpx.URL, etag: str | None, last_modified: str | None
+    ) -> FetchResult:
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": _ACCEPT,
+            # Only what _BodyDecoder can undo with bounded output.
+            "Accept-Encoding": "gzip, deflate",
+        }
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        async with httpx.AsyncClient(
+            verify=self._ssl_context,
+            timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+            follow_redirects=False,
+            # No proxies or .netrc from the environment: a proxy would resolve names itself.
+            trust_env=False,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
+        ) as client:
+            current = url
+            for hop in range(self.max_redirects + 1):
+                addresses = await self.guard.check_url(current)
+                response = await self._send(client, current, addresses, headers)
+                try:
+                    if response.status_code not in _REDIRECT_STATUSES:
+                        return await self._finish(response, current, etag, last_modified)
+                    location = response.headers.get("location", "").strip()
+                    if not location:
+                        raise FetchFailed(
+                            "bad_redirect",
+                            "redirect without a Location",
+                            status=response.status_code,
+                        )
+                finally:
+                    await response.aclose()
+                if hop == self.max_redirects:
+                    break
+                current = current.join(location)
+                log.debug("feed redirected to host %s", current.host)
+        raise FetchRefused("too_many_redirects", f"more than {self.max_redirects} redirects")
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        url: httpx.URL,
+        addresses: list[IPAddress],
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        """Send the GET to one of the checked addresses (see the class docstring for why)."""
+        host_header = url.netloc.decode("ascii")
+        server_name = url.raw_host.decode("ascii")
+        failure: httpx.TransportError | None = None
+        for address in addresses[:_MAX_ADDRESS_ATTEMPTS]:
+            request = client.build_request(
+                "GET",
+                url.copy_with(host=str(address)),
+                headers={**headers, "Host": host_header},
+                extensions={"sni_hostname": server_name},
+            )
+            try:
+                return await client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                log.debug("cannot connect to %s for %s: %s", address, server_name, exc)
+                failure = exc
+        raise FetchFailed("connect", f"cannot connect to {server_name}: {failure}")
+
+    async def _finish(
+        self,
+        response: httpx.Response,
+        url: httpx.URL,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        status = response.status_code
+        new_etag = response.headers.get("etag")
+        new_modified = response.headers.get("last-modified")
+        if status == 304:
+            # A 304 may omit the validators; the ones we sent are still the current ones.
+            return FetchResult(
+                status, None, new_etag or etag, new_modified or last_modified, str(url), True
+            )
+        if 200 <= status < 300:
+            body = await self._read_body(response)
+            return FetchResult(status, body, new_etag, new_modified, str(url), False)
+        raise FetchFailed("http_status", f"HTTP {status}", status=status)
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        decoder = _BodyDecoder(encoding)
+        declared = response.headers.get("content-length", "")
+        if decoder.identity and declared.isdigit() and int(declared) > self.max_bytes:
+            raise FetchRefused("too_large", f"the feed is {declared} bytes")
+        parts: list[bytes] = []
+        size = 0
+        # Raw bytes, decoded here: the cap counts what the body becomes, not what travels.
+        async for raw in response.aiter_raw():
+            chunk = decoder.feed(raw, self.max_bytes - size)
+            size += len(chunk)
+            parts.append(chunk)
+        parts.append(decoder.flush(self.max_bytes - size))
+        return b"".join(parts)
