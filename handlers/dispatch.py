@@ -1,0 +1,79 @@
+"""The entry points adapters call: a Command or a Press in, replies out, errors translated."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+# Importing the command modules fills the registry.
+from handlers import articles, subscriptions, voting  # noqa: F401
+from handlers.codec import ForgedData, decode
+from handlers.context import Ctx
+from handlers.events import Command, Press, Reply, Rich, UserError
+from handlers.i18n import current_language, normalise_language, t
+from handlers.registry import COMMANDS, check_args
+from storage.models import ChatRef
+
+log = logging.getLogger(__name__)
+
+
+def chat_language(ctx: Ctx, chat: ChatRef, person_locale: str | None = None) -> str:
+    """The chat's /lang setting, else the person's own language, else the default."""
+    settings = ctx.store.chat_settings(chat)
+    return (
+        normalise_language(settings.language)
+        or normalise_language(person_locale)
+        or ctx.config.default_language
+    )
+
+
+def error_reply(err: UserError) -> Reply:
+    return Reply(
+        text=Rich.of(t(err.key, **err.params)), notice=t(err.key, **err.params), private=True
+    )
+
+
+def apology() -> Reply:
+    return Reply(text=Rich.of(t("error.internal")), notice=t("error.internal"), private=True)
+
+
+async def handle_command(ctx: Ctx, cmd: Command) -> list[Reply]:
+    """Run one command. A person's mistake comes back translated; a bug is logged once and the
+    person gets a short apology. Nothing is half-done: handlers validate before they write."""
+    token = current_language.set(chat_language(ctx, cmd.chat, cmd.locale))
+    try:
+        spec = COMMANDS.get(cmd.name.lower())
+        if spec is None:
+            raise UserError("cmd.unknown", name=cmd.name[:40])
+        args = check_args(spec, cmd.args)
+        return await spec.handler(ctx, dataclasses.replace(cmd, args=args))
+    except UserError as err:
+        return [error_reply(err)]
+    except Exception:
+        log.exception("command /%s failed", cmd.name[:40])
+        return [apology()]
+    finally:
+        current_language.reset(token)
+
+
+async def handle_press(ctx: Ctx, press: Press, data: str) -> list[Reply]:
+    """Run one button press from its raw data, checked again on arrival: the data may be forged
+    or stale, and anyone who sees a message can press its buttons."""
+    token = current_language.set(chat_language(ctx, press.chat, press.locale))
+    try:
+        try:
+            action, params = decode(data)
+        except ForgedData:
+            raise UserError("error.stale_button") from None
+        if action == "vote":
+            return await voting.press_vote(ctx, press, params)
+        if action == "results":
+            return await articles.press_results(ctx, press, params)
+        raise UserError("error.stale_button")
+    except UserError as err:
+        return [error_reply(err)]
+    except Exception:
+        log.exception("press %r failed", data[:64])
+        return [apology()]
+    finally:
+        current_language.reset(token)

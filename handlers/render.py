@@ -1,0 +1,128 @@
+"""How articles, posts and results read: summaries on whole sentences, posts with live counts."""
+
+from __future__ import annotations
+
+import re
+
+from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link
+from handlers.i18n import format_date, format_number, t
+from storage.models import Article, Poll
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"“”»«')\]]*\s+")
+
+
+def summarize(body: str, limit: int = 600) -> str:
+    """Whole sentences up to about `limit` characters; a first sentence that is longer alone is
+    cut at a word boundary with an ellipsis."""
+    text = " ".join(body.split())
+    if len(text) <= limit:
+        return text
+    out = ""
+    for match in _SENTENCE_END.finditer(text):
+        candidate = text[: match.start()].rstrip()
+        if len(candidate) > limit:
+            break
+        out = candidate
+    if out:
+        return out
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:-–")
+    return cut + " …"
+
+
+def hashtag(tag: str) -> str:
+    """A tag as a hashtag: spaces and punctuation would end it early on every platform."""
+    return "#" + re.sub(r"[^\w]+", "_", tag).strip("_")
+
+
+def button_label(label: str, votes: int) -> str:
+    return f"{label} · {votes}"
+
+
+def poll_buttons(poll: Poll) -> tuple[tuple[Button, ...], ...]:
+    if poll.closed:
+        return ()
+    return tuple(
+        (
+            Button(
+                label=button_label(o.label, o.votes),
+                action="vote",
+                params=(str(poll.article_id), str(o.position)),
+                text_twin=f"/vote {poll.article_id} {o.position}",
+            ),
+        )
+        for o in poll.options
+    )
+
+
+def article_post(article: Article, poll: Poll | None, *, summary_chars: int = 600) -> Reply:
+    """An article as a post: title, summary, hashtags, link and date, #N, the poll."""
+    if article.removed:
+        return Reply(text=Rich.of(italic(t("post.removed"))), article_id=article.id)
+    summary = summarize(article.body, summary_chars)
+    title = link(article.title, article.url) if article.url else bold(article.title)
+    parts: list[Rich] = [Rich.of(title)]
+    if article.title != summary:
+        parts.append(Rich.of(summary))
+    if article.tags:
+        parts.append(Rich.of(" ".join(hashtag(tg) for tg in article.tags)))
+    meta: list[Span] = [bold(f"#{article.id}")]
+    if article.published:
+        meta.append(Span(" · " + format_date(article.published)))
+    if article.url:
+        meta += [Span(" · "), link(t("post.link"), article.url)]
+    parts.append(Rich(tuple(meta)))
+    footer = ""
+    if poll:
+        question = [italic(poll.question)]
+        if poll.closed:
+            question.append(Span(" " + t("post.closed")))
+        parts.append(Rich(tuple(question)))
+        footer = t("post.total", total=poll.total)
+    card = ArticleCard(
+        article_id=article.id,
+        title=article.title,
+        summary=summary,
+        tags=article.tags,
+        url=article.url,
+        published=article.published,
+        question=poll.question if poll else "",
+        footer=footer,
+    )
+    return Reply(
+        text=Rich.join(parts, "\n\n"),
+        buttons=poll_buttons(poll) if poll else (),
+        article_id=article.id,
+        poll_version=poll.version if poll else None,
+        card=card,
+    )
+
+
+def bar(count: int, total: int, width: int = 10) -> str:
+    filled = round(width * count / total) if total else 0
+    return "█" * filled + "░" * (width - filled)
+
+
+def results_text(article: Article, poll: Poll) -> Rich:
+    lines = [Rich.of(bold(t("results.header", id=article.id, title=article.title)))]
+    lines.append(Rich.of(italic(poll.question)))
+    total = poll.total
+    for o in poll.options:
+        pct = f"{round(100 * o.votes / total)} %" if total else "0 %"
+        lines.append(
+            Rich.of(f"{o.position}. {o.label} ({o.score}): {bar(o.votes, total)} {o.votes} · {pct}")
+        )
+    lines.append(Rich.of(t("results.total", total=total)))
+    if poll.mean is not None:
+        lines.append(Rich.of(t("results.mean", mean=format_number(poll.mean))))
+    else:
+        lines.append(Rich.of(t("results.no_votes")))
+    if poll.closed:
+        lines.append(Rich.of(italic(t("results.closed"))))
+    return Rich.join(lines)
+
+
+def article_line(article: Article) -> Rich:
+    tags = " ".join(hashtag(tg) for tg in article.tags)
+    return Rich.of(
+        bold(f"#{article.id}"), Span(" "), Span(article.title), Span(f"  {tags}" if tags else "")
+    )

@@ -1,0 +1,102 @@
+"""Getting started and choosing what arrives: /start, /help, /lang, subscriptions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from handlers.context import Ctx
+from handlers.events import Command, Reply, Rich, UserError, bold, code
+from handlers.i18n import current_language, normalise_language, t
+from handlers.permissions import require_chat_rights
+from handlers.registry import COMMANDS, Param, command, split_tags
+from storage.store import ALL_TAGS
+
+
+def help_text() -> Rich:
+    lines = [Rich.of(bold(t("help.header")))]
+    for spec in COMMANDS.values():
+        if spec.listed and not spec.admin_only:
+            lines.append(Rich.of(code(spec.usage()), " – " + t(spec.help_key)))
+    lines.append(Rich.of(t("help.footer")))
+    return Rich.join(lines)
+
+
+@command("start", Param("payload", "text", required=False), listed=True)
+async def cmd_start(ctx: Ctx, cmd: Command) -> list[Reply]:
+    # Deep links (t.me/bot?start=sub_xAI) arrive as /start sub_xAI.
+    if cmd.args and cmd.args[0].startswith("sub_"):
+        tags = cmd.args[0][4:].replace("__", " ").split("-")
+        return await cmd_subscribe(ctx, dataclasses.replace(cmd, args=tuple(tags)))
+    return [Reply(text=Rich.of(t("start.welcome")) + Rich.of("\n\n") + help_text())]
+
+
+@command("help")
+async def cmd_help(ctx: Ctx, cmd: Command) -> list[Reply]:
+    return [Reply(text=help_text())]
+
+
+@command("lang", Param("language", "language", required=False))
+async def cmd_lang(ctx: Ctx, cmd: Command) -> list[Reply]:
+    if not cmd.args:
+        return [Reply(text=Rich.of(t("lang.current", language=current_language.get())))]
+    language = normalise_language(cmd.args[0])
+    if language is None:
+        raise UserError("lang.bad", value=cmd.args[0][:20])
+    require_chat_rights(ctx, cmd)
+    ctx.store.update_chat_settings(cmd.chat, language=language)
+    current_language.set(language)
+    return [Reply(text=Rich.of(t("lang.set", language)))]
+
+
+def _tag_list(tags: list[str]) -> str:
+    return ", ".join(t("sub.everything") if tg == ALL_TAGS else tg for tg in tags)
+
+
+@command("subscribe", Param("tags", "tags"))
+async def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
+    tags = split_tags(cmd.args)
+    require_chat_rights(ctx, cmd)
+    added, already, queued = ctx.store.subscribe(cmd.chat, tags, backlog=ctx.config.backlog)
+    lines: list[str] = []
+    if added:
+        lines.append(t("sub.added", tags=_tag_list(added)))
+        unknown = [tg for tg in added if tg != ALL_TAGS and ctx.store.known_tag(tg) is None]
+        if unknown:
+            lines.append(t("sub.unknown", tags=", ".join(unknown)))
+    if already:
+        lines.append(t("sub.already", tags=_tag_list(already)))
+    if queued:
+        lines.append(t("sub.backlog"))
+    return [Reply(text=Rich.of("\n".join(lines)))]
+
+
+@command("unsubscribe", Param("tags", "tags"))
+async def cmd_unsubscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
+    require_chat_rights(ctx, cmd)
+    if len(cmd.args) == 1 and cmd.args[0].lower() in {"all", "alle"}:
+        removed = ctx.store.unsubscribe(cmd.chat, None)
+        if not removed:
+            return [Reply(text=Rich.of(t("unsub.nothing")))]
+        return [Reply(text=Rich.of(t("unsub.removed", tags=_tag_list(removed))))]
+    tags = split_tags(cmd.args)
+    removed = ctx.store.unsubscribe(cmd.chat, tags)
+    lines = []
+    if removed:
+        lines.append(t("unsub.removed", tags=_tag_list(removed)))
+    missing = [tg for tg in tags if tg.casefold() not in {r.casefold() for r in removed}]
+    if missing:
+        lines.append(t("unsub.not_subscribed", tags=", ".join(missing)))
+    return [Reply(text=Rich.of("\n".join(lines)))]
+
+
+@command("subscriptions")
+async def cmd_subscriptions(ctx: Ctx, cmd: Command) -> list[Reply]:
+    subs = ctx.store.subscriptions(cmd.chat)
+    if not subs:
+        return [Reply(text=Rich.of(t("sub.none")))]
+    lines = [Rich.of(bold(t("sub.header")))]
+    for sub in subs:
+        name = t("sub.everything") if sub.tag == ALL_TAGS else sub.tag
+        state = "" if sub.active else f" ({t('sub.paused', reason=sub.reason or '?')})"
+        lines.append(Rich.of(f"• {name}{state}"))
+    return [Reply(text=Rich.join(lines))]

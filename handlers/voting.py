@@ -1,0 +1,66 @@
+"""Style polls: casting, moving and taking back a vote, by button or by /vote."""
+
+from __future__ import annotations
+
+from handlers.context import Ctx
+from handlers.events import Command, Press, Reply, Rich, UserError
+from handlers.i18n import t
+from handlers.registry import Param, command, parse_id
+from handlers.render import article_post
+from storage.models import UserRef, VoteOutcome
+
+
+def parse_option(value: str, maximum: int) -> int:
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise UserError("error.bad_option", value=value[:20], max=maximum)
+    return int(text)
+
+
+def cast(ctx: Ctx, article_id: int, user: UserRef, option_text: str) -> VoteOutcome:
+    """Check everything again, then vote: the article exists and is not removed, its poll is
+    open, the option is one of its options."""
+    article = ctx.store.get_article(article_id, include_removed=False)
+    if article is None:
+        raise UserError("error.no_article", id=article_id)
+    poll = ctx.store.get_poll(article_id)
+    if poll is None:
+        raise UserError("error.no_poll", id=article_id)
+    if poll.closed:
+        raise UserError("error.poll_closed", id=article_id)
+    position = parse_option(option_text, len(poll.options))
+    return ctx.store.cast_vote(article_id, user, position)
+
+
+def notice(outcome: VoteOutcome) -> str:
+    if outcome.kind == "withdrawn":
+        return t("vote.withdrawn")
+    return t(f"vote.{outcome.kind}", label=outcome.option.label)
+
+
+@command("vote", Param("id", "id"), Param("option", "option"))
+async def cmd_vote(ctx: Ctx, cmd: Command) -> list[Reply]:
+    article_id = parse_id(cmd.args[0])
+    outcome = cast(ctx, article_id, cmd.user, cmd.args[1])
+    # Every post of the article, this chat's included, is refreshed by the coalescing job.
+    text = t("vote.on_article", id=article_id, notice=notice(outcome))
+    return [Reply(text=Rich.of(text), notice=text, private=True)]
+
+
+async def press_vote(ctx: Ctx, press: Press, params: tuple[str, ...]) -> list[Reply]:
+    article_id = int(params[0])
+    outcome = cast(ctx, article_id, press.user, params[1])
+    article = ctx.store.get_article(article_id)
+    assert article is not None
+    post = article_post(article, outcome.poll, summary_chars=ctx.config.summary_chars)
+    return [
+        Reply(
+            text=post.text,
+            buttons=post.buttons,
+            edit=True,
+            notice=notice(outcome),
+            article_id=article_id,
+            poll_version=outcome.poll.version,
+            card=post.card,
+        )
+    ]
