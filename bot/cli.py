@@ -1,0 +1,252 @@
+"""The `newsbot` command line: run, chat, ingest, feeds, export, db."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.app import open_store, run_console, run_platforms
+from bot.ingest import IngestReport, ingest_path
+from bot.settings import Settings, SettingsError, load_settings
+from handlers.i18n import current_language, t
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def parse_interval(text: str) -> int:
+    """'90', '90s', '15m', '2h', '1d' -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    factor = units.get(value[-1:], 0)
+    number = value[:-1] if factor else value
+    if not number.isdigit():
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 15m, 2h)")
+    seconds = int(number) * (factor or 1)
+    if not 5 <= seconds <= 7 * 86400:
+        raise argparse.ArgumentTypeError("a duration between 5 s and 7 days")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsbot",
+        description="A news discussion bot for Telegram, Discord and the terminal, with style "
+        "polls, from one SQLite file. Settings come from NEWSBOT_* variables or newsbot.toml.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "run",
+        help="every platform that has a token, plus the scheduler; "
+        "the terminal chat when no token is set",
+    )
+    chat = sub.add_parser("chat", help="the terminal chat")
+    chat.add_argument("--user", help="act as this person (default: the local owner)")
+    ingest = sub.add_parser("ingest", help="store articles from files or folders")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+    feeds = sub.add_parser("feeds", help="sources the scheduler polls")
+    fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    add = fsub.add_parser("add", help="add a file or folder of articles")
+    add.add_argument("location")
+    add.add_argument("--tags", default="", help="comma-separated tags added to every article")
+    add.add_argument("--interval", type=parse_interval, default=None, help="e.g. 15m")
+    fsub.add_parser("list", help="list sources and their state")
+    remove = fsub.add_parser("remove", help="remove a source")
+    remove.add_argument("id", type=int)
+
+    export = sub.add_parser("export", help="export data for analysis")
+    esub = export.add_subparsers(dest="export_command", required=True, metavar="WHAT")
+    results = esub.add_parser("results", help="poll results per article and option")
+    results.add_argument("--article", type=int, default=None, metavar="N")
+    results.add_argument("--format", choices=["csv", "json"], default="csv")
+
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dsub.add_parser("migrate", help="apply pending migrations")
+    backup = dsub.add_parser("backup", help="write an online backup")
+    backup.add_argument("path", type=Path)
+    dsub.add_parser("stats", help="counts and size")
+    return parser
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs request URLs, and the Telegram token is part of the URL.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def print_report(report: IngestReport, out: TextIO) -> None:
+    for name, reason in report.rejected:
+        if reason == "missing":
+            out.write(t("cli.ingest.missing", name=name) + "\n")
+        else:
+            out.write(t("cli.ingest.rejected", name=name, reason=t(f"input.{reason}")) + "\n")
+    summary = t(
+        "cli.ingest.summary",
+        new=len(report.new),
+        duplicates=report.duplicates,
+        rejected=len(report.rejected),
+    )
+    out.write(summary + "\n")
+
+
+def cmd_ingest(settings: Settings, store: Store, paths: Sequence[Path], out: TextIO) -> int:
+    report = IngestReport()
+    config = settings.core_config()
+    for path in paths:
+        report.merge(ingest_path(store, config, path))
+    print_report(report, out)
+    return EXIT_OK if not report.rejected or report.new or report.duplicates else EXIT_FAIL
+
+
+def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    if args.feeds_command == "add":
+        location: str = args.location
+        if "://" in location:
+            out.write(t("cli.feeds.url_later") + "\n")
+            return EXIT_USAGE
+        path = Path(location).expanduser().resolve()
+        if not path.exists():
+            out.write(t("cli.feeds.not_found", location=location) + "\n")
+            return EXIT_USAGE
+        feed, created = store.add_feed(
+            str(path),
+            "path",
+            interval_seconds=args.interval or settings.source_interval,
+            tags=[tag.strip() for tag in args.tags.split(",") if tag.strip()],
+        )
+        key = "cli.feeds.added" if created else "cli.feeds.exists"
+        out.write(t(key, id=feed.id, location=feed.location) + "\n")
+        return EXIT_OK
+    if args.feeds_command == "remove":
+        removed = store.remove_feed(args.id)
+        if removed is None:
+            out.write(t("cli.feeds.unknown", id=args.id) + "\n")
+            return EXIT_FAIL
+        out.write(t("cli.feeds.removed", id=removed.id, location=removed.location) + "\n")
+        return EXIT_OK
+    feeds = store.feeds()
+    if not feeds:
+        out.write(t("cli.feeds.none") + "\n")
+    for feed in feeds:
+        shown_tags = ",".join(feed.tags) or "-"
+        last = feed.last_success.isoformat(timespec="seconds") if feed.last_success else "-"
+        nxt = feed.next_fetch.isoformat(timespec="seconds") if feed.next_fetch else "-"
+        out.write(
+            f"{feed.id}\t{feed.state}\t{feed.kind}\t{feed.location}\ttags={shown_tags}"
+            f"\tevery={feed.interval_seconds}s\tlast_ok={last}\tnext={nxt}"
+            f"\tfailures={feed.failures}\terror={feed.last_error or '-'}\n"
+        )
+    return EXIT_OK
+
+
+def cmd_export_results(store: Store, article: int | None, fmt: str, out: TextIO) -> int:
+    rows: list[dict[str, object]] = []
+    for art, poll in store.polls_for_export(article):
+        for option in poll.options:
+            rows.append(
+                {
+                    "article": art.id,
+                    "title": art.title,
+                    "question": poll.question,
+                    "option": option.position,
+                    "label": option.label,
+                    "score": option.score,
+                    "votes": option.votes,
+                    "total": poll.total,
+                    "mean": round(poll.mean, 4) if poll.mean is not None else None,
+                }
+            )
+    if fmt == "json":
+        json.dump(rows, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        writer = csv.DictWriter(
+            out,
+            fieldnames=[
+                "article",
+                "title",
+                "question",
+                "option",
+                "label",
+                "score",
+                "votes",
+                "total",
+                "mean",
+            ],
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    if article is not None and not rows:
+        sys.stderr.write(t("error.no_article", id=article) + "\n")
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    store = Store(settings.db, synchronous=settings.db_synchronous)
+    try:
+        if args.db_command == "migrate":
+            applied = store.migrate()
+            out.write(t("cli.db.migrated", path=settings.db, count=len(applied)) + "\n")
+        elif args.db_command == "backup":
+            store.migrate()
+            store.backup(args.path)
+            out.write(t("cli.db.backup", path=args.path) + "\n")
+        else:
+            store.migrate()
+            stats = store.stats()
+            for name in stats.__dataclass_fields__:
+                if name != "extra":
+                    out.write(f"{name}\t{getattr(stats, name)}\n")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        sys.stderr.write(t("cli.settings_error", None, detail=str(err)) + "\n")
+        return EXIT_USAGE
+    configure_logging(settings)
+    current_language.set(settings.language)
+    out = sys.stdout
+    if args.command == "run":
+        if settings.telegram_token or settings.discord_token:
+            return asyncio.run(run_platforms(settings))
+        return asyncio.run(run_console(settings))
+    if args.command == "chat":
+        return asyncio.run(run_console(settings, args.user))
+    if args.command == "db":
+        return cmd_db(settings, args, out)
+    store = open_store(settings)
+    try:
+        if args.command == "ingest":
+            return cmd_ingest(settings, store, args.paths, out)
+        if args.command == "feeds":
+            return cmd_feeds(settings, store, args, out)
+        if args.command == "export":
+            return cmd_export_results(store, args.article, args.format, out)
+    finally:
+        store.close()
+    parser.error("unknown command")
+    return EXIT_USAGE

@@ -1,0 +1,124 @@
+"""The outbox worker: sends due deliveries through their platform, and keeps counts live."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from bot.platforms.base import DeliveryError
+from bot.runtime import Runtime
+from handlers.events import Outgoing
+from storage.models import ChatRef, Delivery
+
+log = logging.getLogger(__name__)
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try after `attempts` failed ones: 5 s doubling, capped at 1 h."""
+    return float(min(5 * 2 ** max(attempts - 1, 0), 3600))
+
+
+class Deliverer:
+    """Takes due rows from the outbox and sends them. Rows for one chat go in order; chats go
+    side by side, each platform's adapter pacing itself within its limits."""
+
+    def __init__(self, runtime: Runtime, *, max_attempts: int = 12, batch: int = 200) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.max_attempts = max_attempts
+        self.batch = batch
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(self.runtime.adapters)
+
+    async def deliver_due(self) -> int:
+        """Send what is due now; returns how many were sent."""
+        sent = 0
+        while True:
+            due = self.store.claim_deliveries(self.platforms, limit=self.batch)
+            if not due:
+                return sent
+            by_chat: dict[ChatRef, list[Delivery]] = defaultdict(list)
+            for delivery in due:
+                by_chat[delivery.chat].append(delivery)
+            results = await asyncio.gather(*(self._send_chat(rows) for rows in by_chat.values()))
+            sent += sum(results)
+            if len(due) < self.batch:
+                return sent
+
+    async def _send_chat(self, rows: list[Delivery]) -> int:
+        sent = 0
+        for index, delivery in enumerate(rows):
+            outcome = await self._send_one(delivery)
+            if outcome == "sent":
+                sent += 1
+            elif outcome == "chat_gone":
+                return sent  # pause_chat parked the rest
+            elif outcome == "retry":
+                # Keep this chat's order: what follows waits for the next round.
+                for later in rows[index + 1 :]:
+                    self.store.delivery_release(later.id)
+                return sent
+        return sent
+
+    async def _send_one(self, delivery: Delivery) -> str:
+        adapter = self.runtime.adapters.get(delivery.chat.platform)
+        if adapter is None:  # the platform stopped meanwhile: leave the row for later
+            self.store.delivery_release(delivery.id)
+            return "retry"
+        reply = self.runtime.post_for(delivery.article_id, delivery.chat)
+        if reply is None:
+            self.store.delivery_failed(delivery.id, "article no longer exists")
+            return "failed"
+        try:
+            message = await adapter.send(Outgoing(delivery.chat, reply))
+        except DeliveryError as err:
+            return self._failed(delivery, err)
+        except Exception as err:
+            # A bug or an unexpected library error: keep the row and retry later.
+            log.exception("delivery %s to %s failed", delivery.id, delivery.chat.key())
+            return self._failed(delivery, DeliveryError(type(err).__name__))
+        self.store.delivery_sent(delivery.id, message, reply.poll_version or 0)
+        return "sent"
+
+    def _failed(self, delivery: Delivery, err: DeliveryError) -> str:
+        if err.migrated_to is not None:
+            log.info("chat %s moved to %s", delivery.chat.key(), err.migrated_to.key())
+            self.store.migrate_chat(delivery.chat, err.migrated_to)
+            self.store.delivery_moved(delivery.id, err.migrated_to)
+            return "retry"
+        if err.permanent:
+            log.warning("pausing %s: %s", delivery.chat.key(), err.reason)
+            self.store.delivery_failed(delivery.id, err.reason)
+            self.store.pause_chat(delivery.chat, err.reason)
+            return "chat_gone"
+        if err.retry_after is not None:
+            self.store.delivery_retry(delivery.id, err.reason, err.retry_after)
+            return "retry"
+        if delivery.attempts >= self.max_attempts:
+            log.warning("giving up delivery %s after %s tries", delivery.id, delivery.attempts)
+            self.store.delivery_failed(delivery.id, err.reason)
+            return "failed"
+        self.store.delivery_retry(delivery.id, err.reason, backoff(delivery.attempts))
+        return "retry"
+
+    async def refresh_stale(self) -> int:
+        """Edit posts whose counts are behind their poll: one edit per post per run, however
+        many votes came in meanwhile."""
+        edited = 0
+        for post in self.store.stale_posts(self.platforms):
+            adapter = self.runtime.adapters.get(post.message.chat.platform)
+            reply = self.runtime.post_for(post.article_id, post.message.chat)
+            if adapter is None or reply is None:
+                continue
+            try:
+                await adapter.edit(post.message, reply)
+            except DeliveryError as err:
+                if err.retry_after is not None:
+                    continue  # try again on a later run
+                log.info("cannot refresh post %s: %s", post.id, err.reason)
+            self.store.post_rendered(post.id, reply.poll_version or 0)
+            edited += 1
+        return edited

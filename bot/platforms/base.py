@@ -1,0 +1,63 @@
+"""The contract every platform adapter fulfils, and the errors a send can end in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from handlers.events import Outgoing, Reply
+from storage.models import ChatRef, MessageRef, UserRef
+
+
+class DeliveryError(Exception):
+    """A send or edit failed. The delivery worker decides from these fields what happens next.
+
+    permanent: the chat can no longer be reached (blocked, kicked, not found): pause it.
+    retry_after: the platform asked us to wait this many seconds before trying again.
+    migrated_to: the chat moved (Telegram group -> supergroup); send there instead.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        migrated_to: ChatRef | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.migrated_to = migrated_to
+
+
+class Adapter(Protocol):
+    """One platform. It turns platform events into Commands and Presses for the Runtime, and
+    sends, edits and deletes what the core asks it to."""
+
+    platform: str
+
+    async def start(self) -> None:
+        """Connect and begin feeding events to the runtime; return once running."""
+
+    async def stop(self) -> None:
+        """Stop taking events; let in-flight sends finish."""
+
+    async def send(self, out: Outgoing) -> MessageRef:
+        """Post a message; raise DeliveryError when it cannot be posted."""
+
+    async def edit(self, message: MessageRef, reply: Reply) -> None:
+        """Replace a posted message's text and buttons; nothing when it is unchanged."""
+
+    async def delete(self, message: MessageRef) -> None:
+        """Delete a posted message (or replace it when the platform cannot delete)."""
+
+    async def ban_member(self, chat: ChatRef, user: UserRef) -> bool:
+        """Remove the person from the group or server; False when the bot lacks the right."""
+
+    async def unban_member(self, chat: ChatRef, user: UserRef) -> bool:
+        """Let a banned person back in; False when the bot lacks the right."""
+
+    async def restrict_member(self, chat: ChatRef, user: UserRef, until: datetime | None) -> bool:
+        """Mute the person in the chat until `until` (None lifts it); False without the right."""

@@ -1,0 +1,196 @@
+"""The terminal chat: newsbot without any token, one person at a keyboard or a script on stdin."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import sys
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TextIO
+
+from bot.runtime import Runtime
+from handlers.events import Command, Outgoing, Reply, Rich
+from handlers.i18n import current_language, t
+from storage.models import ChatRef, MessageRef, UserRef
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "console"
+CHAT = ChatRef(PLATFORM, "local")
+_BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
+
+
+def render(text: Rich, *, color: bool) -> str:
+    out: list[str] = []
+    for span in text.spans:
+        if span.style == "link" and span.url:
+            out.append(span.text if span.text == span.url else f"{span.text} <{span.url}>")
+        elif span.style == "bold" and color:
+            out.append(f"{_BOLD}{span.text}{_RESET}")
+        elif span.style == "italic" and color:
+            out.append(f"{_DIM}{span.text}{_RESET}")
+        elif span.style == "code":
+            out.append(span.text)
+        else:
+            out.append(span.text)
+    return "".join(out)
+
+
+def counts_line(reply: Reply) -> str:
+    return " · ".join(b.label for row in reply.buttons for b in row)
+
+
+def parse_line(line: str) -> tuple[str, tuple[str, ...]] | None:
+    """'/vote 3 1' -> ('vote', ('3', '1')); quotes group words; None when not a command."""
+    text = line.strip()
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    try:
+        parts = shlex.split(text[1:])
+    except ValueError:
+        parts = text[1:].split()
+    if not parts:
+        return None
+    return parts[0].split("@", 1)[0], tuple(parts[1:])
+
+
+class ConsoleAdapter:
+    """Reads commands from a stream, prints replies and posts. Buttons are shown with the
+    command that presses them (/vote N K): the text twin works on every platform."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        user: UserRef,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.user = user
+        self.chat = CHAT
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.interactive = self.stdin.isatty() if interactive is None else interactive
+        self.color = self.interactive and self.stdout.isatty()
+        self._last_counts: dict[int, str] = {}
+        self.finished = asyncio.Event()
+
+    # -- Adapter ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self.finished.set()
+
+    async def send(self, out: Outgoing) -> MessageRef:
+        message = MessageRef(self.chat, uuid.uuid4().hex[:12])
+        self._print_reply(out.reply)
+        return message
+
+    async def edit(self, message: MessageRef, reply: Reply) -> None:
+        if reply.article_id is None or not reply.buttons:
+            self.say(render(reply.text, color=self.color))
+            return
+        counts = counts_line(reply)
+        # Several posts of one article in this terminal: print each change of counts once.
+        if self._last_counts.get(reply.article_id) == counts:
+            return
+        self._last_counts[reply.article_id] = counts
+        self.say(f"↻ #{reply.article_id} {t('console.updated')}: {counts}")
+
+    async def delete(self, message: MessageRef) -> None:
+        self.say(t("console.deleted", id=message.message_id))
+
+    # The terminal has no members to remove or silence: the bot's own ban and mute suffice.
+    async def ban_member(self, chat: ChatRef, user: UserRef) -> bool:
+        return False
+
+    async def unban_member(self, chat: ChatRef, user: UserRef) -> bool:
+        return False
+
+    async def restrict_member(self, chat: ChatRef, user: UserRef, until: datetime | None) -> bool:
+        return False
+
+    # -- the conversation ---------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def _print_reply(self, reply: Reply) -> None:
+        lines = [render(reply.text, color=self.color)]
+        if reply.buttons:
+            token = current_language.set(self.runtime.language(self.chat))
+            try:
+                press = t("console.press")
+            finally:
+                current_language.reset(token)
+            for row in reply.buttons:
+                for button in row:
+                    twin = f"  ({press} {button.text_twin})" if button.text_twin else ""
+                    lines.append(f"  [{button.label}]{twin}")
+            if reply.article_id is not None:
+                self._last_counts[reply.article_id] = counts_line(reply)
+        self.say("\n".join(lines) + "\n")
+
+    async def handle_line(self, line: str) -> None:
+        parsed = parse_line(line)
+        if parsed is None:
+            if line.strip():
+                token = current_language.set(self.runtime.language(self.chat))
+                try:
+                    self.say(t("cmd.not_command"))
+                finally:
+                    current_language.reset(token)
+            return
+        name, args = parsed
+        cmd = Command(
+            chat=self.chat,
+            user=self.user,
+            name=name,
+            args=args,
+            is_chat_admin=self.user.key() in self.runtime.ctx.config.owners,
+            is_private=True,
+        )
+        for reply in await self.runtime.on_command(cmd):
+            message = await self.send(Outgoing(self.chat, reply))
+            self.runtime.posted(reply, message)
+
+    async def converse(self, drain: Callable[[], Awaitable[None]]) -> None:
+        """Read lines until end of input. In a script, each line's consequences (a backlog
+        post, say) are shown before the next line is read, so the output reads in order."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def read() -> None:
+            # A thread, because a terminal's stdin cannot be read without blocking portably.
+            try:
+                for raw in self.stdin:
+                    loop.call_soon_threadsafe(queue.put_nowait, raw)
+            except (OSError, ValueError) as err:
+                log.warning("stdin closed: %s", err)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=read, name="console-stdin", daemon=True).start()
+        while True:
+            if self.interactive:
+                self.stdout.write("> ")
+                self.stdout.flush()
+            line = await queue.get()
+            if line is None:
+                break
+            await self.handle_line(line)
+            if not self.interactive:
+                await drain()
+        await drain()
+        self.finished.set()

@@ -1,0 +1,103 @@
+"""The one object adapters talk to: it runs handlers, records posts, and wakes the outbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bot.platforms.base import Adapter
+from handlers import dispatch
+from handlers.context import CoreConfig, Ctx
+from handlers.events import Command, Press, Reply
+from handlers.i18n import current_language
+from handlers.render import article_post
+from storage.models import ChatRef, ChatSettings, MessageRef
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Shared by every adapter in one process. Adapters never touch the store themselves."""
+
+    def __init__(self, store: Store, config: CoreConfig) -> None:
+        self.store = store
+        self.ctx = Ctx(store=store, config=config)
+        self.adapters: dict[str, Adapter] = {}
+        self._wake_listeners: list[Callable[[], None]] = []
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def add_adapter(self, adapter: Adapter) -> None:
+        self.adapters[adapter.platform] = adapter
+
+    def on_wake(self, listener: Callable[[], None]) -> None:
+        """Called whenever something may have made deliveries due (a subscription, an ingest)."""
+        self._wake_listeners.append(listener)
+
+    def wake(self) -> None:
+        for listener in self._wake_listeners:
+            listener()
+
+    # -- what adapters call ---------------------------------------------------------------
+
+    async def on_command(self, cmd: Command) -> list[Reply]:
+        replies = await dispatch.handle_command(self.ctx, cmd)
+        # A subscription may have queued its backlog; a vote has made other posts stale.
+        self.wake()
+        return replies
+
+    async def on_press(self, press: Press, data: str) -> list[Reply]:
+        replies = await dispatch.handle_press(self.ctx, press, data)
+        self.wake()
+        return replies
+
+    def posted(self, reply: Reply, message: MessageRef) -> None:
+        """An adapter sent or edited a message showing an article: remember it, with the poll
+        version it shows, so the coalescing job keeps its counts live."""
+        if reply.article_id is not None and reply.poll_version is not None:
+            self.store.record_post(reply.article_id, message, reply.poll_version)
+
+    def chat_settings(self, chat: ChatRef) -> ChatSettings:
+        return self.store.chat_settings(chat)
+
+    def migrated(self, old: ChatRef, new: ChatRef) -> None:
+        """A chat got a new id (a Telegram group became a supergroup)."""
+        self.store.migrate_chat(old, new)
+
+    def chat_unreachable(self, chat: ChatRef, reason: str) -> None:
+        """The bot was removed from a chat: pause what is sent there, keep the reason."""
+        self.store.pause_chat(chat, reason)
+
+    def find_posts(
+        self, query: str, chat: ChatRef, person_locale: str | None = None, limit: int = 50
+    ) -> list[Reply]:
+        """Articles matching `query` rendered as posts (inline mode lists these)."""
+        token = current_language.set(self.language(chat, person_locale))
+        try:
+            return [
+                article_post(
+                    a, self.store.get_poll(a.id), summary_chars=self.ctx.config.summary_chars
+                )
+                for a in self.store.find_articles(query, limit=limit)
+            ]
+        finally:
+            current_language.reset(token)
+
+    def language(self, chat: ChatRef, person_locale: str | None = None) -> str:
+        return dispatch.chat_language(self.ctx, chat, person_locale)
+
+    def post_for(self, article_id: int, chat: ChatRef) -> Reply | None:
+        """An article rendered as a post for one chat, in that chat's language."""
+        article = self.store.get_article(article_id)
+        if article is None:
+            return None
+        token = current_language.set(self.language(chat))
+        try:
+            return article_post(
+                article,
+                self.store.get_poll(article_id),
+                summary_chars=self.ctx.config.summary_chars,
+            )
+        finally:
+            current_language.reset(token)

@@ -1,0 +1,105 @@
+"""Shared fixtures: a fresh database per test, the core config, and a chat driver."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.ingest import store_article
+from bot.settings import load_settings
+from handlers import dispatch
+from handlers.codec import encode
+from handlers.context import CoreConfig, Ctx
+from handlers.events import Command, Press, Reply
+from storage.models import ChatRef, MessageRef, NewArticle, UserRef
+from storage.store import Store
+
+# Tests never read a developer's own settings or tokens.
+for _name in list(os.environ):
+    if _name.startswith("NEWSBOT_"):
+        del os.environ[_name]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "test.db")
+    s.migrate()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CoreConfig:
+    monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("NEWSBOT_ADMINS", "telegram:1,discord:2")
+    return load_settings().core_config()
+
+
+def article(
+    title: str = "Neues Modell von xAI",
+    body: str = "xAI hat ein neues Modell vorgestellt. Es soll schneller antworten.",
+    tags: tuple[str, ...] = ("Microsoft", "xAI", "OpenAI"),
+    **kw: object,
+) -> NewArticle:
+    return NewArticle(title=title, body=body, tags=tags, language="de", **kw)  # type: ignore[arg-type]
+
+
+@dataclass
+class Chat:
+    """Drives the real handlers as one chat, the way an adapter does."""
+
+    ctx: Ctx
+    chat: ChatRef = field(default_factory=lambda: ChatRef("console", "local"))
+    is_private: bool = True
+    posted: list[Reply] = field(default_factory=list)
+
+    async def say(self, text: str, user: str = "alice", *, admin: bool = False) -> list[Reply]:
+        name, *args = text.lstrip("/").split()
+        cmd = Command(
+            chat=self.chat,
+            user=UserRef(self.chat.platform, user, user),
+            name=name,
+            args=tuple(args),
+            is_private=self.is_private,
+            is_chat_admin=admin,
+        )
+        return await dispatch.handle_command(self.ctx, cmd)
+
+    async def text(self, text: str, user: str = "alice", *, admin: bool = False) -> str:
+        return "\n".join(r.text.plain() for r in await self.say(text, user, admin=admin))
+
+    async def press(self, data: str, user: str = "alice") -> list[Reply]:
+        press = Press(
+            chat=self.chat,
+            user=UserRef(self.chat.platform, user, user),
+            message=MessageRef(self.chat, "m1"),
+            action="",
+            params=(),
+        )
+        return await dispatch.handle_press(self.ctx, press, data)
+
+
+@pytest.fixture
+def ctx(store: Store, config: CoreConfig) -> Ctx:
+    return Ctx(store=store, config=config)
+
+
+@pytest.fixture
+def chat(ctx: Ctx) -> Chat:
+    return Chat(ctx)
+
+
+def add(ctx: Ctx, new: NewArticle) -> int:
+    report = store_article(ctx.store, ctx.config, new)
+    assert report.new, "expected a new article"
+    return report.new[0].id
+
+
+def vote_data(article_id: int, option: int) -> str:
+    from handlers.events import Button
+
+    return encode(Button("x", "vote", (str(article_id), str(option))))

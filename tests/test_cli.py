@@ -1,0 +1,155 @@
+"""The command line end to end, as a person runs it: real processes, a real database file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = DATA / "sample_de.txt"
+
+
+class Newsbot:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")} | {
+            "NEWSBOT_DB": str(tmp_path / "newsbot.db"),
+            "NEWSBOT_CONFIG": str(tmp_path / "newsbot.toml"),
+            "NEWSBOT_DEMO": "false",
+            **env,
+        }
+        self.cwd = tmp_path
+
+    def __call__(
+        self, *args: str, stdin: str = "", check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            timeout=60,
+            check=False,
+        )
+        if check:
+            assert proc.returncode == 0, proc.stderr + proc.stdout
+        return proc
+
+
+@pytest.fixture
+def newsbot(tmp_path: Path) -> Newsbot:
+    return Newsbot(tmp_path)
+
+
+def test_the_done_when_script(newsbot: Newsbot) -> None:
+    ingest = newsbot("ingest", str(SAMPLE))
+    assert "1 neu, 0 Duplikate, 0 abgelehnt" in ingest.stdout
+
+    chat = newsbot("chat", stdin="/subscribe xAI\n")
+    out = chat.stdout
+    assert "Abonniert: xAI." in out
+    assert "#Microsoft #xAI #OpenAI" in out
+    assert "Wie bewerten Sie den Schreibstil des Artikels?" in out
+    for label in (
+        "Sehr gut · 0",
+        "Gut · 0",
+        "Befriedigend · 0",
+        "Ausreichend · 0",
+        "Mangelhaft · 0",
+    ):
+        assert f"[{label}]" in out
+    assert "/vote 1 1" in out and "/vote 1 5" in out
+
+    assert "Deine Stimme: Gut" in newsbot("chat", "--user", "alice", stdin="/vote 1 2\n").stdout
+    assert "Deine Stimme: Sehr gut" in newsbot("chat", "--user", "bob", stdin="/vote 1 1\n").stdout
+    moved = newsbot("chat", "--user", "alice", stdin="/vote 1 1\n/results 1\n").stdout
+    assert "Stimme geändert: Sehr gut" in moved
+    assert "Stimmen insgesamt: 2" in moved
+    exported = json.loads(newsbot("export", "results", "--format", "json").stdout)
+    assert [(r["label"], r["votes"]) for r in exported][:2] == [("Sehr gut", 2), ("Gut", 0)]
+    assert exported[0]["question"] == "Wie bewerten Sie den Schreibstil des Artikels?"
+    assert exported[0]["mean"] == 5.0 and exported[0]["total"] == 2
+
+    back = newsbot("chat", "--user", "bob", stdin="/vote 1 1\n/results 1\n").stdout
+    assert "Stimme zurückgenommen" in back and "Stimmen insgesamt: 1" in back
+
+    again = newsbot("ingest", str(SAMPLE))
+    assert "0 neu, 1 Duplikate" in again.stdout
+    csv_out = newsbot("export", "results", "--article", "1").stdout.splitlines()
+    assert csv_out[0] == "article,title,question,option,label,score,votes,total,mean"
+    assert len(csv_out) == 6
+
+
+def test_a_chat_sees_the_counts_change_after_its_vote(newsbot: Newsbot) -> None:
+    newsbot("ingest", str(SAMPLE))
+    out = newsbot("chat", stdin="/subscribe xai\n/vote 1 3\n").stdout
+    assert "↻ #1" in out and "Befriedigend · 1" in out
+
+
+def test_ingest_reports_rejections_and_keeps_going(newsbot: Newsbot, tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02PNG")
+    proc = newsbot("ingest", str(tmp_path / "empty.txt"), str(tmp_path / "binary.txt"), str(SAMPLE))
+    assert (
+        "abgelehnt: " in proc.stdout and "leer" in proc.stdout and "keine Textdatei" in proc.stdout
+    )
+    assert "1 neu, 0 Duplikate, 2 abgelehnt" in proc.stdout
+    only_bad = newsbot("ingest", str(tmp_path / "empty.txt"), check=False)
+    assert only_bad.returncode == 1
+
+
+def test_feeds_add_list_remove_and_the_scheduler_picks_them_up(
+    newsbot: Newsbot, tmp_path: Path
+) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a.txt").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    assert "Quelle 1 hinzugefügt" in newsbot("feeds", "add", str(folder), "--tags", "Cloud").stdout
+    listing = newsbot("feeds", "list").stdout
+    assert "\tactive\tpath\t" in listing and "tags=Cloud" in listing
+    out = newsbot("chat", stdin="/subscribe Cloud\n/tags\n").stdout
+    assert "#Microsoft #xAI #OpenAI #Cloud" in out
+    assert "Quelle 1 entfernt" in newsbot("feeds", "remove", "1").stdout
+    assert newsbot("feeds", "remove", "1", check=False).returncode == 1
+
+
+def test_an_invalid_setting_is_one_clear_line_and_exit_code_2(tmp_path: Path) -> None:
+    bad = Newsbot(tmp_path, NEWSBOT_LANGUAGE="fr", NEWSBOT_TELEGRAM_TOKEN="123:SECRET")
+    proc = bad("db", "stats", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "NEWSBOT_LANGUAGE" in proc.stderr
+    assert "Traceback" not in proc.stderr and "SECRET" not in proc.stderr
+
+
+def test_settings_from_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "newsbot.toml").write_text('language = "en"\n', encoding="utf-8")
+    bot = Newsbot(tmp_path)
+    assert "Unknown command /nope" in bot("chat", stdin="/nope\n").stdout
+
+
+def test_db_commands(newsbot: Newsbot, tmp_path: Path) -> None:
+    assert "Migrationen angewendet" in newsbot("db", "migrate").stdout
+    newsbot("ingest", str(SAMPLE))
+    assert "articles\t1" in newsbot("db", "stats").stdout
+    newsbot("db", "backup", str(tmp_path / "b.db"))
+    assert (tmp_path / "b.db").stat().st_size > 0
+
+
+def test_demo_articles_arrive_in_the_terminal(tmp_path: Path) -> None:
+    demo = Newsbot(tmp_path, NEWSBOT_DEMO="true")
+    out = demo("chat", stdin="/subscriptions\n").stdout
+    assert "alle Artikel" in out  # the terminal is subscribed to everything
+    assert "Wie bewerten Sie den Schreibstil des Artikels?" in out
+    assert "/vote 1 1" in out
+
+
+def test_help_of_the_command_line(newsbot: Newsbot) -> None:
+    out = newsbot("--help").stdout
+    for word in ("run", "chat", "ingest", "feeds", "export", "db"):
+        assert word in out

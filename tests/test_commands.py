@@ -1,0 +1,223 @@
+"""The chat commands as a person uses them, through the real handlers and store."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.context import Ctx
+from handlers.registry import COMMANDS
+from storage.models import ChatRef
+from tests.conftest import Chat, add, article, vote_data
+
+
+async def test_help_lists_every_command_in_german_then_english(chat: Chat) -> None:
+    german = await chat.text("/help")
+    assert "Befehle" in german
+    for name in ("subscribe", "unsubscribe", "subscriptions", "tags", "latest", "vote", "top"):
+        assert f"/{name}" in german
+    assert await chat.text("/lang en") == "This chat now speaks English."
+    assert "This chat's language: en" in await chat.text("/lang")
+    english = await chat.text("/help")
+    assert "Commands" in english and "subscribe to tags" in english
+
+
+async def test_start_greets_and_deep_link_subscribes(chat: Chat, ctx: Ctx) -> None:
+    assert "Willkommen" in await chat.text("/start")
+    add(ctx, article())
+    assert "Abonniert: xAI" in await chat.text("/start sub_xAI")
+    assert [s.tag for s in ctx.store.subscriptions(chat.chat)] == ["xAI"]
+
+
+async def test_subscribe_matches_tags_case_insensitively_with_or_without_hash(
+    chat: Chat, ctx: Ctx
+) -> None:
+    first = add(ctx, article(title="Alt", body="Ein älterer Text über xAI."))
+    newest = add(ctx, article(title="Neu", body="Ein neuer Text über xAI und Azure."))
+    reply = await chat.text("/subscribe #XAI openai")
+    assert "Abonniert: xAI, OpenAI" in reply
+    assert "neueste passende Artikel" in reply
+    # Backlog of one: only the newest matching article is queued for this chat.
+    queued = ctx.store.deliveries_for_chat(chat.chat)
+    assert [d.article_id for d in queued] == [newest]
+    assert first != newest
+    assert "Schon abonniert: xAI" in await chat.text("/subscribe xai")
+    subs = await chat.text("/subscriptions")
+    assert "xAI" in subs and "OpenAI" in subs
+
+
+async def test_new_article_with_a_subscribed_tag_is_queued_for_the_chat(
+    chat: Chat, ctx: Ctx
+) -> None:
+    await chat.text("/subscribe xAI")
+    other = add(ctx, article(title="Nur Apple", body="Apple baut Chips.", tags=("Apple",)))
+    hit = add(ctx, article())
+    assert [d.article_id for d in ctx.store.deliveries_for_chat(chat.chat)] == [hit]
+    assert other not in [d.article_id for d in ctx.store.deliveries_for_chat(chat.chat)]
+
+
+async def test_unsubscribe_one_and_all(chat: Chat, ctx: Ctx) -> None:
+    await chat.text("/subscribe xAI OpenAI Microsoft")
+    assert "Abo beendet: xAI" in await chat.text("/unsubscribe xai")
+    assert "Nicht abonniert: Nvidia" in await chat.text("/unsubscribe Nvidia")
+    assert "Abo beendet" in await chat.text("/unsubscribe all")
+    assert ctx.store.subscriptions(chat.chat) == []
+    assert "keine Abos" in await chat.text("/subscriptions")
+
+
+async def test_tags_most_used_first(chat: Chat, ctx: Ctx) -> None:
+    assert "keine Schlagwörter" in await chat.text("/tags")
+    add(ctx, article(title="A", body="Eins.", tags=("xAI", "OpenAI")))
+    add(ctx, article(title="B", body="Zwei.", tags=("OpenAI",)))
+    lines = (await chat.text("/tags")).splitlines()
+    assert lines[1] == "OpenAI: 2 Artikel"
+    assert lines[2] == "xAI: 1 Artikel"
+
+
+async def test_latest_and_article_show_the_post(chat: Chat, ctx: Ctx) -> None:
+    body = " ".join(f"Dies ist der Satz Nummer {i} über das neue Modell." for i in range(40))
+    aid = add(ctx, article(title="Langer Text", body=body, url="https://example.org/a"))
+    latest = await chat.text("/latest xai")
+    assert f"#{aid} Langer Text" in latest
+    [post] = await chat.say(f"/article {aid}")
+    text = post.text.plain()
+    assert text.startswith("Langer Text")
+    summary = text.split("\n\n")[1]
+    assert len(summary) <= 600 and summary.endswith("Modell.")  # whole sentences only
+    assert "#Microsoft #xAI #OpenAI" in text
+    assert f"#{aid}" in text and "https://example.org/a" in [s.url for s in post.text.spans]
+    assert "Wie bewerten Sie den Schreibstil des Artikels?" in text
+    labels = [b.label for row in post.buttons for b in row]
+    assert labels == [
+        "Sehr gut · 0",
+        "Gut · 0",
+        "Befriedigend · 0",
+        "Ausreichend · 0",
+        "Mangelhaft · 0",
+    ]
+    assert post.buttons[0][0].text_twin == f"/vote {aid} 1"
+
+
+async def test_voting_casts_moves_and_takes_back(chat: Chat, ctx: Ctx) -> None:
+    aid = add(ctx, article())
+    assert "Deine Stimme: Gut" in await chat.text(f"/vote {aid} 2")
+    assert "Stimme geändert: Sehr gut" in await chat.text(f"/vote {aid} 1")
+    await chat.text(f"/vote {aid} 3", user="bob")
+    poll = ctx.store.get_poll(aid)
+    assert poll is not None and [o.votes for o in poll.options] == [1, 0, 1, 0, 0]
+    assert "Stimme zurückgenommen" in await chat.text(f"/vote {aid} 1")
+    poll = ctx.store.get_poll(aid)
+    assert poll is not None and poll.total == 1
+
+
+async def test_button_press_edits_the_post_with_new_counts(chat: Chat, ctx: Ctx) -> None:
+    aid = add(ctx, article())
+    [reply] = await chat.press(vote_data(aid, 1))
+    assert reply.edit and reply.notice == "Deine Stimme: Sehr gut"
+    assert reply.buttons[0][0].label == "Sehr gut · 1"
+    [reply] = await chat.press(vote_data(aid, 1))
+    assert reply.notice == "Stimme zurückgenommen"
+    assert reply.buttons[0][0].label == "Sehr gut · 0"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "nb:vote:999:1",
+        "nb:vote:1:9",
+        "nb:vote:1",
+        "other:vote:1:1",
+        "nb:drop:1:1",
+        "nb:vote:x:1",
+        "",
+    ],
+)
+async def test_forged_or_stale_button_data_changes_nothing(chat: Chat, ctx: Ctx, data: str) -> None:
+    add(ctx, article())
+    [reply] = await chat.press(data)
+    assert reply.notice and not reply.edit
+    assert reply.private
+    assert ctx.store.stats().votes == 0
+
+
+async def test_results_show_counts_bars_total_and_mean(chat: Chat, ctx: Ctx) -> None:
+    aid = add(ctx, article())
+    assert "Noch keine Stimmen" in await chat.text(f"/results {aid}")
+    await chat.text(f"/vote {aid} 1", user="alice")
+    await chat.text(f"/vote {aid} 2", user="bob")
+    text = await chat.text(f"/results {aid}")
+    assert "1. Sehr gut (5): █████░░░░░ 1 · 50 %" in text
+    assert "Stimmen insgesamt: 2" in text
+    assert "Durchschnitt: 4,50 von 5" in text
+    await chat.text("/lang en")
+    assert "Mean: 4.50 of 5" in await chat.text(f"/results {aid}")
+
+
+async def test_top_uses_a_bayesian_average(chat: Chat, ctx: Ctx) -> None:
+    lone = add(ctx, article(title="Einzelstimme", body="Ein Text."))
+    many = add(ctx, article(title="Viele Stimmen", body="Noch ein Text."))
+    weak = add(ctx, article(title="Schwach", body="Ein schwacher Text."))
+    await chat.text(f"/vote {lone} 1", user="u0")
+    for i in range(8):
+        await chat.text(f"/vote {many} {1 if i % 4 else 2}", user=f"u{i}")
+    for i in range(4):
+        await chat.text(f"/vote {weak} 5", user=f"w{i}")
+    lines = (await chat.text("/top")).splitlines()
+    assert "Viele Stimmen" in lines[1]  # 8 mostly top votes beat one lone top vote
+    assert "Einzelstimme" in lines[2]
+    assert "Schwach" in lines[3]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/frobnicate", "Unbekannter Befehl /frobnicate"),
+        ("/vote", "So geht es: /vote N K"),
+        ("/vote 1 2 3", "So geht es: /vote N K"),
+        ("/article abc", "„abc“ ist keine Artikelnummer"),
+        ("/article -4", "keine Artikelnummer"),
+        ("/article 99999999999999999999", "keine Artikelnummer"),
+        ("/article 42", "Einen Artikel #42 gibt es nicht"),
+        ("/vote 1 6", "„6“ ist keine Antwort"),
+        ("/vote 1 0", "keine Antwort"),
+        ("/lang fr", "„fr“ kenne ich nicht"),
+        ("/subscribe " + "x" * 10_000, "zu lang"),
+        ("/subscribe \u200b\u200b", "So geht es: /subscribe TAG..."),
+        ("/subscribe ###", "kein gültiges Schlagwort"),
+    ],
+)
+async def test_bad_input_gets_a_clear_translated_answer_and_changes_nothing(
+    chat: Chat, ctx: Ctx, text: str, expected: str
+) -> None:
+    add(ctx, article())
+    before = ctx.store.stats()
+    assert expected in await chat.text(text)
+    assert ctx.store.stats() == before
+
+
+async def test_bad_input_in_english(chat: Chat, ctx: Ctx) -> None:
+    await chat.text("/lang en")
+    assert "Unknown command /nope" in await chat.text("/nope")
+    assert "“abc” is not an article number" in await chat.text("/results abc")
+
+
+async def test_odd_unicode_tags_are_cleaned_not_rejected(chat: Chat, ctx: Ctx) -> None:
+    add(ctx, article())
+    assert "Abonniert: xAI" in await chat.text("/subscribe x\u200bAI")
+    assert "Abonniert: Café" in await chat.text("/subscribe Cafe\u0301")
+
+
+async def test_groups_need_chat_admin_rights_to_change_subscriptions(ctx: Ctx) -> None:
+    group = Chat(ctx, chat=ChatRef("telegram", "-100"), is_private=False)
+    assert "Admin-Rechte" in await group.text("/subscribe xAI", user="7")
+    assert ctx.store.subscriptions(group.chat) == []
+    assert "Abonniert" in await group.text("/subscribe xAI", user="7", admin=True)
+    # Bot owners may do it anywhere.
+    assert "Abonniert" in await group.text("/subscribe OpenAI", user="1")
+
+
+def test_every_command_has_help_in_both_languages() -> None:
+    from handlers.i18n import catalogue
+
+    for spec in COMMANDS.values():
+        assert spec.help_key in catalogue("de"), spec.name
+        assert spec.help_key in catalogue("en"), spec.name

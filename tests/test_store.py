@@ -1,0 +1,133 @@
+"""The store's guarantees: dedupe, the outbox, pausing and moving chats, the audit log."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from handlers.context import Ctx
+from storage.models import ChatRef, MessageRef, UserRef
+from storage.store import Store
+from tests.conftest import add, article
+
+TG = ChatRef("telegram", "42")
+
+
+def test_the_same_article_is_stored_once(ctx: Ctx) -> None:
+    add(ctx, article(guid="https://Example.org/a/?utm_source=x"))
+    from bot.ingest import store_article
+
+    # Same GUID after normalisation, same link, same text: each is a duplicate.
+    for dup in (
+        article(title="Anders", body="Anderer Text.", guid="http://example.org/a"),
+        article(title="Anders 2", body="Noch anders.", url="https://example.org/a"),
+        article(),
+    ):
+        report = store_article(ctx.store, ctx.config, dup)
+        assert report.duplicates == 1 and not report.new
+    assert ctx.store.count_articles() == 1
+
+
+def test_outbox_claims_lease_and_release(ctx: Ctx) -> None:
+    ctx.store.subscribe(TG, ["xAI"])
+    aid = add(ctx, article())
+    [claimed] = ctx.store.claim_deliveries(["telegram"])
+    assert claimed.article_id == aid and claimed.status == "sending" and claimed.attempts == 1
+    # A second worker does not get the leased row.
+    assert ctx.store.claim_deliveries(["telegram"]) == []
+    # Rows for platforms that are not running stay untouched.
+    assert ctx.store.claim_deliveries(["discord"]) == []
+    ctx.store.delivery_sent(claimed.id, MessageRef(TG, "77"), 0)
+    [row] = ctx.store.deliveries_for_chat(TG)
+    assert row.status == "sent" and row.message_id == "77"
+    assert [p.message.message_id for p in ctx.store.posts_of(aid)] == ["77"]
+
+
+def test_a_crashed_send_is_retried_after_its_lease(store: Store, ctx: Ctx) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    store.clock = lambda: now[0]
+    store.subscribe(TG, ["xAI"])
+    add(ctx, article())
+    assert len(store.claim_deliveries(["telegram"], lease=60)) == 1
+    now[0] += timedelta(seconds=61)
+    [again] = store.claim_deliveries(["telegram"])
+    assert again.attempts == 2
+
+
+def test_pausing_a_chat_parks_its_deliveries_with_the_reason(ctx: Ctx) -> None:
+    ctx.store.subscribe(TG, ["xAI", "OpenAI"])
+    add(ctx, article())
+    parked = ctx.store.pause_chat(TG, "bot was blocked by the user")
+    assert parked == 1
+    subs = ctx.store.subscriptions(TG)
+    assert all(not s.active and s.reason == "bot was blocked by the user" for s in subs)
+    assert ctx.store.claim_deliveries(["telegram"]) == []
+    # Paused chats get nothing new either.
+    add(ctx, article(title="Zweiter", body="Noch ein Text über xAI."))
+    assert [d.status for d in ctx.store.deliveries_for_chat(TG)] == ["paused"]
+
+
+def test_migrating_a_chat_moves_everything(ctx: Ctx) -> None:
+    new = ChatRef("telegram", "-100999")
+    ctx.store.subscribe(TG, ["xAI"])
+    ctx.store.update_chat_settings(TG, language="en")
+    aid = add(ctx, article())
+    ctx.store.record_post(aid, MessageRef(TG, "5"), 0)
+    ctx.store.migrate_chat(TG, new)
+    assert [s.tag for s in ctx.store.subscriptions(new)] == ["xAI"]
+    assert ctx.store.chat_settings(new).language == "en"
+    assert len(ctx.store.deliveries_for_chat(new)) == 1
+    assert ctx.store.posts_of(aid)[0].message.chat == new
+    assert ctx.store.subscriptions(TG) == []
+
+
+def test_votes_make_posts_stale_until_refreshed(ctx: Ctx) -> None:
+    aid = add(ctx, article())
+    ctx.store.record_post(aid, MessageRef(TG, "1"), 0)
+    assert ctx.store.stale_posts(["telegram"]) == []
+    for user in ("a", "b", "c"):
+        ctx.store.cast_vote(aid, UserRef("telegram", user), 1)
+    # Three votes, one stale post: one edit coalesces them.
+    [post] = ctx.store.stale_posts(["telegram"])
+    poll = ctx.store.get_poll(aid)
+    assert poll is not None
+    ctx.store.post_rendered(post.id, poll.version)
+    assert ctx.store.stale_posts(["telegram"]) == []
+
+
+def test_votes_count_across_platforms(ctx: Ctx) -> None:
+    aid = add(ctx, article())
+    ctx.store.cast_vote(aid, UserRef("telegram", "1"), 1)
+    ctx.store.cast_vote(aid, UserRef("discord", "1"), 2)
+    poll = ctx.store.get_poll(aid)
+    assert poll is not None and poll.total == 2
+
+
+def test_audit_log_is_append_only(store: Store) -> None:
+    store.audit(platform="console", chat_id="local", actor="console:owner", action="ban")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.conn.execute("UPDATE audit_log SET outcome = 'x'")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.conn.execute("DELETE FROM audit_log")
+
+
+def test_backup_is_a_working_copy(ctx: Ctx, tmp_path: Path) -> None:
+    add(ctx, article())
+    target = tmp_path / "copy" / "backup.db"
+    ctx.store.backup(target)
+    copy = Store(target)
+    try:
+        assert copy.count_articles() == 1
+        assert copy.pending_migrations() == []
+    finally:
+        copy.close()
+
+
+def test_wal_and_foreign_keys_are_on(store: Store) -> None:
+    conn = store.db.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10000
