@@ -38,7 +38,7 @@ class Job:
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __call__(self) -> None:
+    async def run(self) -> None:
         if self.running:
             self.again = True
             return
@@ -63,10 +63,10 @@ class Job:
             self.again = True
             await self._idle.wait()
         else:
-            await self()
+            await self.run()
 
     def kick(self) -> None:
-        task = asyncio.get_running_loop().create_task(self())
+        task = asyncio.get_running_loop().create_task(self.run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -118,12 +118,12 @@ class App:
         """Start the scheduler's jobs."""
         s = self.settings
         every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
-        self.scheduler.add_job(self.deliver_job, "interval", seconds=s.deliver_every, **every)
-        self.scheduler.add_job(self.refresh_job, "interval", seconds=s.refresh_every, **every)
-        self.scheduler.add_job(self.sources_job, "interval", seconds=s.sources_every, **every)
+        self.scheduler.add_job(self.deliver_job.run, "interval", seconds=s.deliver_every, **every)
+        self.scheduler.add_job(self.refresh_job.run, "interval", seconds=s.refresh_every, **every)
+        self.scheduler.add_job(self.sources_job.run, "interval", seconds=s.sources_every, **every)
         self.demo = demo_wanted(self.store, s.demo)
         if self.demo:
-            self.scheduler.add_job(self.demo_job, "interval", seconds=s.demo_interval, **every)
+            self.scheduler.add_job(self.demo_job.run, "interval", seconds=s.demo_interval, **every)
         self.scheduler.start()
         # The first look at the sources and the demo's first article happen before start()
         # returns, so that what is there is there when people (or a script) start talking.
@@ -163,7 +163,7 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     store = open_store(settings)
     app = App(settings, store)
     name = user_name or settings.console_user
-    console = ConsoleAdapter(app.runtime, UserRef("console", name, name))
+    console = ConsoleAdapter(app.runtime, UserRef("console", name, name, name))
     app.add_adapter(console)
     install_signal_handlers(app.stopping)
     lang = app.runtime.language(CONSOLE_CHAT)

@@ -16,6 +16,7 @@ from bot.app import open_store, run_console, run_platforms
 from bot.ingest import IngestReport, ingest_path
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.i18n import current_language, t
+from storage.moderation import Moderation
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     results = esub.add_parser("results", help="poll results per article and option")
     results.add_argument("--article", type=int, default=None, metavar="N")
     results.add_argument("--format", choices=["csv", "json"], default="csv")
+    audit = esub.add_parser("audit", help="the audit log, oldest first")
+    audit.add_argument("--format", choices=["csv", "json"], default="csv")
 
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -172,29 +175,31 @@ def cmd_export_results(store: Store, article: int | None, fmt: str, out: TextIO)
                     "mean": round(poll.mean, 4) if poll.mean is not None else None,
                 }
             )
-    if fmt == "json":
-        json.dump(rows, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    else:
-        writer = csv.DictWriter(
-            out,
-            fieldnames=[
-                "article",
-                "title",
-                "question",
-                "option",
-                "label",
-                "score",
-                "votes",
-                "total",
-                "mean",
-            ],
-        )
-        writer.writeheader()
-        writer.writerows(rows)
+    fields = ["article", "title", "question", "option", "label", "score", "votes", "total", "mean"]
+    write_rows(rows, fields, fmt, out)
     if article is not None and not rows:
         sys.stderr.write(t("error.no_article", id=article) + "\n")
         return EXIT_FAIL
+    return EXIT_OK
+
+
+def write_rows(rows: list[dict[str, object]], fields: list[str], fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        json.dump(rows, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def cmd_export_audit(store: Store, fmt: str, out: TextIO) -> int:
+    entries = Moderation(store).audit_entries(limit=-1)
+    fields = ["id", "at", "platform", "chat_id", "actor", "action", "target", "reason", "outcome"]
+    rows = [
+        {**{f: getattr(e, f) for f in fields}, "at": e.at.isoformat()} for e in reversed(entries)
+    ]
+    write_rows(rows, fields, fmt, out)
     return EXIT_OK
 
 
@@ -244,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_ingest(settings, store, args.paths, out)
         if args.command == "feeds":
             return cmd_feeds(settings, store, args, out)
+        if args.command == "export" and args.export_command == "audit":
+            return cmd_export_audit(store, args.format, out)
         if args.command == "export":
             return cmd_export_results(store, args.article, args.format, out)
     finally:

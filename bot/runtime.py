@@ -8,8 +8,8 @@ from collections.abc import Callable
 from bot.platforms.base import Adapter
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
-from handlers.events import Command, Press, Reply
-from handlers.i18n import current_language
+from handlers.events import Command, Press, Reply, Rich
+from handlers.i18n import current_language, t
 from handlers.render import article_post
 from storage.models import ChatRef, ChatSettings, MessageRef
 from storage.store import Store
@@ -43,9 +43,44 @@ class Runtime:
 
     async def on_command(self, cmd: Command) -> list[Reply]:
         replies = await dispatch.handle_command(self.ctx, cmd)
+        replies += await self._apply_actions(cmd, replies)
         # A subscription may have queued its backlog; a vote has made other posts stale.
         self.wake()
         return replies
+
+    async def _apply_actions(self, cmd: Command, replies: list[Reply]) -> list[Reply]:
+        """Do on the platform what a moderation command asked for (remove a person from the
+        group, restrict them), and say whether the platform allowed it."""
+        notes: list[Reply] = []
+        for action in (a for reply in replies for a in reply.actions):
+            adapter = self.adapters.get(action.chat.platform)
+            done = False
+            if adapter is not None:
+                try:
+                    if action.kind == "ban":
+                        done = await adapter.ban_member(action.chat, action.user)
+                    elif action.kind == "unban":
+                        done = await adapter.unban_member(action.chat, action.user)
+                    elif action.kind in {"mute", "unmute"}:
+                        until = action.until if action.kind == "mute" else None
+                        done = await adapter.restrict_member(action.chat, action.user, until)
+                except Exception:
+                    log.exception("platform %s of %s failed", action.kind, action.user.key())
+            self.store.audit(
+                platform=action.chat.platform,
+                chat_id=action.chat.chat_id,
+                actor=cmd.user.key(),
+                action=f"platform_{action.kind}",
+                target=action.user.key(),
+                outcome="ok" if done else "not_allowed",
+            )
+            token = current_language.set(self.language(cmd.chat, cmd.locale))
+            try:
+                key = "mod.platform_done" if done else "mod.platform_no_right"
+                notes.append(Reply(text=Rich.of(t(key)), private=True))
+            finally:
+                current_language.reset(token)
+        return notes
 
     async def on_press(self, press: Press, data: str) -> list[Reply]:
         replies = await dispatch.handle_press(self.ctx, press, data)

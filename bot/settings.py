@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     source_interval: int = Field(300, ge=5, le=7 * 86400)
     max_attempts: int = Field(12, ge=1, le=100)
 
+    # What follows the last allowed warning: a mute for warn_mute seconds, a ban, or nothing.
+    warn_limit: int = Field(3, ge=1, le=100)
+    warn_action: str = Field("mute", pattern=r"^(mute|ban|none)$")
+    warn_mute: int = Field(86400, ge=60, le=366 * 86400)
+
     @field_validator("admins", "poll_options_de", "poll_options_en", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
@@ -127,6 +132,9 @@ class Settings(BaseSettings):
                 "en": PollDefaults(self.poll_question_en, _five(self.poll_options_en)),
             },
             owners=self.owners(),
+            warn_limit=self.warn_limit,
+            warn_action=self.warn_action,
+            warn_mute_seconds=self.warn_mute,
         )
 
 

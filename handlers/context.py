@@ -25,6 +25,9 @@ class CoreConfig:
     list_limit: int = 10
     polls: dict[str, PollDefaults] = field(default_factory=dict)
     owners: frozenset[str] = frozenset()  # "platform:user_id"
+    warn_limit: int = 3
+    warn_action: str = "mute"  # mute, ban or none
+    warn_mute_seconds: int = 86400
 
 
 @dataclass(slots=True)

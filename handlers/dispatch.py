@@ -6,13 +6,13 @@ import dataclasses
 import logging
 
 # Importing the command modules fills the registry.
-from handlers import articles, subscriptions, voting  # noqa: F401
+from handlers import admin, articles, moderation, subscriptions, voting  # noqa: F401
 from handlers.codec import ForgedData, decode
 from handlers.context import Ctx
 from handlers.events import Command, Press, Reply, Rich, UserError
-from handlers.i18n import current_language, normalise_language, t
+from handlers.i18n import current_language, format_date, normalise_language, t
 from handlers.registry import COMMANDS, check_args
-from storage.models import ChatRef
+from storage.models import ChatRef, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,18 @@ def chat_language(ctx: Ctx, chat: ChatRef, person_locale: str | None = None) -> 
         or normalise_language(person_locale)
         or ctx.config.default_language
     )
+
+
+def check_allowed(ctx: Ctx, user: UserRef, chat: ChatRef) -> None:
+    """Banned people do nothing, not even vote; muted people wait until their mute ends.
+    Owners are never locked out."""
+    if user.key() in ctx.config.owners:
+        return
+    if ctx.mod.ban_of(user, chat) is not None:
+        raise UserError("mod.you_are_banned")
+    mute = ctx.mod.mute_of(user, chat)
+    if mute is not None:
+        raise UserError("mod.you_are_muted", until=format_date(mute.until))
 
 
 def error_reply(err: UserError) -> Reply:
@@ -45,6 +57,9 @@ async def handle_command(ctx: Ctx, cmd: Command) -> list[Reply]:
         spec = COMMANDS.get(cmd.name.lower())
         if spec is None:
             raise UserError("cmd.unknown", name=cmd.name[:40])
+        ctx.mod.seen(cmd.user)
+        if spec.name != "forgetme":
+            check_allowed(ctx, cmd.user, cmd.chat)
         args = check_args(spec, cmd.args)
         return await spec.handler(ctx, dataclasses.replace(cmd, args=args))
     except UserError as err:
@@ -65,8 +80,19 @@ async def handle_press(ctx: Ctx, press: Press, data: str) -> list[Reply]:
             action, params = decode(data)
         except ForgedData:
             raise UserError("error.stale_button") from None
+        ctx.mod.seen(press.user)
+        check_allowed(ctx, press.user, press.chat)
         if action == "vote":
             return await voting.press_vote(ctx, press, params)
+        if action == "confirm":
+            as_command = Command(
+                chat=press.chat,
+                user=press.user,
+                name="confirm",
+                locale=press.locale,
+                is_chat_admin=press.is_chat_admin,
+            )
+            return await moderation.confirm_press(ctx, as_command, params)
         if action == "results":
             return await articles.press_results(ctx, press, params)
         raise UserError("error.stale_button")

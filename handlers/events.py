@@ -93,6 +93,17 @@ class ArticleCard:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberAction:
+    """Something only the platform can do to a person in a chat: remove them (ban), let them
+    back (unban), silence them until a time (mute) or lift that (unmute)."""
+
+    kind: str
+    chat: ChatRef
+    user: UserRef
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the bot says. `edit` replaces the pressed message; `notice` is a short toast."""
 
@@ -104,6 +115,7 @@ class Reply:
     article_id: int | None = None  # a post of this article: record it to refresh its counts
     poll_version: int | None = None
     card: ArticleCard | None = None
+    actions: tuple[MemberAction, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,11 @@ def poll_buttons(poll: Poll) -> tuple[tuple[Button, ...], ...]:
 def article_post(article: Article, poll: Poll | None, *, summary_chars: int = 600) -> Reply:
     """An article as a post: title, summary, hashtags, link and date, #N, the poll."""
     if article.removed:
-        return Reply(text=Rich.of(italic(t("post.removed"))), article_id=article.id)
+        return Reply(
+            text=Rich.of(italic(t("post.removed"))),
+            article_id=article.id,
+            poll_version=poll.version if poll else None,
+        )
     summary = summarize(article.body, summary_chars)
     title = link(article.title, article.url) if article.url else bold(article.title)
     parts: list[Rich] = [Rich.of(title)]

@@ -7,16 +7,22 @@ import dataclasses
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, UserError, bold, code
 from handlers.i18n import current_language, normalise_language, t
-from handlers.permissions import require_chat_rights
+from handlers.permissions import CHAT_ADMIN, has, require_chat_rights
 from handlers.registry import COMMANDS, Param, command, split_tags
 from storage.store import ALL_TAGS
 
 
-def help_text() -> Rich:
+def help_text(ctx: Ctx, cmd: Command) -> Rich:
     lines = [Rich.of(bold(t("help.header")))]
+    admin_lines: list[Rich] = []
     for spec in COMMANDS.values():
-        if spec.listed and not spec.admin_only:
-            lines.append(Rich.of(code(spec.usage()), " – " + t(spec.help_key)))
+        if not spec.listed:
+            continue
+        line = Rich.of(code(spec.usage()), " – " + t(spec.help_key))
+        (admin_lines if spec.admin_only else lines).append(line)
+    # Admin commands only for those who may use some of them, so the help stays short.
+    if has(ctx, cmd, CHAT_ADMIN):
+        lines += [Rich.of(bold(t("help.admin_header"))), *admin_lines]
     lines.append(Rich.of(t("help.footer")))
     return Rich.join(lines)
 
@@ -27,12 +33,12 @@ async def cmd_start(ctx: Ctx, cmd: Command) -> list[Reply]:
     if cmd.args and cmd.args[0].startswith("sub_"):
         tags = cmd.args[0][4:].replace("__", " ").split("-")
         return await cmd_subscribe(ctx, dataclasses.replace(cmd, args=tuple(tags)))
-    return [Reply(text=Rich.of(t("start.welcome")) + Rich.of("\n\n") + help_text())]
+    return [Reply(text=Rich.of(t("start.welcome")) + Rich.of("\n\n") + help_text(ctx, cmd))]
 
 
 @command("help")
 async def cmd_help(ctx: Ctx, cmd: Command) -> list[Reply]:
-    return [Reply(text=help_text())]
+    return [Reply(text=help_text(ctx, cmd))]
 
 
 @command("lang", Param("language", "language", required=False))

@@ -280,6 +280,67 @@ class Moderation:
         )
         return cur.rowcount
 
+    # -- articles and polls -------------------------------------------------------------
+
+    def set_removed(self, article_id: int, removed: bool, reason: str | None = None) -> bool:
+        """Hide an article from lists, search and answers, or bring it back. Removing cancels
+        its pending deliveries; either way its posts are marked for a refresh, which replaces
+        them with a short note or restores them."""
+        with self.store._write() as conn:
+            cur = conn.execute(
+                "UPDATE articles SET removed=?, removed_reason=? WHERE id=? AND removed != ?",
+                (int(removed), reason if removed else None, article_id, int(removed)),
+            )
+            if not cur.rowcount:
+                return False
+            if removed:
+                conn.execute(
+                    "UPDATE deliveries SET status='cancelled', lease_until=NULL"
+                    " WHERE article_id=? AND status IN ('pending','sending')",
+                    (article_id,),
+                )
+            self._bump([article_id])
+            return True
+
+    def reset_votes(self, article_id: int) -> int:
+        with self.store._write() as conn:
+            cur = conn.execute("DELETE FROM votes WHERE article_id=?", (article_id,))
+            self._bump([article_id])
+            return cur.rowcount
+
+    def chat_problems(self, chat: ChatRef, limit: int = 5) -> list[tuple[int, str, str]]:
+        """The last delivery errors for a chat: (article id, status, error)."""
+        rows = self.store._rows(
+            "SELECT article_id, status, last_error FROM deliveries WHERE platform=? AND"
+            " chat_id=? AND last_error IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (chat.platform, chat.chat_id, limit),
+        )
+        return [(r["article_id"], r["status"], r["last_error"]) for r in rows]
+
+    def activity(self) -> dict[str, int]:
+        """Figures for /stats beyond Store.stats()."""
+        today = self.store.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        return {
+            "votes_today": int(
+                self.store._scalar(
+                    "SELECT count(*) FROM votes WHERE voted_at >= ?", (to_ts(today),)
+                )
+            ),
+            "feeds_failing": int(
+                self.store._scalar(
+                    "SELECT count(*) FROM feeds WHERE failures > 0 OR state='parked'"
+                )
+            ),
+        }
+
+    def subscriptions_per_tag(self, limit: int = 10) -> list[tuple[str, int]]:
+        rows = self.store._rows(
+            "SELECT tag, count(*) AS n FROM subscriptions WHERE active = 1"
+            " GROUP BY tag_key ORDER BY n DESC, tag_key LIMIT ?",
+            (limit,),
+        )
+        return [(r["tag"], r["n"]) for r in rows]
+
     # -- confirmations of dangerous actions ---------------------------------------------
 
     def ask_confirmation(self, action: str, target: str, actor: str, ttl: float = 300) -> str:
@@ -300,12 +361,23 @@ class Moderation:
 
     # -- the audit log --------------------------------------------------------------------
 
-    def audit_entries(self, limit: int = 20, *, target: str | None = None) -> list[AuditEntry]:
-        sql, params = "SELECT * FROM audit_log", []
-        if target is not None:
-            sql += " WHERE target = ? OR actor = ?"
-            params = [target, target]
-        rows = self.store._rows(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+    def audit_entries(
+        self, limit: int = 20, *, about: str | None = None, chat: ChatRef | None = None
+    ) -> list[AuditEntry]:
+        """The newest entries, optionally only those about a person or article (as actor or
+        target), or only those of one chat."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if about is not None:
+            clauses.append("(target = ? OR actor = ?)")
+            params += [about, about]
+        if chat is not None:
+            clauses.append("platform = ? AND chat_id = ?")
+            params += [chat.platform, chat.chat_id]
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.store._rows(
+            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        )
         out = []
         for r in rows:
             at = from_ts(r["at"])

@@ -57,25 +57,34 @@ class Chat:
     is_private: bool = True
     posted: list[Reply] = field(default_factory=list)
 
-    async def say(self, text: str, user: str = "alice", *, admin: bool = False) -> list[Reply]:
+    def person(self, user: str) -> UserRef:
+        return UserRef(self.chat.platform, user, user.capitalize(), user)
+
+    async def say(
+        self, text: str, user: str = "alice", *, admin: bool = False, reply_to: str | None = None
+    ) -> list[Reply]:
         name, *args = text.lstrip("/").split()
         cmd = Command(
             chat=self.chat,
-            user=UserRef(self.chat.platform, user, user),
+            user=self.person(user),
             name=name,
             args=tuple(args),
             is_private=self.is_private,
             is_chat_admin=admin,
+            reply_to_user=self.person(reply_to) if reply_to else None,
         )
         return await dispatch.handle_command(self.ctx, cmd)
 
-    async def text(self, text: str, user: str = "alice", *, admin: bool = False) -> str:
-        return "\n".join(r.text.plain() for r in await self.say(text, user, admin=admin))
+    async def text(
+        self, text: str, user: str = "alice", *, admin: bool = False, reply_to: str | None = None
+    ) -> str:
+        replies = await self.say(text, user, admin=admin, reply_to=reply_to)
+        return "\n".join(r.text.plain() for r in replies)
 
     async def press(self, data: str, user: str = "alice") -> list[Reply]:
         press = Press(
             chat=self.chat,
-            user=UserRef(self.chat.platform, user, user),
+            user=self.person(user),
             message=MessageRef(self.chat, "m1"),
             action="",
             params=(),

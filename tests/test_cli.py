@@ -153,3 +153,20 @@ def test_help_of_the_command_line(newsbot: Newsbot) -> None:
     out = newsbot("--help").stdout
     for word in ("run", "chat", "ingest", "feeds", "export", "db"):
         assert word in out
+
+
+def test_moderation_in_the_terminal_and_the_audit_export(newsbot: Newsbot) -> None:
+    newsbot("ingest", str(SAMPLE))
+    newsbot("chat", "--user", "mallory", stdin="/vote 1 1\n")
+    out = newsbot("chat", stdin="/ban @mallory Spam\n/results 1\n").stdout
+    assert "@mallory ist jetzt überall gesperrt" in out and "Stimmen insgesamt: 0" in out
+    refused = newsbot("chat", "--user", "mallory", stdin="/vote 1 2\n/ban @owner\n").stdout
+    assert refused.count("Du bist gesperrt.") == 2
+    denied = newsbot("chat", "--user", "eve", stdin="/remove 1\n").stdout
+    assert "Bot-Admin-Rechte" in denied
+    rows = json.loads(newsbot("export", "audit", "--format", "json").stdout)
+    assert [(r["actor"], r["action"], r["outcome"]) for r in rows] == [
+        ("console:owner", "ban", "scope=*"),
+        ("console:eve", "remove", "refused"),
+    ]
+    assert rows[0]["target"] == "console:mallory" and rows[0]["reason"] == "Spam"

@@ -1,0 +1,337 @@
+"""Moderating people and articles: ban, mute, warn, remove, close polls, reset votes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from handlers.context import Ctx
+from handlers.events import Button, Command, MemberAction, Reply, Rich, UserError
+from handlers.i18n import format_date, t
+from handlers.permissions import BOT_ADMIN, CHAT_ADMIN, OWNER, audit, has, require, role_of
+from handlers.registry import Param, command, parse_id
+from storage.models import ChatRef, UserRef
+from storage.moderation import BOT_WIDE
+
+_MENTION = re.compile(r"^<@!?(\d{1,20})>$")  # how Discord writes a mention
+_DURATION = re.compile(r"^(\d{1,6})\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_MUTE = timedelta(days=366)
+USER = Param("user", "user", required=False)
+REASON = Param("reason", "reason", required=False)
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise UserError("mod.bad_duration", value=text[:20])
+    span = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    if not timedelta(seconds=1) <= span <= MAX_MUTE:
+        raise UserError("mod.bad_duration", value=text[:20])
+    return span
+
+
+def looks_like_user(text: str) -> bool:
+    return text.startswith("@") or text.isdigit() or bool(_MENTION.match(text))
+
+
+def resolve_user(ctx: Ctx, platform: str, text: str) -> UserRef:
+    """A person from '@name', a numeric id or a Discord mention. Unknown or ambiguous is an
+    error, never a guess."""
+    mention = _MENTION.match(text)
+    key = mention.group(1) if mention else text
+    found = ctx.mod.find_people(platform, key)
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise UserError("mod.ambiguous_user", value=text[:40])
+    if key.isdigit() and platform != "console":
+        # A numeric id names exactly one account even before the bot has seen it.
+        return UserRef(platform, key)
+    raise UserError("mod.unknown_user", value=text[:40])
+
+
+def target_and_rest(ctx: Ctx, cmd: Command) -> tuple[UserRef, tuple[str, ...]]:
+    """The person a command is about: its first argument, else the message it answers."""
+    if cmd.args and looks_like_user(cmd.args[0]):
+        return resolve_user(ctx, cmd.chat.platform, cmd.args[0]), cmd.args[1:]
+    if cmd.reply_to_user is not None:
+        return cmd.reply_to_user, cmd.args
+    raise UserError("mod.which_user", usage=f"/{cmd.name} @name")
+
+
+def name_of(user: UserRef) -> str:
+    if user.username:
+        return f"@{user.username}"
+    return user.display_name or user.user_id
+
+
+def scope_for(ctx: Ctx, cmd: Command) -> tuple[str, ChatRef | None]:
+    """Bot admins act bot-wide; chat admins in their own group only. In a private chat only
+    the bot-wide scope exists."""
+    if has(ctx, cmd, BOT_ADMIN):
+        return BOT_WIDE, None
+    if cmd.is_private:
+        require(ctx, cmd, BOT_ADMIN)
+    require(ctx, cmd, CHAT_ADMIN)
+    return cmd.chat.key(), cmd.chat
+
+
+def check_target(ctx: Ctx, cmd: Command, target: UserRef) -> None:
+    """Nobody moderates an owner or themselves; only owners moderate bot admins."""
+    if target.key() == cmd.user.key():
+        raise UserError("mod.not_yourself")
+    target_role = role_of(ctx, target)
+    if target_role == OWNER or (target_role == BOT_ADMIN and not has(ctx, cmd, OWNER)):
+        audit(ctx, cmd, cmd.name, target=target.key(), outcome="refused")
+        raise UserError("mod.protected", user=name_of(target))
+
+
+def reason_of(rest: tuple[str, ...]) -> str | None:
+    return " ".join(rest)[:500] or None
+
+
+def _platform_action(
+    cmd: Command, kind: str, user: UserRef, until: datetime | None = None
+) -> tuple[MemberAction, ...]:
+    """Ask the adapter to act on the platform too, where the chat is a group."""
+    if cmd.is_private:
+        return ()
+    return (MemberAction(kind, cmd.chat, user, until),)
+
+
+@command("ban", USER, REASON, admin_only=True)
+async def cmd_ban(ctx: Ctx, cmd: Command) -> list[Reply]:
+    target, rest = target_and_rest(ctx, cmd)
+    scope, chat = scope_for(ctx, cmd)
+    check_target(ctx, cmd, target)
+    reason = reason_of(rest)
+    ctx.mod.ban(target, scope, reason, cmd.user.key())
+    audit(ctx, cmd, "ban", target=target.key(), reason=reason, outcome=f"scope={scope}")
+    key = "mod.banned_everywhere" if chat is None else "mod.banned_here"
+    return [
+        Reply(
+            text=Rich.of(t(key, user=name_of(target))),
+            actions=_platform_action(cmd, "ban", target),
+        )
+    ]
+
+
+@command("unban", USER, admin_only=True)
+async def cmd_unban(ctx: Ctx, cmd: Command) -> list[Reply]:
+    target, _ = target_and_rest(ctx, cmd)
+    scope, _chat = scope_for(ctx, cmd)
+    lifted = ctx.mod.unban(target, scope)
+    if scope == BOT_WIDE and not cmd.is_private:
+        lifted = ctx.mod.unban(target, cmd.chat.key()) or lifted
+    audit(ctx, cmd, "unban", target=target.key(), outcome="ok" if lifted else "not_banned")
+    if not lifted:
+        return [Reply(text=Rich.of(t("mod.not_banned", user=name_of(target))), private=True)]
+    return [
+        Reply(
+            text=Rich.of(t("mod.unbanned", user=name_of(target))),
+            actions=_platform_action(cmd, "unban", target),
+        )
+    ]
+
+
+def mute_person(
+    ctx: Ctx, cmd: Command, target: UserRef, span: timedelta, reason: str | None
+) -> Reply:
+    scope, _chat = scope_for(ctx, cmd)
+    until = ctx.store.now() + span
+    ctx.mod.mute(target, scope, until, reason, cmd.user.key())
+    audit(
+        ctx, cmd, "mute", target=target.key(), reason=reason, outcome=f"until={until.isoformat()}"
+    )
+    return Reply(
+        text=Rich.of(t("mod.muted", user=name_of(target), until=format_date(until))),
+        actions=_platform_action(cmd, "mute", target, until),
+    )
+
+
+@command("mute", USER, Param("duration", "text", required=False), REASON, admin_only=True)
+async def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
+    target, rest = target_and_rest(ctx, cmd)
+    if not rest:
+        raise UserError("error.usage", usage="/mute @name 10m|2h|1d [reason]")
+    check_target(ctx, cmd, target)
+    return [mute_person(ctx, cmd, target, parse_duration(rest[0]), reason_of(rest[1:]))]
+
+
+@command("unmute", USER, admin_only=True)
+async def cmd_unmute(ctx: Ctx, cmd: Command) -> list[Reply]:
+    target, _ = target_and_rest(ctx, cmd)
+    scope, _chat = scope_for(ctx, cmd)
+    lifted = ctx.mod.unmute(target, scope)
+    audit(ctx, cmd, "unmute", target=target.key(), outcome="ok" if lifted else "not_muted")
+    if not lifted:
+        return [Reply(text=Rich.of(t("mod.not_muted", user=name_of(target))), private=True)]
+    return [
+        Reply(
+            text=Rich.of(t("mod.unmuted", user=name_of(target))),
+            actions=_platform_action(cmd, "unmute", target),
+        )
+    ]
+
+
+@command("warn", USER, REASON, admin_only=True)
+async def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
+    target, rest = target_and_rest(ctx, cmd)
+    scope, _chat = scope_for(ctx, cmd)
+    check_target(ctx, cmd, target)
+    reason = reason_of(rest)
+    count = ctx.mod.warn(target, scope, reason, cmd.user.key())
+    audit(ctx, cmd, "warn", target=target.key(), reason=reason, outcome=f"count={count}")
+    limit = ctx.config.warn_limit
+    replies = [Reply(text=Rich.of(t("mod.warned", user=name_of(target), count=count, limit=limit)))]
+    if count >= limit and ctx.config.warn_action != "none":
+        ctx.mod.reset_warnings(target, scope)
+        why = t("mod.too_many_warnings", count=count)
+        if ctx.config.warn_action == "ban":
+            ctx.mod.ban(target, scope, why, cmd.user.key())
+            audit(ctx, cmd, "ban", target=target.key(), reason=why, outcome=f"scope={scope}")
+            replies.append(
+                Reply(
+                    text=Rich.of(t("mod.banned_here", user=name_of(target))),
+                    actions=_platform_action(cmd, "ban", target),
+                )
+            )
+        else:
+            span = timedelta(seconds=ctx.config.warn_mute_seconds)
+            replies.append(mute_person(ctx, cmd, target, span, why))
+    return replies
+
+
+@command("warnings", USER, admin_only=True)
+async def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
+    target, _ = target_and_rest(ctx, cmd)
+    scope, _chat = scope_for(ctx, cmd)
+    warnings = ctx.mod.warnings(target, scope)
+    if not warnings:
+        return [Reply(text=Rich.of(t("mod.no_warnings", user=name_of(target))), private=True)]
+    lines = [t("mod.warnings_header", user=name_of(target), count=len(warnings))]
+    lines += [f"• {format_date(w.at)}: {w.reason or '–'}" for w in warnings]
+    return [Reply(text=Rich.of("\n".join(lines)), private=True)]
+
+
+@command("resetwarnings", USER, admin_only=True)
+async def cmd_resetwarnings(ctx: Ctx, cmd: Command) -> list[Reply]:
+    target, _ = target_and_rest(ctx, cmd)
+    scope, _chat = scope_for(ctx, cmd)
+    count = ctx.mod.reset_warnings(target, scope)
+    audit(ctx, cmd, "resetwarnings", target=target.key(), outcome=f"count={count}")
+    return [Reply(text=Rich.of(t("mod.warnings_reset", user=name_of(target), count=count)))]
+
+
+def _article_target(ctx: Ctx, cmd: Command) -> int:
+    article_id = parse_id(cmd.args[0])
+    if ctx.store.get_article(article_id) is None:
+        raise UserError("error.no_article", id=article_id)
+    return article_id
+
+
+@command("remove", Param("id", "id"), REASON, admin_only=True)
+async def cmd_remove(ctx: Ctx, cmd: Command) -> list[Reply]:
+    require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
+    article_id = _article_target(ctx, cmd)
+    reason = reason_of(cmd.args[1:])
+    changed = ctx.mod.set_removed(article_id, True, reason)
+    audit(
+        ctx,
+        cmd,
+        "remove",
+        target=f"#{article_id}",
+        reason=reason,
+        outcome="ok" if changed else "unchanged",
+    )
+    key = "mod.removed" if changed else "mod.already_removed"
+    return [Reply(text=Rich.of(t(key, id=article_id)))]
+
+
+@command("restore", Param("id", "id"), admin_only=True)
+async def cmd_restore(ctx: Ctx, cmd: Command) -> list[Reply]:
+    require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
+    article_id = _article_target(ctx, cmd)
+    changed = ctx.mod.set_removed(article_id, False)
+    audit(ctx, cmd, "restore", target=f"#{article_id}", outcome="ok" if changed else "unchanged")
+    key = "mod.restored" if changed else "mod.not_removed"
+    return [Reply(text=Rich.of(t(key, id=article_id)))]
+
+
+async def _set_poll(ctx: Ctx, cmd: Command, closed: bool) -> list[Reply]:
+    require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
+    article_id = _article_target(ctx, cmd)
+    poll = ctx.store.get_poll(article_id)
+    if poll is None:
+        raise UserError("error.no_poll", id=article_id)
+    if poll.closed != closed:
+        ctx.store.set_poll_closed(article_id, closed)
+    audit(
+        ctx,
+        cmd,
+        cmd.name,
+        target=f"#{article_id}",
+        outcome="ok" if poll.closed != closed else "unchanged",
+    )
+    return [
+        Reply(text=Rich.of(t("mod.poll_closed" if closed else "mod.poll_reopened", id=article_id)))
+    ]
+
+
+@command("closepoll", Param("id", "id"), admin_only=True)
+async def cmd_closepoll(ctx: Ctx, cmd: Command) -> list[Reply]:
+    return await _set_poll(ctx, cmd, True)
+
+
+@command("reopenpoll", Param("id", "id"), admin_only=True)
+async def cmd_reopenpoll(ctx: Ctx, cmd: Command) -> list[Reply]:
+    return await _set_poll(ctx, cmd, False)
+
+
+RESET_VOTES = "1"  # the confirmation kind carried by the confirm button
+
+
+def reset_votes(ctx: Ctx, cmd: Command, article_id: int) -> Reply:
+    removed = ctx.mod.reset_votes(article_id)
+    audit(ctx, cmd, "resetvotes", target=f"#{article_id}", outcome=f"votes={removed}")
+    return Reply(text=Rich.of(t("mod.votes_reset", id=article_id, count=removed)))
+
+
+@command("resetvotes", Param("id", "id"), Param("confirm", "text", required=False), admin_only=True)
+async def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
+    require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
+    article_id = _article_target(ctx, cmd)
+    target = f"#{article_id}"
+    if len(cmd.args) > 1:
+        if cmd.args[1].lower() != "confirm":
+            raise UserError("error.usage", usage="/resetvotes N confirm")
+        return [reset_votes(ctx, cmd, article_id)]
+    ctx.mod.ask_confirmation("resetvotes", target, cmd.user.key())
+    poll = ctx.store.get_poll(article_id)
+    button = Button(
+        t("mod.confirm_button"),
+        "confirm",
+        (RESET_VOTES, str(article_id)),
+        text_twin=f"/resetvotes {article_id} confirm",
+    )
+    return [
+        Reply(
+            text=Rich.of(t("mod.confirm_reset", id=article_id, count=poll.total if poll else 0)),
+            buttons=((button,),),
+            private=True,
+        )
+    ]
+
+
+async def confirm_press(ctx: Ctx, cmd: Command, params: tuple[str, ...]) -> list[Reply]:
+    """The confirm button of /resetvotes: only the person who asked, and only in time."""
+    kind, article_id = params[0], int(params[1])
+    if kind != RESET_VOTES:
+        raise UserError("error.stale_button")
+    require(ctx, cmd, BOT_ADMIN, target=f"#{article_id}")
+    if not ctx.mod.take_confirmation("resetvotes", f"#{article_id}", cmd.user.key()):
+        raise UserError("mod.confirm_expired")
+    if ctx.store.get_article(article_id) is None:
+        raise UserError("error.no_article", id=article_id)
+    return [reset_votes(ctx, cmd, article_id)]
