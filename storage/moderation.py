@@ -127,13 +127,10 @@ class Moderation:
         return len(polls)
 
     def _bump(self, article_ids: list[int]) -> None:
-        self.store.db.conn.executemany(
-            "UPDATE polls SET version = version + 1 WHERE article_id=?",
-            [(a,) for a in article_ids],
-        )
+        self.store.polls_changed(article_ids)
 
     def bump_votes_of(self, user: UserRef) -> None:
-        """The person's votes changed weight (a ban): every post showing them is refreshed."""
+        """The person's votes changed weight (a ban): recount them, refresh every post."""
         polls = [
             r[0]
             for r in self.store.db.conn.execute(

@@ -239,3 +239,22 @@ def m002_moderation(db: Database) -> None:
         );
         """,
     )
+
+
+@migrations()
+def m004_vote_counts(db: Database) -> None:
+    # Counting a poll's votes on every press made voting O(votes) per press; the options now
+    # carry their counts, kept by Store.cast_vote and recounted when a ban changes who counts.
+    _run(
+        db,
+        """
+        ALTER TABLE poll_options ADD COLUMN votes INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX idx_votes_option ON votes(article_id, position);
+        UPDATE poll_options SET votes = (
+            SELECT count(*) FROM votes v
+            WHERE v.article_id = poll_options.article_id AND v.position = poll_options.position
+            AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.platform = v.platform
+                            AND b.user_id = v.user_id AND b.scope = '*')
+        );
+        """,
+    )

@@ -474,10 +474,8 @@ class Store:
         if row is None:
             return None
         options = self._rows(
-            "SELECT o.position, o.score, o.label, count(v.user_id) AS votes"
-            " FROM poll_options o LEFT JOIN votes v"
-            f" ON v.article_id = o.article_id AND v.position = o.position AND {_COUNTS}"
-            " WHERE o.article_id = ? GROUP BY o.position ORDER BY o.position",
+            "SELECT position, score, label, votes FROM poll_options"
+            " WHERE article_id = ? ORDER BY position",
             (article_id,),
         )
         return Poll(
@@ -502,6 +500,8 @@ class Store:
                 (article_id, user.platform, user.user_id),
             ).fetchone()
             key = (article_id, user.platform, user.user_id)
+            added: int | None = position
+            taken: int | None = None
             if row is None:
                 kind = "cast"
                 conn.execute(
@@ -510,22 +510,50 @@ class Store:
                     (*key, position, to_ts(self.now())),
                 )
             elif row[0] == position:
-                kind = "withdrawn"
+                kind, added, taken = "withdrawn", None, position
                 conn.execute(
                     "DELETE FROM votes WHERE article_id=? AND platform=? AND user_id=?", key
                 )
             else:
-                kind = "moved"
+                kind, taken = "moved", row[0]
                 conn.execute(
                     "UPDATE votes SET position=?, voted_at=? WHERE article_id=? AND platform=?"
                     " AND user_id=?",
                     (position, to_ts(self.now()), *key),
                 )
+            if not self._banned_everywhere(user):
+                for changed, delta in ((added, 1), (taken, -1)):
+                    if changed is not None:
+                        conn.execute(
+                            "UPDATE poll_options SET votes = votes + ?"
+                            " WHERE article_id=? AND position=?",
+                            (delta, article_id, changed),
+                        )
             conn.execute("UPDATE polls SET version = version + 1 WHERE article_id=?", (article_id,))
             poll = self.get_poll(article_id)
         assert poll is not None
         option = next(o for o in poll.options if o.position == position)
         return VoteOutcome(kind=kind, option=option, poll=poll)
+
+    def _banned_everywhere(self, user: UserRef) -> bool:
+        return bool(
+            self._scalar(
+                "SELECT 1 FROM bans WHERE platform=? AND user_id=? AND scope='*'",
+                (user.platform, user.user_id),
+            )
+        )
+
+    def polls_changed(self, article_ids: Iterable[int]) -> None:
+        """Recount the polls' votes from the votes table (who counts may have changed: a ban,
+        deleted votes) and mark their posts for a refresh."""
+        ids = [(a,) for a in sorted(set(article_ids))]
+        self.db.conn.executemany(
+            "UPDATE poll_options SET votes = (SELECT count(*) FROM votes v"
+            " WHERE v.article_id = poll_options.article_id"
+            f" AND v.position = poll_options.position AND {_COUNTS}) WHERE article_id = ?",
+            ids,
+        )
+        self.db.conn.executemany("UPDATE polls SET version = version + 1 WHERE article_id = ?", ids)
 
     def user_vote(self, article_id: int, user: UserRef) -> int | None:
         value = self._scalar(
@@ -554,19 +582,16 @@ class Store:
             join = " JOIN article_tags at ON at.article_id = a.id JOIN tags t ON t.id = at.tag_id"
             where += " AND t.key = ?"
             params.append(tag_key(tag))
-        global_mean = self._scalar(
-            "SELECT avg(o.score) FROM votes v JOIN poll_options o"
-            f" ON o.article_id = v.article_id AND o.position = v.position WHERE {_COUNTS}"
-        )
-        if global_mean is None:
+        row = self._one("SELECT sum(score * votes) AS points, sum(votes) AS n FROM poll_options")
+        if row is None or not row["n"]:
             return []
+        global_mean = row["points"] / row["n"]
         rows = self._rows(
-            "SELECT a.*, count(*) AS n, avg(o.score) AS mean,"
-            " (? * ? + sum(o.score)) / (? + count(*)) AS rating"
-            f" FROM articles a{join} JOIN votes v ON v.article_id = a.id"
-            " JOIN poll_options o ON o.article_id = v.article_id AND o.position = v.position"
-            f" WHERE {where} AND {_COUNTS}"
-            " GROUP BY a.id ORDER BY rating DESC, n DESC, a.id DESC LIMIT ?",
+            "SELECT a.*, sum(o.votes) AS n, 1.0 * sum(o.score * o.votes) / sum(o.votes) AS mean,"
+            " (? * ? + sum(o.score * o.votes)) / (? + sum(o.votes)) AS rating"
+            f" FROM articles a{join} JOIN poll_options o ON o.article_id = a.id"
+            f" WHERE {where} GROUP BY a.id HAVING sum(o.votes) > 0"
+            " ORDER BY rating DESC, n DESC, a.id DESC LIMIT ?",
             (prior_weight, global_mean, prior_weight, *params, limit),
         )
         return [
