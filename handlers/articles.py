@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.context import Ctx
 from handlers.events import Command, Press, Reply, Rich, Span, UserError, bold
-from handlers.i18n import format_number, t
+from handlers.i18n import format_number, t, tn
 from handlers.registry import Param, command, parse_id, parse_tag
 from handlers.render import article_line, article_post, results_text
 from storage.models import Article
@@ -30,7 +30,7 @@ async def cmd_tags(ctx: Ctx, cmd: Command) -> list[Reply]:
     if not counts:
         return [Reply(text=Rich.of(t("tags.none")))]
     lines = [Rich.of(bold(t("tags.header")))]
-    lines += [Rich.of(t("tags.line", tag=c.tag, count=c.articles)) for c in counts]
+    lines += [Rich.of(tn("tags.line", c.articles, tag=c.tag)) for c in counts]
     return [Reply(text=Rich.join(lines))]
 
 
@@ -78,6 +78,6 @@ async def cmd_top(ctx: Ctx, cmd: Command) -> list[Reply]:
     lines = [Rich.of(bold(header))]
     for rank, r in enumerate(rated, start=1):
         line = article_line(r.article)
-        detail = t("top.line", rating=format_number(r.rating), votes=r.votes)
+        detail = tn("top.line", r.votes, rating=format_number(r.rating))
         lines.append(Rich.of(f"{rank}. ") + line + Rich((Span(f" — {detail}"),)))
     return [Reply(text=Rich.join(lines))]

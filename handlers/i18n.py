@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 
+from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -60,12 +61,24 @@ def t(key: str, language: str | None = None, /, **params: object) -> str:
         return text
 
 
+def tn(key: str, count: int, language: str | None = None, /, **params: object) -> str:
+    """Like t(), for a message about `count` things: `key.one` when there is exactly one."""
+    lang = language or current_language.get()
+    if count == 1 and f"{key}.one" in catalogue(lang):
+        key = f"{key}.one"
+    return t(key, lang, count=count, **params)
+
+
 def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
 def format_date(value: datetime, language: str | None = None) -> str:
-    return format_datetime(value, "medium", locale=language or current_language.get())
+    """A date, with the time of day only when there is one (feeds often give just the day)."""
+    locale = language or current_language.get()
+    if (value.hour, value.minute, value.second) == (0, 0, 0):
+        return babel_format_date(value, "medium", locale=locale)
+    return format_datetime(value, "short", locale=locale)
 
 
 def format_number(value: float, language: str | None = None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link
-from handlers.i18n import format_date, format_number, t
+from handlers.i18n import format_date, format_number, t, tn
 from storage.models import Article, Poll
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"“”»«')\]]*\s+")
@@ -81,7 +81,7 @@ def article_post(article: Article, poll: Poll | None, *, summary_chars: int = 60
         if poll.closed:
             question.append(Span(" " + t("post.closed")))
         parts.append(Rich(tuple(question)))
-        footer = t("post.total", total=poll.total)
+        footer = tn("post.total", poll.total)
     card = ArticleCard(
         article_id=article.id,
         title=article.title,
