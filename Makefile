@@ -35,7 +35,8 @@ corpus: $(STAMP)
 	$(BIN)/python -m bench.corpus_check $(CORPUS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.outbox_bench
+	$(BIN)/python -m bench.search_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -642,7 +642,9 @@ def _text_field(detail: object, value: object) -> str:
     if not isinstance(value, str):
         return ""
     kind = _get(detail, "type")
-    if isinstance(kind, str) and "html" in kind:
+    # No type at all: feedparser copied the field from elsewhere (summary from content) and
+    # it may hold markup; only text declared plain is kept as it is.
+    if kind is None or (isinstance(kind, str) and "html" in kind):
         return html_to_text(value)
     return normalise_text(value).strip()
 

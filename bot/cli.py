@@ -15,6 +15,8 @@ from typing import TextIO
 from bot.app import open_store, run_console, run_platforms
 from bot.ingest import IngestReport, ingest_path
 from bot.settings import Settings, SettingsError, load_settings
+from bot.sources import SourcePoller
+from handlers.feeds import describe_failure, is_feed_url
 from handlers.i18n import current_language, t
 from storage.moderation import Moderation
 from storage.store import Store
@@ -57,13 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     feeds = sub.add_parser("feeds", help="sources the scheduler polls")
     fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
-    add = fsub.add_parser("add", help="add a file or folder of articles")
-    add.add_argument("location")
+    add = fsub.add_parser("add", help="add a feed URL (http/https), or a file or folder")
+    add.add_argument("location", metavar="URL|PATH")
     add.add_argument("--tags", default="", help="comma-separated tags added to every article")
     add.add_argument("--interval", type=parse_interval, default=None, help="e.g. 15m")
     fsub.add_parser("list", help="list sources and their state")
     remove = fsub.add_parser("remove", help="remove a source")
     remove.add_argument("id", type=int)
+    fetch = fsub.add_parser(
+        "fetch", help="fetch the due sources (or the given ones) now, once, and say how it went"
+    )
+    fetch.add_argument("ids", nargs="*", type=int, metavar="N")
 
     export = sub.add_parser("export", help="export data for analysis")
     esub = export.add_subparsers(dest="export_command", required=True, metavar="WHAT")
@@ -119,23 +125,29 @@ def cmd_ingest(settings: Settings, store: Store, paths: Sequence[Path], out: Tex
 
 def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
     if args.feeds_command == "add":
-        location: str = args.location
+        location: str = args.location.strip()
         if "://" in location:
-            out.write(t("cli.feeds.url_later") + "\n")
-            return EXIT_USAGE
-        path = Path(location).expanduser().resolve()
-        if not path.exists():
-            out.write(t("cli.feeds.not_found", location=location) + "\n")
-            return EXIT_USAGE
+            if not is_feed_url(location):
+                out.write(t("cli.feeds.bad_url", location=location) + "\n")
+                return EXIT_USAGE
+            kind = "url"
+        else:
+            path = Path(location).expanduser().resolve()
+            if not path.exists():
+                out.write(t("cli.feeds.not_found", location=location) + "\n")
+                return EXIT_USAGE
+            location, kind = str(path), "path"
         feed, created = store.add_feed(
-            str(path),
-            "path",
+            location,
+            kind,
             interval_seconds=args.interval or settings.source_interval,
             tags=[tag.strip() for tag in args.tags.split(",") if tag.strip()],
         )
         key = "cli.feeds.added" if created else "cli.feeds.exists"
         out.write(t(key, id=feed.id, location=feed.location) + "\n")
         return EXIT_OK
+    if args.feeds_command == "fetch":
+        return asyncio.run(cmd_feeds_fetch(settings, store, args.ids, out))
     if args.feeds_command == "remove":
         removed = store.remove_feed(args.id)
         if removed is None:
@@ -155,6 +167,43 @@ def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: T
             f"\tevery={feed.interval_seconds}s\tlast_ok={last}\tnext={nxt}"
             f"\tfailures={feed.failures}\terror={feed.last_error or '-'}\n"
         )
+    return EXIT_OK
+
+
+async def cmd_feeds_fetch(settings: Settings, store: Store, ids: list[int], out: TextIO) -> int:
+    """Fetch the given sources, or the due ones, once; one line per source. A feed that fails
+    is a result, not an error of the command: exit 0 unless a source does not exist."""
+    feeds = []
+    for feed_id in ids:
+        feed = store.get_feed(feed_id)
+        if feed is None:
+            out.write(t("cli.feeds.unknown", id=feed_id) + "\n")
+            return EXIT_USAGE
+        feeds.append(feed)
+    if not ids:
+        feeds = store.due_feeds()
+        if not feeds:
+            out.write(t("cli.feeds.fetch_none") + "\n")
+            return EXIT_OK
+    poller = SourcePoller.from_settings(store, settings.core_config(), settings)
+    for outcome in await poller.fetch_all(feeds):
+        where = {"id": outcome.feed.id, "location": outcome.feed.location}
+        if outcome.kind == "new":
+            line = t(
+                "cli.feeds.fetch_new",
+                new=len(outcome.report.new),
+                duplicates=outcome.report.duplicates,
+                **where,
+            )
+        elif outcome.kind == "unchanged":
+            line = t("cli.feeds.fetch_unchanged", **where)
+        else:
+            reason = describe_failure(outcome.reason, outcome.detail)
+            if outcome.kind == "refused":
+                line = t("cli.feeds.fetch_refused", reason=reason, **where)
+            else:
+                line = t("cli.feeds.fetch_failed", reason=reason, **where)
+        out.write(line + "\n")
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
-from storage.models import ChatRef, ChatSettings, MessageRef
+from storage.models import ChatRef, ChatSettings, MessageRef, UserRef
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,28 @@ class Runtime:
                 current_language.reset(token)
         return notes
 
+    async def on_text(
+        self,
+        chat: ChatRef,
+        user: UserRef,
+        text: str,
+        *,
+        is_private: bool,
+        mentions_bot: bool,
+        locale: str | None = None,
+    ) -> list[Reply]:
+        """A message that is not a command: a question in a private chat, or a mention in a
+        group, is answered from the archive; [] means the message was not for the bot."""
+        return await dispatch.handle_text(
+            self.ctx,
+            chat,
+            user,
+            text,
+            is_private=is_private,
+            mentions_bot=mentions_bot,
+            locale=locale,
+        )
+
     async def on_press(self, press: Press, data: str) -> list[Reply]:
         replies = await dispatch.handle_press(self.ctx, press, data)
         self.wake()
@@ -93,8 +115,25 @@ class Runtime:
         if reply.article_id is not None and reply.poll_version is not None:
             self.store.record_post(reply.article_id, message, reply.poll_version)
 
+    def adapter_state(self, key: str) -> str | None:
+        """A small value an adapter keeps across restarts (Telegram: the newest update it
+        handled, so that updates repeated after a restart are not handled twice)."""
+        return self.store.get_state(key)
+
+    def set_adapter_state(self, key: str, value: str) -> None:
+        self.store.set_state(key, value)
+
     def chat_settings(self, chat: ChatRef) -> ChatSettings:
         return self.store.chat_settings(chat)
+
+    def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
+        """Known tags for completion: those starting with `prefix` first, then those containing
+        it, each most used first."""
+        needle = prefix.strip().lstrip("#").casefold()
+        tags = [c.tag for c in self.store.tag_counts(limit=1000)]
+        starts = [tg for tg in tags if tg.casefold().startswith(needle)]
+        inside = [tg for tg in tags if needle in tg.casefold() and tg not in starts]
+        return (starts + inside)[:limit]
 
     def migrated(self, old: ChatRef, new: ChatRef) -> None:
         """A chat got a new id (a Telegram group became a supergroup)."""

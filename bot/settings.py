@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -51,6 +51,44 @@ class Settings(BaseSettings):
 
     telegram_token: SecretStr | None = None
     discord_token: SecretStr | None = None
+    # -- telegram (bot/platforms/telegram_adapter.py) --
+    # The root of the Bot API server; requests go to {root}/bot{token}/{method}.
+    telegram_api_url: str = Field("https://api.telegram.org", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    # Webhook mode instead of polling when the URL is set; the secret is then required.
+    telegram_webhook_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = Field("127.0.0.1", min_length=1, max_length=255)
+    telegram_webhook_port: int = Field(8443, ge=1, le=65535)
+    # Proactive pacing: messages per second overall and per chat, per minute per group.
+    telegram_rate_overall: float = Field(30.0, gt=0, le=1000)
+    telegram_rate_per_chat: float = Field(1.0, gt=0, le=100)
+    telegram_rate_per_group_minute: int = Field(20, ge=1, le=1200)
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if info.data.get("telegram_webhook_url"):
+                raise ValueError("is required when NEWSBOT_TELEGRAM_WEBHOOK_URL is set")
+            return None
+        # Telegram's secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -.
+        secret = value.get_secret_value()
+        letters = secret.replace("_", "").replace("-", "")
+        if not 1 <= len(secret) <= 256 or not letters.isascii() or not letters.isalnum():
+            raise ValueError("needs 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    # -- end of telegram --
+    # -- discord (bot/platforms/discord_*.py) --
+    # Servers whose slash commands are synced directly (instant); empty: global sync.
+    discord_guild_ids: str = Field("", pattern=r"^\s*(\d{1,20}\s*(,\s*\d{1,20}\s*)*)?$")
+    # Proactive pacing under Discord's 50 requests/s and ~5 messages per 5 s per channel.
+    discord_rate_overall: int = Field(25, ge=1, le=45)
+    discord_rate_per_channel: int = Field(5, ge=1, le=50)
+    discord_ready_timeout: float = Field(60.0, gt=0, le=600)
+    # discord.py waits this long after the last server arrives before it is ready.
+    discord_guild_ready_timeout: float = Field(2.0, ge=0, le=60)
+    # -- end discord --
 
     poll_question_de: str = "Wie bewerten Sie den Schreibstil des Artikels?"
     poll_question_en: str = "How would you rate the writing style of this article?"
@@ -75,6 +113,22 @@ class Settings(BaseSettings):
     sources_every: float = Field(5.0, gt=0, le=3600)
     source_interval: int = Field(300, ge=5, le=7 * 86400)
     max_attempts: int = Field(12, ge=1, le=100)
+
+    # Feeds over HTTP. allow_private_feeds lifts the internal-address check (intranet feeds,
+    # tests on loopback); http/https only and the other limits stay.
+    allow_private_feeds: bool = False
+    feed_timeout: float = Field(20.0, gt=0, le=300)  # a whole fetch, redirects included
+    feed_connect_timeout: float = Field(10.0, gt=0, le=120)
+    feed_max_bytes: int = Field(5_000_000, ge=10_000, le=5_000_000)  # after decompression
+    feed_concurrency: int = Field(10, ge=1, le=200)  # feeds fetched and parsed at once
+    feed_per_host: int = Field(2, ge=1, le=20)
+    feed_park_after: int = Field(10, ge=1, le=1000)  # failures in a row before parking
+    feed_jitter: float = Field(0.1, ge=0, le=0.5)  # next fetch: interval ± this share
+    # Optional generated answers for /ask from an OpenAI-compatible chat-completions server.
+    llm_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    llm_model: str = Field("", max_length=200)
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(20.0, gt=0, le=120)
 
     # What follows the last allowed warning: a mute for warn_mute seconds, a ban, or nothing.
     warn_limit: int = Field(3, ge=1, le=100)
@@ -132,6 +186,7 @@ class Settings(BaseSettings):
                 "en": PollDefaults(self.poll_question_en, _five(self.poll_options_en)),
             },
             owners=self.owners(),
+            source_interval=self.source_interval,
             warn_limit=self.warn_limit,
             warn_action=self.warn_action,
             warn_mute_seconds=self.warn_mute,

@@ -1,15 +1,18 @@
-"""Where articles come from on a schedule: local files and folders, and the bundled demo."""
+"""Where articles come from on a schedule: feeds over HTTP, local files and folders, the demo."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from bot.article_input import InputRejected, parse_any
+from bot.article_input import InputRejected, parse_any, parse_feed
+from bot.feed_fetch import AddressGuard, FeedFetcher, FetchFailed, FetchRefused, FetchResult
 from bot.ingest import MAX_FILE_BYTES, IngestReport, input_files, store_article
+from bot.settings import Settings
 from handlers.context import CoreConfig
 from storage.models import Feed, NewArticle
 from storage.store import Store
@@ -73,39 +76,145 @@ def store_loaded(
     return report
 
 
+@dataclass(slots=True)
+class FeedOutcome:
+    """What one fetch of a source came to: new (articles stored, maybe none new), unchanged
+    (304), refused (we will not take it: internal address, too large, DOCTYPE...) or failed
+    (it may pass: timeout, HTTP error...), with the reason key and its detail."""
+
+    feed: Feed
+    kind: str
+    report: IngestReport = field(default_factory=IngestReport)
+    reason: str = ""
+    detail: str = ""
+
+
+# Parse rejections that are refusals (retrying the same bytes cannot help) rather than failures.
+_REFUSED_INPUT = frozenset({"doctype", "too_large"})
+DAY = 86400.0
+
+
+def oldest_first(articles: list[NewArticle]) -> list[NewArticle]:
+    """Feed entries oldest first, so that article numbers follow publication and the newest are
+    the ones a first fetch posts. Feeds list the newest first; dates decide when all have one."""
+    ordered = list(reversed(articles))
+    if all(a.published for a in ordered):
+        ordered.sort(key=lambda a: a.published or 0)
+    return ordered
+
+
 class SourcePoller:
-    """Fetches due sources. Their schedule state lives in the feeds table, not in the job
-    store, so several processes and restarts agree on it."""
+    """Fetches due sources, at most `concurrency` at once. Their schedule state lives in the
+    feeds table, not in the job store, so several processes and restarts agree on it.
+
+    Spreading: a feed's next fetch is its interval ± jitter after the last one, and the first
+    one after adding lands anywhere within half an interval either side, so that thousands of
+    feeds added at once spread over their interval instead of coming due together. A failing
+    feed waits interval x 2^failures (at most a day), and is parked after park_after failures
+    in a row with its last error."""
 
     def __init__(
-        self, store: Store, config: CoreConfig, *, backlog: int = 1, park_after: int = 10
+        self,
+        store: Store,
+        config: CoreConfig,
+        *,
+        backlog: int = 1,
+        park_after: int = 10,
+        fetcher: FeedFetcher | None = None,
+        concurrency: int = 10,
+        jitter: float = 0.1,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.backlog = backlog
         self.park_after = park_after
+        self.fetcher = fetcher or FeedFetcher(AddressGuard())
+        self.jitter = jitter
+        self.rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(concurrency)
+
+    @classmethod
+    def from_settings(cls, store: Store, config: CoreConfig, settings: Settings) -> SourcePoller:
+        fetcher = FeedFetcher(
+            AddressGuard(allow_private=settings.allow_private_feeds),
+            timeout=settings.feed_timeout,
+            connect_timeout=settings.feed_connect_timeout,
+            max_bytes=settings.feed_max_bytes,
+            per_host_limit=settings.feed_per_host,
+            total_limit=settings.feed_concurrency,
+        )
+        return cls(
+            store,
+            config,
+            backlog=settings.backlog,
+            park_after=settings.feed_park_after,
+            fetcher=fetcher,
+            concurrency=settings.feed_concurrency,
+            jitter=settings.feed_jitter,
+        )
 
     async def poll_due(self) -> IngestReport:
         report = IngestReport()
-        for feed in self.store.due_feeds():
-            report.merge(await self.fetch(feed))
+        for outcome in await self.fetch_all(self.store.due_feeds()):
+            report.merge(outcome.report)
         return report
 
-    async def fetch(self, feed: Feed) -> IngestReport:
-        if feed.kind != "path":
-            log.warning("source %s: kind %s is not supported here", feed.id, feed.kind)
-            return IngestReport()
+    async def fetch_all(self, feeds: list[Feed]) -> list[FeedOutcome]:
+        """Fetch these sources now, at most `concurrency` at once, in the given order."""
+        return list(await asyncio.gather(*(self._fetch_bounded(feed) for feed in feeds)))
+
+    async def _fetch_bounded(self, feed: Feed) -> FeedOutcome:
+        async with self._slots:
+            try:
+                return await self.fetch_feed(feed)
+            except Exception as exc:
+                # One broken feed must not stop the others; it is retried with backoff.
+                log.exception("source %s: fetch failed unexpectedly", feed.id)
+                return self._failed(feed, "failed", "internal", type(exc).__name__)
+
+    async def fetch_feed(self, feed: Feed) -> FeedOutcome:
+        if feed.kind == "path":
+            return await self._fetch_path(feed)
+        if feed.kind != "url":
+            return self._failed(feed, "refused", "kind", f"unknown source kind {feed.kind}")
+        first = not self.store.feed_fetched_once(feed.id)
+        try:
+            result = await self.fetcher.fetch(feed.location, feed.etag, feed.last_modified)
+        except FetchRefused as err:
+            return self._failed(feed, "refused", err.reason, err.detail)
+        except FetchFailed as err:
+            return self._failed(feed, "failed", err.reason, err.detail)
+        if result.not_modified or result.body is None:
+            self._fetched(feed, first, result)
+            return FeedOutcome(feed, "unchanged")
+        try:
+            # feedparser is slow on large feeds: off the event loop, which keeps serving chats.
+            articles = await asyncio.to_thread(
+                parse_feed, result.body, source=f"feed:{feed.id}", base_url=result.final_url
+            )
+        except InputRejected as err:
+            kind = "refused" if err.reason_key in _REFUSED_INPUT else "failed"
+            return self._failed(feed, kind, err.reason_key, err.detail)
+        report = store_loaded(
+            self.store,
+            self.config,
+            [Loaded(feed.location, oldest_first(articles))],
+            extra_tags=feed.tags,
+            deliver_newest=self.backlog if first else None,
+        )
+        self._fetched(feed, first, result)
+        if report.new:
+            log.info("source %s: %s new articles", feed.id, len(report.new))
+        return FeedOutcome(feed, "new", report)
+
+    async def _fetch_path(self, feed: Feed) -> FeedOutcome:
         first = not self.store.feed_fetched_once(feed.id)
         loaded = await asyncio.to_thread(load_path, Path(feed.location), source=f"feed:{feed.id}")
-        missing = [item for item in loaded if item.rejected == "missing"]
-        if missing:
-            self.store.feed_failed(
-                feed.id,
-                "path not found",
-                next_in=feed.interval_seconds,
-                park_after=self.park_after,
-            )
-            return IngestReport(rejected=[(feed.location, "missing")])
+        if any(item.rejected == "missing" for item in loaded):
+            outcome = self._failed(feed, "failed", "missing", "path not found")
+            outcome.report.rejected.append((feed.location, "missing"))
+            return outcome
         report = store_loaded(
             self.store,
             self.config,
@@ -113,10 +222,37 @@ class SourcePoller:
             extra_tags=feed.tags,
             deliver_newest=self.backlog if first else None,
         )
-        self.store.feed_fetched(feed.id, next_in=feed.interval_seconds)
+        self.store.feed_fetched(feed.id, next_in=self.next_in(feed, first=first))
         if report.new:
             log.info("source %s: %s new articles", feed.id, len(report.new))
-        return report
+        return FeedOutcome(feed, "new", report)
+
+    def _fetched(self, feed: Feed, first: bool, result: FetchResult) -> None:
+        self.store.feed_fetched(
+            feed.id,
+            next_in=self.next_in(feed, first=first),
+            etag=result.etag,
+            last_modified=result.last_modified,
+        )
+
+    def _failed(self, feed: Feed, kind: str, reason: str, detail: str) -> FeedOutcome:
+        updated = self.store.feed_failed(
+            feed.id, f"{reason}: {detail}", next_in=self.backoff(feed), park_after=self.park_after
+        )
+        if updated.state == "parked" and feed.state != "parked":
+            log.warning("source %s parked after %s failures: %s", feed.id, updated.failures, reason)
+        else:
+            log.info("source %s: %s (%s)", feed.id, reason, detail)
+        return FeedOutcome(updated, kind, reason=reason, detail=detail)
+
+    def next_in(self, feed: Feed, *, first: bool = False) -> float:
+        spread = 0.5 if first else self.jitter
+        return feed.interval_seconds * self.rng.uniform(1 - spread, 1 + spread)
+
+    def backoff(self, feed: Feed) -> float:
+        """Seconds until a feed that just failed (once more) is tried again."""
+        doubled = feed.interval_seconds * 2.0 ** min(feed.failures + 1, 32)
+        return min(DAY, doubled * self.rng.uniform(1 - self.jitter, 1 + self.jitter))
 
 
 def demo_files() -> list[str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from storage.moderation import Moderation
+from storage.search import Search
 from storage.store import Store
 
 
@@ -25,9 +28,28 @@ class CoreConfig:
     list_limit: int = 10
     polls: dict[str, PollDefaults] = field(default_factory=dict)
     owners: frozenset[str] = frozenset()  # "platform:user_id"
+    source_interval: int = 300  # seconds between fetches of a source added without one
     warn_limit: int = 3
     warn_action: str = "mute"  # mute, ban or none
     warn_mute_seconds: int = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """Sentences of one article that may answer a question, given to an answer writer."""
+
+    article_id: int
+    title: str
+    text: str
+    language: str
+
+
+class AnswerWriter(Protocol):
+    """Writes an answer from passages of the archive (a language model, say); None when it
+    cannot. The handlers accept the answer only if it cites the #N of a passage it was given."""
+
+    async def write(self, question: str, passages: Sequence[Passage], language: str) -> str | None:
+        """The answer to `question` in `language`, citing passages as #N."""
 
 
 @dataclass(slots=True)
@@ -35,6 +57,9 @@ class Ctx:
     store: Store
     config: CoreConfig
     mod: Moderation = field(init=False)
+    search: Search = field(init=False)
+    answers: AnswerWriter | None = None  # optional generated answers for /ask
 
     def __post_init__(self) -> None:
         self.mod = Moderation(self.store)
+        self.search = Search(self.store)

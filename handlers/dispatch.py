@@ -6,7 +6,15 @@ import dataclasses
 import logging
 
 # Importing the command modules fills the registry.
-from handlers import admin, articles, moderation, subscriptions, voting  # noqa: F401
+from handlers import (  # noqa: F401
+    admin,
+    archive,
+    articles,
+    feeds,
+    moderation,
+    subscriptions,
+    voting,
+)
 from handlers.codec import ForgedData, decode
 from handlers.context import Ctx
 from handlers.events import Command, Press, Reply, Rich, UserError
@@ -100,6 +108,35 @@ async def handle_press(ctx: Ctx, press: Press, data: str) -> list[Reply]:
         return [error_reply(err)]
     except Exception:
         log.exception("press %r failed", data[:64])
+        return [apology()]
+    finally:
+        current_language.reset(token)
+
+
+async def handle_text(
+    ctx: Ctx,
+    chat: ChatRef,
+    user: UserRef,
+    text: str,
+    *,
+    is_private: bool,
+    mentions_bot: bool,
+    locale: str | None = None,
+) -> list[Reply]:
+    """A plain message (not a command): a question in a private chat, or a message that
+    mentions the bot in a group, is answered from the archive; anything else gets no reply."""
+    question = archive.addressed_question(text, is_private=is_private, mentions_bot=mentions_bot)
+    if question is None:
+        return []
+    token = current_language.set(chat_language(ctx, chat, locale))
+    try:
+        ctx.mod.seen(user)
+        check_allowed(ctx, user, chat)
+        return await archive.answer_message(ctx, question)
+    except UserError as err:
+        return [error_reply(err)]
+    except Exception:
+        log.exception("answering a plain message failed")
         return [apology()]
     finally:
         current_language.reset(token)

@@ -258,3 +258,59 @@ def m004_vote_counts(db: Database) -> None:
         );
         """,
     )
+
+
+@migrations()
+def m003_search(db: Database) -> None:
+    # A self-contained FTS5 table rather than sqlite-utils' enable_fts on `articles`: the tags,
+    # which live in article_tags/tags, are indexed too, and an external-content table would
+    # need the exact old tags text to delete a row, which group_concat cannot promise. Triggers
+    # keep it in sync from any writer, so the Store needs no search code. unicode61 with
+    # remove_diacritics 2 folds case and accents (Rechenzentrum, "Wärme" = "warme"); German
+    # inflections and compounds are matched by prefix queries built in handlers/archive.py.
+    _run(
+        db,
+        """
+        CREATE VIRTUAL TABLE article_fts USING fts5(
+            title, body, tags, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        -- Document frequencies of terms, for weighting query words by how rare they are.
+        CREATE VIRTUAL TABLE article_fts_terms USING fts5vocab(article_fts, 'row');
+
+        CREATE TRIGGER article_fts_insert AFTER INSERT ON articles BEGIN
+            INSERT INTO article_fts (rowid, title, body, tags)
+            VALUES (new.id, new.title, new.body, '');
+        END;
+        CREATE TRIGGER article_fts_update AFTER UPDATE OF title, body ON articles BEGIN
+            UPDATE article_fts SET title = new.title, body = new.body WHERE rowid = new.id;
+        END;
+        CREATE TRIGGER article_fts_delete AFTER DELETE ON articles BEGIN
+            DELETE FROM article_fts WHERE rowid = old.id;
+        END;
+        -- Tags arrive after their article, in the same transaction: its row is rewritten.
+        CREATE TRIGGER article_fts_tag_insert AFTER INSERT ON article_tags BEGIN
+            UPDATE article_fts SET tags = coalesce((
+                SELECT group_concat(t.name, ' ') FROM article_tags at
+                JOIN tags t ON t.id = at.tag_id WHERE at.article_id = new.article_id
+            ), '') WHERE rowid = new.article_id;
+        END;
+        CREATE TRIGGER article_fts_tag_delete AFTER DELETE ON article_tags BEGIN
+            UPDATE article_fts SET tags = coalesce((
+                SELECT group_concat(t.name, ' ') FROM article_tags at
+                JOIN tags t ON t.id = at.tag_id WHERE at.article_id = old.article_id
+            ), '') WHERE rowid = old.article_id;
+        END;
+        CREATE TRIGGER article_fts_tag_rename AFTER UPDATE OF name ON tags BEGIN
+            UPDATE article_fts SET tags = coalesce((
+                SELECT group_concat(t.name, ' ') FROM article_tags at
+                JOIN tags t ON t.id = at.tag_id WHERE at.article_id = article_fts.rowid
+            ), '') WHERE rowid IN (SELECT article_id FROM article_tags WHERE tag_id = new.id);
+        END;
+
+        INSERT INTO article_fts (rowid, title, body, tags)
+        SELECT a.id, a.title, a.body, coalesce((
+            SELECT group_concat(t.name, ' ') FROM article_tags at
+            JOIN tags t ON t.id = at.tag_id WHERE at.article_id = a.id
+        ), '') FROM articles a;
+        """,
+    )

@@ -26,7 +26,8 @@ def test_every_key_used_in_code_exists() -> None:
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
-                and getattr(node.func, "id", getattr(node.func, "attr", "")) in {"t", "tn", "UserError"}
+                and getattr(node.func, "id", getattr(node.func, "attr", ""))
+                in {"t", "tn", "UserError"}
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)

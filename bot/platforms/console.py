@@ -146,11 +146,7 @@ class ConsoleAdapter:
         parsed = parse_line(line)
         if parsed is None:
             if line.strip():
-                token = current_language.set(self.runtime.language(self.chat))
-                try:
-                    self.say(t("cmd.not_command"))
-                finally:
-                    current_language.reset(token)
+                await self.handle_text(line.strip())
             return
         name, args = parsed
         cmd = Command(
@@ -162,6 +158,22 @@ class ConsoleAdapter:
             is_private=True,
         )
         for reply in await self.runtime.on_command(cmd):
+            message = await self.send(Outgoing(self.chat, reply))
+            self.runtime.posted(reply, message)
+
+    async def handle_text(self, text: str) -> None:
+        """A line without '/': the terminal is a private chat, so a question is answered from
+        the archive; anything else gets a hint."""
+        replies = await self.runtime.on_text(
+            self.chat, self.user, text, is_private=True, mentions_bot=False
+        )
+        if not replies:
+            token = current_language.set(self.runtime.language(self.chat))
+            try:
+                self.say(t("console.text_hint"))
+            finally:
+                current_language.reset(token)
+        for reply in replies:
             message = await self.send(Outgoing(self.chat, reply))
             self.runtime.posted(reply, message)
 

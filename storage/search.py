@@ -1,0 +1,145 @@
+"""The store's search part: full-text queries over the archive (FTS5, BM25) and term statistics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from storage.models import Article
+
+if TYPE_CHECKING:
+    from storage.store import Store
+
+# Marks around matched words in snippets: control characters that article text never holds
+# (ingest strips them), turned into bold spans by the handlers.
+MARK_START, MARK_END = "\x02", "\x03"
+# Title matches count most, then tags, then the body (bm25 column weights).
+_WEIGHTS = (4.0, 1.0, 2.0)
+_SNIPPET_TOKENS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A word to look for, as people wrote it (the index folds case and accents itself).
+    prefix: also words starting with it ("rechenzentrum" finds "Rechenzentrums")."""
+
+    text: str
+    prefix: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """One word of a query and its variants: it matches when all words of any one variant
+    match (the word's stem, or all parts of a split compound: "Halbleiter" and "Fabrik")."""
+
+    variants: tuple[tuple[Word, ...], ...]
+
+    @staticmethod
+    def of(*words: Word) -> Concept:
+        """A concept matched by any one of these words."""
+        return Concept(tuple((w,) for w in words))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    article: Article
+    relevance: float  # BM25, higher is better
+    snippet: str  # body text around the matches, matched words between MARK_START/MARK_END
+
+
+def _word(word: Word) -> str:
+    # Always a quoted string: what people type never becomes FTS5 syntax.
+    quoted = '"' + word.text.replace('"', '""') + '"'
+    return quoted + "*" if word.prefix else quoted
+
+
+def fts_query(concepts: Sequence[Concept], *, match_all: bool) -> str:
+    """The FTS5 expression for concepts; empty when there is nothing to look for."""
+    parts = []
+    for concept in concepts:
+        variants = []
+        for variant in concept.variants:
+            words = [_word(w) for w in variant if w.text.strip()]
+            if words:
+                variants.append("(" + " AND ".join(words) + ")")
+        if variants:
+            parts.append("(" + " OR ".join(variants) + ")")
+    return (" AND " if match_all else " OR ").join(parts)
+
+
+class Search:
+    """Full-text search over articles that are not removed, on the Store's connection. The
+    index (table article_fts, migration m003_search) is kept in sync by triggers."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def find(
+        self,
+        concepts: Sequence[Concept],
+        *,
+        match_all: bool = False,
+        newest_first: bool = False,
+        limit: int = 10,
+        snippets: bool = True,
+    ) -> list[SearchHit]:
+        """Matching articles, most relevant first (or newest first among the matches), with
+        a snippet of each unless `snippets` is false (it costs a third of the query)."""
+        query = fts_query(concepts, match_all=match_all)
+        if not query:
+            return []
+        order = (
+            "coalesce(a.published, a.added) DESC, a.id DESC" if newest_first else "score, a.id DESC"
+        )
+        snippet = "snippet(article_fts, 1, ?, ?, '…', ?)" if snippets else "''"
+        marks = (MARK_START, MARK_END, _SNIPPET_TOKENS) if snippets else ()
+        rows = self.store._rows(
+            f"SELECT a.*, bm25(article_fts, ?, ?, ?) AS score, {snippet} AS snip"
+            " FROM article_fts JOIN articles a ON a.id = article_fts.rowid"
+            f" WHERE article_fts MATCH ? AND a.removed = 0 ORDER BY {order} LIMIT ?",
+            (*_WEIGHTS, *marks, query, limit),
+        )
+        return [
+            SearchHit(self.store._article(r), relevance=-float(r["score"]), snippet=r["snip"])
+            for r in rows
+        ]
+
+    def count(self, concepts: Sequence[Concept], *, match_all: bool = False) -> int:
+        query = fts_query(concepts, match_all=match_all)
+        if not query:
+            return 0
+        return int(
+            self.store._scalar(
+                "SELECT count(*) FROM article_fts JOIN articles a ON a.id = article_fts.rowid"
+                " WHERE article_fts MATCH ? AND a.removed = 0",
+                (query,),
+            )
+        )
+
+    def rarity(self, concepts: Sequence[Concept]) -> list[float]:
+        """How much finding each concept says (inverse document frequency, BM25's form): a
+        word in every article says nothing, one in a single article says a lot."""
+        total = int(self.store._scalar("SELECT count(*) FROM article_fts"))
+        out = []
+        for concept in concepts:
+            # Removed articles are counted too: a weight, not a result, and the join would
+            # cost more than the difference.
+            found = int(
+                self.store._scalar(
+                    "SELECT count(*) FROM article_fts WHERE article_fts MATCH ?",
+                    (fts_query([concept], match_all=False),),
+                )
+            )
+            out.append(math.log(1 + (total - found + 0.5) / (found + 0.5)))
+        return out
+
+    def has_words_starting(self, start: str) -> bool:
+        """Whether an indexed word starts with `start` (folded as the index folds words)."""
+        return bool(
+            self.store._scalar(
+                "SELECT 1 FROM article_fts_terms WHERE term >= ? AND term < ? LIMIT 1",
+                (start, start + "\U0010ffff"),
+            )
+        )
