@@ -12,6 +12,7 @@ from datetime import UTC
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.delivery import Deliverer
+from bot.llm import answer_writer
 from bot.platforms.base import Adapter
 from bot.platforms.console import CHAT as CONSOLE_CHAT
 from bot.platforms.console import ConsoleAdapter
@@ -71,8 +72,11 @@ class Job:
         task.add_done_callback(self._tasks.discard)
 
     async def idle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+        """Wait until no run is in progress, kicked or scheduled."""
+        while self._tasks or self.running:
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks))
+            await self._idle.wait()
 
 
 def open_store(settings: Settings) -> Store:
@@ -90,7 +94,8 @@ class App:
         self.store = store
         self.runtime = Runtime(store, settings.core_config())
         self.deliverer = Deliverer(self.runtime, max_attempts=settings.max_attempts)
-        self.poller = SourcePoller(store, self.runtime.ctx.config, backlog=settings.backlog)
+        self.poller = SourcePoller.from_settings(store, self.runtime.ctx.config, settings)
+        self.runtime.ctx.answers = answer_writer(settings)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.deliver_job = Job("deliver", self.deliverer.deliver_due)
         self.refresh_job = Job("refresh", self.deliverer.refresh_stale)
@@ -140,10 +145,15 @@ class App:
         await self.refresh_job.run_now()
 
     async def shutdown(self) -> None:
+        """Stop starting jobs, let running ones finish (a send that went out gets recorded, so
+        it is not sent again after a restart), then stop the adapters."""
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
         for job in (self.deliver_job, self.refresh_job, self.sources_job, self.demo_job):
             await job.idle()
+        if self.scheduler.running:
+            # Nothing runs any more: the executor has nothing to cancel.
+            self.scheduler.shutdown(wait=False)
         for adapter in list(self.runtime.adapters.values()):
             with contextlib.suppress(Exception):
                 await adapter.stop()
@@ -194,6 +204,16 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
 def platform_adapters(settings: Settings, runtime: Runtime) -> list[Adapter]:
     """The adapters of every platform that has a token."""
     adapters: list[Adapter] = []
+    if settings.telegram_token is not None:
+        # Imported here: without a token, python-telegram-bot is never loaded.
+        from bot.platforms.telegram_adapter import TelegramAdapter
+
+        adapters.append(TelegramAdapter(runtime, settings))
+    if settings.discord_token is not None:
+        # Imported here: without a token, discord.py is never loaded.
+        from bot.platforms.discord_adapter import DiscordAdapter
+
+        adapters.append(DiscordAdapter(runtime, settings))
     return adapters
 
 
