@@ -1,0 +1,1193 @@
+"""Telegram: newsbot on python-telegram-bot 22, in private chats, groups, channels, inline mode."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import html
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    Chat,
+    ChatMember,
+    ChatMemberAdministrator,
+    ChatMemberRestricted,
+    ChatPermissions,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackContext,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ChosenInlineResultHandler,
+    InlineQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.pacing import Limit, Pacer
+from bot.platforms.base import DeliveryError
+from bot.runtime import Runtime
+from bot.settings import Settings
+from handlers.codec import ForgedData, decode, encode
+from handlers.events import Button, Command, Outgoing, Press, Reply, Rich, Span, italic
+from handlers.i18n import t
+from handlers.registry import COMMANDS, CommandSpec
+from storage.models import ChatRef, MessageRef, UserRef
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+INLINE = "inline"  # the chat_id of messages sent through inline mode (no chat of their own)
+MAX_TEXT = 4096  # visible characters of a message, after entities are parsed
+MAX_NOTICE = 200  # callback answer text
+MAX_DESCRIPTION = 256  # a command's description in the menu
+INLINE_PAGE = 50  # results per inline answer
+INLINE_MAX = 200  # results over all pages of one inline query
+INLINE_CACHE_SECONDS = 5  # counts change: let Telegram cache inline answers only briefly
+POLL_TIMEOUT = timedelta(seconds=10)  # long polling; stop() cancels a poll in flight
+# Request timeouts in seconds: every call is bounded (connect + write + read + pool wait).
+CONNECT_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, POOL_TIMEOUT = 5.0, 15.0, 15.0, 5.0
+CONCURRENT_UPDATES = 64
+ADMIN_CACHE_SECONDS = 30.0
+# Telegram keeps unconfirmed updates for 24 h and numbers them sequentially unless none came
+# for a week: a remembered update id older than a day says nothing about the next ones.
+UPDATE_MEMORY_SECONDS = 24 * 3600
+ALLOWED_UPDATES = [
+    "message",
+    "channel_post",
+    "callback_query",
+    "inline_query",
+    "chosen_inline_result",
+    "my_chat_member",
+]
+# Commands an admin may give for a channel from a private chat: '/subscribe @channel xAI'.
+CHANNEL_COMMANDS = frozenset({"subscribe", "unsubscribe", "subscriptions", "lang", "why"})
+ADMINS = frozenset({ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR})
+GONE = frozenset({ChatMemberStatus.LEFT, ChatMemberStatus.BANNED})
+# Press actions anyone may take; any other action is checked for chat-admin rights first.
+OPEN_ACTIONS = frozenset({"vote", "results"})
+# BadRequest descriptions that mean the chat cannot be written to at all.
+UNREACHABLE = (
+    "chat not found",
+    "user is deactivated",
+    "peer_id_invalid",
+    "not enough rights to send",
+    "need administrator rights",
+    "have no rights to send",
+    "chat_write_forbidden",
+    "bot is not a member",
+)
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+ELLIPSIS = "…"
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s)|\n")
+_ENDS_SENTENCE = re.compile(r"[.!?…]+[\"'“”»«)\]]*\s*$")
+_RESULT_ID = re.compile(r"^([0-9]{1,12})v([0-9]{1,12})$")
+
+AnyApp = Application[Any, Any, Any, Any, Any, Any]
+Context = CallbackContext[Any, Any, Any, Any]
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+# -- rendering: the neutral markup as Telegram HTML -------------------------------------------
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is a plain http(s) link; None for anything else (javascript:, data:)."""
+    if not url:
+        return None
+    url = url.strip()
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    return url
+
+
+def render_html(text: Rich) -> str:
+    """Spans as Telegram HTML. Every piece of text is escaped: nothing from a feed or a person
+    ever becomes markup."""
+    out: list[str] = []
+    for span in text.spans:
+        body = html.escape(span.text, quote=False)
+        if span.style == "link":
+            url = safe_url(span.url)
+            if url is None:
+                out.append(body)
+            else:
+                shown = body or html.escape(url, quote=False)
+                out.append(f'<a href="{html.escape(url, quote=True)}">{shown}</a>')
+        elif not span.text:
+            continue
+        elif span.style == "bold":
+            out.append(f"<b>{body}</b>")
+        elif span.style == "italic":
+            out.append(f"<i>{body}</i>")
+        elif span.style == "code":
+            out.append(f"<code>{body}</code>")
+        else:
+            out.append(body)
+    return "".join(out)
+
+
+def utf16_len(text: str) -> int:
+    # Telegram counts text in UTF-16 code units; an emoji outside the BMP counts twice.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _chars_within(text: str, room: int) -> int:
+    """How many characters of `text` fit into `room` UTF-16 code units."""
+    if utf16_len(text) <= room:
+        return len(text)
+    used = 0
+    for index, ch in enumerate(text):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > room:
+            return index
+    return len(text)
+
+
+def fit(text: Rich, limit: int = MAX_TEXT) -> Rich:
+    """At most `limit` visible characters: cut after the last whole sentence that fits (else the
+    last word, else anywhere) and mark the cut with an ellipsis. The cut happens in the spans,
+    before rendering, so no tag is ever split."""
+    if utf16_len(text.plain()) <= limit:
+        return text
+    room = limit - utf16_len(" " + ELLIPSIS)
+    sentence: tuple[int, int] | None = None
+    word: tuple[int, int] | None = None
+    hard = (0, 0)
+    for index, span in enumerate(text.spans):
+        fits = _chars_within(span.text, max(room, 0))
+        for match in _SENTENCE_END.finditer(span.text):
+            if match.end() > fits:
+                break
+            sentence = (index, match.end())
+        space = span.text.rfind(" ", 0, fits + 1)
+        if space > 0:
+            word = (index, space)
+        hard = (index, fits)
+        if fits < len(span.text):
+            break
+        if _ENDS_SENTENCE.search(span.text):
+            sentence = (index, len(span.text))
+        room -= utf16_len(span.text)
+    index, keep = sentence or word or hard
+    spans = list(text.spans[:index])
+    head = text.spans[index].text[:keep]
+    if head.strip():
+        spans.append(dataclasses.replace(text.spans[index], text=head))
+    while spans and not spans[-1].text.strip():
+        spans.pop()
+    if spans:
+        spans[-1] = dataclasses.replace(spans[-1], text=spans[-1].text.rstrip())
+    spans.append(Span(" " + ELLIPSIS if spans else ELLIPSIS))
+    return Rich(tuple(spans))
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def keyboard(buttons: Iterable[Iterable[Button]]) -> InlineKeyboardMarkup | None:
+    """The buttons as an inline keyboard; each button's data comes from the one codec."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for row in buttons:
+        cells: list[InlineKeyboardButton] = []
+        for button in row:
+            try:
+                data = encode(button)
+            except ValueError:
+                log.error("button %r cannot be encoded; left out", button.action)
+                continue
+            cells.append(InlineKeyboardButton(button.label or "·", callback_data=data))
+        if cells:
+            rows.append(cells)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _markup_key(markup: InlineKeyboardMarkup | None) -> str:
+    return json.dumps(markup.to_dict(), sort_keys=True) if markup else ""
+
+
+# -- small bounded structures --------------------------------------------------------------
+
+
+class Lru(Generic[K, V]):
+    """A dict that forgets its least recently used entries beyond `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: collections.OrderedDict[K, V] = collections.OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        if key not in self._data:
+            return None
+        self._data.move_to_end(key)
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def set(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.size:
+            self._data.popitem(last=False)
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, dropped again once nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: collections.Counter[str] = collections.Counter()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if self._users[key] <= 0:
+                del self._users[key]
+                self._locks.pop(key, None)
+
+
+class Redactor(logging.Filter):
+    """Replaces secrets (the bot token, the webhook secret) in log records. PTB logs its API
+    URL, which holds the token, and InvalidToken quotes the token."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<secret>")
+        return text
+
+    def _has_secret(self, text: str) -> bool:
+        return any(secret in text for secret in self.secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        if self._has_secret(message):
+            record.msg, record.args = self.redact(message), None
+        if record.exc_info and record.exc_info[1] is not None:
+            trace = logging.Formatter().formatException(record.exc_info)
+            if self._has_secret(trace):
+                record.exc_info, record.exc_text = None, self.redact(trace)
+        return True
+
+
+def per_second(rate: float) -> Limit:
+    """A rate in messages per second as a sliding-window limit."""
+    if rate >= 1 and float(rate).is_integer():
+        return Limit(int(rate), 1.0)
+    return Limit(1, 1.0 / rate)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shown:
+    """What a message of ours shows now, as far as this process knows."""
+
+    poll_version: int | None
+    text: str
+    markup: str
+
+
+# -- the adapter ---------------------------------------------------------------------------
+
+
+class TelegramAdapter:
+    """Telegram through a PTB Application: updates become Commands and Presses for the runtime;
+    sends and edits are paced within Telegram's limits and their errors become DeliveryErrors."""
+
+    platform = PLATFORM
+
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        if settings.telegram_token is None:
+            raise ValueError("NEWSBOT_TELEGRAM_TOKEN is not set")
+        self.runtime = runtime
+        self.settings = settings
+        token = settings.telegram_token.get_secret_value()
+        # The numeric part of a token is the bot's public id; only the part after ":" is secret.
+        head, _, secret = token.partition(":")
+        self.bot_id = int(head) if head.isdigit() else 0
+        webhook_secret = settings.telegram_webhook_secret
+        self._redactor = Redactor(
+            [token, secret, webhook_secret.get_secret_value() if webhook_secret else ""]
+        )
+        per_chat = per_second(settings.telegram_rate_per_chat)
+        per_group = Limit(settings.telegram_rate_per_group_minute, 60.0)
+
+        def limits(key: str) -> list[Limit]:
+            if key.startswith("edit:"):
+                return [per_chat]
+            return [per_group, per_chat] if key.startswith("-") else [per_chat]
+
+        self.pacer = Pacer(per_second(settings.telegram_rate_overall), limits)
+        self.username = ""
+        self._app: AnyApp | None = None
+        self._logged: list[logging.Logger] = []
+        self._chat_locks = KeyedLocks()
+        self._edit_locks = KeyedLocks()
+        self._admins: Lru[tuple[int, int], tuple[bool, float]] = Lru(10_000)
+        self._shown: Lru[str, Shown] = Lru(20_000)
+        self._wanted: Lru[str, int] = Lru(20_000)
+        self._seen: Lru[int, bool] = Lru(10_000)
+        self._handled_before = 0  # the newest update id the previous run handled
+        self._newest = 0
+
+    @property
+    def _state_key(self) -> str:
+        return f"telegram:{self.bot_id}:last_update"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        assert s.telegram_token is not None
+        # Opt in to PTB 23's timedelta durations now; without it every RetryAfter warns.
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
+        self._guard_logs()
+        root = s.telegram_api_url.rstrip("/")
+        app = (
+            ApplicationBuilder()
+            .token(s.telegram_token.get_secret_value())
+            .base_url(f"{root}/bot")
+            .base_file_url(f"{root}/file/bot")
+            .job_queue(None)
+            .concurrent_updates(CONCURRENT_UPDATES)
+            .connection_pool_size(CONCURRENT_UPDATES)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .write_timeout(WRITE_TIMEOUT)
+            .pool_timeout(POOL_TIMEOUT)
+            .get_updates_connect_timeout(CONNECT_TIMEOUT)
+            .get_updates_read_timeout(CONNECT_TIMEOUT)  # added to the long-poll timeout
+            .get_updates_pool_timeout(POOL_TIMEOUT)
+            .build()
+        )
+        self._add_handlers(app)
+        self._load_update_memory()
+        try:
+            await app.initialize()
+            self.username = app.bot.username
+            await self._register_commands(app.bot)
+            await app.start()
+            assert app.updater is not None
+            if s.telegram_webhook_url:
+                assert s.telegram_webhook_secret is not None
+                await app.updater.start_webhook(
+                    listen=s.telegram_webhook_listen,
+                    port=s.telegram_webhook_port,
+                    url_path=urlsplit(s.telegram_webhook_url).path.lstrip("/"),
+                    webhook_url=s.telegram_webhook_url,
+                    secret_token=s.telegram_webhook_secret.get_secret_value(),
+                    allowed_updates=ALLOWED_UPDATES,
+                    drop_pending_updates=False,
+                )
+            else:
+                await app.updater.start_polling(
+                    poll_interval=0,
+                    timeout=POLL_TIMEOUT,
+                    allowed_updates=ALLOWED_UPDATES,
+                    drop_pending_updates=False,
+                    error_callback=self._polling_failed,
+                )
+        except (TelegramError, OSError) as err:
+            await self._close(app)
+            self._unguard_logs()
+            # InvalidToken quotes the token: only a redacted message leaves this method.
+            reason = self._redactor.redact(f"{type(err).__name__}: {err}")
+            raise RuntimeError(f"Telegram could not start: {reason}") from None
+        self._app = app
+        mode = "webhook" if s.telegram_webhook_url else "polling"
+        log.info("Telegram: @%s running (%s)", self.username, mode)
+
+    async def stop(self) -> None:
+        """Stop fetching updates, let handlers in flight finish, close the connections."""
+        app, self._app = self._app, None
+        if app is not None:
+            await self._close(app)
+        self._unguard_logs()
+
+    async def _close(self, app: AnyApp) -> None:
+        try:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+        finally:
+            with contextlib.suppress(TelegramError, RuntimeError):
+                await app.shutdown()
+            # After a failed initialize() the Application counts as never started and leaves
+            # the bot's HTTP connections open; this closes them (and is a no-op otherwise).
+            with contextlib.suppress(TelegramError, RuntimeError):
+                await app.bot.shutdown()
+
+    def _guard_logs(self) -> None:
+        # httpx logs every request URL at INFO, and the URL holds the token.
+        for name in ("httpx", "httpcore"):
+            logger = logging.getLogger(name)
+            if logger.level < logging.WARNING:
+                logger.setLevel(logging.WARNING)
+        # A filter acts only on records made by its own logger, so it goes on each of them.
+        names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "telegram"]
+        names += ["telegram", "httpx", "httpcore", __name__, "bot.delivery", "bot.app"]
+        for name in dict.fromkeys(names):
+            logger = logging.getLogger(name)
+            logger.addFilter(self._redactor)
+            self._logged.append(logger)
+
+    def _unguard_logs(self) -> None:
+        for logger in self._logged:
+            logger.removeFilter(self._redactor)
+        self._logged.clear()
+
+    def _polling_failed(self, err: TelegramError) -> None:
+        level = logging.ERROR if isinstance(err, Conflict | InvalidToken) else logging.WARNING
+        log.log(level, "Telegram polling failed: %s", self._redactor.redact(str(err)))
+
+    async def _on_error(self, update: object, context: Context) -> None:
+        err = context.error
+        where = update.update_id if isinstance(update, Update) else "-"
+        reason = self._redactor.redact(repr(err))
+        log.error("Telegram update %s failed: %s", where, reason, exc_info=err)
+
+    def _add_handlers(self, app: AnyApp) -> None:
+        app.add_handler(TypeHandler(Update, self._on_any_update), group=-1)
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migration))
+        messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
+        app.add_handler(MessageHandler(messages & filters.COMMAND, self._on_command))
+        said = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
+        app.add_handler(MessageHandler(said, self._on_text))
+        app.add_handler(CallbackQueryHandler(self._on_press))
+        app.add_handler(InlineQueryHandler(self._on_inline_query))
+        app.add_handler(ChosenInlineResultHandler(self._on_chosen_result))
+        app.add_handler(ChatMemberHandler(self._on_my_membership))
+        app.add_error_handler(self._on_error)
+
+    async def _register_commands(self, bot: Bot) -> None:
+        """The command menu per language (de, en, and the default for everyone else); admins
+        of a group also see the admin commands."""
+        listed = [spec for spec in COMMANDS.values() if spec.listed and _menu_name(spec)]
+        for code in (None, "de", "en"):
+            language = code or self.settings.language
+            everyone = [_menu_entry(s, language) for s in listed if not s.admin_only]
+            admins = [_menu_entry(s, language) for s in listed]
+            try:
+                await bot.set_my_commands(everyone, language_code=code)
+                if len(admins) > len(everyone):
+                    scope = BotCommandScopeAllChatAdministrators()
+                    await bot.set_my_commands(admins, scope=scope, language_code=code)
+            except TelegramError as err:
+                log.warning("cannot set the command list (%s): %s", code or "default", err)
+
+    # -- the Adapter protocol ---------------------------------------------------------------
+
+    async def send(self, out: Outgoing) -> MessageRef:
+        if out.chat.chat_id == INLINE:
+            raise DeliveryError("inline messages have no chat to send to", permanent=True)
+        return await self._post(out.chat.chat_id, out.reply)
+
+    async def edit(self, message: MessageRef, reply: Reply) -> None:
+        await self._edit(message, reply)
+
+    async def delete(self, message: MessageRef) -> None:
+        bot = self._bot()
+        if message.chat.chat_id != INLINE:
+            try:
+                await bot.delete_message(_chat_id(message.chat.chat_id), int(message.message_id))
+                return
+            except BadRequest as err:
+                text = err.message.lower()
+                if "not found" in text:
+                    return  # gone already
+                if "can't be deleted" not in text and "cannot be deleted" not in text:
+                    raise self._delivery_error(err, message.chat.chat_id) from err
+            except TelegramError as err:
+                raise self._delivery_error(err, message.chat.chat_id) from err
+        # Inline messages cannot be deleted, nor old ones in groups: say that it is gone.
+        language = self.runtime.language(message.chat)
+        removed = Reply(text=Rich.of(italic(t("post.removed", language))))
+        await self._edit(message, removed)
+
+    async def ban_member(self, chat: ChatRef, user: UserRef) -> bool:
+        target = _moderation_target(chat, user)
+        if target is None:
+            return False
+        chat_id, user_id = target
+        if user_id < 0:  # someone writing as a channel: ban that channel from the chat
+            return await self._moderate("ban", lambda b: b.ban_chat_sender_chat(chat_id, user_id))
+        return await self._moderate("ban", lambda b: b.ban_chat_member(chat_id, user_id))
+
+    async def unban_member(self, chat: ChatRef, user: UserRef) -> bool:
+        target = _moderation_target(chat, user)
+        if target is None:
+            return False
+        chat_id, user_id = target
+        if user_id < 0:
+            return await self._moderate(
+                "unban", lambda b: b.unban_chat_sender_chat(chat_id, user_id)
+            )
+        return await self._moderate(
+            "unban", lambda b: b.unban_chat_member(chat_id, user_id, only_if_banned=True)
+        )
+
+    async def restrict_member(self, chat: ChatRef, user: UserRef, until: datetime | None) -> bool:
+        target = _moderation_target(chat, user)
+        if target is None or target[1] < 0:
+            return False
+        chat_id, user_id = target
+        if until is None:
+            # Telegram: True for every permission lifts the restriction.
+            rights = ChatPermissions.all_permissions()
+            return await self._moderate(
+                "unmute", lambda b: b.restrict_chat_member(chat_id, user_id, rights)
+            )
+        muted = ChatPermissions.no_permissions()
+        return await self._moderate(
+            "mute", lambda b: b.restrict_chat_member(chat_id, user_id, muted, until_date=until)
+        )
+
+    async def _moderate(self, action: str, call: Callable[[Bot], Awaitable[bool]]) -> bool:
+        """True when Telegram did it; False without the right, or when it failed."""
+        try:
+            return bool(await call(self._bot()))
+        except (Forbidden, BadRequest) as err:
+            log.info("Telegram refused %s: %s", action, err.message)
+        except TelegramError as err:
+            log.warning("Telegram %s failed: %s", action, self._redactor.redact(str(err)))
+        except DeliveryError as err:  # not running
+            log.warning("Telegram %s failed: %s", action, err.reason)
+        return False
+
+    # -- sending and editing ----------------------------------------------------------------
+
+    def _bot(self) -> Bot:
+        if self._app is None:
+            raise DeliveryError("Telegram is not running")
+        bot: Bot = self._app.bot
+        return bot
+
+    async def _post(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> MessageRef:
+        """Send one reply as a new message, paced; DeliveryError when it cannot be sent."""
+        bot = self._bot()
+        target = _chat_id(chat_id)
+        text = render_html(fit(reply.text))
+        if not text.strip():
+            raise DeliveryError("empty message")
+        markup = keyboard(reply.buttons)
+        quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        await self.pacer.acquire(chat_id)
+        try:
+            message = await bot.send_message(
+                target,
+                text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+                reply_parameters=quote,
+            )
+        except TelegramError as err:
+            raise self._delivery_error(err, chat_id) from err
+        ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id))
+        self._shown.set(_message_key(ref), Shown(reply.poll_version, text, _markup_key(markup)))
+        return ref
+
+    async def _edit(self, message: MessageRef, reply: Reply) -> bool:
+        """Make the message show `reply`. Edits of one message go one at a time, and an edit
+        older than what the message shows is skipped, so the counts never go backwards when a
+        press and the refresh job race. False when it was skipped for a newer edit that is
+        still waiting (a burst of presses costs one edit, not one per press)."""
+        key = _message_key(message)
+        # Edits are paced per chat (apart from its new messages); an inline message has none.
+        inline = message.chat.chat_id == INLINE
+        pace = f"edit:{key}" if inline else f"edit:{message.chat.chat_id}"
+        version = reply.poll_version
+        if version is not None:
+            before = self._wanted.get(key)
+            self._wanted.set(key, version if before is None else max(before, version))
+        text = render_html(fit(reply.text))
+        markup = keyboard(reply.buttons)
+        wanted = Shown(version, text, _markup_key(markup))
+        async with self._edit_locks.hold(key):
+            shown = self._shown.get(key)
+            if version is not None:
+                newest = self._wanted.get(key)
+                if newest is not None and newest > version:
+                    return False
+                known = shown.poll_version if shown else None
+                if known is not None and known > version:
+                    return True
+            if shown == wanted:
+                return True
+            await self.pacer.acquire(pace)
+            where: dict[str, Any] = (
+                {"inline_message_id": message.message_id}
+                if inline
+                else {
+                    "chat_id": _chat_id(message.chat.chat_id),
+                    "message_id": int(message.message_id),
+                }
+            )
+            bot = self._bot()
+            try:
+                if shown is not None and shown.text == text:
+                    # Only the counts changed: the keyboard alone is a lighter edit.
+                    await bot.edit_message_reply_markup(reply_markup=markup, **where)
+                else:
+                    await bot.edit_message_text(
+                        text,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=markup,
+                        link_preview_options=NO_PREVIEW,
+                        **where,
+                    )
+            except BadRequest as err:
+                if "not modified" not in err.message.lower():
+                    raise self._delivery_error(err, pace) from err
+            except TelegramError as err:
+                raise self._delivery_error(err, pace) from err
+            self._shown.set(key, wanted)
+            return True
+
+    def _delivery_error(self, err: TelegramError, pace_key: str) -> DeliveryError:
+        """What a PTB error means for the outbox: wait, move, give up on the chat, or retry."""
+        if isinstance(err, RetryAfter):
+            wait = err.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            self.pacer.back_off(pace_key, seconds)
+            return DeliveryError(f"flood control: retry after {seconds:g} s", retry_after=seconds)
+        if isinstance(err, ChatMigrated):
+            new = ChatRef(PLATFORM, str(err.new_chat_id))
+            return DeliveryError("the group became a supergroup", migrated_to=new)
+        reason = self._redactor.redact(err.message).removeprefix("Forbidden: ")
+        if isinstance(err, Forbidden):
+            return DeliveryError(reason, permanent=True)
+        if isinstance(err, BadRequest):
+            lowered = reason.lower()
+            return DeliveryError(reason, permanent=any(p in lowered for p in UNREACHABLE))
+        if isinstance(err, TimedOut):
+            # Connect and pool timeouts sent nothing; after a read or write timeout Telegram
+            # may have done it. The outbox retries either way (at least once, see README).
+            cause = type(err.__cause__).__name__ if err.__cause__ else "timeout"
+            if not isinstance(err.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+                log.warning("Telegram timed out (%s): it may have been done anyway", cause)
+            return DeliveryError(f"timed out ({cause})")
+        return DeliveryError(f"{type(err).__name__}: {reason}")
+
+    async def _answer(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> None:
+        """Send a reply to something a person did: best effort, one wait for a short flood
+        pause, and a group that became a supergroup is followed."""
+        if not reply.text.plain().strip():
+            return
+        for _ in range(2):
+            try:
+                message = await self._post(chat_id, reply, reply_to=reply_to)
+            except DeliveryError as err:
+                if err.migrated_to is not None:
+                    self.runtime.migrated(ChatRef(PLATFORM, chat_id), err.migrated_to)
+                    chat_id, reply_to = err.migrated_to.chat_id, None
+                    continue
+                if err.retry_after is not None and err.retry_after <= 10:
+                    continue  # the pacer holds this chat back until then
+                log.info("cannot answer in telegram:%s: %s", chat_id, err.reason)
+                return
+            if reply.article_id is not None:
+                self.runtime.posted(reply, message)
+            return
+
+    # -- updates ------------------------------------------------------------------------------
+
+    def _load_update_memory(self) -> None:
+        raw = self.runtime.adapter_state(self._state_key)
+        self._handled_before = 0
+        if raw:
+            try:
+                saved = json.loads(raw)
+                if time.time() - float(saved["at"]) < UPDATE_MEMORY_SECONDS:
+                    self._handled_before = int(saved["update_id"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignoring unreadable %s", self._state_key)
+        self._newest = self._handled_before
+
+    async def _on_any_update(self, update: Update, context: Context) -> None:
+        """Runs first for every update. getUpdates repeats updates after a restart whose final
+        confirmation failed, and webhooks retry: handle each update id once (a repeated press
+        would take a vote back)."""
+        update_id = update.update_id
+        if update_id <= self._handled_before or update_id in self._seen:
+            log.info("Telegram update %s was handled before; skipped", update_id)
+            raise ApplicationHandlerStop
+        self._seen.set(update_id, True)
+        if update_id > self._newest:
+            self._newest = update_id
+            # Marked before handling: a crash mid-way loses this update rather than doing it
+            # twice, as PTB itself does for the batch it has confirmed.
+            state = json.dumps({"update_id": update_id, "at": int(time.time())})
+            self.runtime.set_adapter_state(self._state_key, state)
+
+    async def _on_migration(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        if message.migrate_to_chat_id:
+            old, new = message.chat.id, message.migrate_to_chat_id
+        elif message.migrate_from_chat_id:
+            old, new = message.migrate_from_chat_id, message.chat.id
+        else:
+            return
+        log.info("Telegram group %s is now supergroup %s", old, new)
+        self.runtime.migrated(ChatRef(PLATFORM, str(old)), ChatRef(PLATFORM, str(new)))
+
+    async def _on_my_membership(self, update: Update, context: Context) -> None:
+        change = update.my_chat_member
+        if change is None or change.new_chat_member.status not in GONE:
+            return
+        chat = change.chat
+        if chat.type == ChatType.PRIVATE:
+            reason = "bot was blocked by the user"
+        elif change.new_chat_member.status == ChatMemberStatus.BANNED:
+            reason = f"bot was kicked from the {chat.type} chat"
+        else:
+            reason = f"bot left the {chat.type} chat"
+        log.info("Telegram chat %s unreachable: %s", chat.id, reason)
+        self.runtime.chat_unreachable(ChatRef(PLATFORM, str(chat.id)), reason)
+
+    async def _on_command(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None or message.is_automatic_forward:
+            # A linked channel's post copied into its discussion group is not said to us.
+            return
+        parsed = self._parse_command(message)
+        if parsed is None:
+            return
+        name, args = parsed
+        # One command at a time per chat keeps replies in the order they were asked.
+        async with self._chat_locks.hold(str(message.chat.id)):
+            await self._run_command(message, name, args)
+
+    def _parse_command(self, message: Message) -> tuple[str, tuple[str, ...]] | None:
+        """'/cmd@ThisBot a b' -> ('cmd', ('a', 'b')); None when it is not for this bot."""
+        text = message.text or ""
+        entity = next(
+            (e for e in message.entities if e.type == "bot_command" and e.offset == 0), None
+        )
+        if entity is None:
+            return None
+        word = message.parse_entity(entity)
+        name, _, addressee = word[1:].partition("@")
+        if addressee and addressee.lower() != self.username.lower():
+            return None
+        if not name:
+            return None
+        private = message.chat.type == ChatType.PRIVATE
+        if name.lower() not in COMMANDS and not private and not addressee:
+            return None  # '/foo' in a group may be meant for another bot
+        return name, tuple(text[len(word) :].split())
+
+    async def _run_command(self, message: Message, name: str, args: tuple[str, ...]) -> None:
+        chat = message.chat
+        sender = await self._sender(message)
+        if sender is None:
+            return
+        user, is_admin = sender
+        private = chat.type == ChatType.PRIVATE
+        locale = message.from_user.language_code if message.from_user else None
+        reply_to = None if private else message.message_id
+        if private and name.lower() in CHANNEL_COMMANDS and args and args[0].startswith("@"):
+            replies = await self._channel_command(chat, user, name, args, locale)
+        else:
+            cmd = Command(
+                chat=ChatRef(PLATFORM, str(chat.id)),
+                user=user,
+                name=name,
+                args=args,
+                locale=locale,
+                is_chat_admin=is_admin,
+                is_private=private,
+                reply_to_user=_replied_to(message),
+            )
+            replies = await self.runtime.on_command(cmd)
+        for reply in replies:
+            await self._answer(str(chat.id), reply, reply_to=reply_to)
+
+    async def _sender(self, message: Message) -> tuple[UserRef, bool] | None:
+        """Who sent it, and whether they are an admin of the chat (platform-facts.md): a
+        message on behalf of the chat itself (an anonymous admin, or a channel's own post)
+        is an admin's; one on behalf of any other chat (a linked channel, someone writing as a
+        channel) is not; otherwise Telegram says. The service account 1087968824 behind
+        anonymous admins is never trusted by itself."""
+        chat = message.chat
+        user = _author(message)
+        if user is None:
+            return None
+        if message.sender_chat is not None:
+            return user, message.sender_chat.id == chat.id
+        if chat.type == ChatType.PRIVATE or message.from_user is None:
+            # The person decides about their own chat (is_private); they administer nothing.
+            return user, False
+        return user, await self._is_admin(chat.id, message.from_user.id)
+
+    async def _on_text(self, update: Update, context: Context) -> None:
+        """A plain message: a question in a private chat, or one that mentions the bot (or
+        answers one of its messages) in a group, is answered from the archive."""
+        message = update.message
+        if message is None or not message.text or message.is_automatic_forward:
+            return
+        chat = message.chat
+        private = chat.type == ChatType.PRIVATE
+        mentioned = self._mentions_me(message)
+        user = _author(message)
+        if user is None or not (private or mentioned):
+            return
+        locale = message.from_user.language_code if message.from_user else None
+        async with self._chat_locks.hold(str(chat.id)):
+            replies = await self.runtime.on_text(
+                ChatRef(PLATFORM, str(chat.id)),
+                user,
+                message.text,
+                is_private=private,
+                mentions_bot=mentioned,
+                locale=locale,
+            )
+            for reply in replies:
+                await self._answer(
+                    str(chat.id), reply, reply_to=None if private else message.message_id
+                )
+
+    def _mentions_me(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user and replied.from_user.id == self.bot_id:
+            return True
+        if not self.username:
+            return False
+        pattern = rf"(?<![\w@])@{re.escape(self.username)}(?!\w)"
+        return re.search(pattern, message.text or "", re.IGNORECASE) is not None
+
+    async def _is_admin(self, chat_id: int, user_id: int) -> bool:
+        key = (chat_id, user_id)
+        cached = self._admins.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            member = await self._bot().get_chat_member(chat_id, user_id)
+        except (TelegramError, DeliveryError) as err:
+            log.info("cannot check admin rights in %s: %s", chat_id, err)
+            return False
+        admin = member.status in ADMINS
+        self._admins.set(key, (admin, now + ADMIN_CACHE_SECONDS))
+        return admin
+
+    async def _channel_command(
+        self,
+        chat: Chat,
+        user: UserRef,
+        name: str,
+        args: tuple[str, ...],
+        locale: str | None,
+    ) -> list[Reply]:
+        """'/subscribe @channel xAI' in a private chat: done for the channel once Telegram
+        confirms that the person is an admin there and the bot can post there."""
+        handle = args[0][:64]
+        language = self.runtime.language(ChatRef(PLATFORM, str(chat.id)), locale)
+
+        def refuse(key: str) -> list[Reply]:
+            text = t(key, language, channel=handle)
+            return [Reply(text=Rich.of(text), notice=text, private=True)]
+
+        bot = self._bot()
+        try:
+            target = await bot.get_chat(handle)
+        except (BadRequest, Forbidden):
+            return refuse("telegram.channel_unknown")
+        except TelegramError as err:
+            log.warning("cannot look up %s: %s", handle, self._redactor.redact(str(err)))
+            return refuse("error.internal")
+        if target.type == ChatType.PRIVATE:
+            return refuse("telegram.channel_unknown")
+        try:
+            member = await bot.get_chat_member(target.id, int(user.user_id))
+            me = await bot.get_chat_member(target.id, bot.id)
+        except (BadRequest, Forbidden):
+            return refuse("telegram.channel_not_admin")
+        except TelegramError as err:
+            log.warning("cannot check %s: %s", handle, self._redactor.redact(str(err)))
+            return refuse("error.internal")
+        if member.status not in ADMINS:
+            return refuse("telegram.channel_not_admin")
+        if not _can_post(me, target.type):
+            return refuse("telegram.channel_bot_cannot_post")
+        cmd = Command(
+            chat=ChatRef(PLATFORM, str(target.id)),
+            user=user,
+            name=name,
+            args=args[1:],
+            locale=locale,
+            is_chat_admin=True,
+            is_private=False,
+        )
+        return await self.runtime.on_command(cmd)
+
+    async def _on_press(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        person = query.from_user
+        user = _user_ref(person)
+        own_chat = ChatRef(PLATFORM, str(person.id))
+        data = query.data or ""
+        try:
+            action, params = decode(data)
+        except ForgedData:
+            action, params = "", ()
+        admin = False
+        if query.message is not None:
+            chat = ChatRef(PLATFORM, str(query.message.chat.id))
+            ref: MessageRef | None = MessageRef(chat, str(query.message.message_id))
+            if query.message.chat.type != ChatType.PRIVATE and action not in OPEN_ACTIONS:
+                admin = await self._is_admin(query.message.chat.id, person.id)
+        elif query.inline_message_id:
+            # Inline messages live in chats the bot may not be in: the presser's own chat
+            # decides the language, the message is addressed by its inline id.
+            chat, ref = own_chat, MessageRef(ChatRef(PLATFORM, INLINE), query.inline_message_id)
+        else:
+            chat, ref = own_chat, None
+        press = Press(
+            chat=chat,
+            user=user,
+            message=ref,
+            action=action,
+            params=params,
+            locale=person.language_code,
+            is_chat_admin=admin,
+        )
+        try:
+            replies = await self.runtime.on_press(press, data)
+        except Exception:
+            # Still stop the spinner; the error handler logs what went wrong.
+            with contextlib.suppress(TelegramError):
+                apology = t("error.internal", self.runtime.language(chat, person.language_code))
+                await query.answer(shorten(apology, MAX_NOTICE))
+            raise
+        notice = next((r.notice for r in replies if r.notice), None)
+        # Answer at once: the person's spinner stops, whatever the edits below take.
+        try:
+            await query.answer(shorten(notice, MAX_NOTICE) if notice else None)
+        except TelegramError as err:
+            log.info("cannot answer callback query: %s", err)
+        for reply in replies:
+            if reply.edit:
+                if ref is not None:
+                    await self._show_press(ref, reply)
+            elif reply.private:
+                if not reply.notice:
+                    await self._answer(own_chat.chat_id, reply)
+            else:
+                await self._answer(chat.chat_id, reply)
+
+    async def _show_press(self, ref: MessageRef, reply: Reply) -> None:
+        """Edit the pressed message. A post in a chat is shown as the chat sees its posts (its
+        language, not the presser's), so presses by people of other languages only change
+        the counts; inline messages have no chat and show the presser's rendering."""
+        shown = reply
+        if reply.article_id is not None and ref.chat.chat_id != INLINE:
+            canonical = self.runtime.post_for(reply.article_id, ref.chat)
+            if (
+                canonical is not None
+                and canonical.poll_version is not None
+                and reply.poll_version is not None
+                and canonical.poll_version >= reply.poll_version
+            ):
+                shown = canonical
+        try:
+            current = await self._edit(ref, shown)
+        except DeliveryError as err:
+            # The coalescing job retries: the post stays recorded with its older counts.
+            log.info("cannot edit pressed message: %s", err.reason)
+            return
+        if current:
+            self.runtime.posted(shown, ref)
+
+    async def _on_inline_query(self, update: Update, context: Context) -> None:
+        query = update.inline_query
+        if query is None:
+            return
+        person = query.from_user
+        try:
+            offset = min(max(int(query.offset or 0), 0), INLINE_MAX)
+        except ValueError:
+            offset = 0
+        posts = self.runtime.find_posts(
+            query.query,
+            ChatRef(PLATFORM, str(person.id)),
+            person.language_code,
+            limit=offset + INLINE_PAGE,
+        )[offset:]
+        results = [r for r in (_inline_result(p) for p in posts) if r is not None]
+        more = len(posts) >= INLINE_PAGE and offset + INLINE_PAGE < INLINE_MAX
+        try:
+            await query.answer(
+                results,
+                cache_time=INLINE_CACHE_SECONDS,
+                is_personal=True,
+                next_offset=str(offset + INLINE_PAGE) if more else "",
+            )
+        except TelegramError as err:
+            log.info("cannot answer inline query: %s", err)
+
+    async def _on_chosen_result(self, update: Update, context: Context) -> None:
+        """Someone sent one of our inline results: remember the message, with the counts it
+        was rendered with (they are in the result id), so the refresh job keeps it live."""
+        chosen = update.chosen_inline_result
+        if chosen is None or not chosen.inline_message_id:
+            return
+        match = _RESULT_ID.match(chosen.result_id)
+        if match is None:
+            return
+        article_id, version = int(match[1]), int(match[2])
+        if self.runtime.post_for(article_id, ChatRef(PLATFORM, INLINE)) is None:
+            return
+        message = MessageRef(ChatRef(PLATFORM, INLINE), chosen.inline_message_id)
+        self.runtime.posted(Reply(article_id=article_id, poll_version=version), message)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _chat_id(chat_id: str) -> int:
+    try:
+        return int(chat_id)
+    except ValueError:
+        raise DeliveryError(f"not a Telegram chat id: {chat_id[:40]!r}", permanent=True) from None
+
+
+def _message_key(message: MessageRef) -> str:
+    return f"{message.chat.chat_id}/{message.message_id}"
+
+
+def _user_ref(user: User) -> UserRef:
+    return UserRef(PLATFORM, str(user.id), user.full_name, user.username or "")
+
+
+def _chat_as_user(chat: Chat) -> UserRef:
+    """A chat speaking for itself (an anonymous admin, a channel) as the person it stands for:
+    never the shared service account Telegram puts into `from`."""
+    name = chat.title or chat.full_name or chat.username or str(chat.id)
+    return UserRef(PLATFORM, str(chat.id), name, chat.username or "")
+
+
+def _author(message: Message) -> UserRef | None:
+    """The person a message counts as from: the chat it was sent on behalf of, if any."""
+    if message.sender_chat is not None:
+        return _chat_as_user(message.sender_chat)
+    return _user_ref(message.from_user) if message.from_user else None
+
+
+def _replied_to(message: Message) -> UserRef | None:
+    target = message.reply_to_message
+    if target is None:
+        return None
+    if target.sender_chat is not None:
+        return _chat_as_user(target.sender_chat)
+    return _user_ref(target.from_user) if target.from_user else None
+
+
+def _can_post(me: ChatMember, chat_type: str) -> bool:
+    if me.status == ChatMemberStatus.OWNER:
+        return True
+    if chat_type == ChatType.CHANNEL:
+        return isinstance(me, ChatMemberAdministrator) and me.can_post_messages is not False
+    if isinstance(me, ChatMemberRestricted):
+        return me.can_send_messages
+    return me.status in {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
+
+
+def _moderation_target(chat: ChatRef, user: UserRef) -> tuple[int, int] | None:
+    """(chat id, user id) for a group or channel; None for private chats and inline."""
+    try:
+        chat_id, user_id = int(chat.chat_id), int(user.user_id)
+    except ValueError:
+        return None
+    return (chat_id, user_id) if chat_id < 0 else None
+
+
+def _menu_name(spec: CommandSpec) -> bool:
+    return re.fullmatch(r"[a-z0-9_]{1,32}", spec.name) is not None
+
+
+def _menu_entry(spec: CommandSpec, language: str) -> BotCommand:
+    description = shorten(t(spec.help_key, language).strip() or spec.name, MAX_DESCRIPTION)
+    return BotCommand(spec.name, description)
+
+
+def _inline_result(post: Reply) -> InlineQueryResultArticle | None:
+    if post.article_id is None:
+        return None
+    card = post.card
+    title = card.title if card else post.text.plain().split("\n", 1)[0]
+    description = card.summary if card else ""
+    return InlineQueryResultArticle(
+        id=f"{post.article_id}v{post.poll_version or 0}",
+        title=shorten(title, 100) or f"#{post.article_id}",
+        description=shorten(description, 150) or None,
+        input_message_content=InputTextMessageContent(
+            render_html(fit(post.text)),
+            parse_mode=ParseMode.HTML,
+            link_preview_options=NO_PREVIEW,
+        ),
+        reply_markup=keyboard(post.buttons),
+    )
