@@ -1,0 +1,213 @@
+"""The core's command table as Discord slash commands: typed options named after each Param,
+tag autocomplete, and German and English descriptions from the message catalogues."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from bot.platforms.discord_render import shorten
+from handlers.i18n import catalogue, t
+from handlers.registry import MAX_ARG_CHARS, MAX_ID, MAX_TOTAL_CHARS, CommandSpec, Param
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
+    import discord
+    from discord import app_commands
+
+log = logging.getLogger(__name__)
+
+MAX_DESCRIPTION = 100
+MAX_CHOICES = 25
+MAX_OPTIONS = 25
+MAX_COMMANDS = 100
+_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
+# Discord's locales that newsbot speaks; every other locale sees the default language.
+LANGUAGE_OF_LOCALE = {
+    discord.Locale.german: "de",
+    discord.Locale.american_english: "en",
+    discord.Locale.british_english: "en",
+}
+
+# What the adapter does with a slash command: its name and its arguments in Param order.
+RunCommand = Callable[[discord.Interaction[Any], str, tuple[str, ...]], Awaitable[None]]
+# Known tags for a typed prefix, most used first.
+KnownTags = Callable[[str, int], list[str]]
+
+
+class CatalogueTranslator(app_commands.Translator):
+    """Descriptions in German and English from the catalogues. Names stay the same in every
+    language: they are what people type, in the help and in the README."""
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        key = string.extras.get("key")
+        language = LANGUAGE_OF_LOCALE.get(locale)
+        if not isinstance(key, str) or language is None:
+            return None
+        return shorten(t(key, language), MAX_DESCRIPTION) or None
+
+
+def described(key: str, language: str) -> app_commands.locale_str:
+    """A description in the default language that the translator localises by its key."""
+    return app_commands.locale_str(shorten(t(key, language), MAX_DESCRIPTION) or "…", key=key)
+
+
+def option_key(param: Param) -> str:
+    """The catalogue key describing an option: by its name, else by its kind."""
+    known = catalogue("en")
+    for key in (f"discord.option.{param.name}", f"discord.option.{param.kind}"):
+        if key in known:
+            return key
+    return "discord.option.text"
+
+
+def annotation(param: Param) -> Any:
+    """The Discord option type of a parameter kind."""
+    if param.kind == "id":
+        return app_commands.Range[int, 1, MAX_ID]
+    if param.kind == "option":
+        return app_commands.Range[int, 1, 5]
+    if param.kind == "user":
+        return discord.User
+    if param.kind in {"words", "reason"}:
+        return app_commands.Range[str, 1, MAX_TOTAL_CHARS]
+    return app_commands.Range[str, 1, MAX_ARG_CHARS]
+
+
+def option_text(value: object) -> str:
+    """An option's value as the core's argument: a person becomes their id."""
+    if isinstance(value, discord.User | discord.Member):
+        return str(value.id)
+    return str(value)
+
+
+def tag_choices(current: str, known: KnownTags, *, many: bool) -> list[tuple[str, str]]:
+    """(shown, value) pairs completing what was typed. For several tags the last one is
+    completed; tags with spaces are kept whole by commas, which the core splits on first."""
+    if not many:
+        return [(tag, tag) for tag in known(current, MAX_CHOICES)]
+    text = current.replace("+", ",")
+    pairs: list[tuple[str, str]] = []
+    if "," in text:
+        head, _, last = text.rpartition(",")
+        done = [part.strip() for part in head.split(",") if part.strip()]
+    else:
+        parts = text.split()
+        done, last = (parts, "") if text.endswith(" ") or not parts else (parts[:-1], parts[-1])
+        if len(parts) > 1:
+            # "Künstliche Int" may be the start of one tag with a space in it.
+            pairs += [(tag, tag + ",") for tag in known(text.strip(), MAX_CHOICES)]
+    have = {d.casefold() for d in done}
+    for tag in known(last, MAX_CHOICES + len(done)):
+        if tag.casefold() in have:
+            continue
+        chosen = [*done, tag]
+        if any(" " in c for c in chosen):
+            shown = ", ".join(chosen)
+            value = shown + ("," if len(chosen) == 1 else "")
+        else:
+            shown = value = " ".join(chosen)
+        if len(value) <= 100:
+            pairs.append((shown, value))
+    return pairs[:MAX_CHOICES]
+
+
+def _autocomplete(
+    known: KnownTags, *, many: bool
+) -> Callable[[discord.Interaction[Any], str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]:
+    async def complete(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=shown, value=value)
+            for shown, value in tag_choices(current, known, many=many)
+        ]
+
+    return complete
+
+
+def slash_command(
+    spec: CommandSpec, run: RunCommand, known: KnownTags, language: str
+) -> app_commands.Command[Any, ..., None]:
+    """One slash command for one core command. The callback's signature is built from the
+    Params (p0, p1, ... renamed to the Params' names), so discord.py types and checks the
+    options; the callback turns them back into the core's positional arguments."""
+    params = spec.params[:MAX_OPTIONS]
+
+    async def callback(interaction: discord.Interaction[Any], **values: Any) -> None:
+        args: list[str] = []
+        for index in range(len(params)):
+            value = values.get(f"p{index}")
+            # The core's arguments are positional: an omitted optional ends them.
+            if value is None:
+                break
+            args.append(option_text(value))
+        await run(interaction, spec.name, tuple(args))
+
+    signature = [
+        inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        )
+    ]
+    for index, param in enumerate(params):
+        signature.append(
+            inspect.Parameter(
+                f"p{index}",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=annotation(param),
+                default=inspect.Parameter.empty if param.required else None,
+            )
+        )
+    callback.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    function: Any = callback
+    if params:
+        function = app_commands.rename(**{f"p{i}": p.name for i, p in enumerate(params)})(function)
+        function = app_commands.describe(
+            **{f"p{i}": described(option_key(p), language) for i, p in enumerate(params)}
+        )(function)
+    choices = {
+        f"p{i}": [
+            app_commands.Choice(name=t(f"discord.language.{code}", language), value=code)
+            for code in ("de", "en")
+        ]
+        for i, p in enumerate(params)
+        if p.kind == "language"
+    }
+    if choices:
+        function = app_commands.choices(**choices)(function)
+    completions = {
+        f"p{i}": _autocomplete(known, many=p.kind == "tags")
+        for i, p in enumerate(params)
+        if p.kind in {"tags", "tag"}
+    }
+    if completions:
+        function = app_commands.autocomplete(**completions)(function)
+    return app_commands.Command(
+        name=spec.name, description=described(spec.help_key, language), callback=function
+    )
+
+
+def slash_commands(
+    specs: list[CommandSpec], run: RunCommand, known: KnownTags, language: str
+) -> list[app_commands.Command[Any, ..., None]]:
+    """Every listed command whose name Discord accepts (at most 100)."""
+    commands: list[app_commands.Command[Any, ..., None]] = []
+    for spec in specs:
+        if not spec.listed:
+            continue
+        if not _NAME.match(spec.name) or not all(_NAME.match(p.name) for p in spec.params):
+            log.warning("/%s cannot be a Discord slash command", spec.name)
+            continue
+        commands.append(slash_command(spec, run, known, language))
+    if len(commands) > MAX_COMMANDS:
+        log.warning("Discord takes %s commands; %s are left out", MAX_COMMANDS, len(commands) - 100)
+    return commands[:MAX_COMMANDS]
