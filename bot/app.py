@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 
@@ -13,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.delivery import Deliverer
 from bot.llm import answer_writer
-from bot.platforms.base import Adapter
+from bot.platforms.base import Adapter, PlatformStartError
 from bot.platforms.console import CHAT as CONSOLE_CHAT
 from bot.platforms.console import ConsoleAdapter
 from bot.runtime import Runtime
@@ -233,6 +234,9 @@ async def run_platforms(settings: Settings) -> int:
             await adapter.start()
         await app.start()
         await app.stopping.wait()
+    except PlatformStartError as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
     finally:
         await app.shutdown()
     return 0

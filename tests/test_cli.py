@@ -170,3 +170,20 @@ def test_moderation_in_the_terminal_and_the_audit_export(newsbot: Newsbot) -> No
         ("console:eve", "remove", "refused"),
     ]
     assert rows[0]["target"] == "console:mallory" and rows[0]["reason"] == "Spam"
+
+
+def test_a_platform_that_cannot_start_is_one_line_without_the_token(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bot = Newsbot(
+        tmp_path,
+        NEWSBOT_TELEGRAM_TOKEN="123456:SECRET-TOKEN",
+        NEWSBOT_TELEGRAM_API_URL=f"http://127.0.0.1:{port}",
+    )
+    proc = bot("run", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Telegram could not start")
+    assert "Traceback" not in proc.stderr and "SECRET" not in proc.stderr + proc.stdout

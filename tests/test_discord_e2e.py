@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.pacing import Limit
+from bot.platforms.base import PlatformStartError
 from bot.platforms.discord_render import shorten
 from handlers.events import Command, Press, Reply
 from handlers.i18n import format_date, t
@@ -545,9 +546,10 @@ async def test_the_token_is_never_logged(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("NEWSBOT_DISCORD_TOKEN", "wrong-secret-token")
-    with pytest.raises(discord.LoginFailure):
+    with pytest.raises(PlatformStartError, match="token was refused") as refused:
         async with running_bot(dc):
             pass
+    assert "wrong-secret-token" not in str(refused.value)
     monkeypatch.setenv("NEWSBOT_DISCORD_TOKEN", dc.token)
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})

@@ -32,6 +32,11 @@ class DeliveryError(Exception):
         self.migrated_to = migrated_to
 
 
+class PlatformStartError(RuntimeError):
+    """A platform could not start (a wrong token, no connection). The message is safe to show:
+    it never holds the token."""
+
+
 class Adapter(Protocol):
     """One platform. It turns platform events into Commands and Presses for the Runtime, and
     sends, edits and deletes what the core asks it to."""

@@ -14,7 +14,7 @@ from typing import Any, cast
 import aiohttp
 
 from bot.pacing import Limit, Pacer
-from bot.platforms.base import DeliveryError
+from bot.platforms.base import DeliveryError, PlatformStartError
 from bot.platforms.discord_commands import CatalogueTranslator, slash_commands
 from bot.platforms.discord_render import (
     BUTTON_TEMPLATE,
@@ -174,6 +174,9 @@ class DiscordAdapter:
         client = NewsbotClient(self, guild_ready_timeout=self.guild_ready_timeout)
         try:
             await client.login(self._token.get_secret_value())
+        except discord.LoginFailure:
+            await client.close()
+            raise PlatformStartError("Discord could not start: the token was refused") from None
         except BaseException:
             await client.close()
             raise
@@ -190,7 +193,7 @@ class DiscordAdapter:
         gateway = self._gateway
         problem = gateway.exception() if gateway.done() and not gateway.cancelled() else None
         await self.stop()
-        raise RuntimeError(f"discord did not become ready: {problem or 'timeout'}")
+        raise PlatformStartError(f"Discord did not become ready: {problem or 'timeout'}")
 
     async def stop(self) -> None:
         """Close the connection; what is still to be sent stays in the outbox."""

@@ -63,7 +63,7 @@ from telegram.ext import (
 )
 
 from bot.pacing import Limit, Pacer
-from bot.platforms.base import DeliveryError
+from bot.platforms.base import DeliveryError, PlatformStartError
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.codec import ForgedData, decode, encode
@@ -450,7 +450,7 @@ class TelegramAdapter:
             self._unguard_logs()
             # InvalidToken quotes the token: only a redacted message leaves this method.
             reason = self._redactor.redact(f"{type(err).__name__}: {err}")
-            raise RuntimeError(f"Telegram could not start: {reason}") from None
+            raise PlatformStartError(f"Telegram could not start: {reason}") from None
         self._app = app
         mode = "webhook" if s.telegram_webhook_url else "polling"
         log.info("Telegram: @%s running (%s)", self.username, mode)
