@@ -80,7 +80,7 @@ class Deliverer:
             # A bug or an unexpected library error: keep the row and retry later.
             log.exception("delivery %s to %s failed", delivery.id, delivery.chat.key())
             return self._failed(delivery, DeliveryError(type(err).__name__))
-        self.store.delivery_sent(delivery.id, message, reply.poll_version or 0)
+        self.store.delivery_sent(delivery.id, message, reply.poll_version or 0, reply.language)
         return "sent"
 
     def _failed(self, delivery: Delivery, err: DeliveryError) -> str:
@@ -110,7 +110,7 @@ class Deliverer:
         edited = 0
         for post in self.store.stale_posts(self.platforms):
             adapter = self.runtime.adapters.get(post.message.chat.platform)
-            reply = self.runtime.post_for(post.article_id, post.message.chat)
+            reply = self.runtime.post_for(post.article_id, post.message.chat, post.language)
             if adapter is None or reply is None:
                 continue
             try:

@@ -113,7 +113,7 @@ class Runtime:
         """An adapter sent or edited a message showing an article: remember it, with the poll
         version it shows, so the coalescing job keeps its counts live."""
         if reply.article_id is not None and reply.poll_version is not None:
-            self.store.record_post(reply.article_id, message, reply.poll_version)
+            self.store.record_post(reply.article_id, message, reply.poll_version, reply.language)
 
     def adapter_state(self, key: str) -> str | None:
         """A small value an adapter keeps across restarts (Telegram: the newest update it
@@ -129,11 +129,7 @@ class Runtime:
     def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
         """Known tags for completion: those starting with `prefix` first, then those containing
         it, each most used first."""
-        needle = prefix.strip().lstrip("#").casefold()
-        tags = [c.tag for c in self.store.tag_counts(limit=1000)]
-        starts = [tg for tg in tags if tg.casefold().startswith(needle)]
-        inside = [tg for tg in tags if needle in tg.casefold() and tg not in starts]
-        return (starts + inside)[:limit]
+        return self.store.tags_matching(prefix, limit)
 
     def migrated(self, old: ChatRef, new: ChatRef) -> None:
         """A chat got a new id (a Telegram group became a supergroup)."""
@@ -161,12 +157,13 @@ class Runtime:
     def language(self, chat: ChatRef, person_locale: str | None = None) -> str:
         return dispatch.chat_language(self.ctx, chat, person_locale)
 
-    def post_for(self, article_id: int, chat: ChatRef) -> Reply | None:
-        """An article rendered as a post for one chat, in that chat's language."""
+    def post_for(self, article_id: int, chat: ChatRef, language: str | None = None) -> Reply | None:
+        """An article rendered as a post for one chat, in `language` (a post keeps the one it
+        was first shown in), else the chat's."""
         article = self.store.get_article(article_id)
         if article is None:
             return None
-        token = current_language.set(self.language(chat))
+        token = current_language.set(language or self.language(chat))
         try:
             return article_post(
                 article,

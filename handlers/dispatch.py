@@ -31,8 +31,17 @@ def chat_language(ctx: Ctx, chat: ChatRef, person_locale: str | None = None) -> 
     return (
         normalise_language(settings.language)
         or normalise_language(person_locale)
+        or normalise_language(settings.detected_language)
         or ctx.config.default_language
     )
+
+
+def remember_locale(ctx: Ctx, cmd: Command) -> None:
+    """A private chat's deliveries speak the person's language, as their replies do."""
+    detected = normalise_language(cmd.locale)
+    if cmd.is_private and detected:
+        if ctx.store.chat_settings(cmd.chat).detected_language != detected:
+            ctx.store.update_chat_settings(cmd.chat, detected_language=detected)
 
 
 def check_allowed(ctx: Ctx, user: UserRef, chat: ChatRef) -> None:
@@ -66,6 +75,7 @@ async def handle_command(ctx: Ctx, cmd: Command) -> list[Reply]:
         if spec is None:
             raise UserError("cmd.unknown", name=cmd.name[:40])
         ctx.mod.seen(cmd.user)
+        remember_locale(ctx, cmd)
         if spec.name != "forgetme":
             check_allowed(ctx, cmd.user, cmd.chat)
         args = check_args(spec, cmd.args)

@@ -116,6 +116,7 @@ class Reply:
     poll_version: int | None = None
     card: ArticleCard | None = None
     actions: tuple[MemberAction, ...] = ()
+    language: str | None = None  # the language a post was rendered in
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link
-from handlers.i18n import format_date, format_number, t, tn
+from handlers.i18n import current_language, format_date, format_number, t, tn
 from storage.models import Article, Poll
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"“”»«')\]]*\s+")
@@ -61,6 +61,7 @@ def article_post(article: Article, poll: Poll | None, *, summary_chars: int = 60
             text=Rich.of(italic(t("post.removed"))),
             article_id=article.id,
             poll_version=poll.version if poll else None,
+            language=current_language.get(),
         )
     summary = summarize(article.body, summary_chars)
     title = link(article.title, article.url) if article.url else bold(article.title)
@@ -98,6 +99,7 @@ def article_post(article: Article, poll: Poll | None, *, summary_chars: int = 60
         article_id=article.id,
         poll_version=poll.version if poll else None,
         card=card,
+        language=current_language.get(),
     )
 
 

@@ -144,6 +144,7 @@ class Post:
     article_id: int
     message: MessageRef
     rendered_version: int
+    language: str | None = None  # the language it was rendered in
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +182,7 @@ class ChatSettings:
     language: str | None = None
     subscribe_policy: str = "admins"
     threads: bool = False
+    detected_language: str | None = None  # what the person's app reports (private chats)
 
 
 @dataclass(frozen=True, slots=True)

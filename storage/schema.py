@@ -314,3 +314,10 @@ def m003_search(db: Database) -> None:
         ), '') FROM articles a;
         """,
     )
+
+
+@migrations()
+def m005_detected_language(db: Database) -> None:
+    # The language a person's app reports, remembered per private chat, so that deliveries
+    # there speak it too when the chat never chose one with /lang.
+    _run(db, "ALTER TABLE chats ADD COLUMN detected_language TEXT;")

@@ -69,6 +69,12 @@ def tag_key(tag: str) -> str:
     return re.sub(r"\s+", " ", cleaned).casefold()
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') matching `text` anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def content_hash(title: str, body: str) -> str:
     text = unicodedata.normalize("NFKC", f"{title}\n{body}").casefold()
     text = re.sub(r"\W+", " ", text).strip()
@@ -277,9 +283,7 @@ class Store:
     def find_articles(self, text: str, limit: int = 50) -> list[Article]:
         """Articles whose title or tags contain `text` (case-insensitive), newest first: the
         quick lookup behind inline queries. Full-text search ranks by relevance instead."""
-        needle = (
-            "%" + text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
+        needle = like_pattern(text.strip())
         rows = self._rows(
             "SELECT DISTINCT a.* FROM articles a LEFT JOIN article_tags at ON at.article_id = a.id"
             " LEFT JOIN tags t ON t.id = at.tag_id WHERE a.removed = 0 AND"
@@ -304,6 +308,19 @@ class Store:
             (limit,),
         )
         return [TagCount(tag=r["name"], articles=r["n"]) for r in rows]
+
+    def tags_matching(self, text: str, limit: int = 25) -> list[str]:
+        """Known tags containing `text`, those starting with it first, most used first: what
+        tag completion offers."""
+        key = tag_key(text)
+        needle = like_pattern(key)
+        rows = self._rows(
+            "SELECT t.name FROM tags t LEFT JOIN article_tags at ON at.tag_id = t.id"
+            " WHERE t.key LIKE ? ESCAPE '\\' GROUP BY t.id"
+            " ORDER BY substr(t.key, 1, length(?)) != ?, count(at.article_id) DESC, t.key LIMIT ?",
+            (needle, key, key, limit),
+        )
+        return [str(r["name"]) for r in rows]
 
     def known_tag(self, tag: str) -> str | None:
         """The display spelling of a known tag, or None."""
@@ -449,10 +466,11 @@ class Store:
             language=row["language"],
             subscribe_policy=row["subscribe_policy"],
             threads=bool(row["threads"]),
+            detected_language=row["detected_language"],
         )
 
     def update_chat_settings(self, chat: ChatRef, **changes: object) -> ChatSettings:
-        allowed = {"language", "subscribe_policy", "threads"}
+        allowed = {"language", "subscribe_policy", "threads", "detected_language"}
         if not set(changes) <= allowed:
             raise ValueError(f"unknown chat settings {set(changes) - allowed}")
         with self._write() as conn:
@@ -661,7 +679,13 @@ class Store:
             for r in rows
         ]
 
-    def delivery_sent(self, delivery_id: int, message: MessageRef, poll_version: int) -> None:
+    def delivery_sent(
+        self,
+        delivery_id: int,
+        message: MessageRef,
+        poll_version: int,
+        language: str | None = None,
+    ) -> None:
         with self._write() as conn:
             row = conn.execute(
                 "UPDATE deliveries SET status='sent', message_id=?, sent_at=?, lease_until=NULL,"
@@ -669,7 +693,7 @@ class Store:
                 (message.message_id, to_ts(self.now()), delivery_id),
             ).fetchone()
             if row:
-                self.record_post(int(row[0]), message, poll_version)
+                self.record_post(int(row[0]), message, poll_version, language)
 
     def delivery_retry(self, delivery_id: int, error: str, delay: float) -> None:
         self.db.conn.execute(
@@ -737,17 +761,26 @@ class Store:
 
     # -- posts and live counts ------------------------------------------------------------
 
-    def record_post(self, article_id: int, message: MessageRef, poll_version: int) -> None:
+    def record_post(
+        self,
+        article_id: int,
+        message: MessageRef,
+        poll_version: int,
+        language: str | None = None,
+    ) -> None:
         self.db.conn.execute(
             "INSERT INTO posts (article_id, platform, chat_id, message_id, rendered_version,"
-            " posted_at) VALUES (?,?,?,?,?,?) ON CONFLICT(platform, chat_id, message_id)"
-            " DO UPDATE SET rendered_version = max(rendered_version, excluded.rendered_version)",
+            " language, posted_at) VALUES (?,?,?,?,?,?,?)"
+            " ON CONFLICT(platform, chat_id, message_id) DO UPDATE SET"
+            " rendered_version = max(rendered_version, excluded.rendered_version),"
+            " language = coalesce(excluded.language, language)",
             (
                 article_id,
                 message.chat.platform,
                 message.chat.chat_id,
                 message.message_id,
                 poll_version,
+                language,
                 to_ts(self.now()),
             ),
         )
@@ -758,6 +791,7 @@ class Store:
             article_id=row["article_id"],
             message=MessageRef(ChatRef(row["platform"], row["chat_id"]), row["message_id"]),
             rendered_version=row["rendered_version"],
+            language=row["language"],
         )
 
     def stale_posts(self, platforms: Iterable[str], limit: int = 200) -> list[Post]:

@@ -221,3 +221,19 @@ def test_every_command_has_help_in_both_languages() -> None:
     for spec in COMMANDS.values():
         assert spec.help_key in catalogue("de"), spec.name
         assert spec.help_key in catalogue("en"), spec.name
+
+
+async def test_a_private_chat_gets_posts_in_the_persons_language(ctx: Ctx) -> None:
+    from handlers import dispatch
+    from handlers.events import Command
+    from storage.models import UserRef
+
+    chat = ChatRef("telegram", "31")
+    add(ctx, article())
+    cmd = Command(chat, UserRef("telegram", "31"), "subscribe", ("xAI",), locale="en-GB")
+    [reply] = await dispatch.handle_command(ctx, cmd)
+    assert reply.text.plain().startswith("Subscribed: xAI")
+    # Deliveries have no person to ask: the chat remembers the language its person uses.
+    assert dispatch.chat_language(ctx, chat) == "en"
+    await Chat(ctx, chat=chat).text("/lang de")
+    assert dispatch.chat_language(ctx, chat) == "de"

@@ -131,3 +131,13 @@ def test_wal_and_foreign_keys_are_on(store: Store) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10000
+
+
+def test_tag_completion_prefers_prefixes_and_takes_wildcards_literally(ctx: Ctx) -> None:
+    add(ctx, article(title="A", body="Eins.", tags=("OpenAI", "xAI")))
+    add(ctx, article(title="B", body="Zwei.", tags=("OpenAI", "AI")))
+    add(ctx, article(title="C", body="Drei.", tags=("100%_sicher",)))
+    assert ctx.store.tags_matching("ai") == ["AI", "OpenAI", "xAI"]
+    assert ctx.store.tags_matching("#Open") == ["OpenAI"]
+    assert ctx.store.tags_matching("%") == ["100%_sicher"]
+    assert ctx.store.tags_matching("_") == ["100%_sicher"]
