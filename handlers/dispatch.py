@@ -39,9 +39,12 @@ def chat_language(ctx: Ctx, chat: ChatRef, person_locale: str | None = None) -> 
 def remember_locale(ctx: Ctx, cmd: Command) -> None:
     """A private chat's deliveries speak the person's language, as their replies do."""
     detected = normalise_language(cmd.locale)
-    if cmd.is_private and detected:
-        if ctx.store.chat_settings(cmd.chat).detected_language != detected:
-            ctx.store.update_chat_settings(cmd.chat, detected_language=detected)
+    if (
+        cmd.is_private
+        and detected
+        and ctx.store.chat_settings(cmd.chat).detected_language != detected
+    ):
+        ctx.store.update_chat_settings(cmd.chat, detected_language=detected)
 
 
 def check_allowed(ctx: Ctx, user: UserRef, chat: ChatRef) -> None:
