@@ -81,26 +81,33 @@ def store_article(
     return report
 
 
-def ingest_bytes(
-    store: Store,
-    config: CoreConfig,
-    data: bytes,
-    *,
-    name: str,
-    source: str = "file",
-    extra_tags: Iterable[str] = (),
-) -> IngestReport:
-    report = IngestReport()
+@dataclass(slots=True)
+class Loaded:
+    """Articles read and parsed from one file or body, ready to store; parsing needs no
+    database, so it can run off the event loop."""
+
+    name: str
+    articles: list[NewArticle] = field(default_factory=list)
+    rejected: str | None = None  # the reason key when nothing could be read
+
+
+def parse_loaded(data: bytes, *, name: str, source: str) -> Loaded:
     try:
-        articles = parse_any(data, name=name, source=source)
+        return Loaded(name, parse_any(data, name=name, source=source))
     except InputRejected as err:
         log.info("rejected %s: %s (%s)", name, err.reason_key, err.detail)
-        report.rejected.append((name, err.reason_key))
-        return report
-    tags = tuple(extra_tags)
-    for article in articles:
-        report.merge(store_article(store, config, article, extra_tags=tags))
-    return report
+        return Loaded(name, rejected=err.reason_key)
+
+
+def load_file(path: Path, *, source: str) -> Loaded:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return Loaded(str(path), rejected="too_large")
+        data = path.read_bytes()
+    except OSError as err:
+        log.warning("cannot read %s: %s", path, err)
+        return Loaded(str(path), rejected="unreadable")
+    return parse_loaded(data, name=str(path), source=source)
 
 
 def input_files(path: Path) -> Iterator[Path]:
@@ -113,6 +120,49 @@ def input_files(path: Path) -> Iterator[Path]:
         yield path
 
 
+def load_path(path: Path, *, source: str = "file") -> list[Loaded]:
+    if not path.exists():
+        return [Loaded(str(path), rejected="missing")]
+    return [load_file(file, source=source) for file in input_files(path)]
+
+
+def store_loaded(
+    store: Store,
+    config: CoreConfig,
+    loaded: list[Loaded],
+    *,
+    extra_tags: tuple[str, ...] = (),
+    deliver_newest: int | None = None,
+) -> IngestReport:
+    """Store parsed articles in their order. With `deliver_newest`, only that many of the
+    last ones are posted (a source's first fetch: its backlog is archived, not flooded into
+    chats)."""
+    report = IngestReport()
+    articles = [a for item in loaded for a in item.articles]
+    report.rejected += [(item.name, item.rejected) for item in loaded if item.rejected]
+    posted_from = len(articles) - deliver_newest if deliver_newest is not None else 0
+    for index, article in enumerate(articles):
+        report.merge(
+            store_article(
+                store, config, article, extra_tags=extra_tags, deliver=index >= posted_from
+            )
+        )
+    return report
+
+
+def ingest_bytes(
+    store: Store,
+    config: CoreConfig,
+    data: bytes,
+    *,
+    name: str,
+    source: str = "file",
+    extra_tags: Iterable[str] = (),
+) -> IngestReport:
+    loaded = parse_loaded(data, name=name, source=source)
+    return store_loaded(store, config, [loaded], extra_tags=tuple(extra_tags))
+
+
 def ingest_path(
     store: Store,
     config: CoreConfig,
@@ -121,21 +171,4 @@ def ingest_path(
     source: str = "file",
     extra_tags: Iterable[str] = (),
 ) -> IngestReport:
-    report = IngestReport()
-    if not path.exists():
-        report.rejected.append((str(path), "missing"))
-        return report
-    for file in input_files(path):
-        try:
-            if file.stat().st_size > MAX_FILE_BYTES:
-                report.rejected.append((str(file), "too_large"))
-                continue
-            data = file.read_bytes()
-        except OSError as err:
-            log.warning("cannot read %s: %s", file, err)
-            report.rejected.append((str(file), "unreadable"))
-            continue
-        report.merge(
-            ingest_bytes(store, config, data, name=str(file), source=source, extra_tags=extra_tags)
-        )
-    return report
+    return store_loaded(store, config, load_path(path, source=source), extra_tags=tuple(extra_tags))

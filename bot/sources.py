@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.article_input import InputRejected, parse_any, parse_feed
 from bot.feed_fetch import AddressGuard, FeedFetcher, FetchFailed, FetchRefused, FetchResult
-from bot.ingest import MAX_FILE_BYTES, IngestReport, input_files, store_article
+from bot.ingest import IngestReport, Loaded, load_path, store_article, store_loaded
 from bot.settings import Settings
 from handlers.context import CoreConfig
 from storage.models import Feed, NewArticle
@@ -21,59 +21,6 @@ log = logging.getLogger(__name__)
 
 DEMO_CURSOR = "demo.cursor"
 DEMO_SOURCE = "demo"
-
-
-@dataclass(slots=True)
-class Loaded:
-    """Articles read and parsed from one file, off the event loop."""
-
-    name: str
-    articles: list[NewArticle] = field(default_factory=list)
-    rejected: str | None = None
-
-
-def load_file(path: Path, *, source: str) -> Loaded:
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return Loaded(str(path), rejected="too_large")
-        data = path.read_bytes()
-    except OSError as err:
-        log.warning("cannot read %s: %s", path, err)
-        return Loaded(str(path), rejected="unreadable")
-    try:
-        return Loaded(str(path), parse_any(data, name=str(path), source=source))
-    except InputRejected as err:
-        return Loaded(str(path), rejected=err.reason_key)
-
-
-def load_path(path: Path, *, source: str) -> list[Loaded]:
-    if not path.exists():
-        return [Loaded(str(path), rejected="missing")]
-    return [load_file(file, source=source) for file in input_files(path)]
-
-
-def store_loaded(
-    store: Store,
-    config: CoreConfig,
-    loaded: list[Loaded],
-    *,
-    extra_tags: tuple[str, ...] = (),
-    deliver_newest: int | None = None,
-) -> IngestReport:
-    """Store parsed articles. With `deliver_newest`, only that many of the newest are posted
-    (a source's first fetch: its backlog is archived, not flooded into chats)."""
-    report = IngestReport()
-    articles = [a for item in loaded for a in item.articles]
-    report.rejected += [(item.name, item.rejected) for item in loaded if item.rejected]
-    posted_from = len(articles) - deliver_newest if deliver_newest is not None else 0
-    # Oldest first, so that article numbers follow publication order.
-    for index, article in enumerate(articles):
-        report.merge(
-            store_article(
-                store, config, article, extra_tags=extra_tags, deliver=index >= posted_from
-            )
-        )
-    return report
 
 
 @dataclass(slots=True)
