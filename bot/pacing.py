@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 
@@ -46,10 +46,12 @@ class Pacer:
         limit_for: Callable[[str], list[Limit]],
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.overall = SlidingWindow(overall)
         self.limit_for = limit_for
         self.clock = clock
+        self.sleep = sleep
         self.windows: dict[str, list[SlidingWindow]] = {}
         self.blocked_until: dict[str, float] = {}
         self.locks: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
@@ -72,11 +74,11 @@ class Pacer:
                 if wait <= 0:
                     break
                 # Waiting for time to pass is the point here; no event marks it.
-                await asyncio.sleep(wait)
+                await self.sleep(wait)
             async with self.overall_lock:
                 wait = self.overall.wait_time(self.clock())
                 while wait > 0:
-                    await asyncio.sleep(wait)
+                    await self.sleep(wait)
                     wait = self.overall.wait_time(self.clock())
                 now = self.clock()
                 self.overall.record(now)
