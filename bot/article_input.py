@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 import feedparser
 
 from handlers.events import UserError
+from handlers.sentences import sentences
 from storage.models import NewArticle
 
 log = logging.getLogger(__name__)
@@ -191,32 +192,12 @@ def _language_code(value: object) -> str | None:
 
 # --- titles -------------------------------------------------------------------------------
 
+
 # Abbreviations whose full stop does not end a sentence.
-_ABBREVIATIONS = frozenset(
-    {
-        "bzw", "ca", "dr", "etc", "evtl", "ggf", "inkl", "mio", "mrd", "nr", "prof", "sog",
-        "str", "usw", "vgl", "zb", "zt", "ua", "dh", "bspw", "mr", "mrs", "ms", "st", "vs",
-        "jr", "sr", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul",
-        "aug", "sep", "sept", "oct", "okt", "nov", "dec", "dez", "no", "fig", "approx",
-    }
-)  # fmt: skip
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'»«“”„)\]]*(?=\s)")
-
-
 def first_sentence(text: str) -> str:
-    """The first sentence of a paragraph, not fooled by 'z. B.', 'Dr.' or '20. Mai'."""
-    text = " ".join(text.split())
-    for match in _SENTENCE_END.finditer(text):
-        rest = text[match.end() :].lstrip()
-        if not rest or not (rest[0].isupper() or rest[0].isdigit() or rest[0] in "\"'»«“„("):
-            continue
-        if match.group().startswith("."):
-            before = text[: match.start()].rsplit(" ", 1)[-1]
-            token = before.replace(".", "").lower()
-            if token.isdigit() or token in _ABBREVIATIONS or len(token) == 1:
-                continue
-        return text[: match.end()].strip()
-    return text
+    """The first sentence of a paragraph."""
+    found = sentences(text)
+    return found[0] if found else " ".join(text.split())
 
 
 def shorten(text: str, limit: int = TITLE_LIMIT) -> str:

@@ -15,6 +15,7 @@ from handlers.context import Ctx, Passage
 from handlers.events import Command, Reply, Rich, Span, UserError, bold, italic, link
 from handlers.i18n import current_language, format_date, t
 from handlers.registry import MAX_TOTAL_CHARS, Param, clean_arg, command
+from handlers.sentences import sentences
 from storage.models import Article
 from storage.search import MARK_END, MARK_START, Concept, SearchHit, Word
 
@@ -228,35 +229,6 @@ def with_compound_parts(ctx: Ctx, words: Sequence[QueryWord]) -> list[QueryWord]
 
 
 # --- sentences ------------------------------------------------------------------------------
-
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])[\"'»«“”)\]]*\s+(?=[\"'„“»«(\[]?[A-ZÄÖÜ0-9])")
-_ABBREVIATIONS = frozenset(
-    {
-        "bzw", "ca", "dr", "etc", "evtl", "ggf", "inkl", "mio", "mrd", "nr", "prof", "sog", "str",
-        "usw", "vgl", "zb", "ua", "dh", "bspw", "mr", "mrs", "ms", "st", "vs", "jr", "sr", "inc",
-        "ltd", "co", "corp", "no", "approx", "z", "b", "d", "h", "u", "a"
-    }
-)  # fmt: skip
-
-
-def sentences(body: str) -> list[str]:
-    """The body's sentences, not broken after 'z. B.', 'Dr.' or '20. Mai'."""
-    out: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", body):
-        text = " ".join(paragraph.split())
-        if not text:
-            continue
-        start = 0
-        for match in _SENTENCE_BREAK.finditer(text):
-            before = text[start : match.start()].rstrip("\"'»«“”)]")
-            last = before.rsplit(" ", 1)[-1].rstrip(".").lower()
-            if before.endswith(".") and (last.isdigit() or last in _ABBREVIATIONS):
-                continue
-            out.append(text[start : match.start()].strip())
-            start = match.end()
-        out.append(text[start:].strip())
-    return [s for s in out if s]
-
 
 # --- ranking --------------------------------------------------------------------------------
 

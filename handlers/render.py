@@ -6,9 +6,8 @@ import re
 
 from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link
 from handlers.i18n import current_language, format_date, format_number, t, tn
+from handlers.sentences import sentences
 from storage.models import Article, Poll
-
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"“”»«')\]]*\s+")
 
 
 def summarize(body: str, limit: int = 600) -> str:
@@ -18,8 +17,8 @@ def summarize(body: str, limit: int = 600) -> str:
     if len(text) <= limit:
         return text
     out = ""
-    for match in _SENTENCE_END.finditer(text):
-        candidate = text[: match.start()].rstrip()
+    for sentence in sentences(body):
+        candidate = f"{out} {sentence}".strip()
         if len(candidate) > limit:
             break
         out = candidate
