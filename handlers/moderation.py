@@ -102,8 +102,9 @@ def _platform_action(
 
 @command("ban", USER, REASON, admin_only=True)
 async def cmd_ban(ctx: Ctx, cmd: Command) -> list[Reply]:
-    target, rest = target_and_rest(ctx, cmd)
+    # Rights before the person: without them, nobody learns whether the bot knows a name.
     scope, chat = scope_for(ctx, cmd)
+    target, rest = target_and_rest(ctx, cmd)
     check_target(ctx, cmd, target)
     reason = reason_of(rest)
     ctx.mod.ban(target, scope, reason, cmd.user.key())
@@ -119,8 +120,8 @@ async def cmd_ban(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("unban", USER, admin_only=True)
 async def cmd_unban(ctx: Ctx, cmd: Command) -> list[Reply]:
-    target, _ = target_and_rest(ctx, cmd)
     scope, _chat = scope_for(ctx, cmd)
+    target, _ = target_and_rest(ctx, cmd)
     lifted = ctx.mod.unban(target, scope)
     if scope == BOT_WIDE and not cmd.is_private:
         lifted = ctx.mod.unban(target, cmd.chat.key()) or lifted
@@ -152,6 +153,7 @@ def mute_person(
 
 @command("mute", USER, Param("duration", "text", required=False), REASON, admin_only=True)
 async def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
+    scope_for(ctx, cmd)  # rights first, as in /ban
     target, rest = target_and_rest(ctx, cmd)
     if not rest:
         raise UserError("error.usage", usage="/mute @name 10m|2h|1d [reason]")
@@ -161,9 +163,12 @@ async def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("unmute", USER, admin_only=True)
 async def cmd_unmute(ctx: Ctx, cmd: Command) -> list[Reply]:
-    target, _ = target_and_rest(ctx, cmd)
     scope, _chat = scope_for(ctx, cmd)
+    target, _ = target_and_rest(ctx, cmd)
     lifted = ctx.mod.unmute(target, scope)
+    if scope == BOT_WIDE and not cmd.is_private:
+        # As /unban: a bot admin also lifts what this chat's admins imposed.
+        lifted = ctx.mod.unmute(target, cmd.chat.key()) or lifted
     audit(ctx, cmd, "unmute", target=target.key(), outcome="ok" if lifted else "not_muted")
     if not lifted:
         return [Reply(text=Rich.of(t("mod.not_muted", user=name_of(target))), private=True)]
@@ -177,8 +182,8 @@ async def cmd_unmute(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("warn", USER, REASON, admin_only=True)
 async def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
-    target, rest = target_and_rest(ctx, cmd)
     scope, _chat = scope_for(ctx, cmd)
+    target, rest = target_and_rest(ctx, cmd)
     check_target(ctx, cmd, target)
     reason = reason_of(rest)
     count = ctx.mod.warn(target, scope, reason, cmd.user.key())
@@ -205,8 +210,8 @@ async def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("warnings", USER, admin_only=True)
 async def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
-    target, _ = target_and_rest(ctx, cmd)
     scope, _chat = scope_for(ctx, cmd)
+    target, _ = target_and_rest(ctx, cmd)
     warnings = ctx.mod.warnings(target, scope)
     if not warnings:
         return [Reply(text=Rich.of(t("mod.no_warnings", user=name_of(target))), private=True)]
@@ -217,8 +222,8 @@ async def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("resetwarnings", USER, admin_only=True)
 async def cmd_resetwarnings(ctx: Ctx, cmd: Command) -> list[Reply]:
-    target, _ = target_and_rest(ctx, cmd)
     scope, _chat = scope_for(ctx, cmd)
+    target, _ = target_and_rest(ctx, cmd)
     count = ctx.mod.reset_warnings(target, scope)
     audit(ctx, cmd, "resetwarnings", target=target.key(), outcome=f"count={count}")
     return [Reply(text=Rich.of(t("mod.warnings_reset", user=name_of(target), count=count)))]
