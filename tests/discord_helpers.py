@@ -31,7 +31,7 @@ with warnings.catch_warnings():
 
 GUILD = 800_000_000_000_000_001
 OWNER = 800_000_000_000_000_002  # owns the server: every permission
-MOD = 800_000_000_000_000_003  # Manage Channels
+MOD = 800_000_000_000_000_003  # a moderator: Manage Channels, Ban Members, Moderate Members
 ALICE = 800_000_000_000_000_004
 BOB = 800_000_000_000_000_005
 NEWS = 800_000_000_000_000_010
@@ -41,6 +41,10 @@ FORUM_POST = 800_000_000_000_000_013  # a thread in FORUM where people run comma
 NO_SEND = 800_000_000_000_000_014  # the bot may see, not write
 
 MANAGER_PERMISSIONS = DEFAULT_MEMBER_PERMISSIONS | discord.Permissions(manage_channels=True).value
+# Banning and timing out people on Discord take their own rights besides Manage Channels.
+MODERATOR_PERMISSIONS = (
+    MANAGER_PERMISSIONS | discord.Permissions(ban_members=True, moderate_members=True).value
+)
 
 
 def chat(channel_id: int) -> ChatRef:
@@ -57,13 +61,13 @@ def setup_server(dc: FakeDiscord) -> None:
     post = dc.add_channel(
         GUILD, FORUM_POST, "rules", type=discord.ChannelType.public_thread.value, parent_id=FORUM
     )
-    # add_channel leaves a thread without owner, and discord.py cannot parse owner_id "None".
+    # The post was opened by the server's owner (add_channel makes the bot a thread's owner).
     post.owner_id = OWNER
     dc.add_channel(GUILD, NO_SEND, "readonly")
     dc.set_overwrite(
         NO_SEND, dc.guilds[GUILD].bot_role_id, deny=discord.Permissions(send_messages=True)
     )
-    dc.add_member(GUILD, MOD, "mod", MANAGER_PERMISSIONS)
+    dc.add_member(GUILD, MOD, "mod", MODERATOR_PERMISSIONS)
     dc.add_member(GUILD, ALICE, "alice")
     dc.add_member(GUILD, BOB, "bob")
 

@@ -44,6 +44,17 @@ PLATFORM = "discord"
 # Discord's 3 s to answer an interaction: past this the core's answer follows a defer.
 ANSWER_WITHIN = 2.0
 MAX_TIMEOUT = timedelta(days=28) - timedelta(minutes=1)
+# Commands that act on people on the server need Discord's own right for it besides Manage
+# Channels: else a channel manager could have the bot ban or time out people for them.
+SERVER_RIGHT = {
+    "ban": "ban_members",
+    "unban": "ban_members",
+    "mute": "moderate_members",
+    "unmute": "moderate_members",
+    "warn": "moderate_members",
+    "warnings": "moderate_members",
+    "resetwarnings": "moderate_members",
+}
 # What a send can fail with beyond discord.py's own retries.
 SEND_ERRORS = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, TimeoutError)
 
@@ -61,6 +72,11 @@ class Turn:
 
 def parse_guild_ids(text: str) -> list[int]:
     return [int(part) for part in text.replace(" ", "").split(",") if part]
+
+
+def chat_admin_for(permissions: discord.Permissions, command: str) -> bool:
+    right = SERVER_RIGHT.get(command)
+    return permissions.manage_channels and (right is None or getattr(permissions, right))
 
 
 def user_ref(user: discord.abc.User) -> UserRef:
@@ -268,7 +284,7 @@ class DiscordAdapter:
             args=args,
             locale=str(interaction.locale),
             # Checked here, whatever a server set as the command's default permissions.
-            is_chat_admin=in_server and interaction.permissions.manage_channels,
+            is_chat_admin=in_server and chat_admin_for(interaction.permissions, name),
             is_private=not in_server,
         )
         turn = Turn(interaction)

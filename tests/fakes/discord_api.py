@@ -938,6 +938,8 @@ class FakeDiscord:
             parent_id=parent_id,
             topic=topic,
             position=len(guild.channels) if position is None else position,
+            # A thread always has an owner (discord.py reads owner_id as a snowflake).
+            owner_id=self.bot_id if type in THREAD_TYPES else None,
         )
         guild.channels[channel_id] = self.channels[channel_id] = channel
         return channel
