@@ -71,16 +71,31 @@ def scope_for(ctx: Ctx, cmd: Command) -> tuple[str, ChatRef | None]:
     the bot-wide scope exists."""
     if has(ctx, cmd, BOT_ADMIN):
         return BOT_WIDE, None
+    named = named_target(cmd)
     if cmd.is_private:
-        require(ctx, cmd, BOT_ADMIN)
-    require(ctx, cmd, CHAT_ADMIN)
+        require(ctx, cmd, BOT_ADMIN, target=named)
+    require(ctx, cmd, CHAT_ADMIN, target=named)
     return cmd.chat.key(), cmd.chat
+
+
+def named_target(cmd: Command) -> str | None:
+    """Who a command names, as given, for the audit row of a refusal (before any lookup, so
+    that a refusal reveals nothing about who the bot knows)."""
+    if cmd.args and looks_like_user(cmd.args[0]):
+        mention = _MENTION.match(cmd.args[0])
+        given = mention.group(1) if mention else cmd.args[0]
+        return f"{cmd.chat.platform}:{given}" if given.isdigit() else given[:64]
+    return cmd.reply_to_user.key() if cmd.reply_to_user else None
 
 
 def check_target(ctx: Ctx, cmd: Command, target: UserRef) -> None:
     """Nobody moderates an owner or themselves; only owners moderate bot admins."""
     if target.key() == cmd.user.key():
         raise UserError("mod.not_yourself")
+    if target.platform == cmd.chat.platform and target.user_id == cmd.chat.chat_id:
+        # A Telegram anonymous admin writes as the group itself: banning "them" would ban the
+        # group's own voice, every anonymous admin at once.
+        raise UserError("mod.not_a_person")
     target_role = role_of(ctx, target)
     if target_role == OWNER or (target_role == BOT_ADMIN and not has(ctx, cmd, OWNER)):
         audit(ctx, cmd, cmd.name, target=target.key(), outcome="refused")
@@ -126,6 +141,8 @@ async def cmd_unban(ctx: Ctx, cmd: Command) -> list[Reply]:
     if scope == BOT_WIDE and not cmd.is_private:
         lifted = ctx.mod.unban(target, cmd.chat.key()) or lifted
     audit(ctx, cmd, "unban", target=target.key(), outcome="ok" if lifted else "not_banned")
+    if not lifted and scope != BOT_WIDE and ctx.mod.ban_of(target, None) is not None:
+        raise UserError("mod.banned_by_bot_admins", user=name_of(target))
     if not lifted:
         return [Reply(text=Rich.of(t("mod.not_banned", user=name_of(target))), private=True)]
     return [
@@ -170,6 +187,8 @@ async def cmd_unmute(ctx: Ctx, cmd: Command) -> list[Reply]:
         # As /unban: a bot admin also lifts what this chat's admins imposed.
         lifted = ctx.mod.unmute(target, cmd.chat.key()) or lifted
     audit(ctx, cmd, "unmute", target=target.key(), outcome="ok" if lifted else "not_muted")
+    if not lifted and scope != BOT_WIDE and ctx.mod.mute_of(target, None) is not None:
+        raise UserError("mod.muted_by_bot_admins", user=name_of(target))
     if not lifted:
         return [Reply(text=Rich.of(t("mod.not_muted", user=name_of(target))), private=True)]
     return [

@@ -7,7 +7,7 @@ import dataclasses
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, UserError, bold, code
 from handlers.i18n import current_language, normalise_language, t
-from handlers.permissions import CHAT_ADMIN, has, require_chat_rights
+from handlers.permissions import CHAT_ADMIN, audit, has, require_chat_rights
 from handlers.registry import COMMANDS, Param, command, split_tags
 from storage.store import ALL_TAGS
 
@@ -50,6 +50,8 @@ async def cmd_lang(ctx: Ctx, cmd: Command) -> list[Reply]:
         raise UserError("lang.bad", value=cmd.args[0][:20])
     require_chat_rights(ctx, cmd)
     ctx.store.update_chat_settings(cmd.chat, language=language)
+    if not cmd.is_private:
+        audit(ctx, cmd, "settings", target=f"language={language}")
     current_language.set(language)
     return [Reply(text=Rich.of(t("lang.set", language)))]
 
@@ -61,8 +63,11 @@ def _tag_list(tags: list[str]) -> str:
 @command("subscribe", Param("tags", "tags"))
 async def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     tags = split_tags(cmd.args)
-    require_chat_rights(ctx, cmd)
+    require_chat_rights(ctx, cmd, target=", ".join(tags))
     added, already, queued = ctx.store.subscribe(cmd.chat, tags, backlog=ctx.config.backlog)
+    if added and not cmd.is_private:
+        # What a group or channel receives is its admins' decision: it goes in the log.
+        audit(ctx, cmd, "subscribe", target=", ".join(added))
     lines: list[str] = []
     if added:
         lines.append(t("sub.added", tags=_tag_list(added)))
@@ -78,14 +83,18 @@ async def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("unsubscribe", Param("tags", "tags"))
 async def cmd_unsubscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
-    require_chat_rights(ctx, cmd)
+    require_chat_rights(ctx, cmd, target=" ".join(cmd.args)[:200])
     if len(cmd.args) == 1 and cmd.args[0].lower() in {"all", "alle"}:
         removed = ctx.store.unsubscribe(cmd.chat, None)
+        if removed and not cmd.is_private:
+            audit(ctx, cmd, "unsubscribe", target=", ".join(removed))
         if not removed:
             return [Reply(text=Rich.of(t("unsub.nothing")))]
         return [Reply(text=Rich.of(t("unsub.removed", tags=_tag_list(removed))))]
     tags = split_tags(cmd.args)
     removed = ctx.store.unsubscribe(cmd.chat, tags)
+    if removed and not cmd.is_private:
+        audit(ctx, cmd, "unsubscribe", target=", ".join(removed))
     lines = []
     if removed:
         lines.append(t("unsub.removed", tags=_tag_list(removed)))

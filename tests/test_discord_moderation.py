@@ -243,7 +243,12 @@ MATRIX = {
     ),
     # Subscribing changes the chat, but the issue logs only admins, feeds and settings.
     "subscribe": Case(
-        {"tags": "Wetter"}, ADMINS, "sub.added", None, {"subscriptions": ("Wetter",)}
+        {"tags": "Wetter"},
+        ADMINS,
+        "sub.added",
+        ("subscribe", "Wetter", "ok"),
+        {"subscriptions": ("Wetter",)},
+        refused_target="Wetter",
     ),
 }
 
@@ -329,7 +334,9 @@ async def test_role_matrix_in_a_server_channel(
     if role in {"banned", "muted"}:
         assert new_rows == []
     else:
-        assert new_rows == [(key(actor), command, case.refused_target, "refused")]
+        # A refusal names whom the command named, as given, before any lookup.
+        named = key(case.options["user"]) if "user" in case.options else case.refused_target
+        assert new_rows == [(key(actor), command, named, "refused")]
     assert after == before
     assert len(dc.interaction_responses(iid)) == 1
 
@@ -399,7 +406,7 @@ async def test_manage_channels_alone_does_not_ban_or_time_out_people(
     refused = await bot.slash(NEWS, MANAGER, command, options)
     assert refused.ephemeral
     assert refused.content == t("error.need_admin", "de")
-    assert audit_rows(bot) == [(key(MANAGER), command, None, "refused")]
+    assert audit_rows(bot) == [(key(MANAGER), command, key(options["user"]), "refused")]
     assert state(bot) == before
     # Their channel's settings are theirs, though.
     settings = {"name": "threads", "value": "on"}
@@ -486,7 +493,7 @@ async def test_a_banned_persons_votes_stop_counting_and_their_presses_change_not
 
     await bot.slash(dm, BOSS, "unban", {"user": BOB}, guild=None)
     await dc.wait_for(lambda: labels(dc.message(post.id))[1] == "Gut · 1", what="a recount")
-    assert audit_rows(bot) == [
+    assert audit_rows(bot, after=1) == [  # after the subscription
         (key(BOSS), "ban", key(BOB), f"scope={BOT_WIDE}"),
         (key(BOSS), "unban", key(BOB), "ok"),
     ]
@@ -503,7 +510,7 @@ async def test_banned_and_muted_presses_get_a_private_notice(
     assert notice.content == escape(locked_out(bot, role))
     assert labels(dc.message(post.id))[0] == "Sehr gut · 0"
     assert bot.store.stats().votes == 0
-    assert audit_rows(bot) == []
+    assert audit_rows(bot) == [(key(MOD), "subscribe", "xAI", "ok")]  # and nothing after it
 
 
 # --------------------------------------------------------------------------- articles

@@ -64,7 +64,7 @@ async def test_ban_in_a_group_by_role(group: Chat, ctx: Ctx, role: str, allowed:
         assert "Du bist gesperrt" in await group.text("/tags", user="spammer")
     else:
         assert "Admin-Rechte" in text
-        assert last_audit(ctx) == ("telegram:m", "ban", None, "refused")
+        assert last_audit(ctx) == ("telegram:m", "ban", "@spammer", "refused")
         assert ctx.mod.ban_of(UserRef("telegram", "spammer"), GROUP) is None
 
 
