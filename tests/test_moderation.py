@@ -204,3 +204,15 @@ async def test_help_shows_admin_commands_only_to_admins(group: Chat) -> None:
 async def test_bad_durations(dm: Chat, duration: str) -> None:
     await dm.text("/help", user="x")
     assert "keine Dauer" in await dm.text(f"/mute @x {duration}", user="1")
+
+
+async def test_a_chat_admin_cannot_lift_what_bot_admins_imposed(group: Chat, dm: Chat) -> None:
+    await group.text("/help", user="x9")
+    await dm.text("/ban @x9", user="1")
+    await dm.text("/mute @x9 1h", user="1")
+    assert "von den Bot-Admins überall gesperrt" in await group.text(
+        "/unban @x9", user="ca", admin=True
+    )
+    assert "von den Bot-Admins überall stummgeschaltet" in await group.text(
+        "/unmute @x9", user="ca", admin=True
+    )
