@@ -6,7 +6,6 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import html
 import json
 import logging
 import os
@@ -27,8 +26,6 @@ from telegram import (
     ChatMemberAdministrator,
     ChatMemberRestricted,
     ChatPermissions,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InlineQueryResultArticle,
     InputTextMessageContent,
     LinkPreviewOptions,
@@ -64,10 +61,17 @@ from telegram.ext import (
 
 from bot.pacing import Limit, Pacer
 from bot.platforms.base import DeliveryError, PlatformStartError
+from bot.platforms.telegram_render import (
+    fit,
+    keyboard,
+    markup_key,
+    render_html,
+    shorten,
+)
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.codec import ForgedData, decode, encode
-from handlers.events import Button, Command, Outgoing, Press, Reply, Rich, Span, italic
+from handlers.codec import ForgedData, decode
+from handlers.events import Command, Outgoing, Press, Reply, Rich, italic
 from handlers.i18n import t
 from handlers.registry import COMMANDS, CommandSpec
 from storage.models import ChatRef, MessageRef, UserRef
@@ -76,7 +80,6 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 INLINE = "inline"  # the chat_id of messages sent through inline mode (no chat of their own)
-MAX_TEXT = 4096  # visible characters of a message, after entities are parsed
 MAX_NOTICE = 200  # callback answer text
 MAX_DESCRIPTION = 256  # a command's description in the menu
 INLINE_PAGE = 50  # results per inline answer
@@ -116,140 +119,12 @@ UNREACHABLE = (
     "bot is not a member",
 )
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-ELLIPSIS = "…"
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s)|\n")
-_ENDS_SENTENCE = re.compile(r"[.!?…]+[\"'“”»«)\]]*\s*$")
 _RESULT_ID = re.compile(r"^([0-9]{1,12})v([0-9]{1,12})$")
 
 AnyApp = Application[Any, Any, Any, Any, Any, Any]
 Context = CallbackContext[Any, Any, Any, Any]
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-# -- rendering: the neutral markup as Telegram HTML -------------------------------------------
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL when it is a plain http(s) link; None for anything else (javascript:, data:)."""
-    if not url:
-        return None
-    url = url.strip()
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return None
-    return url
-
-
-def render_html(text: Rich) -> str:
-    """Spans as Telegram HTML. Every piece of text is escaped: nothing from a feed or a person
-    ever becomes markup."""
-    out: list[str] = []
-    for span in text.spans:
-        body = html.escape(span.text, quote=False)
-        if span.style == "link":
-            url = safe_url(span.url)
-            if url is None:
-                out.append(body)
-            else:
-                shown = body or html.escape(url, quote=False)
-                out.append(f'<a href="{html.escape(url, quote=True)}">{shown}</a>')
-        elif not span.text:
-            continue
-        elif span.style == "bold":
-            out.append(f"<b>{body}</b>")
-        elif span.style == "italic":
-            out.append(f"<i>{body}</i>")
-        elif span.style == "code":
-            out.append(f"<code>{body}</code>")
-        else:
-            out.append(body)
-    return "".join(out)
-
-
-def utf16_len(text: str) -> int:
-    # Telegram counts text in UTF-16 code units; an emoji outside the BMP counts twice.
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _chars_within(text: str, room: int) -> int:
-    """How many characters of `text` fit into `room` UTF-16 code units."""
-    if utf16_len(text) <= room:
-        return len(text)
-    used = 0
-    for index, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > room:
-            return index
-    return len(text)
-
-
-def fit(text: Rich, limit: int = MAX_TEXT) -> Rich:
-    """At most `limit` visible characters: cut after the last whole sentence that fits (else the
-    last word, else anywhere) and mark the cut with an ellipsis. The cut happens in the spans,
-    before rendering, so no tag is ever split."""
-    if utf16_len(text.plain()) <= limit:
-        return text
-    room = limit - utf16_len(" " + ELLIPSIS)
-    sentence: tuple[int, int] | None = None
-    word: tuple[int, int] | None = None
-    hard = (0, 0)
-    for index, span in enumerate(text.spans):
-        fits = _chars_within(span.text, max(room, 0))
-        for match in _SENTENCE_END.finditer(span.text):
-            if match.end() > fits:
-                break
-            sentence = (index, match.end())
-        space = span.text.rfind(" ", 0, fits + 1)
-        if space > 0:
-            word = (index, space)
-        hard = (index, fits)
-        if fits < len(span.text):
-            break
-        if _ENDS_SENTENCE.search(span.text):
-            sentence = (index, len(span.text))
-        room -= utf16_len(span.text)
-    index, keep = sentence or word or hard
-    spans = list(text.spans[:index])
-    head = text.spans[index].text[:keep]
-    if head.strip():
-        spans.append(dataclasses.replace(text.spans[index], text=head))
-    while spans and not spans[-1].text.strip():
-        spans.pop()
-    if spans:
-        spans[-1] = dataclasses.replace(spans[-1], text=spans[-1].text.rstrip())
-    spans.append(Span(" " + ELLIPSIS if spans else ELLIPSIS))
-    return Rich(tuple(spans))
-
-
-def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
-
-
-def keyboard(buttons: Iterable[Iterable[Button]]) -> InlineKeyboardMarkup | None:
-    """The buttons as an inline keyboard; each button's data comes from the one codec."""
-    rows: list[list[InlineKeyboardButton]] = []
-    for row in buttons:
-        cells: list[InlineKeyboardButton] = []
-        for button in row:
-            try:
-                data = encode(button)
-            except ValueError:
-                log.error("button %r cannot be encoded; left out", button.action)
-                continue
-            cells.append(InlineKeyboardButton(button.label or "·", callback_data=data))
-        if cells:
-            rows.append(cells)
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def _markup_key(markup: InlineKeyboardMarkup | None) -> str:
-    return json.dumps(markup.to_dict(), sort_keys=True) if markup else ""
 
 
 # -- small bounded structures --------------------------------------------------------------
@@ -643,7 +518,7 @@ class TelegramAdapter:
         except TelegramError as err:
             raise self._delivery_error(err, chat_id) from err
         ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id))
-        self._shown.set(_message_key(ref), Shown(reply.poll_version, text, _markup_key(markup)))
+        self._shown.set(_message_key(ref), Shown(reply.poll_version, text, markup_key(markup)))
         return ref
 
     async def _edit(self, message: MessageRef, reply: Reply) -> bool:
@@ -661,7 +536,7 @@ class TelegramAdapter:
             self._wanted.set(key, version if before is None else max(before, version))
         text = render_html(fit(reply.text))
         markup = keyboard(reply.buttons)
-        wanted = Shown(version, text, _markup_key(markup))
+        wanted = Shown(version, text, markup_key(markup))
         async with self._edit_locks.hold(key):
             shown = self._shown.get(key)
             if version is not None:
