@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, Press, Reply
 from storage.models import ChatRef, MessageRef, NewArticle, UserRef
 from storage.store import Store
+from tests.fakes.loopback import ConnectionCounter, Serve, serving
 
 # Tests never read a developer's own settings or tokens.
 for _name in list(os.environ):
@@ -112,3 +113,19 @@ def vote_data(article_id: int, option: int) -> str:
     from handlers.events import Button
 
     return encode(Button("x", "vote", (str(article_id), str(option))))
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start aiohttp apps on 127.0.0.1 on free ports; returns each one's base URL."""
+    async with serving() as start:
+        yield start
+
+
+@pytest.fixture
+async def counter() -> AsyncIterator[ConnectionCounter]:
+    """A listener on 127.0.0.1 that only counts connections: proof that none was made."""
+    listener = ConnectionCounter()
+    await listener.start()
+    yield listener
+    await listener.stop()

@@ -12,10 +12,8 @@ import subprocess
 import time
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Awaitable
 from functools import cache
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 from aiohttp import web
@@ -28,6 +26,7 @@ from bot.feed_fetch import (
     IPAddress,
     is_public_address,
 )
+from tests.fakes.loopback import ConnectionCounter, Serve
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Testfeed</title>
@@ -39,64 +38,8 @@ LAST_MODIFIED = "Wed, 02 Apr 2025 08:00:00 GMT"
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
 
-class Serve(Protocol):
-    def __call__(
-        self, app: web.Application, ssl_context: ssl.SSLContext | None = None
-    ) -> Awaitable[str]: ...
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """Start aiohttp apps on 127.0.0.1 with a free port; returns their base URL."""
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> str:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-        await site.start()
-        port = runner.addresses[0][1]
-        return f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-class ConnectionCounter:
-    """A TCP listener on 127.0.0.1 that only counts connections, to prove none was made."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        writer.close()
-        await writer.wait_closed()
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-
-
-@pytest.fixture
-async def counter() -> AsyncIterator[ConnectionCounter]:
-    listener = ConnectionCounter()
-    await listener.start()
-    yield listener
-    await listener.stop()
-
-
 def port_of(counter: ConnectionCounter) -> int:
-    assert counter.server is not None
-    return int(counter.server.sockets[0].getsockname()[1])
+    return counter.port
 
 
 def open_guard() -> AddressGuard:

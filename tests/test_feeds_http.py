@@ -11,7 +11,6 @@ import random
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from functools import cache
@@ -27,50 +26,10 @@ from handlers.context import CoreConfig, Ctx
 from storage.models import ChatRef, Feed
 from storage.store import ALL_TAGS, Store
 from tests.conftest import Chat
+from tests.fakes.loopback import ConnectionCounter, Serve
 
-Serve = Callable[[web.Application], Awaitable[str]]
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 ETAG = '"v1"'
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """Start aiohttp apps on 127.0.0.1 on a free port; returns each one's base URL."""
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application) -> str:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        runners.append(runner)
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        return f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-class ConnectionCounter:
-    """A listener on 127.0.0.1 that only counts connections: proof that none was made."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        writer.close()
-
-
-@pytest.fixture
-async def counter() -> AsyncIterator[ConnectionCounter]:
-    listener = ConnectionCounter()
-    listener.server = await asyncio.start_server(listener._accept, "127.0.0.1", 0)
-    listener.port = int(listener.server.sockets[0].getsockname()[1])
-    yield listener
-    listener.server.close()
-    await listener.server.wait_closed()
 
 
 def rss(items: list[tuple[str, str, str]], *, title: str = "Testfeed") -> bytes:
