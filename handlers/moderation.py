@@ -133,24 +133,33 @@ async def cmd_ban(ctx: Ctx, cmd: Command) -> list[Reply]:
     ]
 
 
-@command("unban", USER, admin_only=True)
-async def cmd_unban(ctx: Ctx, cmd: Command) -> list[Reply]:
+def lift(ctx: Ctx, cmd: Command, kind: str) -> list[Reply]:
+    """/unban and /unmute (kind "ban" or "mute"). A bot admin in a group lifts this chat's as
+    well as the bot-wide one; a chat admin is told when only bot admins can lift it."""
+    undo = ctx.mod.unban if kind == "ban" else ctx.mod.unmute
+    holds = ctx.mod.ban_of if kind == "ban" else ctx.mod.mute_of
+    done = "banned" if kind == "ban" else "muted"
     scope, _chat = scope_for(ctx, cmd)
     target, _ = target_and_rest(ctx, cmd)
-    lifted = ctx.mod.unban(target, scope)
+    lifted = undo(target, scope)
     if scope == BOT_WIDE and not cmd.is_private:
-        lifted = ctx.mod.unban(target, cmd.chat.key()) or lifted
-    audit(ctx, cmd, "unban", target=target.key(), outcome="ok" if lifted else "not_banned")
-    if not lifted and scope != BOT_WIDE and ctx.mod.ban_of(target, None) is not None:
-        raise UserError("mod.banned_by_bot_admins", user=name_of(target))
+        lifted = undo(target, cmd.chat.key()) or lifted
+    audit(ctx, cmd, f"un{kind}", target=target.key(), outcome="ok" if lifted else f"not_{done}")
+    if not lifted and scope != BOT_WIDE and holds(target, None) is not None:
+        raise UserError(f"mod.{done}_by_bot_admins", user=name_of(target))
     if not lifted:
-        return [Reply(text=Rich.of(t("mod.not_banned", user=name_of(target))), private=True)]
+        return [Reply(text=Rich.of(t(f"mod.not_{done}", user=name_of(target))), private=True)]
     return [
         Reply(
-            text=Rich.of(t("mod.unbanned", user=name_of(target))),
-            actions=_platform_action(cmd, "unban", target),
+            text=Rich.of(t(f"mod.un{done}", user=name_of(target))),
+            actions=_platform_action(cmd, f"un{kind}", target),
         )
     ]
+
+
+@command("unban", USER, admin_only=True)
+async def cmd_unban(ctx: Ctx, cmd: Command) -> list[Reply]:
+    return lift(ctx, cmd, "ban")
 
 
 def mute_person(
@@ -180,23 +189,7 @@ async def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("unmute", USER, admin_only=True)
 async def cmd_unmute(ctx: Ctx, cmd: Command) -> list[Reply]:
-    scope, _chat = scope_for(ctx, cmd)
-    target, _ = target_and_rest(ctx, cmd)
-    lifted = ctx.mod.unmute(target, scope)
-    if scope == BOT_WIDE and not cmd.is_private:
-        # As /unban: a bot admin also lifts what this chat's admins imposed.
-        lifted = ctx.mod.unmute(target, cmd.chat.key()) or lifted
-    audit(ctx, cmd, "unmute", target=target.key(), outcome="ok" if lifted else "not_muted")
-    if not lifted and scope != BOT_WIDE and ctx.mod.mute_of(target, None) is not None:
-        raise UserError("mod.muted_by_bot_admins", user=name_of(target))
-    if not lifted:
-        return [Reply(text=Rich.of(t("mod.not_muted", user=name_of(target))), private=True)]
-    return [
-        Reply(
-            text=Rich.of(t("mod.unmuted", user=name_of(target))),
-            actions=_platform_action(cmd, "unmute", target),
-        )
-    ]
+    return lift(ctx, cmd, "mute")
 
 
 @command("warn", USER, REASON, admin_only=True)
