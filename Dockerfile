@@ -9,7 +9,7 @@ RUN useradd --create-home --uid 10001 newsbot \
     && mkdir -p /data && chown newsbot:newsbot /data
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
