@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from handlers.context import Ctx
 from handlers.events import Button, Command, MemberAction, Reply, Rich, UserError
-from handlers.i18n import format_date, t
+from handlers.i18n import format_date, t, tn
 from handlers.permissions import BOT_ADMIN, CHAT_ADMIN, OWNER, audit, has, require, role_of
 from handlers.registry import Param, command, parse_id
 from storage.models import ChatRef, UserRef
@@ -76,6 +76,15 @@ def scope_for(ctx: Ctx, cmd: Command) -> tuple[str, ChatRef | None]:
         require(ctx, cmd, BOT_ADMIN, target=named)
     require(ctx, cmd, CHAT_ADMIN, target=named)
     return cmd.chat.key(), cmd.chat
+
+
+def visible_scopes(ctx: Ctx, cmd: Command) -> list[str]:
+    """Where the warnings a command may see or reset were given: a bot admin in a group sees
+    the bot-wide ones and this chat's; a chat admin this chat's."""
+    scope, _chat = scope_for(ctx, cmd)
+    if scope == BOT_WIDE and not cmd.is_private:
+        return [BOT_WIDE, cmd.chat.key()]
+    return [scope]
 
 
 def named_target(cmd: Command) -> str | None:
@@ -222,21 +231,23 @@ async def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("warnings", USER, admin_only=True)
 async def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
-    scope, _chat = scope_for(ctx, cmd)
+    scopes = visible_scopes(ctx, cmd)
     target, _ = target_and_rest(ctx, cmd)
-    warnings = ctx.mod.warnings(target, scope)
+    warnings = sorted(
+        (w for scope in scopes for w in ctx.mod.warnings(target, scope)), key=lambda w: w.at
+    )
     if not warnings:
         return [Reply(text=Rich.of(t("mod.no_warnings", user=name_of(target))), private=True)]
-    lines = [t("mod.warnings_header", user=name_of(target), count=len(warnings))]
+    lines = [tn("mod.warnings_header", len(warnings), user=name_of(target))]
     lines += [f"• {format_date(w.at)}: {w.reason or '–'}" for w in warnings]
     return [Reply(text=Rich.of("\n".join(lines)), private=True)]
 
 
 @command("resetwarnings", USER, admin_only=True)
 async def cmd_resetwarnings(ctx: Ctx, cmd: Command) -> list[Reply]:
-    scope, _chat = scope_for(ctx, cmd)
+    scopes = visible_scopes(ctx, cmd)
     target, _ = target_and_rest(ctx, cmd)
-    count = ctx.mod.reset_warnings(target, scope)
+    count = sum(ctx.mod.reset_warnings(target, scope) for scope in scopes)
     audit(ctx, cmd, "resetwarnings", target=target.key(), outcome=f"count={count}")
     return [Reply(text=Rich.of(t("mod.warnings_reset", user=name_of(target), count=count)))]
 

@@ -216,3 +216,14 @@ async def test_a_chat_admin_cannot_lift_what_bot_admins_imposed(group: Chat, dm:
     assert "von den Bot-Admins überall stummgeschaltet" in await group.text(
         "/unmute @x9", user="ca", admin=True
     )
+
+
+async def test_a_bot_admin_sees_and_resets_a_chats_warnings_too(group: Chat, ctx: Ctx) -> None:
+    await group.text("/help", user="w1")
+    await group.text("/warn @w1 Ton", user="ca", admin=True)  # this chat's
+    await group.text("/warn @w1 Spam", user="1")  # bot-wide, by an owner
+    shown = await group.text("/warnings @w1", user="1")
+    assert "2 Verwarnungen" in shown and "Ton" in shown and "Spam" in shown
+    assert "1 Verwarnung\n" in await group.text("/warnings @w1", user="ca", admin=True)
+    assert "(2)" in await group.text("/resetwarnings @w1", user="1")
+    assert "keine Verwarnungen" in await group.text("/warnings @w1", user="ca", admin=True)
