@@ -587,3 +587,12 @@ async def test_a_mute_ends_on_time(bot: Bot, dc: FakeDiscord, clock: Clock) -> N
     assert t("tags.header", "de") in (answer.content or "")
     # Nothing to log when a mute runs out.
     assert [row[1] for row in audit_rows(bot)] == ["mute", "platform_mute"]
+
+
+async def test_a_later_option_counts_when_an_earlier_one_is_left_out(bot: Bot) -> None:
+    """/audit's `count` left out, `about` given: the filter still applies."""
+    await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+    await bot.slash(NEWS, BOSS, "closepoll", {"id": ARTICLE})
+    shown = await bot.slash(NEWS, BOSS, "audit", {"about": f"#{ARTICLE}"})
+    assert "closepoll" in shown.content
+    assert "subscribe" not in shown.content

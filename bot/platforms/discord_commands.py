@@ -147,9 +147,10 @@ def slash_command(
         args: list[str] = []
         for index in range(len(params)):
             value = values.get(f"p{index}")
-            # The core's arguments are positional: an omitted optional ends them.
+            # The core's arguments are positional and told apart by their shape (an id, a
+            # duration, a person): an omitted optional is skipped, the later ones still count.
             if value is None:
-                break
+                continue
             args.append(option_text(value))
         await run(interaction, spec.name, tuple(args))
 
