@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-import warnings
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 from bot.app import App, open_store
@@ -24,10 +24,6 @@ from tests.fakes.discord_api import (
     FakeMessage,
     ResponseRecord,
 )
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord
 
 GUILD = 800_000_000_000_000_001
 OWNER = 800_000_000_000_000_002  # owns the server: every permission

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import discord
 import pytest
 
 from bot.pacing import Limit
@@ -39,10 +39,6 @@ from tests.discord_helpers import (
     setup_server,
 )
 from tests.fakes.discord_api import FakeDiscord
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord
 
 VOTE = "nb:vote:{}:{}"
 ZWSP = "\u200b"

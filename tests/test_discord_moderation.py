@@ -5,13 +5,13 @@ does on the server, and the audit row."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 from bot.platforms.discord_render import escape
@@ -39,10 +39,6 @@ from tests.fakes.discord_api import (
     FakeDiscord,
     FakeMessage,
 )
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord
 
 # The people of the server. setup_server adds MOD, a chat admin (Manage Channels, Ban Members,
 # Moderate Members), ALICE and BOB; BOB is the one every moderation command is about.

@@ -6,21 +6,16 @@ import asyncio
 import contextlib
 import re
 import socket
-import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import aiohttp
+import discord
 import pytest
+from discord import app_commands
+from discord.ext import commands
 
 from tests.fakes.discord_api import FailureKind, FakeDiscord
-
-with warnings.catch_warnings():
-    # discord.py imports the deprecated stdlib audioop; pyproject makes warnings errors.
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord
-    from discord import app_commands
-    from discord.ext import commands
 
 GUILD = 700_000_000_000_000_001
 OWNER = 700_000_000_000_000_002

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import aiohttp
+import discord
+from discord import app_commands
 
 from bot.pacing import Limit, Pacer
 from bot.platforms.base import DeliveryError, PlatformStartError
@@ -32,11 +33,6 @@ from handlers.events import Command, Outgoing, Press, Reply
 from handlers.i18n import t
 from handlers.registry import COMMANDS
 from storage.models import ChatRef, MessageRef, UserRef
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord
-    from discord import app_commands
 
 log = logging.getLogger(__name__)
 

@@ -6,18 +6,15 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+
+import discord
+from discord import app_commands
 
 from bot.platforms.discord_render import shorten
 from handlers.i18n import catalogue, t
 from handlers.registry import MAX_ARG_CHARS, MAX_ID, MAX_TOTAL_CHARS, CommandSpec, Param
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord
-    from discord import app_commands
 
 log = logging.getLogger(__name__)
 

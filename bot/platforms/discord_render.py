@@ -4,20 +4,16 @@ the process (DynamicItems keyed by the codec's custom_id)."""
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+import discord
 
 from handlers.codec import encode
 from handlers.events import ArticleCard, Button, Reply, Rich, Span
 from handlers.i18n import format_date
 from handlers.render import hashtag
-
-with warnings.catch_warnings():
-    # discord.py imports the stdlib audioop (deprecated since 3.11) for voice.
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord
 
 MAX_CONTENT = 2000
 MAX_TITLE = 256

@@ -10,22 +10,16 @@ import secrets
 import socket
 import time
 import urllib.parse
-import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Self, TypeVar, cast
 
+import discord
+import discord.gateway
+import discord.http
 import yarl
 from aiohttp import WSMsgType, web
-
-with warnings.catch_warnings():
-    # discord.py imports the stdlib audioop (deprecated since 3.11); with pytest's
-    # filterwarnings=error that warning would make the import itself fail.
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord
-    import discord.gateway
-    import discord.http
 
 __all__ = [
     "ALL_PERMISSIONS",
