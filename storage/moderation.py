@@ -16,10 +16,6 @@ if TYPE_CHECKING:
 BOT_WIDE = "*"
 
 
-def scope_of(chat: ChatRef | None) -> str:
-    return BOT_WIDE if chat is None else chat.key()
-
-
 @dataclass(frozen=True, slots=True)
 class Person:
     user: UserRef

@@ -573,13 +573,6 @@ class Store:
         )
         self.db.conn.executemany("UPDATE polls SET version = version + 1 WHERE article_id = ?", ids)
 
-    def user_vote(self, article_id: int, user: UserRef) -> int | None:
-        value = self._scalar(
-            "SELECT position FROM votes WHERE article_id=? AND platform=? AND user_id=?",
-            (article_id, user.platform, user.user_id),
-        )
-        return int(value) if value is not None else None
-
     def set_poll_closed(self, article_id: int, closed: bool) -> bool:
         with self._write() as conn:
             cur = conn.execute(
@@ -724,10 +717,6 @@ class Store:
             (new_chat.chat_id, to_ts(self.now()), delivery_id),
         )
 
-    def get_delivery(self, delivery_id: int) -> Delivery | None:
-        row = self._one("SELECT * FROM deliveries WHERE id=?", (delivery_id,))
-        return self._delivery(row) if row else None
-
     def deliveries_for_chat(self, chat: ChatRef, status: str | None = None) -> list[Delivery]:
         sql = "SELECT * FROM deliveries WHERE platform=? AND chat_id=?"
         params: list[Any] = [chat.platform, chat.chat_id]
@@ -743,19 +732,6 @@ class Store:
                 "SELECT count(*) FROM deliveries WHERE platform=? AND chat_id=? AND"
                 " (status='sending' OR (status='pending' AND next_try <= ?))",
                 (chat.platform, chat.chat_id, to_ts(self.now())),
-            )
-        )
-
-    def next_due(self, platforms: Iterable[str]) -> datetime | None:
-        names = sorted(set(platforms))
-        if not names:
-            return None
-        marks = ",".join("?" * len(names))
-        return from_ts(
-            self._scalar(
-                f"SELECT min(next_try) FROM deliveries WHERE status='pending'"
-                f" AND platform IN ({marks})",
-                names,
             )
         )
 
