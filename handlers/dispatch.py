@@ -20,7 +20,7 @@ from handlers.context import Ctx
 from handlers.events import Command, Press, Reply, Rich, UserError
 from handlers.i18n import current_language, format_date, normalise_language, t
 from handlers.registry import COMMANDS, check_args
-from storage.models import ChatRef, UserRef
+from storage.models import ChatRef, MessageRef, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,33 @@ def check_allowed(ctx: Ctx, user: UserRef, chat: ChatRef) -> None:
     mute = ctx.mod.mute_of(user, chat)
     if mute is not None:
         raise UserError("mod.you_are_muted", until=format_date(mute.until))
+
+
+# The buttons a post carries; each names the post's article first.
+POST_ACTIONS = frozenset({"vote", "results"})
+
+
+def check_pressed_message(
+    ctx: Ctx, message: MessageRef | None, action: str, params: tuple[str, ...]
+) -> None:
+    """A press acts only on what its message shows: a modified client can send any data on
+    any message. A message recorded as a post carries only its own article's buttons. A
+    message in a chat that is no recorded post carries no article's: the bot records every
+    post it shows in a chat (deliveries, public replies such as /article, pressed messages),
+    so only a confirmation prompt is pressed there. A message outside any chat (Telegram's
+    inline mode) may be unknown until its first press, which records its article for every
+    later one. Without a message there is nothing a press could replace."""
+    if message is None:
+        return
+    post = ctx.store.post_at(message)
+    if action in POST_ACTIONS:
+        if post is None and not message.in_chat:
+            return
+        if post is not None and post.article_id == int(params[0]):
+            return
+    elif post is None and message.in_chat:
+        return
+    raise UserError("error.not_this_post")
 
 
 def error_reply(err: UserError) -> Reply:
@@ -103,6 +130,7 @@ async def handle_press(ctx: Ctx, press: Press, data: str) -> list[Reply]:
             raise UserError("error.stale_button") from None
         ctx.mod.seen(press.user)
         check_allowed(ctx, press.user, press.chat)
+        check_pressed_message(ctx, press.message, action, params)
         if action == "vote":
             return await voting.press_vote(ctx, press, params)
         if action == "confirm":

@@ -30,12 +30,21 @@ class UserRef:
         return f"{self.platform}:{self.user_id}"
 
 
+# The chat_id of messages that live in no chat of the bot's (Telegram's inline mode): they are
+# addressed by their own id, and the bot may learn of one only when a person presses it.
+INLINE_CHAT_ID = "inline"
+
+
 @dataclass(frozen=True, slots=True)
 class MessageRef:
     """A message the bot sent, to edit or delete later."""
 
     chat: ChatRef
     message_id: str
+
+    @property
+    def in_chat(self) -> bool:
+        return self.chat.chat_id != INLINE_CHAT_ID
 
 
 @dataclass(frozen=True, slots=True)

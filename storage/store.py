@@ -749,7 +749,10 @@ class Store:
             " language, posted_at) VALUES (?,?,?,?,?,?,?)"
             " ON CONFLICT(platform, chat_id, message_id) DO UPDATE SET"
             " rendered_version = max(rendered_version, excluded.rendered_version),"
-            " language = coalesce(excluded.language, language)",
+            " language = coalesce(excluded.language, language)"
+            # A message shows one article for good: another article's poll version must
+            # never make its post look current.
+            " WHERE posts.article_id = excluded.article_id",
             (
                 article_id,
                 message.chat.platform,
@@ -789,6 +792,14 @@ class Store:
             "UPDATE posts SET rendered_version = max(rendered_version, ?) WHERE id=?",
             (version, post_id),
         )
+
+    def post_at(self, message: MessageRef) -> Post | None:
+        """The post a message of the bot's shows, if it was recorded as one."""
+        row = self._one(
+            "SELECT * FROM posts WHERE platform=? AND chat_id=? AND message_id=?",
+            (message.chat.platform, message.chat.chat_id, message.message_id),
+        )
+        return self._post(row) if row else None
 
     def posts_of(self, article_id: int) -> list[Post]:
         return [

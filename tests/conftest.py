@@ -82,11 +82,21 @@ class Chat:
         replies = await self.say(text, user, admin=admin, reply_to=reply_to)
         return "\n".join(r.text.plain() for r in replies)
 
-    async def press(self, data: str, user: str = "alice") -> list[Reply]:
+    def post(self, article_id: int, message_id: str = "m1") -> MessageRef:
+        """The article shown as a post in this chat, recorded as an adapter records it."""
+        message = MessageRef(self.chat, message_id)
+        poll = self.ctx.store.get_poll(article_id)
+        self.ctx.store.record_post(article_id, message, poll.version if poll else 0)
+        return message
+
+    async def press(
+        self, data: str, user: str = "alice", *, on: MessageRef | None = None
+    ) -> list[Reply]:
+        """Press a button with `data` on the message `on` (a prompt by default)."""
         press = Press(
             chat=self.chat,
             user=self.person(user),
-            message=MessageRef(self.chat, "m1"),
+            message=on or MessageRef(self.chat, "prompt"),
             action="",
             params=(),
         )

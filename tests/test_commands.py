@@ -6,7 +6,7 @@ import pytest
 
 from handlers.context import Ctx
 from handlers.registry import COMMANDS
-from storage.models import ChatRef
+from storage.models import INLINE_CHAT_ID, ChatRef, MessageRef
 from tests.conftest import Chat, add, article, vote_data
 
 
@@ -111,10 +111,11 @@ async def test_voting_casts_moves_and_takes_back(chat: Chat, ctx: Ctx) -> None:
 
 async def test_button_press_edits_the_post_with_new_counts(chat: Chat, ctx: Ctx) -> None:
     aid = add(ctx, article())
-    [reply] = await chat.press(vote_data(aid, 1))
+    post = chat.post(aid)
+    [reply] = await chat.press(vote_data(aid, 1), on=post)
     assert reply.edit and reply.notice == "Deine Stimme: Sehr gut"
     assert reply.buttons[0][0].label == "Sehr gut · 1"
-    [reply] = await chat.press(vote_data(aid, 1))
+    [reply] = await chat.press(vote_data(aid, 1), on=post)
     assert reply.notice == "Stimme zurückgenommen"
     assert reply.buttons[0][0].label == "Sehr gut · 0"
 
@@ -137,6 +138,48 @@ async def test_forged_or_stale_button_data_changes_nothing(chat: Chat, ctx: Ctx,
     assert reply.notice and not reply.edit
     assert reply.private
     assert ctx.store.stats().votes == 0
+
+
+async def test_a_press_acts_only_on_the_article_its_message_shows(chat: Chat, ctx: Ctx) -> None:
+    first = add(ctx, article("Erster Artikel über xAI"))
+    second = add(ctx, article("Zweiter Artikel über xAI"))
+    post = chat.post(first, "post-1")
+    refused = "Dieser Knopf gehört nicht zu diesem Beitrag."
+    # Another article's vote, its results, a confirmation, or any vote on a message in the
+    # chat that is no recorded post: refused, nothing stored, nothing to edit.
+    for data, on in [
+        (vote_data(second, 1), post),
+        (f"nb:results:{second}", post),
+        (f"nb:confirm:1:{first}", post),
+        (vote_data(first, 1), MessageRef(chat.chat, "not-a-post")),
+    ]:
+        [reply] = await chat.press(data, on=on)
+        assert (reply.notice, reply.edit, reply.private) == (refused, False, True), data
+    assert ctx.store.stats().votes == 0
+    assert [p.message.message_id for p in ctx.store.posts_of(second)] == []
+    # The post's own article works, with leading zeros too.
+    [reply] = await chat.press(f"nb:vote:00{first}:2", on=post)
+    assert (reply.edit, reply.article_id, reply.notice) == (True, first, "Deine Stimme: Gut")
+
+    # An inline message is unknown until its first press names its article; from then on it
+    # is held to that article like any post.
+    inline = MessageRef(ChatRef(chat.chat.platform, INLINE_CHAT_ID), "AgAAAinline")
+    [reply] = await chat.press(vote_data(second, 3), on=inline)
+    assert reply.edit and reply.article_id == second
+    ctx.store.record_post(second, inline, reply.poll_version or 0)  # as the adapter does
+    [reply] = await chat.press(vote_data(first, 3), on=inline)
+    assert reply.notice == refused
+
+
+def test_a_post_never_takes_another_articles_poll_version(ctx: Ctx) -> None:
+    first = add(ctx, article("Erster Artikel über xAI"))
+    second = add(ctx, article("Zweiter Artikel über xAI"))
+    message = MessageRef(ChatRef("telegram", "42"), "7")
+    ctx.store.record_post(first, message, 1)
+    ctx.store.record_post(second, message, 99)
+    post = ctx.store.post_at(message)
+    assert post is not None and (post.article_id, post.rendered_version) == (first, 1)
+    assert ctx.store.post_at(MessageRef(ChatRef("telegram", "42"), "8")) is None
 
 
 async def test_results_show_counts_bars_total_and_mean(chat: Chat, ctx: Ctx) -> None:

@@ -4,6 +4,7 @@ against FakeDiscord on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -243,7 +244,7 @@ async def test_forged_and_stale_buttons_change_nothing(dc: FakeDiscord) -> None:
         row[3]["custom_id"] = "nb:vote:1"
 
         expected = [
-            t("error.no_article", "de", id=999_999),
+            t("error.not_this_post", "de"),
             t("error.bad_option", "de", value="9", max=5),
             t("error.stale_button", "de"),
             t("error.stale_button", "de"),
@@ -257,6 +258,37 @@ async def test_forged_and_stale_buttons_change_nothing(dc: FakeDiscord) -> None:
         assert poll is not None
         assert poll.total == 0
         assert dc.message(post.id).edits == []
+
+
+async def test_another_articles_button_never_replaces_a_post(dc: FakeDiscord) -> None:
+    """A modified client can send any custom_id on any message: a vote for article B pressed
+    on the post of article A is refused, and A's post stays A's."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        first = bot.ingest(article("Erster Artikel über xAI"))
+        post = await bot.post_in(NEWS, first)
+        second = bot.ingest(article("Zweiter Artikel über xAI"))
+        other = await bot.post_in(NEWS, second)
+        embeds = copy.deepcopy(post.embeds)
+        # What a modified client sends: B's vote, on A's message.
+        post.components[0]["components"][0]["custom_id"] = VOTE.format(second, 1)
+
+        (answer,) = await bot.press(post, BOB, VOTE.format(second, 1))
+        assert answer.type == 4 and answer.ephemeral
+        assert answer.content == t("error.not_this_post", "de")
+        assert dc.message(post.id).edits == []
+        assert dc.message(post.id).embeds == embeds
+        poll = bot.store.get_poll(second)
+        assert poll is not None and poll.total == 0
+
+        # A's own buttons still work on it, and it still shows A.
+        update, note = await bot.press(post, BOB, VOTE.format(first, 2))
+        assert update.type == 7 and note.content == "Deine Stimme: Gut"
+        assert dc.message(post.id).embeds[0]["title"] == "Erster Artikel über xAI"
+        await bot.refresh()
+        assert dc.message(post.id).embeds[0]["title"] == "Erster Artikel über xAI"
+        assert dc.message(other.id).edits == []
+        assert [p.message.message_id for p in bot.store.posts_of(second)] == [str(other.id)]
 
 
 async def test_buttons_keep_working_after_a_restart(dc: FakeDiscord) -> None:

@@ -254,7 +254,7 @@ async def test_forged_and_stale_button_data(tg: FakeTelegram) -> None:
         mid = post["message_id"]
         stale = "Dieser Knopf ist nicht mehr gültig."
         cases = {
-            "nb:vote:999:1": "Einen Artikel #999 gibt es nicht.",
+            "nb:vote:999:1": "Dieser Knopf gehört nicht zu diesem Beitrag.",
             f"nb:vote:{article}:9": "„9“ ist keine Antwort. Wähle eine Zahl von 1 bis 5.",
             f"nb:vote:{article}:0": "„0“ ist keine Antwort. Wähle eine Zahl von 1 bis 5.",
             "otherbot:like:7": stale,
@@ -271,6 +271,46 @@ async def test_forged_and_stale_button_data(tg: FakeTelegram) -> None:
         assert tg.edits(alice, mid) == 0
         assert bot.store.get_poll(article).total == 0  # type: ignore[union-attr]
         assert texts(tg, alice)[-1] == post["text"]  # no message about any of it
+
+
+async def test_another_articles_button_never_replaces_a_post(tg: FakeTelegram) -> None:
+    """A modified client can send any callback_data on any message: a vote for article B
+    pressed on the post of article A is refused, and A's post stays A's."""
+    alice, mallory = tg.user(42, "Alice"), tg.user(66, "Mallory")
+    group = tg.chat(-100230, "supergroup", title="Nachrichten")
+    tg.set_member(group, alice, "administrator")
+    async with running(tg) as bot:
+        tg.send_text(group, alice, "/subscribe xAI")
+        await tg.wait_for_message(group, "Abonniert: xAI.")
+        first = bot.add_article("Erster Artikel über xAI")
+        post = await tg.wait_for_message(group, "Erster Artikel")
+        second = bot.add_article("Zweiter Artikel über xAI", url="https://example.com/zwei")
+        other = await tg.wait_for_message(group, "Zweiter Artikel")
+        mid = post["message_id"]
+
+        forged = tg.press(group, mallory, mid, f"nb:vote:{second}:1")
+        assert await answer_of(tg, forged) == "Dieser Knopf gehört nicht zu diesem Beitrag."
+        # A genuine press after it: its edit shows what the message looks like now.
+        query = tg.press(group, mallory, mid, f"nb:vote:{first}:2")
+        assert await answer_of(tg, query) == "Deine Stimme: Gut"
+        await tg.wait_for(lambda: labels(tg.message(group, mid))[1] == "Gut · 1", what="Gut · 1")
+        await bot.app.refresh_job.run_now()
+
+        shown = tg.message(group, mid)
+        assert shown["text"] == post["text"]
+        assert "Zweiter Artikel" not in shown["text"] and "example.com/zwei" not in shown["text"]
+        assert button_data(shown) == [f"nb:vote:{first}:{k}" for k in range(1, 6)]
+        assert tg.edits(group, mid) == 1  # the genuine vote's counts, nothing else
+        assert tg.edits(group, other["message_id"]) == 0
+        assert bot.store.get_poll(second).total == 0  # type: ignore[union-attr]
+        assert bot.store.get_poll(first).total == 1  # type: ignore[union-attr]
+        [recorded] = bot.store.posts_of(first)
+        assert recorded.message.message_id == str(mid)
+        assert [p.message.message_id for p in bot.store.posts_of(second)] == [
+            str(other["message_id"])
+        ]
+        # Nothing was said in the group about it: the refusal went to Mallory alone.
+        assert len(texts(tg, group)) == 3
 
 
 async def test_feed_text_is_escaped_and_long_text_cut_on_sentences(tg: FakeTelegram) -> None:

@@ -74,12 +74,12 @@ from handlers.codec import ForgedData, decode
 from handlers.events import Command, Outgoing, Press, Reply, Rich, italic
 from handlers.i18n import t
 from handlers.registry import COMMANDS, CommandSpec
-from storage.models import ChatRef, MessageRef, UserRef
+from storage.models import INLINE_CHAT_ID, ChatRef, MessageRef, UserRef
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-INLINE = "inline"  # the chat_id of messages sent through inline mode (no chat of their own)
+INLINE = INLINE_CHAT_ID  # messages sent through inline mode have no chat of their own
 MAX_NOTICE = 200  # callback answer text
 MAX_DESCRIPTION = 256  # a command's description in the menu
 INLINE_PAGE = 50  # results per inline answer
