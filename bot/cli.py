@@ -18,6 +18,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import SourcePoller
 from handlers.feeds import describe_failure, is_feed_url
 from handlers.i18n import current_language, t
+from handlers.registry import clean_name
 from storage.moderation import Moderation
 from storage.store import Store
 
@@ -289,7 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_platforms(settings))
         return asyncio.run(run_console(settings))
     if args.command == "chat":
-        return asyncio.run(run_console(settings, args.user))
+        # Cleaned as every name is: a `--user` with an invisible character would otherwise be
+        # a second person that `/ban @name` cannot reach.
+        user = None if args.user is None else clean_name(args.user)
+        if user == "":
+            sys.stderr.write(t("cli.bad_user") + "\n")
+            return EXIT_USAGE
+        return asyncio.run(run_console(settings, user))
     if args.command == "db":
         return cmd_db(settings, args, out)
     store = open_store(settings)

@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from handlers.context import CoreConfig, PollDefaults
+from handlers.registry import clean_name
 
 CONFIG_FILE_ENV = "NEWSBOT_CONFIG"
 
@@ -63,6 +64,15 @@ class Settings(BaseSettings):
     telegram_rate_overall: float = Field(30.0, gt=0, le=1000)
     telegram_rate_per_chat: float = Field(1.0, gt=0, le=100)
     telegram_rate_per_group_minute: int = Field(20, ge=1, le=1200)
+
+    @field_validator("console_user")
+    @classmethod
+    def _console_user(cls, value: str) -> str:
+        # The terminal's person is named as every person is, so that owners and @name agree.
+        name = clean_name(value)
+        if not name:
+            raise ValueError("needs visible characters")
+        return name
 
     @field_validator("telegram_webhook_secret")
     @classmethod

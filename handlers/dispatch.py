@@ -19,7 +19,7 @@ from handlers.codec import ForgedData, decode
 from handlers.context import Ctx
 from handlers.events import Command, Press, Reply, Rich, UserError
 from handlers.i18n import current_language, format_date, normalise_language, t
-from handlers.registry import COMMANDS, check_args
+from handlers.registry import COMMANDS, check_args, clean_name
 from storage.models import ChatRef, MessageRef, UserRef
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,14 @@ def remember_locale(ctx: Ctx, cmd: Command) -> None:
         and ctx.store.chat_settings(cmd.chat).detected_language != detected
     ):
         ctx.store.update_chat_settings(cmd.chat, detected_language=detected)
+
+
+def arrived(user: UserRef) -> UserRef:
+    """A person as they enter the core: their names cleaned once, so that no reply, audit row
+    or @name lookup ever sees the raw ones. The id stays what the platform says."""
+    return dataclasses.replace(
+        user, display_name=clean_name(user.display_name), username=clean_name(user.username)
+    )
 
 
 def check_allowed(ctx: Ctx, user: UserRef, chat: ChatRef) -> None:
@@ -101,6 +109,10 @@ async def handle_command(ctx: Ctx, cmd: Command) -> list[Reply]:
     person gets a short apology. Nothing is half-done: handlers validate before they write."""
     token = current_language.set(chat_language(ctx, cmd.chat, cmd.locale))
     try:
+        replied = cmd.reply_to_user
+        cmd = dataclasses.replace(
+            cmd, user=arrived(cmd.user), reply_to_user=replied and arrived(replied)
+        )
         spec = COMMANDS.get(cmd.name.lower())
         if spec is None:
             raise UserError("cmd.unknown", name=cmd.name[:40])
@@ -124,6 +136,7 @@ async def handle_press(ctx: Ctx, press: Press, data: str) -> list[Reply]:
     or stale, and anyone who sees a message can press its buttons."""
     token = current_language.set(chat_language(ctx, press.chat, press.locale))
     try:
+        press = dataclasses.replace(press, user=arrived(press.user))
         try:
             action, params = decode(data)
         except ForgedData:
@@ -171,6 +184,7 @@ async def handle_text(
         return []
     token = current_language.set(chat_language(ctx, chat, locale))
     try:
+        user = arrived(user)
         ctx.mod.seen(user)
         check_allowed(ctx, user, chat)
         return await archive.answer_message(ctx, question)

@@ -9,7 +9,7 @@ from handlers.context import Ctx
 from handlers.events import Button, Command, MemberAction, Reply, Rich, UserError
 from handlers.i18n import format_date, t, tn
 from handlers.permissions import BOT_ADMIN, CHAT_ADMIN, OWNER, audit, has, require, role_of
-from handlers.registry import Param, command, parse_id
+from handlers.registry import Param, clean_name, command, parse_id
 from storage.models import ChatRef, UserRef
 from storage.moderation import BOT_WIDE
 
@@ -61,9 +61,11 @@ def target_and_rest(ctx: Ctx, cmd: Command) -> tuple[UserRef, tuple[str, ...]]:
 
 
 def name_of(user: UserRef) -> str:
-    if user.username:
-        return f"@{user.username}"
-    return user.display_name or user.user_id
+    # Cleaned here too: a person last seen before names were cleaned on arrival is stored raw.
+    username = clean_name(user.username)
+    if username:
+        return f"@{username}"
+    return clean_name(user.display_name) or user.user_id
 
 
 def scope_for(ctx: Ctx, cmd: Command) -> tuple[str, ChatRef | None]:

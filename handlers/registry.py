@@ -76,6 +76,13 @@ def clean_arg(value: str) -> str:
     ).strip()
 
 
+def clean_name(value: str) -> str:
+    """A person's name as the bot may show it back, cleaned like an argument and on one line:
+    platforms let people put direction overrides, zero-width and control characters (a bell)
+    into their names."""
+    return " ".join(clean_arg(value).split())
+
+
 def check_args(spec: CommandSpec, args: tuple[str, ...]) -> tuple[str, ...]:
     """Clean arguments and check their count and size against the command's parameters."""
     if sum(len(a) for a in args) > MAX_TOTAL_CHARS:

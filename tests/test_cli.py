@@ -172,6 +172,32 @@ def test_moderation_in_the_terminal_and_the_audit_export(newsbot: Newsbot) -> No
     assert rows[0]["target"] == "console:mallory" and rows[0]["reason"] == "Spam"
 
 
+def test_a_terminal_name_with_invisible_characters_can_be_moderated(newsbot: Newsbot) -> None:
+    """`--user` is cleaned as every name is: 'tro<zero-width space>ll<bell>' is @troll."""
+    newsbot("ingest", str(SAMPLE))
+    hidden = "tro\u200bll\u0007"
+    assert "Deine Stimme: Sehr gut" in newsbot("chat", "--user", hidden, stdin="/vote 1 1\n").stdout
+    out = newsbot("chat", stdin="/ban @troll Spam\n/results 1\n").stdout
+    assert "@troll ist jetzt überall gesperrt" in out and "Stimmen insgesamt: 0" in out
+    assert "Du bist gesperrt." in newsbot("chat", "--user", hidden, stdin="/vote 1 2\n").stdout
+    assert "Du bist gesperrt." in newsbot("chat", "--user", "troll", stdin="/vote 1 2\n").stdout
+    rows = json.loads(newsbot("export", "audit", "--format", "json").stdout)
+    assert rows[0]["target"] == "console:troll"
+
+    invisible = newsbot("chat", "--user", "\u200b\u202e\u0007", check=False)
+    assert invisible.returncode == 2
+    assert invisible.stderr == "--user braucht einen Namen aus sichtbaren Zeichen.\n"
+    # The terminal's own person is named the same way, so that `--user` reaches that owner.
+    owned = Newsbot(newsbot.cwd, NEWSBOT_CONSOLE_USER="bo\u200bss")
+    owned("chat", "--user", "boss", stdin="/unban @troll\n")
+    rows = json.loads(owned("export", "audit", "--format", "json").stdout)
+    assert (rows[-1]["actor"], rows[-1]["action"], rows[-1]["target"]) == (
+        "console:boss",
+        "unban",
+        "console:troll",
+    )
+
+
 def test_a_platform_that_cannot_start_is_one_line_without_the_token(tmp_path: Path) -> None:
     import socket
 

@@ -313,6 +313,26 @@ async def test_another_articles_button_never_replaces_a_post(tg: FakeTelegram) -
         assert len(texts(tg, group)) == 3
 
 
+async def test_display_names_are_shown_without_invisible_characters(tg: FakeTelegram) -> None:
+    """Direction overrides, zero-width and control characters in a name are dropped before
+    the bot repeats the name in a group."""
+    group = tg.chat(-100240, "supergroup", title="Namen")
+    carol = tg.user(50, "Carol")
+    evil = tg.user(67, "\u2066ev\u202eil\u200b\ufeff\u0007\u2069")  # no @username
+    tg.set_member(group, carol, "administrator")
+    async with running(tg) as bot:
+        update = tg.send_text(group, evil, "/tags")
+        [said] = [u["message"] for u in tg.pending_updates if u["update_id"] == update]
+        await tg.wait_for_message(group, "Noch keine")
+        tg.send_text(group, carol, "/warn", reply_to=said["message_id"])
+        warned = await tg.wait_for_message(group, "verwarnt")
+        assert warned["text"].startswith("evil wurde verwarnt (1 von 3)")
+        for text in texts(tg, group):
+            assert not any(ch in text for ch in "\u2066\u202e\u200b\ufeff\u0007\u2069"), text
+        [person] = bot.app.runtime.ctx.mod.find_people("telegram", str(evil.id))
+        assert person.display_name == "evil"
+
+
 async def test_feed_text_is_escaped_and_long_text_cut_on_sentences(tg: FakeTelegram) -> None:
     alice = tg.user(42, "Alice")
     async with running(tg) as bot:
