@@ -27,7 +27,9 @@ _MIN_STEM = 4
 
 
 def words_of(text: str) -> list[str]:
-    """The words of a text as the index splits them (hyphens and punctuation separate)."""
+    """The words a person wrote: fullwidth letters and ligatures as the plain letters they
+    stand for, split at anything that is not a letter or a digit (hyphens too). Each is one
+    word of the index (tests/test_index_folding.py)."""
     return _TOKEN.findall(unicodedata.normalize("NFKC", text))
 
 
