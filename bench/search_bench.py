@@ -21,7 +21,7 @@ from bot.article_input import parse_any
 from bot.ingest import store_article
 from bot.settings import load_settings
 from handlers import dispatch
-from handlers.archive import query_words
+from handlers.answers.words import query_words
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command
 from storage.models import ChatRef, NewArticle, UserRef

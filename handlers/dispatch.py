@@ -8,7 +8,7 @@ import logging
 # Importing the command modules fills the registry.
 from handlers import (  # noqa: F401
     admin,
-    archive,
+    answers,
     articles,
     feeds,
     moderation,
@@ -179,7 +179,7 @@ async def handle_text(
 ) -> list[Reply]:
     """A plain message (not a command): a question in a private chat, or a message that
     mentions the bot in a group, is answered from the archive; anything else gets no reply."""
-    question = archive.addressed_question(text, is_private=is_private, mentions_bot=mentions_bot)
+    question = answers.addressed_question(text, is_private=is_private, mentions_bot=mentions_bot)
     if question is None:
         return []
     token = current_language.set(chat_language(ctx, chat, locale))
@@ -187,7 +187,7 @@ async def handle_text(
         user = arrived(user)
         ctx.mod.seen(user)
         check_allowed(ctx, user, chat)
-        return await archive.answer_message(ctx, question)
+        return await answers.answer_message(ctx, question)
     except UserError as err:
         return [error_reply(err)]
     except Exception:

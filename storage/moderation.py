@@ -17,12 +17,6 @@ BOT_WIDE = "*"
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
-    user: UserRef
-    last_seen: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class Ban:
     user: UserRef
     scope: str

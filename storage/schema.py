@@ -267,7 +267,7 @@ def m003_search(db: Database) -> None:
     # need the exact old tags text to delete a row, which group_concat cannot promise. Triggers
     # keep it in sync from any writer, so the Store needs no search code. unicode61 with
     # remove_diacritics 2 folds case and accents (Rechenzentrum, "Wärme" = "warme"); German
-    # inflections and compounds are matched by prefix queries built in handlers/archive.py.
+    # inflections and compounds are matched by prefix queries built in handlers/answers/.
     _run(
         db,
         """

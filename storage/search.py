@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +21,8 @@ MARK_START, MARK_END = "\x02", "\x03"
 # Title matches count most, then tags, then the body (bm25 column weights).
 _WEIGHTS = (4.0, 1.0, 2.0)
 _SNIPPET_TOKENS = 14
+# The tokenizer option in the index's definition (m003_search), quotes doubled inside.
+_TOKENIZER = re.compile(r"tokenize\s*=\s*'((?:[^']|'')*)'", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +148,27 @@ class Search:
                 (start, start + "\U0010ffff"),
             )
         )
+
+    def index_words(self, texts: Sequence[str]) -> list[list[str]]:
+        """The words the index makes of each text, in order, split and folded by the index's
+        own tokenizer (read from its definition and run on a scratch in-memory table, so the
+        archive is untouched). For checking that the answers' folding agrees with the index."""
+        definition = str(
+            self.store._scalar("SELECT sql FROM sqlite_master WHERE name = 'article_fts'")
+        )
+        match = _TOKENIZER.search(definition)
+        tokenizer = match.group(1) if match else "unicode61"  # FTS5's default
+        out: list[list[str]] = [[] for _ in texts]
+        with closing(sqlite3.connect(":memory:")) as scratch:
+            scratch.execute(
+                f"CREATE VIRTUAL TABLE probe USING fts5(text, tokenize = '{tokenizer}')"
+            )
+            scratch.execute("CREATE VIRTUAL TABLE probe_words USING fts5vocab(probe, 'instance')")
+            scratch.executemany(
+                "INSERT INTO probe (rowid, text) VALUES (?, ?)", enumerate(texts, start=1)
+            )
+            for doc, term in scratch.execute(
+                "SELECT doc, term FROM probe_words ORDER BY doc, offset"
+            ):
+                out[doc - 1].append(term)
+        return out

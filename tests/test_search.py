@@ -10,9 +10,12 @@ import pytest
 from bot.platforms.console import ConsoleAdapter
 from bot.runtime import Runtime
 from handlers import dispatch
-from handlers.archive import fold, query_words, sentences, split_compound, stem
+from handlers.answers.compounds import split_compound
+from handlers.answers.folding import fold
+from handlers.answers.words import query_words, stem
 from handlers.context import Ctx
 from handlers.events import Reply
+from handlers.sentences import sentences
 from storage.models import ChatRef, NewArticle, UserRef
 from storage.search import Concept, Word
 from tests.conftest import Chat, add, article
