@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from bot.platforms.base import Adapter
 from handlers import dispatch
@@ -11,10 +14,16 @@ from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
+from storage.inbox import Inbox, InboxUpdate
 from storage.models import ChatRef, ChatSettings, MessageRef, UserRef
 from storage.store import Store
 
 log = logging.getLogger(__name__)
+
+# Finished updates are remembered this long: Telegram repeats an unconfirmed update for at
+# most a day, so a repeat always finds its row.
+KEEP_HANDLED = timedelta(days=2)
+PRUNE_EVERY = 3600.0  # seconds
 
 
 class Runtime:
@@ -25,6 +34,8 @@ class Runtime:
         self.ctx = Ctx(store=store, config=config)
         self.adapters: dict[str, Adapter] = {}
         self._wake_listeners: list[Callable[[], None]] = []
+        self.inbox = Inbox(store)
+        self._next_prune = 0.0
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -115,13 +126,36 @@ class Runtime:
         if reply.article_id is not None and reply.poll_version is not None:
             self.store.record_post(reply.article_id, message, reply.poll_version, reply.language)
 
-    def adapter_state(self, key: str) -> str | None:
-        """A small value an adapter keeps across restarts (Telegram: the newest update it
-        handled, so that updates repeated after a restart are not handled twice)."""
-        return self.store.get_state(key)
+    # -- the update inbox: updates stored before the platform forgets them ---------------
 
-    def set_adapter_state(self, key: str, value: str) -> None:
-        self.store.set_state(key, value)
+    def updates_received(self, source: str, updates: Sequence[tuple[int, str]]) -> None:
+        """Store a batch of (update id, JSON) in one transaction, before it is confirmed."""
+        self.inbox.receive(source, updates)
+
+    def unfinished_updates(self, source: str, worker: str, *, take_over: bool) -> list[InboxUpdate]:
+        """Stored updates that were never finished (a crash, a kill), to handle now."""
+        return self.inbox.unfinished(source, worker, take_over=take_over)
+
+    def claim_update(self, source: str, update_id: int, worker: str) -> bool:
+        """True when `worker` is to handle the update: not finished, and nobody (this worker
+        included) is handling it already."""
+        return self.inbox.claim(source, update_id, worker)
+
+    def handling_update(
+        self, source: str, update_id: int
+    ) -> contextlib.AbstractContextManager[None]:
+        """Around a handler: what it commits marks the update done in the same transaction."""
+        return self.inbox.handling(source, update_id)
+
+    def update_handled(self, source: str, update_id: int) -> None:
+        self.inbox.done(source, update_id)
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY
+            self.inbox.prune(KEEP_HANDLED)
+
+    def update_released(self, source: str, update_id: int) -> None:
+        """A handler was cancelled before it finished: a restart handles the update."""
+        self.inbox.release(source, update_id)
 
     def chat_settings(self, chat: ChatRef) -> ChatSettings:
         return self.store.chat_settings(chat)

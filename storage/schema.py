@@ -321,3 +321,32 @@ def m005_detected_language(db: Database) -> None:
     # The language a person's app reports, remembered per private chat, so that deliveries
     # there speak it too when the chat never chose one with /lang.
     _run(db, "ALTER TABLE chats ADD COLUMN detected_language TEXT;")
+
+
+@migrations()
+def m007_update_inbox(db: Database) -> None:
+    # Every platform update is stored before the platform may forget it (the next getUpdates
+    # confirms a batch), and counts as handled only once its effect is committed: one row per
+    # update id, so repeats and out-of-order deliveries are recognised whichever worker gets
+    # them. `source` names the bot (update ids count per bot); a claim is a worker's lease.
+    _run(
+        db,
+        """
+        CREATE TABLE update_inbox (
+            source TEXT NOT NULL,
+            update_id INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            received TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_until TEXT,
+            done_at TEXT,
+            PRIMARY KEY (source, update_id)
+        );
+        CREATE INDEX idx_update_inbox_state ON update_inbox(source, state, update_id);
+        CREATE INDEX idx_update_inbox_done ON update_inbox(state, done_at);
+        -- The newest update id the Telegram adapter used to remember instead.
+        DELETE FROM state WHERE key LIKE 'telegram:%:last_update';
+        """,
+    )

@@ -101,6 +101,7 @@ class Store:
         )
         self.db = Database(conn)
         self.clock = clock
+        self._before_commit: list[Callable[[sqlite3.Connection], None]] = []
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 10000")
         if self.path != ":memory:":
@@ -133,10 +134,17 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            for hook in self._before_commit:
+                hook(conn)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def before_commit(self, hook: Callable[[sqlite3.Connection], None]) -> None:
+        """Run `hook` inside every write transaction, just before it commits (the update
+        inbox marks the update being handled done together with its effect)."""
+        self._before_commit.append(hook)
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         cur = self.db.conn.execute(sql, params)

@@ -6,7 +6,6 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -48,19 +47,19 @@ from telegram.error import (
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    ApplicationHandlerStop,
     CallbackContext,
     CallbackQueryHandler,
     ChatMemberHandler,
     ChosenInlineResultHandler,
     InlineQueryHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.pacing import Limit, Pacer
 from bot.platforms.base import DeliveryError, PlatformStartError
+from bot.platforms.telegram_inbox import InboxBot, InboxProcessor, TelegramInbox
 from bot.platforms.telegram_render import (
     fit,
     keyboard,
@@ -68,6 +67,7 @@ from bot.platforms.telegram_render import (
     render_html,
     shorten,
 )
+from bot.platforms.telegram_webhook import WebhookServer
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.codec import ForgedData, decode
@@ -90,9 +90,6 @@ POLL_TIMEOUT = timedelta(seconds=10)  # long polling; stop() cancels a poll in f
 CONNECT_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, POOL_TIMEOUT = 5.0, 15.0, 15.0, 5.0
 CONCURRENT_UPDATES = 64
 ADMIN_CACHE_SECONDS = 30.0
-# Telegram keeps unconfirmed updates for 24 h and numbers them sequentially unless none came
-# for a week: a remembered update id older than a day says nothing about the next ones.
-UPDATE_MEMORY_SECONDS = 24 * 3600
 ALLOWED_UPDATES = [
     "message",
     "channel_post",
@@ -259,13 +256,9 @@ class TelegramAdapter:
         self._admins: Lru[tuple[int, int], tuple[bool, float]] = Lru(10_000)
         self._shown: Lru[str, Shown] = Lru(20_000)
         self._wanted: Lru[str, int] = Lru(20_000)
-        self._seen: Lru[int, bool] = Lru(10_000)
-        self._handled_before = 0  # the newest update id the previous run handled
-        self._newest = 0
-
-    @property
-    def _state_key(self) -> str:
-        return f"telegram:{self.bot_id}:last_update"
+        port = settings.telegram_webhook_port if settings.telegram_webhook_url else None
+        self._inbox = TelegramInbox(runtime, self.bot_id, webhook_port=port)
+        self._webhook: WebhookServer | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -276,43 +269,48 @@ class TelegramAdapter:
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         self._guard_logs()
         root = s.telegram_api_url.rstrip("/")
-        app = (
-            ApplicationBuilder()
-            .token(s.telegram_token.get_secret_value())
-            .base_url(f"{root}/bot")
-            .base_file_url(f"{root}/file/bot")
-            .job_queue(None)
-            .concurrent_updates(CONCURRENT_UPDATES)
-            .connection_pool_size(CONCURRENT_UPDATES)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .write_timeout(WRITE_TIMEOUT)
-            .pool_timeout(POOL_TIMEOUT)
-            .get_updates_connect_timeout(CONNECT_TIMEOUT)
-            .get_updates_read_timeout(CONNECT_TIMEOUT)  # added to the long-poll timeout
-            .get_updates_pool_timeout(POOL_TIMEOUT)
-            .build()
+        webhook = bool(s.telegram_webhook_url)
+        bot = InboxBot(
+            s.telegram_token.get_secret_value(),
+            base_url=f"{root}/bot",
+            base_file_url=f"{root}/file/bot",
+            request=HTTPXRequest(
+                connection_pool_size=CONCURRENT_UPDATES,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
+                write_timeout=WRITE_TIMEOUT,
+                pool_timeout=POOL_TIMEOUT,
+            ),
+            get_updates_request=HTTPXRequest(
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=CONNECT_TIMEOUT,  # added to the long-poll timeout
+                pool_timeout=POOL_TIMEOUT,
+            ),
+            inbox=self._inbox,
         )
+        builder = (
+            ApplicationBuilder()
+            .bot(bot)
+            .job_queue(None)
+            .concurrent_updates(InboxProcessor(self._inbox, CONCURRENT_UPDATES))
+        )
+        if webhook:
+            builder = builder.updater(None)  # newsbot's own server takes the updates
+        app: AnyApp = builder.build()
         self._add_handlers(app)
-        self._load_update_memory()
         try:
             await app.initialize()
             self.username = app.bot.username
             await self._register_commands(app.bot)
             await app.start()
-            assert app.updater is not None
-            if s.telegram_webhook_url:
-                assert s.telegram_webhook_secret is not None
-                await app.updater.start_webhook(
-                    listen=s.telegram_webhook_listen,
-                    port=s.telegram_webhook_port,
-                    url_path=urlsplit(s.telegram_webhook_url).path.lstrip("/"),
-                    webhook_url=s.telegram_webhook_url,
-                    secret_token=s.telegram_webhook_secret.get_secret_value(),
-                    allowed_updates=ALLOWED_UPDATES,
-                    drop_pending_updates=False,
-                )
+            self._app = app  # handlers may run from here on
+            # Updates a crash left unfinished go first; repeats of them are skipped.
+            for update in self._inbox.unfinished(bot):
+                await app.update_queue.put(update)
+            if webhook:
+                await self._start_webhook(app)
             else:
+                assert app.updater is not None
                 await app.updater.start_polling(
                     poll_interval=0,
                     timeout=POLL_TIMEOUT,
@@ -321,21 +319,62 @@ class TelegramAdapter:
                     error_callback=self._polling_failed,
                 )
         except (TelegramError, OSError) as err:
-            await self._close(app)
-            self._unguard_logs()
+            await self._abort_start(app)
             # InvalidToken quotes the token: only a redacted message leaves this method.
             reason = self._redactor.redact(f"{type(err).__name__}: {err}")
             raise PlatformStartError(f"Telegram could not start: {reason}") from None
-        self._app = app
+        except BaseException:
+            await self._abort_start(app)
+            raise
         mode = "webhook" if s.telegram_webhook_url else "polling"
         log.info("Telegram: @%s running (%s)", self.username, mode)
+
+    async def _abort_start(self, app: AnyApp) -> None:
+        self._app = None
+        await self._stop_webhook()
+        await self._close(app)
+        self._unguard_logs()
 
     async def stop(self) -> None:
         """Stop fetching updates, let handlers in flight finish, close the connections."""
         app, self._app = self._app, None
+        await self._stop_webhook()
         if app is not None:
             await self._close(app)
         self._unguard_logs()
+
+    async def _start_webhook(self, app: AnyApp) -> None:
+        """Serve the webhook, then tell Telegram to use it. An update is stored before it is
+        answered with 200; until then Telegram keeps it and sends it again."""
+        s = self.settings
+        assert s.telegram_webhook_url is not None
+        assert s.telegram_webhook_secret is not None
+        secret = s.telegram_webhook_secret.get_secret_value()
+
+        def accept(update: Update) -> None:
+            self._inbox.store([update])
+            app.update_queue.put_nowait(update)
+
+        server = WebhookServer(
+            app.bot,
+            path=urlsplit(s.telegram_webhook_url).path,
+            secret=secret,
+            accept=accept,
+        )
+        await server.start(s.telegram_webhook_listen, s.telegram_webhook_port)
+        self._webhook = server
+        await app.bot.set_webhook(
+            s.telegram_webhook_url,
+            secret_token=secret,
+            allowed_updates=ALLOWED_UPDATES,
+            drop_pending_updates=False,
+        )
+
+    async def _stop_webhook(self) -> None:
+        server, self._webhook = self._webhook, None
+        if server is not None:
+            with contextlib.suppress(TimeoutError):
+                await server.stop()
 
     async def _close(self, app: AnyApp) -> None:
         try:
@@ -360,6 +399,7 @@ class TelegramAdapter:
         # A filter acts only on records made by its own logger, so it goes on each of them.
         names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "telegram"]
         names += ["telegram", "httpx", "httpcore", __name__, "bot.delivery", "bot.app"]
+        names += ["bot.platforms.telegram_inbox", "bot.platforms.telegram_webhook"]
         for name in dict.fromkeys(names):
             logger = logging.getLogger(name)
             logger.addFilter(self._redactor)
@@ -381,7 +421,6 @@ class TelegramAdapter:
         log.error("Telegram update %s failed: %s", where, reason, exc_info=err)
 
     def _add_handlers(self, app: AnyApp) -> None:
-        app.add_handler(TypeHandler(Update, self._on_any_update), group=-1)
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migration))
         messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
         app.add_handler(MessageHandler(messages & filters.COMMAND, self._on_command))
@@ -625,34 +664,6 @@ class TelegramAdapter:
             return
 
     # -- updates ------------------------------------------------------------------------------
-
-    def _load_update_memory(self) -> None:
-        raw = self.runtime.adapter_state(self._state_key)
-        self._handled_before = 0
-        if raw:
-            try:
-                saved = json.loads(raw)
-                if time.time() - float(saved["at"]) < UPDATE_MEMORY_SECONDS:
-                    self._handled_before = int(saved["update_id"])
-            except (ValueError, KeyError, TypeError):
-                log.warning("ignoring unreadable %s", self._state_key)
-        self._newest = self._handled_before
-
-    async def _on_any_update(self, update: Update, context: Context) -> None:
-        """Runs first for every update. getUpdates repeats updates after a restart whose final
-        confirmation failed, and webhooks retry: handle each update id once (a repeated press
-        would take a vote back)."""
-        update_id = update.update_id
-        if update_id <= self._handled_before or update_id in self._seen:
-            log.info("Telegram update %s was handled before; skipped", update_id)
-            raise ApplicationHandlerStop
-        self._seen.set(update_id, True)
-        if update_id > self._newest:
-            self._newest = update_id
-            # Marked before handling: a crash mid-way loses this update rather than doing it
-            # twice, as PTB itself does for the batch it has confirmed.
-            state = json.dumps({"update_id": update_id, "at": int(time.time())})
-            self.runtime.set_adapter_state(self._state_key, state)
 
     async def _on_migration(self, update: Update, context: Context) -> None:
         message = update.effective_message

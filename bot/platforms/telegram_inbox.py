@@ -1,0 +1,132 @@
+"""Telegram updates through the update inbox: stored before Telegram may forget them, handled
+once, and handled after a crash if they were not finished (platform-facts.md, getUpdates)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import socket
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+from telegram import Bot, Update
+from telegram.error import TelegramError
+from telegram.ext import BaseUpdateProcessor, ExtBot
+
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class InboxUnavailable(TelegramError):
+    """The database could not store a fetched batch: it is not confirmed, so Telegram sends
+    it again, and PTB's polling loop retries with growing pauses."""
+
+
+class TelegramInbox:
+    """One bot's updates in the runtime's inbox, as this process sees them.
+
+    `worker` names who holds an update while it is handled, and stays the same across
+    restarts, so that a restarted process takes back at once what it left unfinished: when
+    polling that is the bot itself (Telegram allows one poller per bot, so it also takes over
+    every other claim), with a webhook the host and the port it listens on."""
+
+    def __init__(self, runtime: Runtime, bot_id: int, *, webhook_port: int | None) -> None:
+        self.runtime = runtime
+        self.source = f"telegram:{bot_id}"  # update ids count per bot
+        self.polling = webhook_port is None
+        host = socket.gethostname()
+        self.worker = f"{host}:polling" if self.polling else f"{host}:{webhook_port}"
+
+    def store(self, updates: Sequence[Update]) -> None:
+        """Store updates in one transaction; InboxUnavailable when the database cannot."""
+        try:
+            self.runtime.updates_received(
+                self.source, [(u.update_id, u.to_json()) for u in updates]
+            )
+        except Exception as err:
+            log.warning("cannot store %d Telegram updates: %s", len(updates), err)
+            raise InboxUnavailable(f"cannot store updates: {type(err).__name__}") from err
+
+    def unfinished(self, bot: Bot) -> list[Update]:
+        """Stored updates a crash left unfinished, parsed again, oldest first."""
+        stored = self.runtime.unfinished_updates(self.source, self.worker, take_over=self.polling)
+        updates: list[Update] = []
+        for row in stored:
+            try:
+                update = Update.de_json(json.loads(row.payload), bot)
+            except (ValueError, TypeError, KeyError) as err:
+                # It can never be handled: finished, so that it is not read on every start.
+                log.error("stored Telegram update %s is unreadable: %s", row.update_id, err)
+                self.runtime.update_handled(self.source, row.update_id)
+                continue
+            updates.append(update)
+        if updates:
+            log.info("Telegram: handling %d updates left unfinished", len(updates))
+        return updates
+
+
+class InboxBot(ExtBot[None]):
+    """PTB's bot, storing each fetched batch before get_updates returns it. PTB confirms a
+    batch with its next getUpdates, which starts before the handlers finish: by then the
+    batch is in the database, so a crash loses none of it."""
+
+    def __init__(self, *args: Any, inbox: TelegramInbox, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inbox = inbox
+
+    async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
+        updates = await super().get_updates(*args, **kwargs)
+        if updates:
+            self._inbox.store(updates)
+        return updates
+
+
+class InboxProcessor(BaseUpdateProcessor):
+    """Runs each update's handlers at most `max_concurrent_updates` at a time, and only when
+    the inbox gives the update to this process: a repeat, or an update handled already, is
+    skipped. An update is finished when its handler's first write commits (the inbox does that
+    in the same transaction) or when the handlers return, whichever comes first; a handler that
+    raised has been answered and logged by the error handler, and is finished too."""
+
+    def __init__(self, inbox: TelegramInbox, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._inbox = inbox
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if not isinstance(update, Update):
+            await coroutine
+            return
+        runtime, source, update_id = self._inbox.runtime, self._inbox.source, update.update_id
+        try:
+            mine = runtime.claim_update(source, update_id, self._inbox.worker)
+        except Exception:
+            # Handled without the inbox's guard rather than not at all.
+            log.exception("cannot claim Telegram update %s", update_id)
+            mine = True
+        if not mine:
+            log.info("Telegram update %s was handled before; skipped", update_id)
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()  # never started: close it, or Python warns
+            return
+        try:
+            with runtime.handling_update(source, update_id):
+                await coroutine
+        except BaseException:
+            # Cancelled at shutdown (handler errors never get here): a restart handles it.
+            try:
+                runtime.update_released(source, update_id)
+            except Exception:
+                log.exception("cannot release Telegram update %s", update_id)
+            raise
+        try:
+            runtime.update_handled(source, update_id)
+        except Exception:
+            log.exception("cannot mark Telegram update %s handled", update_id)
+
+    async def initialize(self) -> None:
+        """Nothing to set up: the inbox lives in the database."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
