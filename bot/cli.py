@@ -19,7 +19,7 @@ from bot.sources import SourcePoller
 from handlers.feeds import describe_failure, is_feed_url
 from handlers.i18n import current_language, t
 from storage.moderation import Moderation
-from storage.store import Store
+from storage.store import MAX_TAGS_PER_ARTICLE, Store
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,11 @@ def print_report(report: IngestReport, out: TextIO) -> None:
             out.write(t("cli.ingest.missing", name=name) + "\n")
         else:
             out.write(t("cli.ingest.rejected", name=name, reason=t(f"input.{reason}")) + "\n")
+    if report.tags_dropped:
+        out.write(
+            t("cli.ingest.tags_dropped", count=report.tags_dropped, limit=MAX_TAGS_PER_ARTICLE)
+            + "\n"
+        )
     summary = t(
         "cli.ingest.summary",
         new=len(report.new),

@@ -321,3 +321,18 @@ def m005_detected_language(db: Database) -> None:
     # The language a person's app reports, remembered per private chat, so that deliveries
     # there speak it too when the chat never chose one with /lang.
     _run(db, "ALTER TABLE chats ADD COLUMN detected_language TEXT;")
+
+
+@migrations()
+def m006_tags_indexed_once(db: Database) -> None:
+    # The tag trigger rewrote an article's whole index row for every tag inserted, so storing
+    # n tags cost n² (100,000 tags ran for more than 10 minutes, holding the write lock).
+    # Store.add_article now writes the index row once, after the article's tags; updates,
+    # deletions and tag renames stay with the triggers of m003_search.
+    _run(
+        db,
+        """
+        DROP TRIGGER article_fts_tag_insert;
+        DROP TRIGGER article_fts_insert;
+        """,
+    )
