@@ -1,15 +1,18 @@
-"""Input that stopped or hung newsbot (issue 9): thousands of tags, one bad character, feeds
-nested absurdly deep."""
+"""Input that stopped or hung newsbot (issue 9): thousands of tags, one bad character, numbers
+beyond 64 bits, host names no resolver takes, feeds nested absurdly deep."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
+from bot.feed_fetch import AddressGuard, FetchRefused
 from bot.ingest import store_article
 from handlers.context import CoreConfig, Ctx
+from storage.models import ChatRef
 from storage.store import MAX_TAG_CHARS, MAX_TAGS_PER_ARTICLE, Store
 from tests.conftest import Chat, article
 from tests.fakes.loopback import Serve
@@ -159,6 +162,84 @@ async def test_a_character_reference_to_no_character_spoils_only_its_text(
     assert titles[2].startswith("Zwei") and titles[2].endswith("und mehr")
     stored = store.get_feed(feed.id)
     assert stored is not None and stored.failures == 0 and stored.state == "active"
+
+
+# --- numbers beyond 64 bits --------------------------------------------------------------
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("feeds", "remove", HUGE),
+        ("feeds", "fetch", HUGE),
+        ("feeds", "fetch", "1", HUGE),
+        ("export", "results", "--article", HUGE),
+        ("feeds", "remove", "zwei"),
+    ],
+)
+def test_a_number_beyond_64_bits_is_one_line_and_exit_code_2(
+    newsbot: Newsbot, args: tuple[str, ...]
+) -> None:
+    result = newsbot(*args, check=False)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Keine gültige Nummer: ")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"/article {HUGE}",
+        f"/vote {HUGE} 1",
+        f"/vote 1 {HUGE}",
+        f"/results {HUGE}",
+        f"/why {HUGE}",
+        f"/feeds remove {HUGE}",
+        f"/audit {HUGE}",
+        f"/audit #{HUGE}",
+        "/audit ²",  # a digit to str.isdigit(), not to int()
+        "/vote ² 1",
+    ],
+)
+async def test_a_huge_or_odd_number_in_a_chat_command_gets_a_clear_answer(
+    ctx: Ctx, caplog: pytest.LogCaptureFixture, line: str
+) -> None:
+    chat = Chat(ctx, chat=ChatRef("telegram", "1"))  # telegram:1 is a bot admin
+    store_article(ctx.store, ctx.config, article())
+    caplog.set_level(logging.INFO)
+
+    answer = await chat.text(line, "1", admin=True)
+
+    assert answer and "etwas schiefgegangen" not in answer
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+# --- host names no resolver takes --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["a" * 64 + ".example.org", "feed." + "b" * 200 + ".example", "a..example.org", ".example.org"],
+)
+async def test_a_host_name_no_resolver_takes_is_a_bad_url(host: str) -> None:
+    with pytest.raises(FetchRefused) as excinfo:
+        await AddressGuard().check_url(f"https://{host}/feed.xml")
+    assert excinfo.value.reason == "bad_url"
+
+
+async def test_a_feed_with_a_host_label_over_63_characters_is_refused_as_a_bad_url(
+    store: Store, config: CoreConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed = added(store, "https://" + "a" * 64 + ".example.org/feed.xml")
+
+    outcome = await fetch(make_poller(store, config), feed.id)
+
+    assert (outcome.kind, outcome.reason) == ("refused", "bad_url")  # was "internal"
+    assert not [record for record in caplog.records if record.exc_info]
 
 
 # --- nesting ---------------------------------------------------------------------------
