@@ -18,6 +18,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 import feedparser
 
+from bot.feed_limits import (
+    MAX_XML_DEPTH,
+    TAGS_DROPPED,
+    nested_too_deeply,
+    repair_character_references,
+)
 from handlers.events import UserError
 from handlers.sentences import sentences
 from storage.models import NewArticle
@@ -67,9 +73,26 @@ _INVISIBLE = re.compile(
 )
 
 
+# Lone surrogates come from JSON escapes ("\ud800") and a few codecs (UTF-7); UTF-8 cannot
+# encode them, so the database refuses them and, unreplaced, one stopped a whole ingest.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+# Decoding lets them through as well (bytes ED A0 80 are "\ud800" written out as if it were a
+# character): they are then replaced like escaped ones, instead of failing the whole file or,
+# in a feed, turning all its text into Windows-1252 mojibake.
+_LONE_SURROGATES = "surrogatepass"
+
+
+def without_surrogates(text: str) -> str:
+    """Lone surrogates replaced by U+FFFD, the replacement character."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
 def normalise_text(text: str) -> str:
-    """NFC, one kind of line break, no control characters except newline and tab."""
-    text = _NEWLINES.sub("\n", text)
+    """NFC, one kind of line break, no control characters except newline and tab, no lone
+    surrogates."""
+    text = without_surrogates(_NEWLINES.sub("\n", text))
     text = _CONTROLS.sub("", text)
     return unicodedata.normalize("NFC", text)
 
@@ -425,7 +448,7 @@ def decode_text(data: bytes, *, limit: int = MAX_TEXT_BYTES) -> str:
     if b"\x00" in data:
         raise InputRejected("binary", "the file contains NUL bytes; it is not a UTF-8 text file")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8", _LONE_SURROGATES)
     except UnicodeDecodeError as exc:
         raise InputRejected(
             "binary", f"not valid UTF-8 (byte {exc.start}); save the file as UTF-8 text"
@@ -586,7 +609,7 @@ def decode_xml(data: bytes) -> str:
         candidates.append("utf-8")
     for candidate in candidates:
         try:
-            return body.decode(candidate)
+            return body.decode(candidate, _LONE_SURROGATES)
         except (UnicodeDecodeError, LookupError):
             continue
     # Like feedparser: a feed that lies about its encoding is usually Windows-1252.
@@ -603,12 +626,15 @@ def _screen_feed(data: bytes) -> bytes:
         if _HTML_DOCTYPE.search(text) and not _ENTITY_DECLARATION.search(text):
             raise InputRejected("not_a_feed", "this is an HTML page, not a feed")
         raise InputRejected("doctype", "feeds with DOCTYPE or ENTITY declarations are refused")
+    if nested_too_deeply(text):
+        raise InputRejected(
+            "too_deep", f"elements nested more than {MAX_XML_DEPTH} levels deep are refused"
+        )
+    text = without_surrogates(repair_character_references(text))
     declaration = _XML_DECLARATION.match(text)
     if declaration:
         text = text[declaration.end() :]
-    return ('<?xml version="1.0" encoding="utf-8"?>\n' + text.lstrip()).encode(
-        "utf-8", errors="replace"
-    )
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + text.lstrip()).encode("utf-8")
 
 
 def _get(mapping: object, key: str) -> object:
@@ -674,6 +700,9 @@ def _entry_tags(entry: Mapping[str, Any]) -> tuple[str, ...]:
     tags = _get(entry, "tags")
     if not isinstance(tags, list):
         return ()
+    dropped = _get(entry, TAGS_DROPPED)
+    if dropped:
+        log.info("a feed entry had %s more tags than the %s read", dropped, len(tags))
     terms: list[str] = []
     for tag in tags:
         term = _get(tag, "term") or _get(tag, "label")
@@ -802,7 +831,7 @@ def _load_json(data: bytes) -> object:
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8", _LONE_SURROGATES)
     except UnicodeDecodeError as exc:
         raise InputRejected("bad_encoding", f"JSON must be UTF-8 (byte {exc.start})") from None
     if not text.strip():

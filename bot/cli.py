@@ -20,11 +20,33 @@ from handlers.feeds import describe_failure, is_feed_url
 from handlers.i18n import current_language, t
 from handlers.registry import clean_name
 from storage.moderation import Moderation
-from storage.store import Store
+from storage.store import MAX_TAGS_PER_ARTICLE, Store
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# Ids are SQLite integers, signed 64-bit: a larger number cannot name anything, and handed to
+# SQLite it raised OverflowError.
+MAX_RECORD_ID = 2**63 - 1
+
+
+def record_id(text: str) -> int | None:
+    """A source or article number as typed, or None when it is not one."""
+    value = text.strip().lstrip("#")
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_RECORD_ID)):
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_RECORD_ID else None
+
+
+def record_ids(texts: Sequence[str]) -> list[int] | None:
+    """Source or article numbers as typed; None, with one line on stderr for each argument
+    that is not one, when any is not."""
+    ids = [record_id(text) for text in texts]
+    for text, number in zip(texts, ids, strict=True):
+        if number is None:
+            sys.stderr.write(t("cli.bad_number", value=text[:40], max=MAX_RECORD_ID) + "\n")
+    return None if None in ids else [number for number in ids if number is not None]
 
 
 def parse_interval(text: str) -> int:
@@ -66,16 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--interval", type=parse_interval, default=None, help="e.g. 15m")
     fsub.add_parser("list", help="list sources and their state")
     remove = fsub.add_parser("remove", help="remove a source")
-    remove.add_argument("id", type=int)
+    # Numbers are checked by the commands, so that a wrong one is one line in the person's
+    # language (argparse would answer with a usage block in English).
+    remove.add_argument("id", metavar="N")
     fetch = fsub.add_parser(
         "fetch", help="fetch the due sources (or the given ones) now, once, and say how it went"
     )
-    fetch.add_argument("ids", nargs="*", type=int, metavar="N")
+    fetch.add_argument("ids", nargs="*", metavar="N")
 
     export = sub.add_parser("export", help="export data for analysis")
     esub = export.add_subparsers(dest="export_command", required=True, metavar="WHAT")
     results = esub.add_parser("results", help="poll results per article and option")
-    results.add_argument("--article", type=int, default=None, metavar="N")
+    results.add_argument("--article", default=None, metavar="N")
     results.add_argument("--format", choices=["csv", "json"], default="csv")
     audit = esub.add_parser("audit", help="the audit log, oldest first")
     audit.add_argument("--format", choices=["csv", "json"], default="csv")
@@ -106,6 +130,11 @@ def print_report(report: IngestReport, out: TextIO) -> None:
             out.write(t("cli.ingest.missing", name=name) + "\n")
         else:
             out.write(t("cli.ingest.rejected", name=name, reason=t(f"input.{reason}")) + "\n")
+    if report.tags_dropped:
+        out.write(
+            t("cli.ingest.tags_dropped", count=report.tags_dropped, limit=MAX_TAGS_PER_ARTICLE)
+            + "\n"
+        )
     summary = t(
         "cli.ingest.summary",
         new=len(report.new),
@@ -148,11 +177,18 @@ def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: T
         out.write(t(key, id=feed.id, location=feed.location) + "\n")
         return EXIT_OK
     if args.feeds_command == "fetch":
-        return asyncio.run(cmd_feeds_fetch(settings, store, args.ids, out))
+        ids = record_ids(args.ids)
+        if ids is None:
+            return EXIT_USAGE
+        return asyncio.run(cmd_feeds_fetch(settings, store, ids, out))
     if args.feeds_command == "remove":
-        removed = store.remove_feed(args.id)
+        found = record_ids([args.id])
+        if found is None:
+            return EXIT_USAGE
+        feed_id = found[0]
+        removed = store.remove_feed(feed_id)
         if removed is None:
-            out.write(t("cli.feeds.unknown", id=args.id) + "\n")
+            out.write(t("cli.feeds.unknown", id=feed_id) + "\n")
             return EXIT_FAIL
         out.write(t("cli.feeds.removed", id=removed.id, location=removed.location) + "\n")
         return EXIT_OK
@@ -308,7 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export" and args.export_command == "audit":
             return cmd_export_audit(store, args.format, out)
         if args.command == "export":
-            return cmd_export_results(store, args.article, args.format, out)
+            found = [] if args.article is None else record_ids([args.article])
+            if found is None:
+                return EXIT_USAGE
+            return cmd_export_results(store, found[0] if found else None, args.format, out)
     finally:
         store.close()
     parser.error("unknown command")

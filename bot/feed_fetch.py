@@ -96,6 +96,14 @@ def _parse_url(url: str | httpx.URL) -> httpx.URL:
         raise FetchRefused("bad_url", f"not a usable URL: {exc}") from None
 
 
+def _check_host_name(host: str) -> None:
+    """Refuse a name no resolver takes (RFC 1035: labels of 1 to 63 characters, 253 in all):
+    handed on, it made the IDNA codec raise from inside the lookup."""
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or any(not 1 <= len(label) <= 63 for label in labels):
+        raise FetchRefused("bad_url", "the host name has an empty or too long part")
+
+
 def _port(url: httpx.URL) -> int:
     return url.port if url.port is not None else _DEFAULT_PORTS[url.scheme]
 
@@ -121,6 +129,7 @@ class AddressGuard:
         try:
             addresses: list[IPAddress] = [ipaddress.ip_address(host)]
         except ValueError:
+            _check_host_name(host)
             addresses = await self.resolve(host, port)
         for address in addresses:
             if not self.address_allowed(address, port):
@@ -145,6 +154,8 @@ class AddressGuard:
             raise FetchFailed("dns", f"looking up {host} took too long") from None
         except OSError as exc:  # socket.gaierror: no such name, resolver down
             raise FetchFailed("dns", f"cannot look up {host}: {exc}") from None
+        except UnicodeError:  # the IDNA codec refuses the name: it can never resolve
+            raise FetchRefused("bad_url", f"{host} is not a valid host name") from None
         addresses: list[IPAddress] = []
         for family, _type, _proto, _name, sockaddr in infos:
             if family not in (socket.AF_INET, socket.AF_INET6):

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.article_input import InputRejected, normalise_guid, normalise_url, parse_any
 from handlers.context import CoreConfig
 from storage.models import Article, NewArticle
-from storage.store import Store, content_hash
+from storage.store import MAX_TAGS_PER_ARTICLE, Store, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,14 @@ class IngestReport:
     duplicates: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (name, reason key)
     deliveries: int = 0
+    tags_dropped: int = 0  # beyond MAX_TAGS_PER_ARTICLE, summed over the new articles
 
     def merge(self, other: IngestReport) -> None:
         self.new += other.new
         self.duplicates += other.duplicates
         self.rejected += other.rejected
         self.deliveries += other.deliveries
+        self.tags_dropped += other.tags_dropped
 
 
 def dedupe_keys(article: NewArticle) -> tuple[str, str | None]:
@@ -56,10 +58,15 @@ def store_article(
 ) -> IngestReport:
     language = article.language if article.language in config.polls else config.default_language
     poll = config.polls[language]
+    cut = 0
     if extra_tags:
         seen = {t.casefold() for t in article.tags}
-        tags = article.tags + tuple(t for t in extra_tags if t.casefold() not in seen)
-        article = dataclasses.replace(article, tags=tags)
+        extra = tuple(t for t in extra_tags if t.casefold() not in seen)
+        # A source's own tags route its articles to subscribers: the article's tags make room
+        # for them under the cap, rather than the other way round.
+        room = max(0, MAX_TAGS_PER_ARTICLE - len(extra))
+        cut = max(0, len(article.tags) - room)
+        article = dataclasses.replace(article, tags=article.tags[:room] + extra)
     key, url_key = dedupe_keys(article)
     # Option 1 is the best, as in German school grades; its score is 5.
     options = [(label, 5 - i) for i, label in enumerate(poll.options)]
@@ -78,6 +85,7 @@ def store_article(
     else:
         report.new.append(result.article)
         report.deliveries += result.deliveries
+        report.tags_dropped += result.tags_dropped + cut
     return report
 
 

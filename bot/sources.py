@@ -37,7 +37,7 @@ class FeedOutcome:
 
 
 # Parse rejections that are refusals (retrying the same bytes cannot help) rather than failures.
-_REFUSED_INPUT = frozenset({"doctype", "too_large"})
+_REFUSED_INPUT = frozenset({"doctype", "too_deep", "too_large"})
 DAY = 86400.0
 
 

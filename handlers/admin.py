@@ -39,7 +39,7 @@ async def cmd_audit(ctx: Ctx, cmd: Command) -> list[Reply]:
         chat = cmd.chat
     count, about = 10, None
     for arg in cmd.args:
-        if arg.isdigit() and not arg.startswith("#"):
+        if arg.isascii() and arg.isdigit():  # "²" is a digit to isdigit(), not to int()
             count = max(1, min(int(arg), AUDIT_MAX))
         elif arg.startswith("#"):
             about = f"#{parse_id(arg)}"

@@ -21,8 +21,11 @@ FETCH_REASONS = frozenset(
     }
 )  # fmt: skip
 INPUT_REASONS = frozenset(
-    {"empty", "binary", "doctype", "not_a_feed", "no_articles", "bad_encoding", "missing"}
-)
+    {
+        "empty", "binary", "doctype", "too_deep", "not_a_feed", "no_articles", "bad_encoding",
+        "missing",
+    }
+)  # fmt: skip
 
 
 def describe_failure(reason: str, detail: str = "") -> str:

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from handlers.context import Ctx
 from handlers.events import Command, Reply, UserError
+from storage.store import MAX_TAG_CHARS as MAX_STORED_TAG_CHARS
 
 MAX_ARG_CHARS = 300
 MAX_TOTAL_CHARS = 4000
-MAX_TAG_CHARS = 64
+MAX_TAG_CHARS = MAX_STORED_TAG_CHARS  # what the store keeps of a tag
 MAX_ID = 2**53 - 1
 
 Handler = Callable[[Ctx, Command], Awaitable[list[Reply]]]

@@ -201,6 +201,7 @@ class IngestResult:
     article: Article | None  # None when it was a duplicate
     deliveries: int = 0
     duplicate_of: int | None = None
+    tags_dropped: int = 0  # tags beyond MAX_TAGS_PER_ARTICLE, not stored
 
 
 @dataclass(frozen=True, slots=True)

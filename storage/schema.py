@@ -324,6 +324,21 @@ def m005_detected_language(db: Database) -> None:
 
 
 @migrations()
+def m006_tags_indexed_once(db: Database) -> None:
+    # The tag trigger rewrote an article's whole index row for every tag inserted, so storing
+    # n tags cost n² (100,000 tags ran for more than 10 minutes, holding the write lock).
+    # Store.add_article now writes the index row once, after the article's tags; updates,
+    # deletions and tag renames stay with the triggers of m003_search.
+    _run(
+        db,
+        """
+        DROP TRIGGER article_fts_tag_insert;
+        DROP TRIGGER article_fts_insert;
+        """,
+    )
+
+
+@migrations()
 def m007_update_inbox(db: Database) -> None:
     # Every platform update is stored before the platform may forget it (the next getUpdates
     # confirms a batch), and counts as handled only once its effect is committed: one row per

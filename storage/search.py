@@ -76,7 +76,8 @@ def fts_query(concepts: Sequence[Concept], *, match_all: bool) -> str:
 
 class Search:
     """Full-text search over articles that are not removed, on the Store's connection. The
-    index (table article_fts, migration m003_search) is kept in sync by triggers."""
+    index (table article_fts, migration m003_search) gets an article's row from
+    Store.add_article (m006) and is kept in sync by triggers after that."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

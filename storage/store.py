@@ -40,6 +40,10 @@ from storage.schema import migrations
 log = logging.getLogger(__name__)
 
 ALL_TAGS = "*"  # a subscription to every article
+# Feeds have sent items with 100,000 categories. Nobody subscribes by the 51st tag, and each
+# tag is a row, an index entry and a word in the search index.
+MAX_TAGS_PER_ARTICLE = 50
+MAX_TAG_CHARS = 64
 _TS = "%Y-%m-%d %H:%M:%S.%f"
 # A vote counts unless its voter is banned bot-wide: such votes stay stored, uncounted.
 _COUNTS = (
@@ -67,6 +71,34 @@ def tag_key(tag: str) -> str:
     """The form tags are compared in: no '#', case-folded, inner whitespace collapsed."""
     cleaned = unicodedata.normalize("NFKC", tag).strip().lstrip("#").strip()
     return re.sub(r"\s+", " ", cleaned).casefold()
+
+
+def fit_tag(tag: str) -> str:
+    """A tag as stored: no '#', at most MAX_TAG_CHARS characters, cut at a space if one is
+    near the limit, so that a pasted sentence does not become an endless hashtag."""
+    name = tag.strip().lstrip("#").strip()
+    if len(name) <= MAX_TAG_CHARS:
+        return name
+    cut = name[:MAX_TAG_CHARS]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > MAX_TAG_CHARS // 2 else cut).rstrip()
+
+
+def _tags_to_keep(tags: Sequence[str]) -> tuple[list[tuple[str, str]], int]:
+    """The (key, name) pairs to store, in order, at most MAX_TAGS_PER_ARTICLE distinct ones,
+    and how many further tags were not looked at: an article's tags cost linear time, bounded
+    by the limit, however many it arrives with."""
+    kept: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for index, tag in enumerate(tags):
+        if len(kept) == MAX_TAGS_PER_ARTICLE:
+            return kept, len(tags) - index
+        name = fit_tag(tag)
+        key = tag_key(name)
+        if key and key not in seen and key != ALL_TAGS:
+            seen.add(key)
+            kept.append((key, name))
+    return kept, 0
 
 
 def like_pattern(text: str) -> str:
@@ -204,21 +236,34 @@ class Store:
                 ),
             )
             article_id = int(cur.lastrowid or 0)
-            seen: set[str] = set()
-            for position, tag in enumerate(new.tags):
-                key = tag_key(tag)
-                if not key or key in seen or key == ALL_TAGS:
-                    continue
-                seen.add(key)
-                conn.execute(
-                    "INSERT INTO tags (key, name) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-                    (key, tag.strip().lstrip("#").strip()),
+            tags, dropped = _tags_to_keep(new.tags)
+            if dropped:
+                log.info(
+                    "article %s: %s tags beyond the first %s were dropped",
+                    article_id,
+                    dropped,
+                    MAX_TAGS_PER_ARTICLE,
                 )
-                conn.execute(
-                    "INSERT INTO article_tags (article_id, tag_id, position)"
-                    " SELECT ?, id, ? FROM tags WHERE key = ?",
-                    (article_id, position, key),
-                )
+            conn.executemany(
+                "INSERT INTO tags (key, name) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", tags
+            )
+            conn.executemany(
+                "INSERT INTO article_tags (article_id, tag_id, position)"
+                " SELECT ?, id, ? FROM tags WHERE key = ?",
+                [(article_id, position, key) for position, (key, _name) in enumerate(tags)],
+            )
+            # The search index row, written once now that the tags are in (m006): a known tag
+            # is indexed in its stored spelling, as the m003 triggers did.
+            names = conn.execute(
+                "SELECT group_concat(name, ' ') FROM (SELECT t.name FROM article_tags at"
+                " JOIN tags t ON t.id = at.tag_id WHERE at.article_id = ? ORDER BY at.position)",
+                (article_id,),
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
+                (article_id, new.title, new.body, names or ""),
+            )
+            seen = {key for key, _name in tags}
             conn.execute(
                 "INSERT INTO polls (article_id, question) VALUES (?, ?)", (article_id, question)
             )
@@ -242,7 +287,7 @@ class Store:
                 deliveries = cur.rowcount
         article = self.get_article(article_id)
         assert article is not None
-        return IngestResult(article=article, deliveries=deliveries)
+        return IngestResult(article=article, deliveries=deliveries, tags_dropped=dropped)
 
     def _article(self, row: sqlite3.Row) -> Article:
         tags = tuple(
