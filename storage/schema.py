@@ -321,3 +321,16 @@ def m005_detected_language(db: Database) -> None:
     # The language a person's app reports, remembered per private chat, so that deliveries
     # there speak it too when the chat never chose one with /lang.
     _run(db, "ALTER TABLE chats ADD COLUMN detected_language TEXT;")
+
+
+@migrations()
+def m008_delivery_claims(db: Database) -> None:
+    # Which worker holds a delivery it is sending (NEWSBOT_WORKER_ID), so that a worker that
+    # restarts after a crash takes back its own claims at once instead of waiting out the lease.
+    _run(
+        db,
+        """
+        ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+        CREATE INDEX idx_deliveries_claimed ON deliveries(claimed_by) WHERE status = 'sending';
+        """,
+    )
