@@ -14,6 +14,7 @@ from typing import TextIO
 
 from bot.app import open_store, run_console, run_platforms
 from bot.ingest import IngestReport, ingest_path
+from bot.log_privacy import ContentSizeFilter
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import SourcePoller
 from handlers.feeds import describe_failure, is_feed_url
@@ -99,6 +100,9 @@ def configure_logging(settings: Settings) -> None:
     # httpx logs request URLs, and the Telegram token is part of the URL.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # At DEBUG the platform libraries would log what people write; only its size is shown.
+    for handler in logging.root.handlers:
+        handler.addFilter(ContentSizeFilter())
 
 
 def print_report(report: IngestReport, out: TextIO) -> None:
