@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.delivery import Deliverer
 from bot.llm import answer_writer
 from bot.platforms.base import Adapter, PlatformStartError
-from bot.platforms.console import CHAT as CONSOLE_CHAT
 from bot.platforms.console import ConsoleAdapter
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
 from handlers.i18n import t
+from storage.connection import writable
+from storage.faults import Fault, StorageError, storage_fault
 from storage.models import UserRef
 from storage.store import ALL_TAGS, Store
 
@@ -29,7 +32,11 @@ log = logging.getLogger(__name__)
 
 class Job:
     """A periodic coroutine that can also be kicked. A kick while it runs makes it run once
-    more right after, instead of being dropped, so nothing waits for the next interval."""
+    more right after, instead of being dropped, so nothing waits for the next interval. When
+    the database fails (full, read-only, locked) it waits, doubling the pause, and says so once
+    per outage instead of once per try."""
+
+    MAX_PAUSE = 60.0
 
     def __init__(self, name: str, func: Callable[[], Awaitable[object]]) -> None:
         self.name = name
@@ -39,25 +46,64 @@ class Job:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._current: asyncio.Task[Any] | None = None
+        self._cancelled = False
+        self._faults = 0  # storage faults in a row
+        self._resume_at = 0.0
 
     async def run(self) -> None:
         if self.running:
             self.again = True
             return
+        if self._cancelled or asyncio.get_running_loop().time() < self._resume_at:
+            return
         self.running = True
         self._idle.clear()
+        self._current = asyncio.current_task()
         try:
             while True:
                 self.again = False
                 try:
                     await self.func()
-                except Exception:
-                    log.exception("job %s failed", self.name)
+                except asyncio.CancelledError:
+                    if not self._cancelled or self._current is None:
+                        raise
+                    # Our own stop (cancel()): nothing to report.
+                    self._current.uncancel()
+                    break
+                except Exception as err:
+                    fault = storage_fault(err)
+                    if fault is None:
+                        log.exception("job %s failed", self.name)
+                    else:
+                        self._storage_failed(fault)
+                        break
+                else:
+                    self._storage_works()
                 if not self.again:
                     break
         finally:
             self.running = False
+            self._current = None
             self._idle.set()
+
+    def _storage_failed(self, fault: StorageError) -> None:
+        self._faults += 1
+        pause = min(2.0 ** (self._faults - 1), self.MAX_PAUSE)
+        self._resume_at = asyncio.get_running_loop().time() + pause
+        if self._faults == 1:
+            level = logging.WARNING if fault.transient else logging.ERROR
+            log.log(
+                level, "job %s: the database failed (%s); retrying with backoff", self.name, fault
+            )
+        else:
+            log.debug("job %s: the database still fails; next try in %g s", self.name, pause)
+
+    def _storage_works(self) -> None:
+        if self._faults:
+            log.warning("job %s: the database works again after %s tries", self.name, self._faults)
+        self._faults = 0
+        self._resume_at = 0.0
 
     async def run_now(self) -> None:
         """Run it and wait until a run that started after this call has finished."""
@@ -72,6 +118,13 @@ class Job:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def cancel(self) -> None:
+        """Stop it: a run in progress is cancelled (for work that is safe to drop midway, such
+        as a fetch) and no run starts any more."""
+        self._cancelled = True
+        if self._current is not None:
+            self._current.cancel()
+
     async def idle(self) -> None:
         """Wait until no run is in progress, kicked or scheduled."""
         while self._tasks or self.running:
@@ -80,9 +133,19 @@ class Job:
             await self._idle.wait()
 
 
-def open_store(settings: Settings) -> Store:
-    store = Store(settings.db, synchronous=settings.db_synchronous)
-    store.migrate()
+def open_store(settings: Settings, *, read_only_ok: bool = False) -> Store:
+    """The store with its schema up to date. A command that only reads (`read_only_ok`) opens
+    a file it cannot write read-only instead of failing."""
+    read_only = not writable(settings.db)
+    if read_only and not read_only_ok:
+        # SQLite would open it and fail at the first write; say so before anything starts.
+        raise StorageError(Fault.READ_ONLY, path=str(settings.db))
+    store = Store(settings.db, synchronous=settings.db_synchronous, read_only=read_only)
+    try:
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
@@ -90,11 +153,14 @@ class App:
     """One process of newsbot: the adapters that have tokens (or the terminal), the scheduler
     with its jobs, all on one asyncio loop."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, *, worker: str | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.worker = worker or settings.worker()
         self.runtime = Runtime(store, settings.core_config())
-        self.deliverer = Deliverer(self.runtime, max_attempts=settings.max_attempts)
+        self.deliverer = Deliverer(
+            self.runtime, max_attempts=settings.max_attempts, worker=self.worker
+        )
         self.poller = SourcePoller.from_settings(store, self.runtime.ctx.config, settings)
         self.runtime.ctx.answers = answer_writer(settings)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -117,8 +183,8 @@ class App:
         if report.new:
             self.runtime.wake()
 
-    def add_adapter(self, adapter: Adapter) -> None:
-        self.runtime.add_adapter(adapter)
+    def add_adapter(self, adapter: Adapter, *, only_chats: frozenset[str] | None = None) -> None:
+        self.runtime.add_adapter(adapter, only_chats=only_chats)
 
     async def start(self) -> None:
         """Start the scheduler's jobs."""
@@ -141,15 +207,20 @@ class App:
         """Wait (bounded) until `chat_filter()` reports nothing due, kicking the worker."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + bound
-        while chat_filter() and loop.time() < deadline:
+        while chat_filter() and loop.time() < deadline and not self.deliverer.stopping.is_set():
             await self.deliver_job.run_now()
         await self.refresh_job.run_now()
 
     async def shutdown(self) -> None:
-        """Stop starting jobs, let running ones finish (a send that went out gets recorded, so
-        it is not sent again after a restart), then stop the adapters."""
+        """Stop quickly without losing or doubling anything: take no more outbox rows, call off
+        the sends still waiting for their turn, let those already on their way finish and be
+        recorded, give every claimed row back, then stop the adapters."""
+        self.deliverer.stop()
         if self.scheduler.running:
             self.scheduler.pause()
+        # A fetch in progress is safe to drop: the source stays due and is fetched next time.
+        self.sources_job.cancel()
+        self.demo_job.cancel()
         for job in (self.deliver_job, self.refresh_job, self.sources_job, self.demo_job):
             await job.idle()
         if self.scheduler.running:
@@ -158,7 +229,23 @@ class App:
         for adapter in list(self.runtime.adapters.values()):
             with contextlib.suppress(Exception):
                 await adapter.stop()
+        self._release_claims()
         self.store.close()
+
+    def _release_claims(self) -> None:
+        """Rows this process still holds go back to pending, their attempt not counted. (The
+        worker releases them itself; this covers a send that failed in an unexpected way.)"""
+        try:
+            released = self.store.release_claims(self.worker, count_attempt=False)
+        except Exception as err:
+            fault = storage_fault(err)
+            if fault is None:
+                raise
+            # They come back when their lease runs out, or at once when this worker restarts.
+            log.warning("cannot give back claimed deliveries at stop: %s", fault)
+            return
+        if released:
+            log.info("gave back %s claimed deliveries", released)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
@@ -172,23 +259,25 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     """The terminal chat with the scheduler: deliveries to the terminal arrive while you type;
     at the end of piped input, what is due for this chat is shown, then it exits."""
     store = open_store(settings)
-    app = App(settings, store)
+    # A terminal session is not a worker that restarts: its own id, never another's claims.
+    app = App(settings, store, worker=f"{settings.worker()}:console:{os.getpid()}")
     name = user_name or settings.console_user
     console = ConsoleAdapter(app.runtime, UserRef("console", name, name, name))
-    app.add_adapter(console)
+    # Only this terminal's chat: another process's terminal shows its own deliveries.
+    app.add_adapter(console, only_chats=frozenset({console.chat.chat_id}))
     install_signal_handlers(app.stopping)
-    lang = app.runtime.language(CONSOLE_CHAT)
+    lang = app.runtime.language(console.chat)
     if console.interactive:
         console.say(t("console.banner", lang, user=name))
     # The demo posts into this terminal: subscribe it to everything unless it chose already.
-    if demo_wanted(store, settings.demo) and not store.subscriptions(CONSOLE_CHAT):
-        store.subscribe(CONSOLE_CHAT, [ALL_TAGS], backlog=settings.backlog)
+    if demo_wanted(store, settings.demo) and not store.subscriptions(console.chat):
+        store.subscribe(console.chat, [ALL_TAGS], backlog=settings.backlog)
         if console.interactive:
             console.say(t("console.demo", lang, seconds=int(settings.demo_interval)))
     await app.start()
     try:
         talk = asyncio.create_task(
-            console.converse(lambda: app.drain(lambda: store.due_count(CONSOLE_CHAT)))
+            console.converse(lambda: app.drain(lambda: store.due_count(console.chat)))
         )
         stop = asyncio.create_task(app.stopping.wait())
         await asyncio.wait({talk, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -227,6 +316,10 @@ async def run_platforms(settings: Settings) -> int:
     if not adapters:
         store.close()
         raise SystemExit("no platform adapter is available for the configured tokens")
+    # After a crash, what this worker held is taken back now rather than when its lease ends.
+    taken_back = store.release_claims(app.worker, count_attempt=True)
+    if taken_back:
+        log.info("took back %s deliveries this worker held when it stopped", taken_back)
     install_signal_handlers(app.stopping)
     try:
         for adapter in adapters:

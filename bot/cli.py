@@ -14,11 +14,14 @@ from typing import TextIO
 
 from bot.app import open_store, run_console, run_platforms
 from bot.ingest import IngestReport, ingest_path
+from bot.log_privacy import ContentSizeFilter
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import SourcePoller
 from handlers.feeds import describe_failure, is_feed_url
 from handlers.i18n import current_language, t
 from handlers.registry import clean_name
+from storage.connection import writable
+from storage.faults import Fault, StorageError, storage_fault
 from storage.moderation import Moderation
 from storage.store import MAX_TAGS_PER_ARTICLE, Store
 
@@ -122,6 +125,9 @@ def configure_logging(settings: Settings) -> None:
     # httpx logs request URLs, and the Telegram token is part of the URL.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # At DEBUG the platform libraries would log what people write; only its size is shown.
+    for handler in logging.root.handlers:
+        handler.addFilter(ContentSizeFilter())
 
 
 def print_report(report: IngestReport, out: TextIO) -> None:
@@ -290,17 +296,28 @@ def cmd_export_audit(store: Store, fmt: str, out: TextIO) -> int:
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    store = Store(settings.db, synchronous=settings.db_synchronous)
-    try:
-        if args.db_command == "migrate":
+    if args.db_command == "migrate":
+        if not writable(settings.db):
+            raise StorageError(Fault.READ_ONLY, path=str(settings.db))
+        store = Store(settings.db, synchronous=settings.db_synchronous)
+        try:
             applied = store.migrate()
-            out.write(t("cli.db.migrated", path=settings.db, count=len(applied)) + "\n")
-        elif args.db_command == "backup":
-            store.migrate()
-            store.backup(args.path)
+        finally:
+            store.close()
+        out.write(t("cli.db.migrated", path=settings.db, count=len(applied)) + "\n")
+        return EXIT_OK
+    # Backups and counts only read: they work on a database that cannot be written.
+    store = open_store(settings, read_only_ok=True)
+    try:
+        if args.db_command == "backup":
+            try:
+                store.backup(args.path)
+            except StorageError as err:
+                sys.stderr.write(t("cli.db.backup_failed", path=args.path) + "\n")
+                log.info("backup to %s failed: %s", args.path, err)
+                return EXIT_FAIL
             out.write(t("cli.db.backup", path=args.path) + "\n")
         else:
-            store.migrate()
             stats = store.stats()
             for name in stats.__dataclass_fields__:
                 if name != "extra":
@@ -308,6 +325,12 @@ def cmd_db(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def storage_line(err: StorageError, settings: Settings) -> str:
+    """One line, in the configured language, for a database that cannot be used."""
+    params = {"path": str(settings.db), "db_version": "?", "code_version": "?", **err.params}
+    return t(f"storage.{err.fault.value}", **params)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -320,6 +343,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(settings)
     current_language.set(settings.language)
+    try:
+        return run_command(settings, args, parser)
+    except Exception as err:
+        fault = storage_fault(err)
+        if fault is None:
+            raise
+        # What SQLite said, for whoever reads the log; the person gets one line.
+        log.info("storage fault: %s", fault)
+        sys.stderr.write(storage_line(fault, settings) + "\n")
+        return EXIT_FAIL
+
+
+def run_command(
+    settings: Settings, args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> int:
     out = sys.stdout
     if args.command == "run":
         if settings.telegram_token or settings.discord_token:
@@ -335,7 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_console(settings, user))
     if args.command == "db":
         return cmd_db(settings, args, out)
-    store = open_store(settings)
+    reads_only = args.command == "export" or (
+        args.command == "feeds" and args.feeds_command == "list"
+    )
+    store = open_store(settings, read_only_ok=reads_only)
     try:
         if args.command == "ingest":
             return cmd_ingest(settings, store, args.paths, out)

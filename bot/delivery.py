@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections import defaultdict
 
+from bot.pacing import CalledOff, call_off
 from bot.platforms.base import DeliveryError
 from bot.runtime import Runtime
 from handlers.events import Outgoing
@@ -23,34 +24,58 @@ class Deliverer:
     """Takes due rows from the outbox and sends them. Rows for one chat go in order; chats go
     side by side, each platform's adapter pacing itself within its limits."""
 
-    def __init__(self, runtime: Runtime, *, max_attempts: int = 12, batch: int = 200) -> None:
+    def __init__(
+        self, runtime: Runtime, *, max_attempts: int = 12, batch: int = 200, worker: str = ""
+    ) -> None:
         self.runtime = runtime
         self.store = runtime.store
         self.max_attempts = max_attempts
         self.batch = batch
+        self.worker = worker  # recorded on the rows it claims (deliveries.claimed_by)
+        self.stopping = asyncio.Event()
 
     @property
     def platforms(self) -> list[str]:
         return list(self.runtime.adapters)
 
+    def stop(self) -> None:
+        """Take no more rows. Sends still waiting for their turn are called off and their rows,
+        like every row not tried yet, go back to pending; sends on their way finish."""
+        self.stopping.set()
+
     async def deliver_due(self) -> int:
         """Send what is due now; returns how many were sent."""
         sent = 0
-        while True:
-            due = self.store.claim_deliveries(self.platforms, limit=self.batch)
-            if not due:
-                return sent
-            by_chat: dict[ChatRef, list[Delivery]] = defaultdict(list)
-            for delivery in due:
-                by_chat[delivery.chat].append(delivery)
-            results = await asyncio.gather(*(self._send_chat(rows) for rows in by_chat.values()))
-            sent += sum(results)
-            if len(due) < self.batch:
-                return sent
+        token = call_off.set(self.stopping)
+        try:
+            while not self.stopping.is_set():
+                due = self.store.claim_deliveries(
+                    self.platforms,
+                    only_chats=self.runtime.only_chats,
+                    limit=self.batch,
+                    worker=self.worker,
+                )
+                if not due:
+                    return sent
+                by_chat: dict[ChatRef, list[Delivery]] = defaultdict(list)
+                for delivery in due:
+                    by_chat[delivery.chat].append(delivery)
+                results = await asyncio.gather(
+                    *(self._send_chat(rows) for rows in by_chat.values())
+                )
+                sent += sum(results)
+                if len(due) < self.batch:
+                    return sent
+            return sent
+        finally:
+            call_off.reset(token)
 
     async def _send_chat(self, rows: list[Delivery]) -> int:
         sent = 0
         for index, delivery in enumerate(rows):
+            if self.stopping.is_set():
+                self._release(rows[index:])
+                return sent
             outcome = await self._send_one(delivery)
             if outcome == "sent":
                 sent += 1
@@ -58,10 +83,13 @@ class Deliverer:
                 return sent  # pause_chat parked the rest
             elif outcome == "retry":
                 # Keep this chat's order: what follows waits for the next round.
-                for later in rows[index + 1 :]:
-                    self.store.delivery_release(later.id)
+                self._release(rows[index + 1 :])
                 return sent
         return sent
+
+    def _release(self, rows: list[Delivery]) -> None:
+        for row in rows:
+            self.store.delivery_release(row.id)
 
     async def _send_one(self, delivery: Delivery) -> str:
         adapter = self.runtime.adapters.get(delivery.chat.platform)
@@ -74,6 +102,10 @@ class Deliverer:
             return "failed"
         try:
             message = await adapter.send(Outgoing(delivery.chat, reply))
+        except CalledOff:
+            # Stopping, and this send had not gone out: the row goes back untried.
+            self.store.delivery_release(delivery.id)
+            return "retry"
         except DeliveryError as err:
             return self._failed(delivery, err)
         except Exception as err:
@@ -106,19 +138,28 @@ class Deliverer:
 
     async def refresh_stale(self) -> int:
         """Edit posts whose counts are behind their poll: one edit per post per run, however
-        many votes came in meanwhile."""
+        many votes came in meanwhile. Stopping calls off the edits still waiting their turn."""
         edited = 0
-        for post in self.store.stale_posts(self.platforms):
-            adapter = self.runtime.adapters.get(post.message.chat.platform)
-            reply = self.runtime.post_for(post.article_id, post.message.chat, post.language)
-            if adapter is None or reply is None:
-                continue
-            try:
-                await adapter.edit(post.message, reply)
-            except DeliveryError as err:
-                if err.retry_after is not None:
-                    continue  # try again on a later run
-                log.info("cannot refresh post %s: %s", post.id, err.reason)
-            self.store.post_rendered(post.id, reply.poll_version or 0)
-            edited += 1
+        token = call_off.set(self.stopping)
+        try:
+            stale = self.store.stale_posts(self.platforms, only_chats=self.runtime.only_chats)
+            for post in stale:
+                if self.stopping.is_set():
+                    break
+                adapter = self.runtime.adapters.get(post.message.chat.platform)
+                reply = self.runtime.post_for(post.article_id, post.message.chat, post.language)
+                if adapter is None or reply is None:
+                    continue
+                try:
+                    await adapter.edit(post.message, reply)
+                except CalledOff:
+                    break  # still stale: the next run (or the next start) edits it
+                except DeliveryError as err:
+                    if err.retry_after is not None:
+                        continue  # try again on a later run
+                    log.info("cannot refresh post %s: %s", post.id, err.reason)
+                self.store.post_rendered(post.id, reply.poll_version or 0)
+                edited += 1
+        finally:
+            call_off.reset(token)
         return edited

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+
+class CalledOff(Exception):
+    """A send that was still waiting for its turn was called off: nothing went out."""
+
+
+# The outbox worker sets this around its sends. Once the event is set (newsbot is stopping), a
+# send still waiting for its turn raises CalledOff instead of going out; a send past the pacer
+# is on its way and finishes. Replies to people do not set it: they are never called off.
+call_off: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "call_off", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +74,12 @@ class Pacer:
         self.blocked_until[key] = max(self.blocked_until.get(key, 0.0), self.clock() + seconds)
 
     async def acquire(self, key: str) -> None:
-        """Wait until one more send to `key` fits every limit, then count it."""
+        """Wait until one more send to `key` fits every limit, then count it. Raises CalledOff
+        when the caller's `call_off` event is set before that."""
+        stop = call_off.get()
+        _check(stop)
         async with self.locks[key]:
+            _check(stop)
             windows = self.windows.get(key)
             if windows is None:
                 windows = self.windows[key] = [SlidingWindow(lim) for lim in self.limit_for(key)]
@@ -74,11 +91,12 @@ class Pacer:
                 if wait <= 0:
                     break
                 # Waiting for time to pass is the point here; no event marks it.
-                await self.sleep(wait)
+                await self._wait(wait, stop)
             async with self.overall_lock:
+                _check(stop)
                 wait = self.overall.wait_time(self.clock())
                 while wait > 0:
-                    await self.sleep(wait)
+                    await self._wait(wait, stop)
                     wait = self.overall.wait_time(self.clock())
                 now = self.clock()
                 self.overall.record(now)
@@ -88,6 +106,19 @@ class Pacer:
         if len(self.windows) > 10_000:
             self._forget_idle()
 
+    async def _wait(self, seconds: float, stop: asyncio.Event | None) -> None:
+        if stop is None:
+            await self.sleep(seconds)
+            return
+        sleeping = asyncio.ensure_future(self.sleep(seconds))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeping, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeping.cancel()
+            stopped.cancel()
+        _check(stop)
+
     def _forget_idle(self) -> None:
         now = self.clock()
         for key in [k for k, ws in self.windows.items() if all(w.wait_time(now) == 0 for w in ws)]:
@@ -95,3 +126,8 @@ class Pacer:
                 self.windows.pop(key, None)
                 self.locks.pop(key, None)
                 self.blocked_until.pop(key, None)
+
+
+def _check(stop: asyncio.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise CalledOff

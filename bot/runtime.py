@@ -33,14 +33,21 @@ class Runtime:
         self.store = store
         self.ctx = Ctx(store=store, config=config)
         self.adapters: dict[str, Adapter] = {}
+        # Platforms whose adapter serves only some chats (a terminal serves its own): the
+        # outbox worker takes only those chats' rows, and leaves the rest to their process.
+        self.only_chats: dict[str, frozenset[str]] = {}
         self._wake_listeners: list[Callable[[], None]] = []
         self.inbox = Inbox(store)
         self._next_prune = 0.0
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def add_adapter(self, adapter: Adapter) -> None:
+    def add_adapter(self, adapter: Adapter, *, only_chats: frozenset[str] | None = None) -> None:
         self.adapters[adapter.platform] = adapter
+        if only_chats is None:
+            self.only_chats.pop(adapter.platform, None)
+        else:
+            self.only_chats[adapter.platform] = only_chats
 
     def on_wake(self, listener: Callable[[], None]) -> None:
         """Called whenever something may have made deliveries due (a subscription, an ingest)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     admins: Annotated[list[str], NoDecode] = []
     console_user: str = Field("owner", min_length=1, max_length=64)
     log_level: str = Field("WARNING", pattern=r"^(?i:debug|info|warning|error)$")
+    # Who holds a delivery while sending it; a restart with the same id takes back what a
+    # crashed run held. Empty: this machine's host name (give each worker on one host its own).
+    worker_id: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9._:@-]*$")
 
     telegram_token: SecretStr | None = None
     discord_token: SecretStr | None = None
@@ -180,6 +184,10 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
         )
+
+    def worker(self) -> str:
+        """This process's worker identity: NEWSBOT_WORKER_ID, else the host name."""
+        return self.worker_id or socket.gethostname()[:64] or "newsbot"
 
     def owners(self) -> frozenset[str]:
         # The terminal's default person owns the bot on this machine.

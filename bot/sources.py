@@ -14,6 +14,7 @@ from bot.feed_fetch import AddressGuard, FeedFetcher, FetchFailed, FetchRefused,
 from bot.ingest import IngestReport, Loaded, load_path, store_article, store_loaded
 from bot.settings import Settings
 from handlers.context import CoreConfig
+from storage.faults import storage_fault
 from storage.models import Feed, NewArticle
 from storage.store import Store
 
@@ -116,6 +117,8 @@ class SourcePoller:
             try:
                 return await self.fetch_feed(feed)
             except Exception as exc:
+                if storage_fault(exc) is not None:
+                    raise  # the database, not the feed: the job waits it out
                 # One broken feed must not stop the others; it is retried with backoff.
                 log.exception("source %s: fetch failed unexpectedly", feed.id)
                 return self._failed(feed, "failed", "internal", type(exc).__name__)

@@ -365,3 +365,16 @@ def m007_update_inbox(db: Database) -> None:
         DELETE FROM state WHERE key LIKE 'telegram:%:last_update';
         """,
     )
+
+
+@migrations()
+def m008_delivery_claims(db: Database) -> None:
+    # Which worker holds a delivery it is sending (NEWSBOT_WORKER_ID), so that a worker that
+    # restarts after a crash takes back its own claims at once instead of waiting out the lease.
+    _run(
+        db,
+        """
+        ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+        CREATE INDEX idx_deliveries_claimed ON deliveries(claimed_by) WHERE status = 'sending';
+        """,
+    )

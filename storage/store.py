@@ -6,16 +6,19 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import os
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from storage.connection import connect, known_migrations, pending_migrations
+from storage.faults import Fault, StorageError, storage_fault
 from storage.models import (
     Article,
     ChatRef,
@@ -113,6 +116,27 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _outbox_scope(
+    platforms: Iterable[str], only_chats: Mapping[str, Collection[str]], table: str = "d"
+) -> tuple[str, list[str]]:
+    """A WHERE clause (and its parameters) for the rows of these platforms, those in
+    `only_chats` limited to the chats listed there. Empty when nothing is in scope."""
+    whole = sorted(set(platforms) - set(only_chats))
+    parts: list[str] = []
+    params: list[str] = []
+    if whole:
+        parts.append(f"{table}.platform IN ({','.join('?' * len(whole))})")
+        params += whole
+    for platform, chats in sorted(only_chats.items()):
+        ids = sorted(set(chats))
+        if ids:
+            parts.append(
+                f"({table}.platform = ? AND {table}.chat_id IN ({','.join('?' * len(ids))}))"
+            )
+            params += [platform, *ids]
+    return " OR ".join(parts), params
+
+
 class Store:
     """newsbot's database. Methods are short transactions; read-then-write ones take the write
     lock up front (BEGIN IMMEDIATE) so that several processes can share the file."""
@@ -123,35 +147,41 @@ class Store:
         *,
         clock: Callable[[], datetime] = utcnow,
         synchronous: str = "NORMAL",
+        read_only: bool = False,
     ) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: transactions are opened explicitly below, never implicitly.
-        conn = sqlite3.connect(
-            self.path, isolation_level=None, timeout=10.0, check_same_thread=False
-        )
-        self.db = Database(conn)
+        self.read_only = read_only
+        self.db = Database(connect(self.path, read_only=read_only, synchronous=synchronous))
         self.clock = clock
         self._before_commit: list[Callable[[sqlite3.Connection], None]] = []
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 10000")
-        if self.path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ValueError(f"bad synchronous mode {synchronous!r}")
-        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
 
     # -- plumbing -------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations; return their names."""
-        pending = [m.name for m in migrations.pending(self.db)]
-        migrations.apply(self.db)
+        """Apply pending migrations; return their names. Deciding what is pending and applying
+        it happen in one write transaction, so that processes starting at once on a new file
+        wait for each other instead of racing: the later ones find nothing pending. A database
+        with migrations this code does not know is refused (StorageError)."""
+        if self.read_only:
+            pending = pending_migrations(self.db, self.path)
+            if pending:
+                known = known_migrations()
+                done = [name for name in known if name not in pending]
+                raise StorageError(
+                    Fault.NEEDS_MIGRATION,
+                    path=self.path,
+                    db_version=done[-1] if done else "-",
+                    code_version=known[-1],
+                )
+            return []
+        with self._write():
+            pending = pending_migrations(self.db, self.path)
+            if pending:
+                migrations.apply(self.db)
         return pending
 
     def pending_migrations(self) -> list[str]:
-        return [m.name for m in migrations.pending(self.db)]
+        return pending_migrations(self.db, self.path)
 
     def close(self) -> None:
         self.db.conn.close()
@@ -168,10 +198,14 @@ class Store:
             yield conn
             for hook in self._before_commit:
                 hook(conn)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls back by itself after some errors (a full disk, an I/O error); a
+            # COMMIT that failed leaves the transaction open, and the next write must not
+            # silently join it.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def before_commit(self, hook: Callable[[sqlite3.Connection], None]) -> None:
         """Run `hook` inside every write transaction, just before it commits (the update
@@ -481,7 +515,8 @@ class Store:
                 (reason, chat.platform, chat.chat_id),
             )
             cur = conn.execute(
-                "UPDATE deliveries SET status = 'paused', last_error = ?, lease_until = NULL"
+                "UPDATE deliveries SET status = 'paused', last_error = ?, lease_until = NULL,"
+                " claimed_by = NULL"
                 " WHERE platform=? AND chat_id=? AND status IN ('pending', 'sending')",
                 (reason, chat.platform, chat.chat_id),
             )
@@ -692,38 +727,58 @@ class Store:
         )
 
     def claim_deliveries(
-        self, platforms: Iterable[str], *, limit: int = 100, lease: float = 120.0
+        self,
+        platforms: Iterable[str],
+        *,
+        only_chats: Mapping[str, Collection[str]] | None = None,
+        limit: int = 100,
+        lease: float = 120.0,
+        worker: str = "",
     ) -> list[Delivery]:
-        """Take due deliveries for the running platforms, leasing them so that a second process
-        does not send them too. A lease that runs out (a crash mid-send) frees the row again."""
-        names = sorted(set(platforms))
-        if not names:
+        """Take due deliveries for the running platforms, leasing them to `worker` so that a
+        second process does not send them too. A platform named in `only_chats` gives only
+        the rows of those chats (a terminal takes only its own). A lease that runs out (a
+        crash mid-send) frees the row again."""
+        where, params = _outbox_scope(platforms, only_chats or {})
+        if not where:
             return []
         now = self.now()
-        marks = ",".join("?" * len(names))
         with self._write() as conn:
             conn.execute(
-                "UPDATE deliveries SET status='pending', lease_until=NULL"
+                "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL"
                 " WHERE status='sending' AND lease_until < ?",
                 (to_ts(now),),
             )
             cur = conn.execute(
-                f"SELECT d.* FROM deliveries d WHERE d.status='pending' AND d.platform IN ({marks})"
+                f"SELECT d.* FROM deliveries d WHERE d.status='pending' AND ({where})"
                 " AND d.next_try <= ? ORDER BY d.next_try, d.id LIMIT ?",
-                (*names, to_ts(now), limit),
+                (*params, to_ts(now), limit),
             )
             cur.row_factory = sqlite3.Row
             rows = cur.fetchall()
             if rows:
+                until = to_ts(now + timedelta(seconds=lease))
                 conn.executemany(
-                    "UPDATE deliveries SET status='sending', lease_until=?, attempts=attempts+1"
-                    " WHERE id=?",
-                    [(to_ts(now + timedelta(seconds=lease)), r["id"]) for r in rows],
+                    "UPDATE deliveries SET status='sending', lease_until=?, claimed_by=?,"
+                    " attempts=attempts+1 WHERE id=?",
+                    [(until, worker or None, r["id"]) for r in rows],
                 )
         return [
             dataclasses.replace(self._delivery(r), status="sending", attempts=r["attempts"] + 1)
             for r in rows
         ]
+
+    def release_claims(self, worker: str, *, count_attempt: bool) -> int:
+        """Give back every row `worker` holds: at a clean stop (the attempt did not happen,
+        `count_attempt=False`) or when it starts again after a crash (a send may have been on
+        its way: the attempt counts). Returns how many rows were given back."""
+        undo = 0 if count_attempt else 1
+        cur = self.db.conn.execute(
+            "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
+            " attempts=max(attempts-?, 0) WHERE status='sending' AND claimed_by=?",
+            (undo, worker),
+        )
+        return int(cur.rowcount)
 
     def delivery_sent(
         self,
@@ -735,6 +790,7 @@ class Store:
         with self._write() as conn:
             row = conn.execute(
                 "UPDATE deliveries SET status='sent', message_id=?, sent_at=?, lease_until=NULL,"
+                " claimed_by=NULL,"
                 " last_error=NULL WHERE id=? RETURNING article_id",
                 (message.message_id, to_ts(self.now()), delivery_id),
             ).fetchone()
@@ -743,22 +799,23 @@ class Store:
 
     def delivery_retry(self, delivery_id: int, error: str, delay: float) -> None:
         self.db.conn.execute(
-            "UPDATE deliveries SET status='pending', lease_until=NULL, last_error=?, next_try=?"
-            " WHERE id=?",
+            "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
+            " last_error=?, next_try=? WHERE id=?",
             (error[:500], to_ts(self.now() + timedelta(seconds=delay)), delivery_id),
         )
 
     def delivery_release(self, delivery_id: int) -> None:
         """Give a claimed row back untried (its chat waits on an earlier row)."""
         self.db.conn.execute(
-            "UPDATE deliveries SET status='pending', lease_until=NULL,"
+            "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
             " attempts=max(attempts-1, 0) WHERE id=? AND status='sending'",
             (delivery_id,),
         )
 
     def delivery_failed(self, delivery_id: int, error: str) -> None:
         self.db.conn.execute(
-            "UPDATE deliveries SET status='failed', lease_until=NULL, last_error=? WHERE id=?",
+            "UPDATE deliveries SET status='failed', lease_until=NULL, claimed_by=NULL,"
+            " last_error=? WHERE id=?",
             (error[:500], delivery_id),
         )
 
@@ -766,7 +823,7 @@ class Store:
         """Point an undelivered row at the chat's new id and make it due at once."""
         self.db.conn.execute(
             "UPDATE OR IGNORE deliveries SET chat_id=?, status='pending', lease_until=NULL,"
-            " next_try=? WHERE id=?",
+            " claimed_by=NULL, next_try=? WHERE id=?",
             (new_chat.chat_id, to_ts(self.now()), delivery_id),
         )
 
@@ -826,17 +883,22 @@ class Store:
             language=row["language"],
         )
 
-    def stale_posts(self, platforms: Iterable[str], limit: int = 200) -> list[Post]:
+    def stale_posts(
+        self,
+        platforms: Iterable[str],
+        limit: int = 200,
+        *,
+        only_chats: Mapping[str, Collection[str]] | None = None,
+    ) -> list[Post]:
         """Posts whose counts are older than their poll: the coalescing job edits these."""
-        names = sorted(set(platforms))
-        if not names:
+        where, params = _outbox_scope(platforms, only_chats or {}, "p")
+        if not where:
             return []
-        marks = ",".join("?" * len(names))
         rows = self._rows(
             "SELECT p.* FROM posts p JOIN polls q ON q.article_id = p.article_id"
-            f" WHERE p.rendered_version < q.version AND p.platform IN ({marks})"
+            f" WHERE p.rendered_version < q.version AND ({where})"
             " ORDER BY p.article_id, p.id LIMIT ?",
-            (*names, limit),
+            (*params, limit),
         )
         return [self._post(r) for r in rows]
 
@@ -1014,10 +1076,28 @@ class Store:
         )
 
     def backup(self, target: str | Path) -> None:
-        """An online, consistent copy of the database (writers may go on meanwhile)."""
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        dest = sqlite3.connect(str(target))
+        """A consistent copy of the database while writers go on: SQLite's backup API copies
+        one snapshot in a single step. The copy is written beside the target and renamed
+        over it only when complete, and it is one self-contained file (no WAL). Raises
+        StorageError (with the target as path) when the copy cannot be written."""
+        final = Path(target)
+        partial = final.with_name(final.name + ".partial")
+        if self.path != ":memory:" and final.resolve() == Path(self.path).resolve():
+            # Renaming over the live file would leave running processes writing to a ghost.
+            raise StorageError(Fault.CANNOT_OPEN, "the backup is the database", path=str(final))
         try:
-            self.db.conn.backup(dest)
-        finally:
-            dest.close()
+            final.parent.mkdir(parents=True, exist_ok=True)
+            partial.unlink(missing_ok=True)
+            dest = sqlite3.connect(str(partial), isolation_level=None)
+            try:
+                self.db.conn.backup(dest)
+                dest.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dest.close()
+            os.replace(partial, final)
+        except (OSError, sqlite3.Error) as err:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            fault = storage_fault(err) or StorageError(Fault.CANNOT_OPEN, str(err))
+            fault.params["path"] = str(final)
+            raise fault from None

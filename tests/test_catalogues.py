@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 from handlers.i18n import catalogue, placeholders
+from storage.faults import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,3 +36,9 @@ def test_every_key_used_in_code_exists() -> None:
             ):
                 missing.append(f"{path.name}: {node.args[0].value}")
     assert missing == []
+
+
+def test_every_storage_fault_has_its_line() -> None:
+    for language in ("de", "en"):
+        lines = catalogue(language)
+        assert all(f"storage.{fault.value}" in lines for fault in Fault), language

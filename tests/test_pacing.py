@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.pacing import Limit, Pacer
+import pytest
+
+from bot.pacing import CalledOff, Limit, Pacer, call_off
 
 
 class Clock:
@@ -68,3 +70,32 @@ async def test_a_back_off_holds_up_only_its_chat() -> None:
     p.back_off("slow", 5.0)
     assert await send_times(p, clock, ["fast"]) == [0.0]
     assert await send_times(p, clock, ["slow"]) == [5.0]
+
+
+async def test_stopping_calls_off_deliveries_waiting_their_turn_but_not_replies() -> None:
+    clock = Clock()
+    never = asyncio.Event()
+
+    async def time_stands_still(seconds: float) -> None:
+        await never.wait()
+
+    p = Pacer(Limit(30, 1.0), lambda _key: [Limit(1, 1.0)], clock=clock, sleep=time_stands_still)
+    await p.acquire("a")  # the first send goes at once; the next ones must wait
+    stop = asyncio.Event()
+
+    async def delivery() -> None:
+        call_off.set(stop)  # what the outbox worker does around its sends
+        await p.acquire("a")
+
+    waiting = asyncio.create_task(delivery())
+    reply = asyncio.create_task(p.acquire("a"))
+    await asyncio.sleep(0)
+    assert not waiting.done() and not reply.done()
+    stop.set()
+    with pytest.raises(CalledOff):
+        await asyncio.wait_for(waiting, 5)
+    await asyncio.sleep(0)
+    assert not reply.done()  # a reply to a person still goes out when its turn comes
+    reply.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reply
