@@ -104,8 +104,8 @@ class Runtime:
             locale=locale,
         )
 
-    async def on_press(self, press: Press, data: str) -> list[Reply]:
-        replies = await dispatch.handle_press(self.ctx, press, data)
+    async def on_press(self, press: Press) -> list[Reply]:
+        replies = await dispatch.handle_press(self.ctx, press)
         self.wake()
         return replies
 

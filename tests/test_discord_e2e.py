@@ -537,9 +537,9 @@ async def test_slow_answers_are_deferred_within_discords_three_seconds(
             await gate.wait()
             return await on_command(cmd)
 
-        async def slow_press(press: Press, data: str) -> list[Reply]:
+        async def slow_press(press: Press) -> list[Reply]:
             await gate.wait()
-            return await on_press(press, data)
+            return await on_press(press)
 
         monkeypatch.setattr(runtime, "on_command", slow_command)
         monkeypatch.setattr(runtime, "on_press", slow_press)

@@ -28,7 +28,7 @@ from bot.platforms.discord_render import (
 )
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.codec import ForgedData, decode
+from handlers.codec import read
 from handlers.events import Command, Outgoing, Press, Reply
 from handlers.i18n import t
 from handlers.registry import COMMANDS
@@ -299,10 +299,7 @@ class DiscordAdapter:
         chat = self.chat_of(interaction)
         pressed = interaction.message
         ref = self.message_ref(interaction, pressed.id) if pressed is not None else None
-        try:
-            action, params = decode(data)
-        except ForgedData:
-            action, params = "", ()
+        action, params = read(data)
         locale = str(interaction.locale)
         press = Press(
             chat=chat,
@@ -316,7 +313,7 @@ class DiscordAdapter:
         )
         turn = Turn(interaction)
         try:
-            replies = await self._in_time(turn, self.runtime.on_press(press, data), update=True)
+            replies = await self._in_time(turn, self.runtime.on_press(press), update=True)
             language = self.runtime.language(chat, locale)
             for reply in replies:
                 if reply.edit and pressed is not None:

@@ -71,7 +71,8 @@ from bot.platforms.telegram_render import (
 )
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.codec import ForgedData, decode
+from handlers.buttons import asks_chat_admin
+from handlers.codec import read
 from handlers.events import Command, Outgoing, Press, Reply, Rich, italic
 from handlers.i18n import t
 from handlers.registry import COMMANDS, CommandSpec
@@ -106,8 +107,6 @@ ALLOWED_UPDATES = [
 CHANNEL_COMMANDS = frozenset({"subscribe", "unsubscribe", "subscriptions", "lang", "why"})
 ADMINS = frozenset({ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR})
 GONE = frozenset({ChatMemberStatus.LEFT, ChatMemberStatus.BANNED})
-# Press actions anyone may take; any other action is checked for chat-admin rights first.
-OPEN_ACTIONS = frozenset({"vote", "results"})
 # BadRequest descriptions that mean the chat cannot be written to at all.
 UNREACHABLE = (
     "chat not found",
@@ -796,16 +795,12 @@ class TelegramAdapter:
         person = query.from_user
         user = _user_ref(person)
         own_chat = ChatRef(PLATFORM, str(person.id))
-        data = query.data or ""
-        try:
-            action, params = decode(data)
-        except ForgedData:
-            action, params = "", ()
+        action, params = read(query.data or "")
         admin = False
         if query.message is not None:
             chat = ChatRef(PLATFORM, str(query.message.chat.id))
             ref: MessageRef | None = MessageRef(chat, str(query.message.message_id))
-            if query.message.chat.type != ChatType.PRIVATE and action not in OPEN_ACTIONS:
+            if query.message.chat.type != ChatType.PRIVATE and asks_chat_admin(action):
                 admin = await self._is_admin(query.message.chat.id, person.id)
         elif query.inline_message_id:
             # Inline messages live in chats the bot may not be in: the presser's own chat
@@ -823,7 +818,7 @@ class TelegramAdapter:
             is_chat_admin=admin,
         )
         try:
-            replies = await self.runtime.on_press(press, data)
+            replies = await self.runtime.on_press(press)
         except Exception:
             # Still stop the spinner; the error handler logs what went wrong.
             with contextlib.suppress(TelegramError):
