@@ -291,6 +291,35 @@ async def test_another_articles_button_never_replaces_a_post(dc: FakeDiscord) ->
         assert [p.message.message_id for p in bot.store.posts_of(second)] == [str(other.id)]
 
 
+async def test_a_vote_in_another_language_leaves_the_post_in_its_own(dc: FakeDiscord) -> None:
+    """Someone whose Discord speaks English votes on a post in a German channel: the post stays
+    German for everyone, only the note meant for them alone is in English."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        published = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
+        article_id = bot.ingest(article(published=published))
+        post = await bot.post_in(NEWS, article_id)
+        assert "0 Stimmen" in post.embeds[0]["footer"]["text"]
+
+        update, note = await bot.press(post, ALICE, VOTE.format(article_id, 1), locale="en-US")
+        assert update.type == 7
+        assert note.ephemeral
+        assert note.content == t("vote.cast", "en", label="Sehr gut")
+        footer = dc.message(post.id).embeds[0]["footer"]["text"]
+        assert t("post.total.one", "de") in footer
+        assert format_date(published, "de") in footer
+        assert "vote" not in footer
+
+        # It stays German when the counts move on through the coalescing job.
+        await bot.slash(OTHER, BOB, "vote", {"id": article_id, "option": 2}, locale="en-US")
+        await bot.refresh()
+        footer = dc.message(post.id).embeds[0]["footer"]["text"]
+        assert t("post.total", "de", count=2) in footer
+        assert format_date(published, "de") in footer
+        (recorded,) = bot.store.posts_of(article_id)
+        assert recorded.language == "de"
+
+
 async def test_buttons_keep_working_after_a_restart(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
         article_id = bot.ingest(article())

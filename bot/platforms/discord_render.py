@@ -261,9 +261,11 @@ class Rendered:
 
 
 def render(reply: Reply, language: str) -> Rendered:
-    """Call inside the event loop: a View needs it."""
+    """Call inside the event loop: a View needs it. A post is laid out in the language the
+    core rendered it in (a post keeps its own); `language` serves the rest."""
     if reply.card is not None:
-        return Rendered(None, article_embed(reply.card, language), buttons_view(reply.buttons))
+        embed = article_embed(reply.card, reply.language or language)
+        return Rendered(None, embed, buttons_view(reply.buttons))
     return Rendered(markdown(reply.text), None, buttons_view(reply.buttons))
 
 

@@ -842,27 +842,15 @@ class TelegramAdapter:
                 await self._answer(chat.chat_id, reply)
 
     async def _show_press(self, ref: MessageRef, reply: Reply) -> None:
-        """Edit the pressed message. A post in a chat is shown as the chat sees its posts (its
-        language, not the presser's), so presses by people of other languages only change
-        the counts; inline messages have no chat and show the presser's rendering."""
-        shown = reply
-        if reply.article_id is not None and ref.chat.chat_id != INLINE:
-            canonical = self.runtime.post_for(reply.article_id, ref.chat)
-            if (
-                canonical is not None
-                and canonical.poll_version is not None
-                and reply.poll_version is not None
-                and canonical.poll_version >= reply.poll_version
-            ):
-                shown = canonical
+        """Edit the pressed message as the core rendered it (in the post's own language)."""
         try:
-            current = await self._edit(ref, shown)
+            current = await self._edit(ref, reply)
         except DeliveryError as err:
             # The coalescing job retries: the post stays recorded with its older counts.
             log.info("cannot edit pressed message: %s", err.reason)
             return
         if current:
-            self.runtime.posted(shown, ref)
+            self.runtime.posted(reply, ref)
 
     async def _on_inline_query(self, update: Update, context: Context) -> None:
         query = update.inline_query
@@ -904,7 +892,11 @@ class TelegramAdapter:
         if self.runtime.post_for(article_id, ChatRef(PLATFORM, INLINE)) is None:
             return
         message = MessageRef(ChatRef(PLATFORM, INLINE), chosen.inline_message_id)
-        self.runtime.posted(Reply(article_id=article_id, poll_version=version), message)
+        # It shows the language the sender's results were in, whoever presses it later.
+        person = chosen.from_user
+        language = self.runtime.language(ChatRef(PLATFORM, str(person.id)), person.language_code)
+        shown = Reply(article_id=article_id, poll_version=version, language=language)
+        self.runtime.posted(shown, message)
 
 
 # -- helpers -----------------------------------------------------------------------------------
