@@ -320,6 +320,40 @@ async def test_a_vote_in_another_language_leaves_the_post_in_its_own(dc: FakeDis
         assert recorded.language == "de"
 
 
+async def test_one_press_costs_one_edit_of_its_post(dc: FakeDiscord) -> None:
+    """The press's own answer edits the post; nothing edits it a second time for that press
+    (Discord allows 5 edits per 5 s in a channel)."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        article_id = bot.ingest(article())
+        post = await bot.post_in(NEWS, article_id)
+        presses = [(ALICE, 1), (BOB, 2), (ALICE, 3), (BOB, 2), (MOD, 5), (ALICE, 3), (BOB, 1)]
+        presses.append((MOD, 4))
+        for person, option in presses:
+            update, note = await bot.press(post, person, VOTE.format(article_id, option))
+            assert update.type == 7 and note.ephemeral
+        await bot.app.refresh_job.idle()
+        await bot.refresh()
+        assert len(dc.message(post.id).edits) == len(presses) == 8
+        assert dc.requests_for("edit_message") == []
+        assert labels(dc.message(post.id)) == [
+            "Sehr gut · 1",
+            "Gut · 0",
+            "Befriedigend · 0",
+            "Ausreichend · 1",
+            "Mangelhaft · 0",
+        ]
+
+        # When the answer cannot edit the post (its interaction expired), the refresh job does.
+        dc.fail_next("create_interaction_response", kind="unknown_interaction")
+        iid = await dc.press(NEWS, post.id, BOB, VOTE.format(article_id, 2), locale="de")
+        await dc.wait_for(
+            lambda: labels(dc.message(post.id))[1] == "Gut · 1", what="the refresh job's edit"
+        )
+        assert dc.interaction_responses(iid) == []
+        assert len(dc.requests_for("edit_message")) == 1
+
+
 async def test_buttons_keep_working_after_a_restart(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
         article_id = bot.ingest(article())

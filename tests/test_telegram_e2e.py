@@ -341,6 +341,13 @@ async def test_presses_keep_a_posts_language_and_cost_one_edit_each(tg: FakeTele
         [recorded] = bot.store.posts_of(article)
         assert recorded.language == "de"
 
+        # An edit that fails is made up for by the refresh job.
+        tg.fail_next("editMessageReplyMarkup", chat_id=group.id, kind="server_error")
+        query = tg.press(group, carol, mid, f"nb:vote:{article}:5")
+        assert await answer_of(tg, query) == "Deine Stimme: Mangelhaft"
+        await tg.wait_for(lambda: labels(tg.message(group, mid))[4] == "Mangelhaft · 1")
+        assert tg.edits(group, mid) == len(presses) + 1
+
 
 async def test_display_names_are_shown_without_invisible_characters(tg: FakeTelegram) -> None:
     """Direction overrides, zero-width and control characters in a name are dropped before

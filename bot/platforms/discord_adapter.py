@@ -317,9 +317,7 @@ class DiscordAdapter:
             language = self.runtime.language(chat, locale)
             for reply in replies:
                 if reply.edit and pressed is not None:
-                    await self._edit_pressed(interaction, reply, language)
-                    if ref is not None:
-                        self.runtime.posted(reply, ref)
+                    await self._edit_pressed(interaction, ref, reply, language)
                     if reply.notice:
                         await interaction.followup.send(
                             notice_text(reply), ephemeral=True, allowed_mentions=NO_MENTIONS
@@ -384,12 +382,21 @@ class DiscordAdapter:
         if message_id is not None and not private:
             self.runtime.posted(reply, self.message_ref(interaction, message_id))
 
-    async def _edit_pressed(self, interaction: Interaction, reply: Reply, language: str) -> None:
+    async def _edit_pressed(
+        self, interaction: Interaction, ref: MessageRef | None, reply: Reply, language: str
+    ) -> None:
+        """Edit the pressed message in the answer to the press; the core has recorded it as
+        shown already, and hears when the edit failed."""
         kwargs = render(reply, language).edit_kwargs()
-        if not interaction.response.is_done():
-            await interaction.response.edit_message(**kwargs)
-        else:
-            await interaction.edit_original_response(**kwargs)
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.edit_message(**kwargs)
+            else:
+                await interaction.edit_original_response(**kwargs)
+        except SEND_ERRORS:
+            if ref is not None:
+                self.runtime.edit_failed(ref)
+            raise
 
     # -- the outbox: posts and edits ---------------------------------------------------------
 

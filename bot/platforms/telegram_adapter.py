@@ -842,15 +842,13 @@ class TelegramAdapter:
                 await self._answer(chat.chat_id, reply)
 
     async def _show_press(self, ref: MessageRef, reply: Reply) -> None:
-        """Edit the pressed message as the core rendered it (in the post's own language)."""
+        """Edit the pressed message as the core rendered it (in the post's own language); the
+        core has recorded it as shown already."""
         try:
-            current = await self._edit(ref, reply)
+            await self._edit(ref, reply)
         except DeliveryError as err:
-            # The coalescing job retries: the post stays recorded with its older counts.
             log.info("cannot edit pressed message: %s", err.reason)
-            return
-        if current:
-            self.runtime.posted(reply, ref)
+            self.runtime.edit_failed(ref)
 
     async def _on_inline_query(self, update: Update, context: Context) -> None:
         query = update.inline_query
