@@ -354,6 +354,36 @@ async def test_one_press_costs_one_edit_of_its_post(dc: FakeDiscord) -> None:
         assert len(dc.requests_for("edit_message")) == 1
 
 
+async def test_a_button_no_longer_on_the_message_still_gets_an_answer(
+    dc: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app that still shows buttons a closed poll or a removed article no longer has (or a
+    click racing the edit that removed them): discord.py drops such a press, the bot answers."""
+    monkeypatch.setenv("NEWSBOT_ADMINS", f"discord:{OWNER}")
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        article_id = bot.ingest(article())
+        post = await bot.post_in(NEWS, article_id)
+        old_buttons = post.custom_ids
+        await bot.slash(NEWS, OWNER, "closepoll", {"id": article_id})
+        await bot.refresh()
+        assert dc.message(post.id).custom_ids == []
+
+        (answer,) = await bot.press(post, ALICE, old_buttons[0], stale=True)
+        assert (answer.type, answer.ephemeral) == (4, True)
+        assert answer.content == t("error.poll_closed", "de", id=article_id)
+        # Someone else's button that was never ours, not on the message either.
+        (answer,) = await bot.press(post, ALICE, "nb:vote:1", stale=True)
+        assert answer.ephemeral and answer.content == t("error.stale_button", "de")
+
+        await bot.slash(NEWS, OWNER, "remove", {"id": article_id})
+        await bot.refresh()
+        (answer,) = await bot.press(post, BOB, old_buttons[1], stale=True, locale="en-US")
+        assert answer.ephemeral and answer.content == t("error.no_article", "en", id=article_id)
+        poll = bot.store.get_poll(article_id)
+        assert poll is not None and poll.total == 0
+
+
 async def test_buttons_keep_working_after_a_restart(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
         article_id = bot.ingest(article())

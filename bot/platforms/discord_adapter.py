@@ -18,9 +18,7 @@ from bot.pacing import Limit, Pacer
 from bot.platforms.base import DeliveryError, PlatformStartError
 from bot.platforms.discord_commands import CatalogueTranslator, slash_commands
 from bot.platforms.discord_render import (
-    BUTTON_TEMPLATE,
     NO_MENTIONS,
-    CoreButton,
     Rendered,
     notice_text,
     render,
@@ -30,7 +28,6 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.codec import read
 from handlers.events import Command, Outgoing, Press, Reply
-from handlers.i18n import t
 from handlers.registry import COMMANDS
 from storage.models import ChatRef, MessageRef, UserRef
 
@@ -136,15 +133,12 @@ class NewsbotClient(discord.Client):
         self.tree: app_commands.CommandTree[NewsbotClient] = app_commands.CommandTree(self)
 
     async def setup_hook(self) -> None:
-        # Buttons of any age, sent by any earlier process, reach on_core_button.
-        self.add_dynamic_items(CoreButton)
         await self.adapter.install_commands(self.tree)
 
-    async def on_core_button(self, interaction: Interaction, data: str) -> None:
-        await self.adapter.on_button(interaction, data)
-
     async def on_interaction(self, interaction: Interaction) -> None:
-        await self.adapter.on_foreign_component(interaction)
+        # Every press arrives here, of buttons of any age and from any earlier process:
+        # discord.py itself drops a press whose button is no longer on the message.
+        await self.adapter.on_component(interaction)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         self.adapter.guild_removed(guild)
@@ -296,6 +290,7 @@ class DiscordAdapter:
             log.warning("discord: cannot answer /%s: %s", name, err)
 
     async def on_button(self, interaction: Interaction, data: str) -> None:
+        """One press, answered within Discord's 3 s whatever the core says."""
         chat = self.chat_of(interaction)
         pressed = interaction.message
         ref = self.message_ref(interaction, pressed.id) if pressed is not None else None
@@ -324,25 +319,20 @@ class DiscordAdapter:
                         )
                 else:
                     await self._answer(turn, reply, chat, language)
+            if not interaction.response.is_done():
+                await interaction.response.defer()  # nothing to say: the message stays
         except SEND_ERRORS as err:
             log.warning("discord: cannot answer a button press: %s", err)
 
-    async def on_foreign_component(self, interaction: Interaction) -> None:
-        """A component whose custom_id the codec never made (a forged or foreign one): a short
-        private note, nothing else."""
+    async def on_component(self, interaction: Interaction) -> None:
+        """A press of any component on any message: the core answers every one, a button that
+        is no longer on its message (a closed poll, a removed article, a click racing the edit
+        that took it away), a forged or a foreign one included."""
         if interaction.type is not discord.InteractionType.component:
             return
         data = cast(dict[str, Any], interaction.data or {})
         custom_id = data.get("custom_id")
-        if isinstance(custom_id, str) and BUTTON_TEMPLATE.fullmatch(custom_id):
-            return
-        language = self.runtime.language(self.chat_of(interaction), str(interaction.locale))
-        try:
-            await interaction.response.send_message(
-                t("error.stale_button", language), ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-        except SEND_ERRORS as err:
-            log.warning("discord: cannot answer a foreign button: %s", err)
+        await self.on_button(interaction, custom_id if isinstance(custom_id, str) else "")
 
     async def _in_time(
         self, turn: Turn, work: Coroutine[Any, Any, list[Reply]], *, update: bool

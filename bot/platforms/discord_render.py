@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import urlsplit
 
 import discord
@@ -27,7 +27,7 @@ MAX_BUTTONS = 25
 ELLIPSIS = " …"
 NO_MENTIONS = discord.AllowedMentions.none()
 
-# Every custom_id the codec can make ("nb:vote:12:3"); anything else is answered as stale.
+# Every custom_id the codec can make ("nb:vote:12:3").
 BUTTON_TEMPLATE = re.compile(r"nb:[a-z_]{1,20}(?::[0-9]{1,12}){0,4}")
 _SENTENCE_END = re.compile(r"[.!?…][\"“”»«')\]]*(?=\s)|\n")
 
@@ -183,18 +183,16 @@ def thread_name(reply: Reply) -> str:
     return shorten(name, MAX_THREAD_NAME) or "newsbot"
 
 
-@runtime_checkable
-class ButtonRouter(Protocol):
-    """The client that hands a pressed button to the adapter."""
-
-    async def on_core_button(self, interaction: discord.Interaction[Any], data: str) -> None: ...
-
-
 class CoreButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
 ):
     """A button whose custom_id is the codec's data and nothing else: any process of this bot
-    can answer it, however old the message, because the core checks it again on arrival."""
+    can answer it, however old the message, because the core checks it again on arrival.
+
+    Its presses are taken from the client's on_interaction, which sees every one: discord.py
+    silently drops a DynamicItem press whose custom_id is no longer on the message, and the
+    person would see "This interaction failed". A DynamicItem still, because a View of them is
+    not kept in memory for every message sent, as a View of plain buttons would be."""
 
     def __init__(self, data: str, label: str, *, row: int | None = None) -> None:
         super().__init__(
@@ -215,10 +213,6 @@ class CoreButton(
         /,
     ) -> CoreButton:
         return cls(match.string, str(getattr(item, "label", None) or "·"))
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        if isinstance(interaction.client, ButtonRouter):
-            await interaction.client.on_core_button(interaction, self.custom_id)
 
 
 def buttons_view(rows: tuple[tuple[Button, ...], ...]) -> discord.ui.View | None:
