@@ -354,6 +354,26 @@ async def test_one_press_costs_one_edit_of_its_post(dc: FakeDiscord) -> None:
         assert len(dc.requests_for("edit_message")) == 1
 
 
+async def test_an_edit_that_would_change_nothing_is_not_sent(dc: FakeDiscord) -> None:
+    """A vote cast and taken back between two runs of the refresh job (through another worker
+    on the same database, say) moves the poll on but leaves the counts as the post shows them:
+    the refresh job sends Discord nothing."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        article_id = bot.ingest(article())
+        post = await bot.post_in(NEWS, article_id)
+        await bot.press(post, ALICE, VOTE.format(article_id, 1))
+        await bot.app.refresh_job.idle()
+        bob = UserRef("discord", str(BOB), "bob")
+        bot.store.cast_vote(article_id, bob, 2)
+        bot.store.cast_vote(article_id, bob, 2)
+        assert len(bot.store.stale_posts(["discord"])) == 1
+        await bot.refresh()
+        assert dc.requests_for("edit_message") == []
+        assert len(dc.message(post.id).edits) == 1
+        assert bot.store.stale_posts(["discord"]) == []
+
+
 async def test_a_button_no_longer_on_the_message_still_gets_an_answer(
     dc: FakeDiscord, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,6 +51,10 @@ async def test_an_unchanged_message_is_not_edited_again() -> None:
     assert await edit(batching, platform, "m1", 2)
     assert [(key, before) for key, before, _ in platform.sent] == [("m1", Shown(1, "counts 1"))]
     assert batching.shown("m1") == Shown(2, "counts 2")
+    # A vote cast and taken back: a newer poll version that looks the same is not sent either.
+    assert await batching.edit("m1", Shown(4, "counts 2"), platform.sender("m1", Shown(4, "")))
+    assert len(platform.sent) == 1
+    assert batching.shown("m1") == Shown(4, "counts 2")
 
 
 async def test_a_burst_costs_the_edit_under_way_and_the_newest() -> None:

@@ -24,6 +24,7 @@ from bot.platforms.discord_render import (
     render,
     thread_name,
 )
+from bot.platforms.edit_batching import EditBatching, Shown
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.codec import read
@@ -70,6 +71,10 @@ def parse_guild_ids(text: str) -> list[int]:
 def chat_admin_for(permissions: discord.Permissions, command: str) -> bool:
     right = SERVER_RIGHT.get(command)
     return permissions.manage_channels and (right is None or getattr(permissions, right))
+
+
+def message_key(message: MessageRef) -> str:
+    return f"{message.chat.chat_id}/{message.message_id}"
 
 
 def user_ref(user: discord.abc.User) -> UserRef:
@@ -170,6 +175,7 @@ class DiscordAdapter:
         self._gateway: asyncio.Task[None] | None = None
         # Channels fetched once because the cache lacked them (DMs, mostly).
         self._fetched: dict[int, Channel] = {}
+        self._edits: EditBatching[str] = EditBatching()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -375,14 +381,29 @@ class DiscordAdapter:
     async def _edit_pressed(
         self, interaction: Interaction, ref: MessageRef | None, reply: Reply, language: str
     ) -> None:
-        """Edit the pressed message in the answer to the press; the core has recorded it as
-        shown already, and hears when the edit failed."""
-        kwargs = render(reply, language).edit_kwargs()
-        try:
+        """Edit the pressed message in the answer to the press, batched with the other edits
+        of the message, and acknowledge the press either way. The core has recorded the
+        message as shown already, and hears when the edit failed."""
+        rendered = render(reply, language)
+        kwargs = rendered.edit_kwargs()
+
+        async def send(shown: Shown[str] | None) -> None:
             if not interaction.response.is_done():
                 await interaction.response.edit_message(**kwargs)
             else:
                 await interaction.edit_original_response(**kwargs)
+
+        try:
+            if ref is None:
+                await send(None)
+            else:
+                key = message_key(ref)
+                if self._edits.busy(key) and not interaction.response.is_done():
+                    # Its turn may come later than Discord's 3 s: keep the message meanwhile.
+                    await interaction.response.defer()
+                await self._edits.edit(key, Shown(reply.poll_version, rendered.look()), send)
+            if not interaction.response.is_done():
+                await interaction.response.defer()  # a newer edit shows the press
         except SEND_ERRORS:
             if ref is not None:
                 self.runtime.edit_failed(ref)
@@ -462,13 +483,19 @@ class DiscordAdapter:
         return client.get_partial_messageable(where).get_partial_message(int(message.message_id))
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
+        """Edit a post, batched with the other edits of the message (edit_batching)."""
         target = await self._message(message)
         rendered = render(reply, self.runtime.language(message.chat))
-        await self.pacer.acquire(message.chat.chat_id)
-        try:
-            await target.edit(**rendered.edit_kwargs())
-        except SEND_ERRORS as err:
-            raise self._failed(err, message.chat) from err
+
+        async def send(shown: Shown[str] | None) -> None:
+            await self.pacer.acquire(message.chat.chat_id)
+            try:
+                await target.edit(**rendered.edit_kwargs())
+            except SEND_ERRORS as err:
+                raise self._failed(err, message.chat) from err
+
+        wanted = Shown(reply.poll_version, rendered.look())
+        await self._edits.edit(message_key(message), wanted, send)
 
     async def delete(self, message: MessageRef) -> None:
         target = await self._message(message)

@@ -3,6 +3,7 @@ the process (DynamicItems keyed by the codec's custom_id)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -243,6 +244,12 @@ class Rendered:
         if self.view is not None:
             kwargs["view"] = self.view
         return kwargs
+
+    def look(self) -> str:
+        """The message as people see it, to compare with what it shows now."""
+        embed = self.embed.to_dict() if self.embed is not None else None
+        buttons = self.view.to_components() if self.view is not None else []
+        return json.dumps([self.content, embed, buttons], sort_keys=True, default=str)
 
     def edit_kwargs(self) -> dict[str, Any]:
         # An edit replaces everything: no text under an embed, no buttons on a removed post.

@@ -72,7 +72,9 @@ class EditBatching(Generic[Look]):
                 known = shown.poll_version if shown is not None else None
                 if known is not None and known > version:
                     return True
-            if shown == wanted:
+            if shown is not None and shown.look == wanted.look:
+                # Votes cast and taken back meanwhile: newer counts that look the same.
+                self._shown.set(key, wanted)
                 return True
             await send(shown)
             self._shown.set(key, wanted)
