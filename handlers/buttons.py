@@ -5,6 +5,7 @@ module that declares and handles it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -83,6 +84,8 @@ def button(
     name: str, *keys: Key, who: str = MEMBER, on_post: bool = False
 ) -> Callable[[ButtonHandler], ButtonHandler]:
     """Declare the button `name` with its keys, handled by the decorated function."""
+    if not re.fullmatch(r"[a-z_]{1,20}", name):
+        raise ValueError(f"button {name!r}: a name is 1-20 letters a-z or _")
     if who not in ROLES:
         raise ValueError(f"button {name!r}: unknown role {who!r}")
     if on_post and (not keys or keys[0].kind != "article"):

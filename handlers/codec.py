@@ -15,6 +15,9 @@ from handlers.events import Button
 PREFIX = "nb"
 MAX_BYTES = 64
 _KEY = re.compile(r"^[0-9]{1,12}$")
+# The shape of all data encode() makes, whatever buttons are declared (Discord's DynamicItem
+# template).
+DATA_PATTERN = re.compile(PREFIX + r":[a-z_]{1,20}(?::[0-9]{1,12})*")
 
 
 class ForgedData(ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from handlers.buttons import BUTTONS, Key, Pressed, asks_chat_admin, button
-from handlers.codec import ForgedData, decode, encode, read
+from handlers.codec import DATA_PATTERN, ForgedData, decode, encode, read
 from handlers.context import Ctx
 from handlers.events import Button, Reply, Rich
 from handlers.permissions import BOT_ADMIN, CHAT_ADMIN, MEMBER
@@ -33,6 +33,8 @@ def test_the_bots_buttons_declare_themselves() -> None:
 def test_the_codec_follows_the_declarations() -> None:
     assert encode(Button("x", "vote", ("12", "3"))) == "nb:vote:12:3"
     assert decode("nb:vote:0012:3") == ("vote", (12, 3))
+    # Discord's buttons are found by one template, whatever keys a button carries.
+    assert DATA_PATTERN.fullmatch(encode(Button("x", "confirm", ("1", "7"))))
     assert read("nb:confirm:1:7") == ("confirm", (1, 7))
     for wrong in [
         Button("x", "vote", ("12",)),
@@ -85,6 +87,8 @@ def test_a_declaration_that_cannot_work_is_refused() -> None:
         button("bad", Key("slot"), on_post=True)
     with pytest.raises(ValueError, match="unknown role"):
         button("bad", who="everyone")
+    with pytest.raises(ValueError, match="a name is"):
+        button("Bad-Name")
     assert "bad" not in BUTTONS
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import discord
 
-from handlers.codec import encode
+from handlers.codec import DATA_PATTERN, encode
 from handlers.events import ArticleCard, Button, Reply, Rich, Span
 from handlers.i18n import format_date
 from handlers.render import hashtag
@@ -28,8 +28,6 @@ MAX_BUTTONS = 25
 ELLIPSIS = " …"
 NO_MENTIONS = discord.AllowedMentions.none()
 
-# Every custom_id the codec can make ("nb:vote:12:3").
-BUTTON_TEMPLATE = re.compile(r"nb:[a-z_]{1,20}(?::[0-9]{1,12}){0,4}")
 _SENTENCE_END = re.compile(r"[.!?…][\"“”»«')\]]*(?=\s)|\n")
 
 
@@ -184,9 +182,7 @@ def thread_name(reply: Reply) -> str:
     return shorten(name, MAX_THREAD_NAME) or "newsbot"
 
 
-class CoreButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
-):
+class CoreButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=DATA_PATTERN):
     """A button whose custom_id is the codec's data and nothing else: any process of this bot
     can answer it, however old the message, because the core checks it again on arrival.
 
