@@ -122,10 +122,22 @@ class Runtime:
             locale=locale,
         )
 
-    async def on_press(self, press: Press, data: str) -> list[Reply]:
-        replies = await dispatch.handle_press(self.ctx, press, data)
+    async def on_press(self, press: Press) -> list[Reply]:
+        """A press's replies; an edit of the pressed message is recorded as shown before the
+        refresh job wakes, so that the adapter's edit in answer to the press is the only one
+        (one press, one edit). If that edit fails, the adapter says so (edit_failed)."""
+        replies = await dispatch.handle_press(self.ctx, press)
+        if press.message is not None:
+            for reply in replies:
+                if reply.edit:
+                    self.posted(reply, press.message)
         self.wake()
         return replies
+
+    def edit_failed(self, message: MessageRef) -> None:
+        """The edit of a pressed message did not arrive: the refresh job brings it up to date."""
+        self.store.post_outdated(message)
+        self.wake()
 
     def posted(self, reply: Reply, message: MessageRef) -> None:
         """An adapter sent or edited a message showing an article: remember it, with the poll

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from handlers.buttons import Key, Pressed, button
 from handlers.context import Ctx
-from handlers.events import Command, Press, Reply, Rich, Span, UserError, bold
+from handlers.events import Command, Reply, Rich, Span, UserError, bold
 from handlers.i18n import format_number, t, tn
 from handlers.registry import Param, command, parse_id, parse_tag
 from handlers.render import article_line, article_post, results_text
 from storage.models import Article
 
 
-def require_article(ctx: Ctx, value: str) -> Article:
-    article_id = parse_id(value)
+def require_article(ctx: Ctx, value: str | int) -> Article:
+    article_id = value if isinstance(value, int) else parse_id(value)
     article = ctx.store.get_article(article_id, include_removed=False)
     if article is None:
         raise UserError("error.no_article", id=article_id)
@@ -62,8 +63,9 @@ async def cmd_results(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [results_reply(ctx, require_article(ctx, cmd.args[0]))]
 
 
-async def press_results(ctx: Ctx, press: Press, params: tuple[str, ...]) -> list[Reply]:
-    return [results_reply(ctx, require_article(ctx, params[0]))]
+@button("results", Key("article", "article"), on_post=True)
+async def press_results(ctx: Ctx, pressed: Pressed) -> list[Reply]:
+    return [results_reply(ctx, require_article(ctx, pressed.keys[0]))]
 
 
 @command("top", Param("tag", "tag", required=False))

@@ -15,12 +15,13 @@ from handlers import (  # noqa: F401
     subscriptions,
     voting,
 )
-from handlers.codec import ForgedData, decode
+from handlers.buttons import BUTTONS, ButtonSpec, Pressed
 from handlers.context import Ctx
 from handlers.events import Command, Press, Reply, Rich, UserError
 from handlers.i18n import current_language, format_date, normalise_language, t
+from handlers.permissions import MEMBER, require
 from handlers.registry import COMMANDS, check_args, clean_name
-from storage.models import ChatRef, MessageRef, UserRef
+from storage.models import ChatRef, Post, UserRef
 
 log = logging.getLogger(__name__)
 
@@ -67,31 +68,38 @@ def check_allowed(ctx: Ctx, user: UserRef, chat: ChatRef) -> None:
         raise UserError("mod.you_are_muted", until=format_date(mute.until))
 
 
-# The buttons a post carries; each names the post's article first.
-POST_ACTIONS = frozenset({"vote", "results"})
-
-
-def check_pressed_message(
-    ctx: Ctx, message: MessageRef | None, action: str, params: tuple[str, ...]
-) -> None:
+def check_pressed_message(ctx: Ctx, spec: ButtonSpec, press: Press) -> Post | None:
     """A press acts only on what its message shows: a modified client can send any data on
     any message. A message recorded as a post carries only its own article's buttons. A
     message in a chat that is no recorded post carries no article's: the bot records every
     post it shows in a chat (deliveries, public replies such as /article, pressed messages),
-    so only a confirmation prompt is pressed there. A message outside any chat (Telegram's
+    so only a prompt (a confirmation) is pressed there. A message outside any chat (Telegram's
     inline mode) may be unknown until its first press, which records its article for every
-    later one. Without a message there is nothing a press could replace."""
+    later one. Without a message there is nothing a press could replace. Returns the post."""
+    message = press.message
     if message is None:
-        return
+        return None
     post = ctx.store.post_at(message)
-    if action in POST_ACTIONS:
+    if spec.on_post:
         if post is None and not message.in_chat:
-            return
-        if post is not None and post.article_id == int(params[0]):
-            return
+            return None
+        if post is not None and post.article_id == spec.article_key(press.params):
+            return post
     elif post is None and message.in_chat:
-        return
+        return None
     raise UserError("error.not_this_post")
+
+
+def post_language(ctx: Ctx, press: Press, post: Post | None) -> str:
+    """The language the pressed message shows, for an edit of it: a post keeps the one it was
+    posted in; one recorded without it shows its chat's, as a delivery there does; a message
+    outside any chat (inline mode) has no chat, and shows its presser's."""
+    recorded = normalise_language(post.language) if post is not None else None
+    if recorded:
+        return recorded
+    if press.message is not None and press.message.in_chat:
+        return chat_language(ctx, press.message.chat)
+    return current_language.get()
 
 
 def error_reply(err: UserError) -> Reply:
@@ -131,37 +139,29 @@ async def handle_command(ctx: Ctx, cmd: Command) -> list[Reply]:
         current_language.reset(token)
 
 
-async def handle_press(ctx: Ctx, press: Press, data: str) -> list[Reply]:
-    """Run one button press from its raw data, checked again on arrival: the data may be forged
-    or stale, and anyone who sees a message can press its buttons."""
+async def handle_press(ctx: Ctx, press: Press) -> list[Reply]:
+    """Run one button press, checked again on arrival by what its button declares: the data
+    may be forged or stale, and anyone who sees a message can press its buttons. Replies to
+    the presser are in their language; an edit of the pressed post keeps the post's."""
     token = current_language.set(chat_language(ctx, press.chat, press.locale))
     try:
         press = dataclasses.replace(press, user=arrived(press.user))
-        try:
-            action, params = decode(data)
-        except ForgedData:
-            raise UserError("error.stale_button") from None
+        spec = BUTTONS.get(press.action)
+        if spec is None:
+            raise UserError("error.stale_button")
         ctx.mod.seen(press.user)
         check_allowed(ctx, press.user, press.chat)
-        check_pressed_message(ctx, press.message, action, params)
-        if action == "vote":
-            return await voting.press_vote(ctx, press, params)
-        if action == "confirm":
-            as_command = Command(
-                chat=press.chat,
-                user=press.user,
-                name="confirm",
-                locale=press.locale,
-                is_chat_admin=press.is_chat_admin,
-            )
-            return await moderation.confirm_press(ctx, as_command, params)
-        if action == "results":
-            return await articles.press_results(ctx, press, params)
-        raise UserError("error.stale_button")
+        post = check_pressed_message(ctx, spec, press)
+        pressed = Pressed(press, post_language(ctx, press, post))
+        if spec.who != MEMBER:
+            article_id = spec.article_key(press.params)
+            target = f"#{article_id}" if article_id is not None else None
+            require(ctx, pressed.command(), spec.who, target=target)
+        return await spec.handler(ctx, pressed)
     except UserError as err:
         return [error_reply(err)]
     except Exception:
-        log.exception("press %r failed", data[:64])
+        log.exception("press %s%s failed", press.action[:20], press.params)
         return [apology()]
     finally:
         current_language.reset(token)

@@ -135,13 +135,14 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Press:
-    """A button press: the keys decoded from the platform's callback data."""
+    """A button press: the action and keys decoded once from the platform's callback data
+    (codec.read); action "" for data this bot did not make."""
 
     chat: ChatRef
     user: UserRef
     message: MessageRef | None
     action: str
-    params: tuple[str, ...]
+    params: tuple[int, ...]
     locale: str | None = None
     is_chat_admin: bool = False
 

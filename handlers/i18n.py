@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import string
+from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -25,6 +27,17 @@ DOMAIN = "newsbot"
 current_language: contextvars.ContextVar[str] = contextvars.ContextVar(
     "current_language", default=DEFAULT_LANGUAGE
 )
+
+
+@contextlib.contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Build what is inside the block in `language` (a post, say, while the rest of the
+    answer is in the presser's)."""
+    token = current_language.set(language)
+    try:
+        yield
+    finally:
+        current_language.reset(token)
 
 
 @cache

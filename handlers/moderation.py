@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from handlers.buttons import Key, Pressed, button
 from handlers.context import Ctx
 from handlers.events import Button, Command, MemberAction, Reply, Rich, UserError
 from handlers.i18n import format_date, t, tn
@@ -319,7 +320,7 @@ async def cmd_reopenpoll(ctx: Ctx, cmd: Command) -> list[Reply]:
     return await _set_poll(ctx, cmd, False)
 
 
-RESET_VOTES = "1"  # the confirmation kind carried by the confirm button
+RESET_VOTES = 1  # the confirmation kind carried by the confirm button
 
 
 def reset_votes(ctx: Ctx, cmd: Command, article_id: int) -> Reply:
@@ -342,7 +343,7 @@ async def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
     button = Button(
         t("mod.confirm_button"),
         "confirm",
-        (RESET_VOTES, str(article_id)),
+        (str(RESET_VOTES), str(article_id)),
         text_twin=f"/resetvotes {article_id} confirm",
     )
     return [
@@ -354,12 +355,13 @@ async def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
     ]
 
 
-async def confirm_press(ctx: Ctx, cmd: Command, params: tuple[str, ...]) -> list[Reply]:
+@button("confirm", Key("kind"), Key("article", "article"), who=BOT_ADMIN)
+async def confirm_press(ctx: Ctx, pressed: Pressed) -> list[Reply]:
     """The confirm button of /resetvotes: only the person who asked, and only in time."""
-    kind, article_id = params[0], int(params[1])
+    kind, article_id = pressed.keys
     if kind != RESET_VOTES:
         raise UserError("error.stale_button")
-    require(ctx, cmd, BOT_ADMIN, target=f"#{article_id}")
+    cmd = pressed.command()
     if not ctx.mod.take_confirmation("resetvotes", f"#{article_id}", cmd.user.key()):
         raise UserError("mod.confirm_expired")
     if ctx.store.get_article(article_id) is None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from handlers.buttons import Key, Pressed, button
 from handlers.context import Ctx
-from handlers.events import Command, Press, Reply, Rich, UserError
-from handlers.i18n import t
+from handlers.events import Command, Reply, Rich, UserError
+from handlers.i18n import speaking, t
 from handlers.registry import Param, command, parse_id
 from handlers.render import article_post
 from storage.models import UserRef, VoteOutcome
@@ -47,20 +50,14 @@ async def cmd_vote(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=Rich.of(text), notice=text, private=True)]
 
 
-async def press_vote(ctx: Ctx, press: Press, params: tuple[str, ...]) -> list[Reply]:
-    article_id = int(params[0])
-    outcome = cast(ctx, article_id, press.user, params[1])
+@button("vote", Key("article", "article"), Key("option"), on_post=True)
+async def press_vote(ctx: Ctx, pressed: Pressed) -> list[Reply]:
+    """A vote button: the pressed post shows the new counts in its own language, the notice
+    speaks to the presser in theirs."""
+    article_id, option = pressed.keys
+    outcome = cast(ctx, article_id, pressed.press.user, str(option))
     article = ctx.store.get_article(article_id)
     assert article is not None
-    post = article_post(article, outcome.poll, summary_chars=ctx.config.summary_chars)
-    return [
-        Reply(
-            text=post.text,
-            buttons=post.buttons,
-            edit=True,
-            notice=notice(outcome),
-            article_id=article_id,
-            poll_version=outcome.poll.version,
-            card=post.card,
-        )
-    ]
+    with speaking(pressed.post_language):
+        post = article_post(article, outcome.poll, summary_chars=ctx.config.summary_chars)
+    return [dataclasses.replace(post, edit=True, notice=notice(outcome))]

@@ -908,6 +908,15 @@ class Store:
             (version, post_id),
         )
 
+    def post_outdated(self, message: MessageRef) -> None:
+        """The message does not show what was recorded for it (an edit failed): the refresh
+        job edits it again, whatever the version of its poll."""
+        self.db.conn.execute(
+            "UPDATE posts SET rendered_version = -1"
+            " WHERE platform=? AND chat_id=? AND message_id=?",
+            (message.chat.platform, message.chat.chat_id, message.message_id),
+        )
+
     def post_at(self, message: MessageRef) -> Post | None:
         """The post a message of the bot's shows, if it was recorded as one."""
         row = self._one(

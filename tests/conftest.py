@@ -12,7 +12,7 @@ import pytest
 from bot.ingest import store_article
 from bot.settings import load_settings
 from handlers import dispatch
-from handlers.codec import encode
+from handlers.codec import encode, read
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, Press, Reply
 from storage.models import ChatRef, MessageRef, NewArticle, UserRef
@@ -90,17 +90,26 @@ class Chat:
         return message
 
     async def press(
-        self, data: str, user: str = "alice", *, on: MessageRef | None = None
+        self,
+        data: str,
+        user: str = "alice",
+        *,
+        on: MessageRef | None = None,
+        admin: bool = False,
+        locale: str | None = None,
     ) -> list[Reply]:
         """Press a button with `data` on the message `on` (a prompt by default)."""
+        action, params = read(data)
         press = Press(
             chat=self.chat,
             user=self.person(user),
             message=on or MessageRef(self.chat, "prompt"),
-            action="",
-            params=(),
+            action=action,
+            params=params,
+            locale=locale,
+            is_chat_admin=admin,
         )
-        return await dispatch.handle_press(self.ctx, press, data)
+        return await dispatch.handle_press(self.ctx, press)
 
 
 @pytest.fixture

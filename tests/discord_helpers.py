@@ -123,10 +123,19 @@ class Bot:
         return await self.dc.wait_for_interaction_response(iid)
 
     async def press(
-        self, message: FakeMessage, user_id: int, custom_id: str, *, locale: str = "de"
+        self,
+        message: FakeMessage,
+        user_id: int,
+        custom_id: str,
+        *,
+        locale: str = "de",
+        stale: bool = False,
     ) -> list[ResponseRecord]:
-        """Press a button; the answer and, for a vote, its private note."""
-        iid = await self.dc.press(message.channel_id, message.id, user_id, custom_id, locale=locale)
+        """Press a button (`stale`: one the person's app still shows, no longer on the
+        message); the answer and, for a vote, its private note."""
+        iid = await self.dc.press(
+            message.channel_id, message.id, user_id, custom_id, locale=locale, stale=stale
+        )
         first = await self.dc.wait_for_interaction_response(iid)
         if first.type != 7:
             return [first]

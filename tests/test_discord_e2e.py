@@ -291,6 +291,119 @@ async def test_another_articles_button_never_replaces_a_post(dc: FakeDiscord) ->
         assert [p.message.message_id for p in bot.store.posts_of(second)] == [str(other.id)]
 
 
+async def test_a_vote_in_another_language_leaves_the_post_in_its_own(dc: FakeDiscord) -> None:
+    """Someone whose Discord speaks English votes on a post in a German channel: the post stays
+    German for everyone, only the note meant for them alone is in English."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        published = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
+        article_id = bot.ingest(article(published=published))
+        post = await bot.post_in(NEWS, article_id)
+        assert "0 Stimmen" in post.embeds[0]["footer"]["text"]
+
+        update, note = await bot.press(post, ALICE, VOTE.format(article_id, 1), locale="en-US")
+        assert update.type == 7
+        assert note.ephemeral
+        assert note.content == t("vote.cast", "en", label="Sehr gut")
+        footer = dc.message(post.id).embeds[0]["footer"]["text"]
+        assert t("post.total.one", "de") in footer
+        assert format_date(published, "de") in footer
+        assert "vote" not in footer
+
+        # It stays German when the counts move on through the coalescing job.
+        await bot.slash(OTHER, BOB, "vote", {"id": article_id, "option": 2}, locale="en-US")
+        await bot.refresh()
+        footer = dc.message(post.id).embeds[0]["footer"]["text"]
+        assert t("post.total", "de", count=2) in footer
+        assert format_date(published, "de") in footer
+        (recorded,) = bot.store.posts_of(article_id)
+        assert recorded.language == "de"
+
+
+async def test_one_press_costs_one_edit_of_its_post(dc: FakeDiscord) -> None:
+    """The press's own answer edits the post; nothing edits it a second time for that press
+    (Discord allows 5 edits per 5 s in a channel)."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        article_id = bot.ingest(article())
+        post = await bot.post_in(NEWS, article_id)
+        presses = [(ALICE, 1), (BOB, 2), (ALICE, 3), (BOB, 2), (MOD, 5), (ALICE, 3), (BOB, 1)]
+        presses.append((MOD, 4))
+        for person, option in presses:
+            update, note = await bot.press(post, person, VOTE.format(article_id, option))
+            assert update.type == 7 and note.ephemeral
+        await bot.app.refresh_job.idle()
+        await bot.refresh()
+        assert len(dc.message(post.id).edits) == len(presses) == 8
+        assert dc.requests_for("edit_message") == []
+        assert labels(dc.message(post.id)) == [
+            "Sehr gut · 1",
+            "Gut · 0",
+            "Befriedigend · 0",
+            "Ausreichend · 1",
+            "Mangelhaft · 0",
+        ]
+
+        # When the answer cannot edit the post (its interaction expired), the refresh job does.
+        dc.fail_next("create_interaction_response", kind="unknown_interaction")
+        iid = await dc.press(NEWS, post.id, BOB, VOTE.format(article_id, 2), locale="de")
+        await dc.wait_for(
+            lambda: labels(dc.message(post.id))[1] == "Gut · 1", what="the refresh job's edit"
+        )
+        assert dc.interaction_responses(iid) == []
+        assert len(dc.requests_for("edit_message")) == 1
+
+
+async def test_an_edit_that_would_change_nothing_is_not_sent(dc: FakeDiscord) -> None:
+    """A vote cast and taken back between two runs of the refresh job (through another worker
+    on the same database, say) moves the poll on but leaves the counts as the post shows them:
+    the refresh job sends Discord nothing."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        article_id = bot.ingest(article())
+        post = await bot.post_in(NEWS, article_id)
+        await bot.press(post, ALICE, VOTE.format(article_id, 1))
+        await bot.app.refresh_job.idle()
+        bob = UserRef("discord", str(BOB), "bob")
+        bot.store.cast_vote(article_id, bob, 2)
+        bot.store.cast_vote(article_id, bob, 2)
+        assert len(bot.store.stale_posts(["discord"])) == 1
+        await bot.refresh()
+        assert dc.requests_for("edit_message") == []
+        assert len(dc.message(post.id).edits) == 1
+        assert bot.store.stale_posts(["discord"]) == []
+
+
+async def test_a_button_no_longer_on_the_message_still_gets_an_answer(
+    dc: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app that still shows buttons a closed poll or a removed article no longer has (or a
+    click racing the edit that removed them): discord.py drops such a press, the bot answers."""
+    monkeypatch.setenv("NEWSBOT_ADMINS", f"discord:{OWNER}")
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        article_id = bot.ingest(article())
+        post = await bot.post_in(NEWS, article_id)
+        old_buttons = post.custom_ids
+        await bot.slash(NEWS, OWNER, "closepoll", {"id": article_id})
+        await bot.refresh()
+        assert dc.message(post.id).custom_ids == []
+
+        (answer,) = await bot.press(post, ALICE, old_buttons[0], stale=True)
+        assert (answer.type, answer.ephemeral) == (4, True)
+        assert answer.content == t("error.poll_closed", "de", id=article_id)
+        # Someone else's button that was never ours, not on the message either.
+        (answer,) = await bot.press(post, ALICE, "nb:vote:1", stale=True)
+        assert answer.ephemeral and answer.content == t("error.stale_button", "de")
+
+        await bot.slash(NEWS, OWNER, "remove", {"id": article_id})
+        await bot.refresh()
+        (answer,) = await bot.press(post, BOB, old_buttons[1], stale=True, locale="en-US")
+        assert answer.ephemeral and answer.content == t("error.no_article", "en", id=article_id)
+        poll = bot.store.get_poll(article_id)
+        assert poll is not None and poll.total == 0
+
+
 async def test_buttons_keep_working_after_a_restart(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
         article_id = bot.ingest(article())
@@ -537,9 +650,9 @@ async def test_slow_answers_are_deferred_within_discords_three_seconds(
             await gate.wait()
             return await on_command(cmd)
 
-        async def slow_press(press: Press, data: str) -> list[Reply]:
+        async def slow_press(press: Press) -> list[Reply]:
             await gate.wait()
-            return await on_press(press, data)
+            return await on_press(press)
 
         monkeypatch.setattr(runtime, "on_command", slow_command)
         monkeypatch.setattr(runtime, "on_press", slow_press)

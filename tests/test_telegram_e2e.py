@@ -313,6 +313,42 @@ async def test_another_articles_button_never_replaces_a_post(tg: FakeTelegram) -
         assert len(texts(tg, group)) == 3
 
 
+async def test_presses_keep_a_posts_language_and_cost_one_edit_each(tg: FakeTelegram) -> None:
+    """In a German group, people whose Telegram speaks English vote: the post stays German
+    (only their answers are English), and each press edits the post once, not twice."""
+    group = tg.chat(-100250, "supergroup", title="Nachrichten")
+    carol = tg.user(50, "Carol", language_code="de")
+    people = [tg.user(60 + n, f"Person {n}", language_code="en") for n in range(4)]
+    tg.set_member(group, carol, "administrator")
+    async with running(tg) as bot:
+        tg.send_text(group, carol, "/subscribe xAI")
+        await tg.wait_for_message(group, "Abonniert: xAI.")
+        article = bot.add_article("Ein Artikel über xAI", url="https://example.com/xai")
+        post = await tg.wait_for_message(group, "Ein Artikel über xAI")
+        mid = post["message_id"]
+        assert "Zum Artikel" in post["text"]
+        presses = [(people[0], 1), (people[1], 2), (people[0], 3), (people[2], 2), (people[3], 1)]
+        for done, (person, option) in enumerate(presses, start=1):
+            query = tg.press(group, person, mid, f"nb:vote:{article}:{option}")
+            assert (await answer_of(tg, query)).startswith(("Your vote", "Vote changed"))
+            await tg.wait_for(lambda n=done: tg.edits(group, mid) >= n, what=f"edit {done}")
+        await bot.app.refresh_job.idle()
+        await bot.app.refresh_job.run_now()
+        shown = tg.message(group, mid)
+        assert shown["text"] == post["text"]
+        assert labels(shown)[:3] == ["Sehr gut · 1", "Gut · 2", "Befriedigend · 1"]
+        assert tg.edits(group, mid) == len(presses)
+        [recorded] = bot.store.posts_of(article)
+        assert recorded.language == "de"
+
+        # An edit that fails is made up for by the refresh job.
+        tg.fail_next("editMessageReplyMarkup", chat_id=group.id, kind="server_error")
+        query = tg.press(group, carol, mid, f"nb:vote:{article}:5")
+        assert await answer_of(tg, query) == "Deine Stimme: Mangelhaft"
+        await tg.wait_for(lambda: labels(tg.message(group, mid))[4] == "Mangelhaft · 1")
+        assert tg.edits(group, mid) == len(presses) + 1
+
+
 async def test_display_names_are_shown_without_invisible_characters(tg: FakeTelegram) -> None:
     """Direction overrides, zero-width and control characters in a name are dropped before
     the bot repeats the name in a group."""
@@ -577,6 +613,9 @@ async def test_inline_mode_lists_sends_and_counts(tg: FakeTelegram) -> None:
             lambda: labels(tg.inline_messages["inline-1"])[:2] == ["Sehr gut · 1", "Gut · 1"],
             what="inline message refreshed",
         )
+        # It keeps the language Bob sent it in, whoever votes.
+        [inline] = [p for p in bot.store.posts_of(wanted) if p.message.message_id == "inline-1"]
+        assert inline.language == "en"
 
 
 # -- moderation and deletion -------------------------------------------------------------------

@@ -18,19 +18,17 @@ from bot.pacing import Limit, Pacer
 from bot.platforms.base import DeliveryError, PlatformStartError
 from bot.platforms.discord_commands import CatalogueTranslator, slash_commands
 from bot.platforms.discord_render import (
-    BUTTON_TEMPLATE,
     NO_MENTIONS,
-    CoreButton,
     Rendered,
     notice_text,
     render,
     thread_name,
 )
+from bot.platforms.edit_batching import EditBatching, Shown
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.codec import ForgedData, decode
+from handlers.codec import read
 from handlers.events import Command, Outgoing, Press, Reply
-from handlers.i18n import t
 from handlers.registry import COMMANDS
 from storage.models import ChatRef, MessageRef, UserRef
 
@@ -73,6 +71,10 @@ def parse_guild_ids(text: str) -> list[int]:
 def chat_admin_for(permissions: discord.Permissions, command: str) -> bool:
     right = SERVER_RIGHT.get(command)
     return permissions.manage_channels and (right is None or getattr(permissions, right))
+
+
+def message_key(message: MessageRef) -> str:
+    return f"{message.chat.chat_id}/{message.message_id}"
 
 
 def user_ref(user: discord.abc.User) -> UserRef:
@@ -136,15 +138,12 @@ class NewsbotClient(discord.Client):
         self.tree: app_commands.CommandTree[NewsbotClient] = app_commands.CommandTree(self)
 
     async def setup_hook(self) -> None:
-        # Buttons of any age, sent by any earlier process, reach on_core_button.
-        self.add_dynamic_items(CoreButton)
         await self.adapter.install_commands(self.tree)
 
-    async def on_core_button(self, interaction: Interaction, data: str) -> None:
-        await self.adapter.on_button(interaction, data)
-
     async def on_interaction(self, interaction: Interaction) -> None:
-        await self.adapter.on_foreign_component(interaction)
+        # Every press arrives here, of buttons of any age and from any earlier process:
+        # discord.py itself drops a press whose button is no longer on the message.
+        await self.adapter.on_component(interaction)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         self.adapter.guild_removed(guild)
@@ -176,6 +175,7 @@ class DiscordAdapter:
         self._gateway: asyncio.Task[None] | None = None
         # Channels fetched once because the cache lacked them (DMs, mostly).
         self._fetched: dict[int, Channel] = {}
+        self._edits: EditBatching[str] = EditBatching()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -296,13 +296,11 @@ class DiscordAdapter:
             log.warning("discord: cannot answer /%s: %s", name, err)
 
     async def on_button(self, interaction: Interaction, data: str) -> None:
+        """One press, answered within Discord's 3 s whatever the core says."""
         chat = self.chat_of(interaction)
         pressed = interaction.message
         ref = self.message_ref(interaction, pressed.id) if pressed is not None else None
-        try:
-            action, params = decode(data)
-        except ForgedData:
-            action, params = "", ()
+        action, params = read(data)
         locale = str(interaction.locale)
         press = Press(
             chat=chat,
@@ -316,38 +314,31 @@ class DiscordAdapter:
         )
         turn = Turn(interaction)
         try:
-            replies = await self._in_time(turn, self.runtime.on_press(press, data), update=True)
+            replies = await self._in_time(turn, self.runtime.on_press(press), update=True)
             language = self.runtime.language(chat, locale)
             for reply in replies:
                 if reply.edit and pressed is not None:
-                    await self._edit_pressed(interaction, reply, language)
-                    if ref is not None:
-                        self.runtime.posted(reply, ref)
+                    await self._edit_pressed(interaction, ref, reply, language)
                     if reply.notice:
                         await interaction.followup.send(
                             notice_text(reply), ephemeral=True, allowed_mentions=NO_MENTIONS
                         )
                 else:
                     await self._answer(turn, reply, chat, language)
+            if not interaction.response.is_done():
+                await interaction.response.defer()  # nothing to say: the message stays
         except SEND_ERRORS as err:
             log.warning("discord: cannot answer a button press: %s", err)
 
-    async def on_foreign_component(self, interaction: Interaction) -> None:
-        """A component whose custom_id the codec never made (a forged or foreign one): a short
-        private note, nothing else."""
+    async def on_component(self, interaction: Interaction) -> None:
+        """A press of any component on any message: the core answers every one, a button that
+        is no longer on its message (a closed poll, a removed article, a click racing the edit
+        that took it away), a forged or a foreign one included."""
         if interaction.type is not discord.InteractionType.component:
             return
         data = cast(dict[str, Any], interaction.data or {})
         custom_id = data.get("custom_id")
-        if isinstance(custom_id, str) and BUTTON_TEMPLATE.fullmatch(custom_id):
-            return
-        language = self.runtime.language(self.chat_of(interaction), str(interaction.locale))
-        try:
-            await interaction.response.send_message(
-                t("error.stale_button", language), ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-        except SEND_ERRORS as err:
-            log.warning("discord: cannot answer a foreign button: %s", err)
+        await self.on_button(interaction, custom_id if isinstance(custom_id, str) else "")
 
     async def _in_time(
         self, turn: Turn, work: Coroutine[Any, Any, list[Reply]], *, update: bool
@@ -387,12 +378,36 @@ class DiscordAdapter:
         if message_id is not None and not private:
             self.runtime.posted(reply, self.message_ref(interaction, message_id))
 
-    async def _edit_pressed(self, interaction: Interaction, reply: Reply, language: str) -> None:
-        kwargs = render(reply, language).edit_kwargs()
-        if not interaction.response.is_done():
-            await interaction.response.edit_message(**kwargs)
-        else:
-            await interaction.edit_original_response(**kwargs)
+    async def _edit_pressed(
+        self, interaction: Interaction, ref: MessageRef | None, reply: Reply, language: str
+    ) -> None:
+        """Edit the pressed message in the answer to the press, batched with the other edits
+        of the message, and acknowledge the press either way. The core has recorded the
+        message as shown already, and hears when the edit failed."""
+        rendered = render(reply, language)
+        kwargs = rendered.edit_kwargs()
+
+        async def send(shown: Shown[str] | None) -> None:
+            if not interaction.response.is_done():
+                await interaction.response.edit_message(**kwargs)
+            else:
+                await interaction.edit_original_response(**kwargs)
+
+        try:
+            if ref is None:
+                await send(None)
+            else:
+                key = message_key(ref)
+                if self._edits.busy(key) and not interaction.response.is_done():
+                    # Its turn may come later than Discord's 3 s: keep the message meanwhile.
+                    await interaction.response.defer()
+                await self._edits.edit(key, Shown(reply.poll_version, rendered.look()), send)
+            if not interaction.response.is_done():
+                await interaction.response.defer()  # a newer edit shows the press
+        except SEND_ERRORS:
+            if ref is not None:
+                self.runtime.edit_failed(ref)
+            raise
 
     # -- the outbox: posts and edits ---------------------------------------------------------
 
@@ -468,13 +483,19 @@ class DiscordAdapter:
         return client.get_partial_messageable(where).get_partial_message(int(message.message_id))
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
+        """Edit a post, batched with the other edits of the message (edit_batching)."""
         target = await self._message(message)
         rendered = render(reply, self.runtime.language(message.chat))
-        await self.pacer.acquire(message.chat.chat_id)
-        try:
-            await target.edit(**rendered.edit_kwargs())
-        except SEND_ERRORS as err:
-            raise self._failed(err, message.chat) from err
+
+        async def send(shown: Shown[str] | None) -> None:
+            await self.pacer.acquire(message.chat.chat_id)
+            try:
+                await target.edit(**rendered.edit_kwargs())
+            except SEND_ERRORS as err:
+                raise self._failed(err, message.chat) from err
+
+        wanted = Shown(reply.poll_version, rendered.look())
+        await self._edits.edit(message_key(message), wanted, send)
 
     async def delete(self, message: MessageRef) -> None:
         target = await self._message(message)

@@ -3,14 +3,15 @@ the process (DynamicItems keyed by the codec's custom_id)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import urlsplit
 
 import discord
 
-from handlers.codec import encode
+from handlers.codec import DATA_PATTERN, encode
 from handlers.events import ArticleCard, Button, Reply, Rich, Span
 from handlers.i18n import format_date
 from handlers.render import hashtag
@@ -27,8 +28,6 @@ MAX_BUTTONS = 25
 ELLIPSIS = " …"
 NO_MENTIONS = discord.AllowedMentions.none()
 
-# Every custom_id the codec can make ("nb:vote:12:3"); anything else is answered as stale.
-BUTTON_TEMPLATE = re.compile(r"nb:[a-z_]{1,20}(?::[0-9]{1,12}){0,4}")
 _SENTENCE_END = re.compile(r"[.!?…][\"“”»«')\]]*(?=\s)|\n")
 
 
@@ -183,18 +182,14 @@ def thread_name(reply: Reply) -> str:
     return shorten(name, MAX_THREAD_NAME) or "newsbot"
 
 
-@runtime_checkable
-class ButtonRouter(Protocol):
-    """The client that hands a pressed button to the adapter."""
-
-    async def on_core_button(self, interaction: discord.Interaction[Any], data: str) -> None: ...
-
-
-class CoreButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
-):
+class CoreButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=DATA_PATTERN):
     """A button whose custom_id is the codec's data and nothing else: any process of this bot
-    can answer it, however old the message, because the core checks it again on arrival."""
+    can answer it, however old the message, because the core checks it again on arrival.
+
+    Its presses are taken from the client's on_interaction, which sees every one: discord.py
+    silently drops a DynamicItem press whose custom_id is no longer on the message, and the
+    person would see "This interaction failed". A DynamicItem still, because a View of them is
+    not kept in memory for every message sent, as a View of plain buttons would be."""
 
     def __init__(self, data: str, label: str, *, row: int | None = None) -> None:
         super().__init__(
@@ -215,10 +210,6 @@ class CoreButton(
         /,
     ) -> CoreButton:
         return cls(match.string, str(getattr(item, "label", None) or "·"))
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        if isinstance(interaction.client, ButtonRouter):
-            await interaction.client.on_core_button(interaction, self.custom_id)
 
 
 def buttons_view(rows: tuple[tuple[Button, ...], ...]) -> discord.ui.View | None:
@@ -250,6 +241,12 @@ class Rendered:
             kwargs["view"] = self.view
         return kwargs
 
+    def look(self) -> str:
+        """The message as people see it, to compare with what it shows now."""
+        embed = self.embed.to_dict() if self.embed is not None else None
+        buttons = self.view.to_components() if self.view is not None else []
+        return json.dumps([self.content, embed, buttons], sort_keys=True, default=str)
+
     def edit_kwargs(self) -> dict[str, Any]:
         # An edit replaces everything: no text under an embed, no buttons on a removed post.
         return {
@@ -261,9 +258,11 @@ class Rendered:
 
 
 def render(reply: Reply, language: str) -> Rendered:
-    """Call inside the event loop: a View needs it."""
+    """Call inside the event loop: a View needs it. A post is laid out in the language the
+    core rendered it in (a post keeps its own); `language` serves the rest."""
     if reply.card is not None:
-        return Rendered(None, article_embed(reply.card, language), buttons_view(reply.buttons))
+        embed = article_embed(reply.card, reply.language or language)
+        return Rendered(None, embed, buttons_view(reply.buttons))
     return Rendered(markdown(reply.text), None, buttons_view(reply.buttons))
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextlib
 import dataclasses
 import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -59,6 +57,9 @@ from telegram.request import HTTPXRequest
 
 from bot.pacing import Limit, Pacer
 from bot.platforms.base import DeliveryError, PlatformStartError
+from bot.platforms.edit_batching import EditBatching, Shown
+from bot.platforms.keyed_locks import KeyedLocks
+from bot.platforms.lru import Lru
 from bot.platforms.telegram_inbox import InboxBot, InboxProcessor, TelegramInbox
 from bot.platforms.telegram_render import (
     fit,
@@ -70,7 +71,8 @@ from bot.platforms.telegram_render import (
 from bot.platforms.telegram_webhook import WebhookServer
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.codec import ForgedData, decode
+from handlers.buttons import asks_chat_admin
+from handlers.codec import read
 from handlers.events import Command, Outgoing, Press, Reply, Rich, italic
 from handlers.i18n import t
 from handlers.registry import COMMANDS, CommandSpec
@@ -102,8 +104,6 @@ ALLOWED_UPDATES = [
 CHANNEL_COMMANDS = frozenset({"subscribe", "unsubscribe", "subscriptions", "lang", "why"})
 ADMINS = frozenset({ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR})
 GONE = frozenset({ChatMemberStatus.LEFT, ChatMemberStatus.BANNED})
-# Press actions anyone may take; any other action is checked for chat-admin rights first.
-OPEN_ACTIONS = frozenset({"vote", "results"})
 # BadRequest descriptions that mean the chat cannot be written to at all.
 UNREACHABLE = (
     "chat not found",
@@ -120,55 +120,6 @@ _RESULT_ID = re.compile(r"^([0-9]{1,12})v([0-9]{1,12})$")
 
 AnyApp = Application[Any, Any, Any, Any, Any, Any]
 Context = CallbackContext[Any, Any, Any, Any]
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-# -- small bounded structures --------------------------------------------------------------
-
-
-class Lru(Generic[K, V]):
-    """A dict that forgets its least recently used entries beyond `size`."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: collections.OrderedDict[K, V] = collections.OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        if key not in self._data:
-            return None
-        self._data.move_to_end(key)
-        return self._data[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def set(self, key: K, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
-
-
-class KeyedLocks:
-    """One asyncio.Lock per key, dropped again once nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: collections.Counter[str] = collections.Counter()
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if self._users[key] <= 0:
-                del self._users[key]
-                self._locks.pop(key, None)
 
 
 class Redactor(logging.Filter):
@@ -209,10 +160,9 @@ def per_second(rate: float) -> Limit:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Shown:
-    """What a message of ours shows now, as far as this process knows."""
+class Look:
+    """A message as Telegram shows it: its HTML text and its keyboard."""
 
-    poll_version: int | None
     text: str
     markup: str
 
@@ -252,10 +202,8 @@ class TelegramAdapter:
         self._app: AnyApp | None = None
         self._logged: list[logging.Logger] = []
         self._chat_locks = KeyedLocks()
-        self._edit_locks = KeyedLocks()
+        self._edits: EditBatching[Look] = EditBatching()
         self._admins: Lru[tuple[int, int], tuple[bool, float]] = Lru(10_000)
-        self._shown: Lru[str, Shown] = Lru(20_000)
-        self._wanted: Lru[str, int] = Lru(20_000)
         port = settings.telegram_webhook_port if settings.telegram_webhook_url else None
         self._inbox = TelegramInbox(runtime, self.bot_id, webhook_port=port)
         self._webhook: WebhookServer | None = None
@@ -557,48 +505,30 @@ class TelegramAdapter:
         except TelegramError as err:
             raise self._delivery_error(err, chat_id) from err
         ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id))
-        self._shown.set(_message_key(ref), Shown(reply.poll_version, text, markup_key(markup)))
+        look = Look(text, markup_key(markup))
+        self._edits.sent(_message_key(ref), Shown(reply.poll_version, look))
         return ref
 
     async def _edit(self, message: MessageRef, reply: Reply) -> bool:
-        """Make the message show `reply`. Edits of one message go one at a time, and an edit
-        older than what the message shows is skipped, so the counts never go backwards when a
-        press and the refresh job race. False when it was skipped for a newer edit that is
-        still waiting (a burst of presses costs one edit, not one per press)."""
+        """Make the message show `reply`, batched with the other edits of the message (see
+        edit_batching): False when it was dropped for a newer edit."""
         key = _message_key(message)
         # Edits are paced per chat (apart from its new messages); an inline message has none.
         inline = message.chat.chat_id == INLINE
         pace = f"edit:{key}" if inline else f"edit:{message.chat.chat_id}"
-        version = reply.poll_version
-        if version is not None:
-            before = self._wanted.get(key)
-            self._wanted.set(key, version if before is None else max(before, version))
         text = render_html(fit(reply.text))
         markup = keyboard(reply.buttons)
-        wanted = Shown(version, text, markup_key(markup))
-        async with self._edit_locks.hold(key):
-            shown = self._shown.get(key)
-            if version is not None:
-                newest = self._wanted.get(key)
-                if newest is not None and newest > version:
-                    return False
-                known = shown.poll_version if shown else None
-                if known is not None and known > version:
-                    return True
-            if shown == wanted:
-                return True
+        where: dict[str, Any] = (
+            {"inline_message_id": message.message_id}
+            if inline
+            else {"chat_id": _chat_id(message.chat.chat_id), "message_id": int(message.message_id)}
+        )
+
+        async def send(shown: Shown[Look] | None) -> None:
             await self.pacer.acquire(pace)
-            where: dict[str, Any] = (
-                {"inline_message_id": message.message_id}
-                if inline
-                else {
-                    "chat_id": _chat_id(message.chat.chat_id),
-                    "message_id": int(message.message_id),
-                }
-            )
             bot = self._bot()
             try:
-                if shown is not None and shown.text == text:
+                if shown is not None and shown.look.text == text:
                     # Only the counts changed: the keyboard alone is a lighter edit.
                     await bot.edit_message_reply_markup(reply_markup=markup, **where)
                 else:
@@ -614,8 +544,9 @@ class TelegramAdapter:
                     raise self._delivery_error(err, pace) from err
             except TelegramError as err:
                 raise self._delivery_error(err, pace) from err
-            self._shown.set(key, wanted)
-            return True
+
+        wanted = Shown(reply.poll_version, Look(text, markup_key(markup)))
+        return await self._edits.edit(key, wanted, send)
 
     def _delivery_error(self, err: TelegramError, pace_key: str) -> DeliveryError:
         """What a PTB error means for the outbox: wait, move, give up on the chat, or retry."""
@@ -875,16 +806,12 @@ class TelegramAdapter:
         person = query.from_user
         user = _user_ref(person)
         own_chat = ChatRef(PLATFORM, str(person.id))
-        data = query.data or ""
-        try:
-            action, params = decode(data)
-        except ForgedData:
-            action, params = "", ()
+        action, params = read(query.data or "")
         admin = False
         if query.message is not None:
             chat = ChatRef(PLATFORM, str(query.message.chat.id))
             ref: MessageRef | None = MessageRef(chat, str(query.message.message_id))
-            if query.message.chat.type != ChatType.PRIVATE and action not in OPEN_ACTIONS:
+            if query.message.chat.type != ChatType.PRIVATE and asks_chat_admin(action):
                 admin = await self._is_admin(query.message.chat.id, person.id)
         elif query.inline_message_id:
             # Inline messages live in chats the bot may not be in: the presser's own chat
@@ -902,7 +829,7 @@ class TelegramAdapter:
             is_chat_admin=admin,
         )
         try:
-            replies = await self.runtime.on_press(press, data)
+            replies = await self.runtime.on_press(press)
         except Exception:
             # Still stop the spinner; the error handler logs what went wrong.
             with contextlib.suppress(TelegramError):
@@ -926,27 +853,13 @@ class TelegramAdapter:
                 await self._answer(chat.chat_id, reply)
 
     async def _show_press(self, ref: MessageRef, reply: Reply) -> None:
-        """Edit the pressed message. A post in a chat is shown as the chat sees its posts (its
-        language, not the presser's), so presses by people of other languages only change
-        the counts; inline messages have no chat and show the presser's rendering."""
-        shown = reply
-        if reply.article_id is not None and ref.chat.chat_id != INLINE:
-            canonical = self.runtime.post_for(reply.article_id, ref.chat)
-            if (
-                canonical is not None
-                and canonical.poll_version is not None
-                and reply.poll_version is not None
-                and canonical.poll_version >= reply.poll_version
-            ):
-                shown = canonical
+        """Edit the pressed message as the core rendered it (in the post's own language); the
+        core has recorded it as shown already."""
         try:
-            current = await self._edit(ref, shown)
+            await self._edit(ref, reply)
         except DeliveryError as err:
-            # The coalescing job retries: the post stays recorded with its older counts.
             log.info("cannot edit pressed message: %s", err.reason)
-            return
-        if current:
-            self.runtime.posted(shown, ref)
+            self.runtime.edit_failed(ref)
 
     async def _on_inline_query(self, update: Update, context: Context) -> None:
         query = update.inline_query
@@ -988,7 +901,11 @@ class TelegramAdapter:
         if self.runtime.post_for(article_id, ChatRef(PLATFORM, INLINE)) is None:
             return
         message = MessageRef(ChatRef(PLATFORM, INLINE), chosen.inline_message_id)
-        self.runtime.posted(Reply(article_id=article_id, poll_version=version), message)
+        # It shows the language the sender's results were in, whoever presses it later.
+        person = chosen.from_user
+        language = self.runtime.language(ChatRef(PLATFORM, str(person.id)), person.language_code)
+        shown = Reply(article_id=article_id, poll_version=version, language=language)
+        self.runtime.posted(shown, message)
 
 
 # -- helpers -----------------------------------------------------------------------------------

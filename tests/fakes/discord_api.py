@@ -1180,12 +1180,21 @@ class FakeDiscord:
         *,
         values: Sequence[str] | None = None,
         locale: str = "en-US",
+        stale: bool = False,
     ) -> int:
-        """Click a button (or choose ``values`` in a select) on a message the bot sent."""
+        """Click a button (or choose ``values`` in a select) on a message the bot sent.
+
+        ``stale``: the person's app still shows an older version of the message and clicks a
+        button that is no longer on it (after an edit removed it, or racing that edit). Discord
+        then sends the interaction with the message as it is now."""
         message = self.message(message_id)
         if message.channel_id != channel_id or message.deleted:
             raise AssertionError(f"FakeDiscord: message {message_id} not live in {channel_id}")
         component = message.component(custom_id)
+        if stale:
+            if component is not None:
+                raise AssertionError(f"FakeDiscord: {custom_id!r} is still on {message_id}")
+            component = {"type": 2, "custom_id": custom_id}
         if component is None:
             raise AssertionError(
                 f"FakeDiscord: no component {custom_id!r} on {message_id}; has {message.custom_ids}"
