@@ -23,8 +23,9 @@ from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
 from handlers.i18n import t
 from storage.connection import writable
+from storage.database_thread import DatabaseThread
 from storage.faults import Fault, StorageError, storage_fault
-from storage.models import UserRef
+from storage.models import ChatRef, UserRef
 from storage.store import ALL_TAGS, Store
 
 log = logging.getLogger(__name__)
@@ -155,13 +156,16 @@ class App:
 
     def __init__(self, settings: Settings, store: Store, *, worker: str | None = None) -> None:
         self.settings = settings
-        self.store = store
+        self.store = store  # while the app runs, used in the database thread `db` only
+        self.db = DatabaseThread()
         self.worker = worker or settings.worker()
-        self.runtime = Runtime(store, settings.core_config())
+        self.runtime = Runtime(store, settings.core_config(), self.db)
         self.deliverer = Deliverer(
             self.runtime, max_attempts=settings.max_attempts, worker=self.worker
         )
-        self.poller = SourcePoller.from_settings(store, self.runtime.ctx.config, settings)
+        self.poller = SourcePoller.from_settings(
+            store, self.runtime.ctx.config, settings, db=self.db
+        )
         self.runtime.ctx.answers = answer_writer(settings)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.deliver_job = Job("deliver", self.deliverer.deliver_due)
@@ -179,7 +183,7 @@ class App:
             self.runtime.wake()
 
     async def _next_demo(self) -> None:
-        report = ingest_next_demo(self.store, self.runtime.ctx.config)
+        report = await self.db.run(ingest_next_demo, self.store, self.runtime.ctx.config)
         if report.new:
             self.runtime.wake()
 
@@ -193,7 +197,7 @@ class App:
         self.scheduler.add_job(self.deliver_job.run, "interval", seconds=s.deliver_every, **every)
         self.scheduler.add_job(self.refresh_job.run, "interval", seconds=s.refresh_every, **every)
         self.scheduler.add_job(self.sources_job.run, "interval", seconds=s.sources_every, **every)
-        self.demo = demo_wanted(self.store, s.demo)
+        self.demo = await self.db.run(demo_wanted, self.store, s.demo)
         if self.demo:
             self.scheduler.add_job(self.demo_job.run, "interval", seconds=s.demo_interval, **every)
         self.scheduler.start()
@@ -204,10 +208,15 @@ class App:
             await self.demo_job.run_now()
 
     async def drain(self, chat_filter: Callable[[], int], bound: float = 20.0) -> None:
-        """Wait (bounded) until `chat_filter()` reports nothing due, kicking the worker."""
+        """Wait (bounded) until `chat_filter()` (a store query, run in the database thread)
+        reports nothing due, kicking the worker."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + bound
-        while chat_filter() and loop.time() < deadline and not self.deliverer.stopping.is_set():
+        while (
+            await self.db.run(chat_filter)
+            and loop.time() < deadline
+            and not self.deliverer.stopping.is_set()
+        ):
             await self.deliver_job.run_now()
         await self.refresh_job.run_now()
 
@@ -229,14 +238,18 @@ class App:
         for adapter in list(self.runtime.adapters.values()):
             with contextlib.suppress(Exception):
                 await adapter.stop()
-        self._release_claims()
+        await self._release_claims()
+        # Calls still queued finish before the connection closes under them.
+        self.db.close()
         self.store.close()
 
-    def _release_claims(self) -> None:
+    async def _release_claims(self) -> None:
         """Rows this process still holds go back to pending, their attempt not counted. (The
         worker releases them itself; this covers a send that failed in an unexpected way.)"""
         try:
-            released = self.store.release_claims(self.worker, count_attempt=False)
+            released = await self.db.run(
+                lambda: self.store.release_claims(self.worker, count_attempt=False)
+            )
         except Exception as err:
             fault = storage_fault(err)
             if fault is None:
@@ -270,10 +283,9 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     if console.interactive:
         console.say(t("console.banner", lang, user=name))
     # The demo posts into this terminal: subscribe it to everything unless it chose already.
-    if demo_wanted(store, settings.demo) and not store.subscriptions(console.chat):
-        store.subscribe(console.chat, [ALL_TAGS], backlog=settings.backlog)
-        if console.interactive:
-            console.say(t("console.demo", lang, seconds=int(settings.demo_interval)))
+    subscribed = await app.db.run(_subscribe_demo, store, console.chat, settings)
+    if subscribed and console.interactive:
+        console.say(t("console.demo", lang, seconds=int(settings.demo_interval)))
     await app.start()
     try:
         talk = asyncio.create_task(
@@ -289,6 +301,14 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     finally:
         await app.shutdown()
     return 0
+
+
+def _subscribe_demo(store: Store, chat: ChatRef, settings: Settings) -> bool:
+    """Subscribe a terminal to everything when the demo runs and it chose nothing yet."""
+    if demo_wanted(store, settings.demo) and not store.subscriptions(chat):
+        store.subscribe(chat, [ALL_TAGS], backlog=settings.backlog)
+        return True
+    return False
 
 
 def platform_adapters(settings: Settings, runtime: Runtime) -> list[Adapter]:
@@ -314,10 +334,11 @@ async def run_platforms(settings: Settings) -> int:
     app = App(settings, store)
     adapters = platform_adapters(settings, app.runtime)
     if not adapters:
+        app.db.close()
         store.close()
         raise SystemExit("no platform adapter is available for the configured tokens")
     # After a crash, what this worker held is taken back now rather than when its lease ends.
-    taken_back = store.release_claims(app.worker, count_attempt=True)
+    taken_back = await app.db.run(lambda: store.release_claims(app.worker, count_attempt=True))
     if taken_back:
         log.info("took back %s deliveries this worker held when it stopped", taken_back)
     install_signal_handlers(app.stopping)

@@ -9,8 +9,15 @@ from collections import defaultdict
 from bot.pacing import CalledOff, call_off
 from bot.platforms.base import DeliveryError
 from bot.runtime import Runtime
-from handlers.events import Outgoing
-from storage.models import ChatRef, Delivery
+from handlers.events import Outgoing, Reply
+from storage.faults import storage_fault
+from storage.models import ChatRef, Delivery, Post
+from storage.post_refresh import (
+    refresh_failed,
+    refresh_failures,
+    refreshed,
+    stale_posts_due,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +29,15 @@ def backoff(attempts: int) -> float:
 
 class Deliverer:
     """Takes due rows from the outbox and sends them. Rows for one chat go in order; chats go
-    side by side, each platform's adapter pacing itself within its limits."""
+    side by side, each platform's adapter pacing itself within its limits. The store is
+    reached through the runtime's database thread only."""
 
     def __init__(
         self, runtime: Runtime, *, max_attempts: int = 12, batch: int = 200, worker: str = ""
     ) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        self.db = runtime.db
         self.max_attempts = max_attempts
         self.batch = batch
         self.worker = worker  # recorded on the rows it claims (deliveries.claimed_by)
@@ -49,9 +58,11 @@ class Deliverer:
         token = call_off.set(self.stopping)
         try:
             while not self.stopping.is_set():
-                due = self.store.claim_deliveries(
-                    self.platforms,
-                    only_chats=self.runtime.only_chats,
+                platforms, only_chats = self.platforms, dict(self.runtime.only_chats)
+                due = await self.db.run(
+                    self.store.claim_deliveries,
+                    platforms,
+                    only_chats=only_chats,
                     limit=self.batch,
                     worker=self.worker,
                 )
@@ -74,7 +85,7 @@ class Deliverer:
         sent = 0
         for index, delivery in enumerate(rows):
             if self.stopping.is_set():
-                self._release(rows[index:])
+                await self._release(rows[index:])
                 return sent
             outcome = await self._send_one(delivery)
             if outcome == "sent":
@@ -83,39 +94,46 @@ class Deliverer:
                 return sent  # pause_chat parked the rest
             elif outcome == "retry":
                 # Keep this chat's order: what follows waits for the next round.
-                self._release(rows[index + 1 :])
+                await self._release(rows[index + 1 :])
                 return sent
         return sent
 
-    def _release(self, rows: list[Delivery]) -> None:
-        for row in rows:
-            self.store.delivery_release(row.id)
+    async def _release(self, rows: list[Delivery]) -> None:
+        def release() -> None:
+            for row in rows:
+                self.store.delivery_release(row.id)
+
+        if rows:
+            await self.db.run(release)
 
     async def _send_one(self, delivery: Delivery) -> str:
         adapter = self.runtime.adapters.get(delivery.chat.platform)
         if adapter is None:  # the platform stopped meanwhile: leave the row for later
-            self.store.delivery_release(delivery.id)
+            await self.db.run(self.store.delivery_release, delivery.id)
             return "retry"
-        reply = self.runtime.post_for(delivery.article_id, delivery.chat)
+        reply = await self.runtime.post_for(delivery.article_id, delivery.chat)
         if reply is None:
-            self.store.delivery_failed(delivery.id, "article no longer exists")
+            await self.db.run(self.store.delivery_failed, delivery.id, "article no longer exists")
             return "failed"
         try:
             message = await adapter.send(Outgoing(delivery.chat, reply))
         except CalledOff:
             # Stopping, and this send had not gone out: the row goes back untried.
-            self.store.delivery_release(delivery.id)
+            await self.db.run(self.store.delivery_release, delivery.id)
             return "retry"
         except DeliveryError as err:
-            return self._failed(delivery, err)
+            return await self.db.run(self._failed, delivery, err)
         except Exception as err:
             # A bug or an unexpected library error: keep the row and retry later.
             log.exception("delivery %s to %s failed", delivery.id, delivery.chat.key())
-            return self._failed(delivery, DeliveryError(type(err).__name__))
-        self.store.delivery_sent(delivery.id, message, reply.poll_version or 0, reply.language)
+            return await self.db.run(self._failed, delivery, DeliveryError(type(err).__name__))
+        await self.db.run(
+            self.store.delivery_sent, delivery.id, message, reply.poll_version or 0, reply.language
+        )
         return "sent"
 
     def _failed(self, delivery: Delivery, err: DeliveryError) -> str:
+        """In the database thread: what a failed send means for its row (and its chat)."""
         if err.migrated_to is not None:
             log.info("chat %s moved to %s", delivery.chat.key(), err.migrated_to.key())
             self.store.migrate_chat(delivery.chat, err.migrated_to)
@@ -138,28 +156,52 @@ class Deliverer:
 
     async def refresh_stale(self) -> int:
         """Edit posts whose counts are behind their poll: one edit per post per run, however
-        many votes came in meanwhile. Stopping calls off the edits still waiting their turn."""
+        many votes came in meanwhile. Stopping calls off the edits still waiting their turn.
+        A post whose edit fails unexpectedly waits with backoff; the others go on."""
         edited = 0
         token = call_off.set(self.stopping)
         try:
-            stale = self.store.stale_posts(self.platforms, only_chats=self.runtime.only_chats)
+            platforms, only_chats = self.platforms, dict(self.runtime.only_chats)
+            stale = await self.db.run(
+                lambda: stale_posts_due(self.store, platforms, only_chats=only_chats)
+            )
             for post in stale:
                 if self.stopping.is_set():
                     break
-                adapter = self.runtime.adapters.get(post.message.chat.platform)
-                reply = self.runtime.post_for(post.article_id, post.message.chat, post.language)
-                if adapter is None or reply is None:
-                    continue
                 try:
-                    await adapter.edit(post.message, reply)
+                    edited += await self._refresh(post)
                 except CalledOff:
                     break  # still stale: the next run (or the next start) edits it
-                except DeliveryError as err:
-                    if err.retry_after is not None:
-                        continue  # try again on a later run
-                    log.info("cannot refresh post %s: %s", post.id, err.reason)
-                self.store.post_rendered(post.id, reply.poll_version or 0)
-                edited += 1
         finally:
             call_off.reset(token)
         return edited
+
+    async def _refresh(self, post: Post) -> int:
+        """Edit one stale post; 1 when it is done with (edited, or beyond editing)."""
+        adapter = self.runtime.adapters.get(post.message.chat.platform)
+        reply: Reply | None = None
+        try:
+            reply = await self.runtime.post_for(post.article_id, post.message.chat, post.language)
+            if adapter is None or reply is None:
+                return 0
+            await adapter.edit(post.message, reply)
+        except DeliveryError as err:
+            if err.retry_after is not None:
+                return 0  # try again on a later run
+            log.info("cannot refresh post %s: %s", post.id, err.reason)
+        except CalledOff:
+            raise
+        except Exception as err:
+            if storage_fault(err) is not None:
+                raise  # the database, not the post: the job waits it out
+            # A bug or an unexpected answer from the platform: this post waits, the rest go on.
+            log.exception("refreshing post %s failed", post.id)
+            await self.db.run(self._refresh_failed, post, type(err).__name__)
+            return 0
+        version = reply.poll_version if reply is not None else None
+        await self.db.run(refreshed, self.store, post.id, version or 0)
+        return 1
+
+    def _refresh_failed(self, post: Post, error: str) -> None:
+        failures = refresh_failures(self.store, post.id) + 1
+        refresh_failed(self.store, post.id, error, backoff(failures))

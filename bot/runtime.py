@@ -11,9 +11,10 @@ from datetime import timedelta
 from bot.platforms.base import Adapter
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
-from handlers.events import Command, Press, Reply, Rich
+from handlers.events import Command, MemberAction, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
+from storage.database_thread import DatabaseThread
 from storage.inbox import Inbox, InboxUpdate
 from storage.models import ChatRef, ChatSettings, MessageRef, UserRef
 from storage.store import Store
@@ -29,9 +30,10 @@ PRUNE_EVERY = 3600.0  # seconds
 class Runtime:
     """Shared by every adapter in one process. Adapters never touch the store themselves."""
 
-    def __init__(self, store: Store, config: CoreConfig) -> None:
-        self.store = store
-        self.ctx = Ctx(store=store, config=config)
+    def __init__(self, store: Store, config: CoreConfig, db: DatabaseThread | None = None) -> None:
+        self.store = store  # used only in the database thread `db`, never on the loop
+        self.db = db or DatabaseThread()
+        self.ctx = Ctx(store=store, config=config, db=self.db)
         self.adapters: dict[str, Adapter] = {}
         # Platforms whose adapter serves only some chats (a terminal serves its own): the
         # outbox worker takes only those chats' rows, and leaves the rest to their process.
@@ -84,21 +86,27 @@ class Runtime:
                         done = await adapter.restrict_member(action.chat, action.user, until)
                 except Exception:
                     log.exception("platform %s of %s failed", action.kind, action.user.key())
-            self.store.audit(
-                platform=action.chat.platform,
-                chat_id=action.chat.chat_id,
-                actor=cmd.user.key(),
-                action=f"platform_{action.kind}",
-                target=action.user.key(),
-                outcome="ok" if done else "not_allowed",
-            )
-            token = current_language.set(self.language(cmd.chat, cmd.locale))
+            language = await self.db.run(self._audit_action, cmd, action, done)
+            token = current_language.set(language)
             try:
                 key = "mod.platform_done" if done else "mod.platform_no_right"
                 notes.append(Reply(text=Rich.of(t(key)), private=True))
             finally:
                 current_language.reset(token)
         return notes
+
+    def _audit_action(self, cmd: Command, action: MemberAction, done: bool) -> str:
+        """In the database thread: the platform's answer in the audit log; the language to
+        report it in."""
+        self.store.audit(
+            platform=action.chat.platform,
+            chat_id=action.chat.chat_id,
+            actor=cmd.user.key(),
+            action=f"platform_{action.kind}",
+            target=action.user.key(),
+            outcome="ok" if done else "not_allowed",
+        )
+        return dispatch.chat_language(self.ctx, cmd.chat, cmd.locale)
 
     async def on_text(
         self,
@@ -130,35 +138,43 @@ class Runtime:
         if press.message is not None:
             for reply in replies:
                 if reply.edit:
-                    self.posted(reply, press.message)
+                    await self.posted(reply, press.message)
         self.wake()
         return replies
 
-    def edit_failed(self, message: MessageRef) -> None:
+    async def edit_failed(self, message: MessageRef) -> None:
         """The edit of a pressed message did not arrive: the refresh job brings it up to date."""
-        self.store.post_outdated(message)
+        await self.db.run(self.store.post_outdated, message)
         self.wake()
 
-    def posted(self, reply: Reply, message: MessageRef) -> None:
+    async def posted(self, reply: Reply, message: MessageRef) -> None:
         """An adapter sent or edited a message showing an article: remember it, with the poll
         version it shows, so the coalescing job keeps its counts live."""
         if reply.article_id is not None and reply.poll_version is not None:
-            self.store.record_post(reply.article_id, message, reply.poll_version, reply.language)
+            await self.db.run(
+                self.store.record_post,
+                reply.article_id,
+                message,
+                reply.poll_version,
+                reply.language,
+            )
 
     # -- the update inbox: updates stored before the platform forgets them ---------------
 
-    def updates_received(self, source: str, updates: Sequence[tuple[int, str]]) -> None:
+    async def updates_received(self, source: str, updates: Sequence[tuple[int, str]]) -> None:
         """Store a batch of (update id, JSON) in one transaction, before it is confirmed."""
-        self.inbox.receive(source, updates)
+        await self.db.run(self.inbox.receive, source, updates)
 
-    def unfinished_updates(self, source: str, worker: str, *, take_over: bool) -> list[InboxUpdate]:
+    async def unfinished_updates(
+        self, source: str, worker: str, *, take_over: bool
+    ) -> list[InboxUpdate]:
         """Stored updates that were never finished (a crash, a kill), to handle now."""
-        return self.inbox.unfinished(source, worker, take_over=take_over)
+        return await self.db.run(lambda: self.inbox.unfinished(source, worker, take_over=take_over))
 
-    def claim_update(self, source: str, update_id: int, worker: str) -> bool:
+    async def claim_update(self, source: str, update_id: int, worker: str) -> bool:
         """True when `worker` is to handle the update: not finished, and nobody (this worker
         included) is handling it already."""
-        return self.inbox.claim(source, update_id, worker)
+        return await self.db.run(self.inbox.claim, source, update_id, worker)
 
     def handling_update(
         self, source: str, update_id: int
@@ -166,15 +182,20 @@ class Runtime:
         """Around a handler: what it commits marks the update done in the same transaction."""
         return self.inbox.handling(source, update_id)
 
-    def update_handled(self, source: str, update_id: int) -> None:
-        self.inbox.done(source, update_id)
-        if time.monotonic() >= self._next_prune:
+    async def update_handled(self, source: str, update_id: int) -> None:
+        prune = time.monotonic() >= self._next_prune
+        if prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY
+        await self.db.run(self._update_handled, source, update_id, prune)
+
+    def _update_handled(self, source: str, update_id: int, prune: bool) -> None:
+        self.inbox.done(source, update_id)
+        if prune:
             self.inbox.prune(KEEP_HANDLED)
 
-    def update_released(self, source: str, update_id: int) -> None:
+    async def update_released(self, source: str, update_id: int) -> None:
         """A handler was cancelled before it finished: a restart handles the update."""
-        self.inbox.release(source, update_id)
+        await self.db.run(self.inbox.release, source, update_id)
 
     def chat_settings(self, chat: ChatRef) -> ChatSettings:
         return self.store.chat_settings(chat)
@@ -184,13 +205,13 @@ class Runtime:
         it, each most used first."""
         return self.store.tags_matching(prefix, limit)
 
-    def migrated(self, old: ChatRef, new: ChatRef) -> None:
+    async def migrated(self, old: ChatRef, new: ChatRef) -> None:
         """A chat got a new id (a Telegram group became a supergroup)."""
-        self.store.migrate_chat(old, new)
+        await self.db.run(self.store.migrate_chat, old, new)
 
-    def chat_unreachable(self, chat: ChatRef, reason: str) -> None:
+    async def chat_unreachable(self, chat: ChatRef, reason: str) -> None:
         """The bot was removed from a chat: pause what is sent there, keep the reason."""
-        self.store.pause_chat(chat, reason)
+        await self.db.run(self.store.pause_chat, chat, reason)
 
     def find_posts(
         self, query: str, chat: ChatRef, person_locale: str | None = None, limit: int = 50
@@ -210,13 +231,21 @@ class Runtime:
     def language(self, chat: ChatRef, person_locale: str | None = None) -> str:
         return dispatch.chat_language(self.ctx, chat, person_locale)
 
-    def post_for(self, article_id: int, chat: ChatRef, language: str | None = None) -> Reply | None:
+    async def post_for(
+        self, article_id: int, chat: ChatRef, language: str | None = None
+    ) -> Reply | None:
         """An article rendered as a post for one chat, in `language` (a post keeps the one it
         was first shown in), else the chat's."""
+        return await self.db.run(self.render_post, article_id, chat, language)
+
+    def render_post(
+        self, article_id: int, chat: ChatRef, language: str | None = None
+    ) -> Reply | None:
+        """post_for in the database thread."""
         article = self.store.get_article(article_id)
         if article is None:
             return None
-        token = current_language.set(language or self.language(chat))
+        token = current_language.set(language or dispatch.chat_language(self.ctx, chat))
         try:
             return article_post(
                 article,

@@ -14,6 +14,7 @@ from bot.feed_fetch import AddressGuard, FeedFetcher, FetchFailed, FetchRefused,
 from bot.ingest import IngestReport, Loaded, load_path, store_article, store_loaded
 from bot.settings import Settings
 from handlers.context import CoreConfig
+from storage.database_thread import DatabaseThread
 from storage.faults import storage_fault
 from storage.models import Feed, NewArticle
 from storage.store import Store
@@ -72,8 +73,10 @@ class SourcePoller:
         concurrency: int = 10,
         jitter: float = 0.1,
         rng: random.Random | None = None,
+        db: DatabaseThread | None = None,
     ) -> None:
-        self.store = store
+        self.store = store  # used in the database thread `db` only
+        self.db = db or DatabaseThread()
         self.config = config
         self.backlog = backlog
         self.park_after = park_after
@@ -83,7 +86,14 @@ class SourcePoller:
         self._slots = asyncio.Semaphore(concurrency)
 
     @classmethod
-    def from_settings(cls, store: Store, config: CoreConfig, settings: Settings) -> SourcePoller:
+    def from_settings(
+        cls,
+        store: Store,
+        config: CoreConfig,
+        settings: Settings,
+        *,
+        db: DatabaseThread | None = None,
+    ) -> SourcePoller:
         fetcher = FeedFetcher(
             AddressGuard(allow_private=settings.allow_private_feeds),
             timeout=settings.feed_timeout,
@@ -100,11 +110,12 @@ class SourcePoller:
             fetcher=fetcher,
             concurrency=settings.feed_concurrency,
             jitter=settings.feed_jitter,
+            db=db,
         )
 
     async def poll_due(self) -> IngestReport:
         report = IngestReport()
-        for outcome in await self.fetch_all(self.store.due_feeds()):
+        for outcome in await self.fetch_all(await self.db.run(self.store.due_feeds)):
             report.merge(outcome.report)
         return report
 
@@ -121,22 +132,22 @@ class SourcePoller:
                     raise  # the database, not the feed: the job waits it out
                 # One broken feed must not stop the others; it is retried with backoff.
                 log.exception("source %s: fetch failed unexpectedly", feed.id)
-                return self._failed(feed, "failed", "internal", type(exc).__name__)
+                return await self._failed(feed, "failed", "internal", type(exc).__name__)
 
     async def fetch_feed(self, feed: Feed) -> FeedOutcome:
         if feed.kind == "path":
             return await self._fetch_path(feed)
         if feed.kind != "url":
-            return self._failed(feed, "refused", "kind", f"unknown source kind {feed.kind}")
-        first = not self.store.feed_fetched_once(feed.id)
+            return await self._failed(feed, "refused", "kind", f"unknown source kind {feed.kind}")
+        first = not await self.db.run(self.store.feed_fetched_once, feed.id)
         try:
             result = await self.fetcher.fetch(feed.location, feed.etag, feed.last_modified)
         except FetchRefused as err:
-            return self._failed(feed, "refused", err.reason, err.detail)
+            return await self._failed(feed, "refused", err.reason, err.detail)
         except FetchFailed as err:
-            return self._failed(feed, "failed", err.reason, err.detail)
+            return await self._failed(feed, "failed", err.reason, err.detail)
         if result.not_modified or result.body is None:
-            self._fetched(feed, first, result)
+            await self._fetched(feed, first, result)
             return FeedOutcome(feed, "unchanged")
         try:
             # feedparser is slow on large feeds: off the event loop, which keeps serving chats.
@@ -145,49 +156,60 @@ class SourcePoller:
             )
         except InputRejected as err:
             kind = "refused" if err.reason_key in _REFUSED_INPUT else "failed"
-            return self._failed(feed, kind, err.reason_key, err.detail)
-        report = store_loaded(
-            self.store,
-            self.config,
-            [Loaded(feed.location, oldest_first(articles))],
-            extra_tags=feed.tags,
-            deliver_newest=self.backlog if first else None,
+            return await self._failed(feed, kind, err.reason_key, err.detail)
+        report = await self.db.run(
+            lambda: store_loaded(
+                self.store,
+                self.config,
+                [Loaded(feed.location, oldest_first(articles))],
+                extra_tags=feed.tags,
+                deliver_newest=self.backlog if first else None,
+            )
         )
-        self._fetched(feed, first, result)
+        await self._fetched(feed, first, result)
         if report.new:
             log.info("source %s: %s new articles", feed.id, len(report.new))
         return FeedOutcome(feed, "new", report)
 
     async def _fetch_path(self, feed: Feed) -> FeedOutcome:
-        first = not self.store.feed_fetched_once(feed.id)
+        first = not await self.db.run(self.store.feed_fetched_once, feed.id)
         loaded = await asyncio.to_thread(load_path, Path(feed.location), source=f"feed:{feed.id}")
         if any(item.rejected == "missing" for item in loaded):
-            outcome = self._failed(feed, "failed", "missing", "path not found")
+            outcome = await self._failed(feed, "failed", "missing", "path not found")
             outcome.report.rejected.append((feed.location, "missing"))
             return outcome
-        report = store_loaded(
-            self.store,
-            self.config,
-            loaded,
-            extra_tags=feed.tags,
-            deliver_newest=self.backlog if first else None,
-        )
-        self.store.feed_fetched(feed.id, next_in=self.next_in(feed, first=first))
+        next_in = self.next_in(feed, first=first)
+
+        def store_all() -> IngestReport:
+            report = store_loaded(
+                self.store,
+                self.config,
+                loaded,
+                extra_tags=feed.tags,
+                deliver_newest=self.backlog if first else None,
+            )
+            self.store.feed_fetched(feed.id, next_in=next_in)
+            return report
+
+        report = await self.db.run(store_all)
         if report.new:
             log.info("source %s: %s new articles", feed.id, len(report.new))
         return FeedOutcome(feed, "new", report)
 
-    def _fetched(self, feed: Feed, first: bool, result: FetchResult) -> None:
-        self.store.feed_fetched(
-            feed.id,
-            next_in=self.next_in(feed, first=first),
-            etag=result.etag,
-            last_modified=result.last_modified,
+    async def _fetched(self, feed: Feed, first: bool, result: FetchResult) -> None:
+        next_in = self.next_in(feed, first=first)
+        await self.db.run(
+            lambda: self.store.feed_fetched(
+                feed.id, next_in=next_in, etag=result.etag, last_modified=result.last_modified
+            )
         )
 
-    def _failed(self, feed: Feed, kind: str, reason: str, detail: str) -> FeedOutcome:
-        updated = self.store.feed_failed(
-            feed.id, f"{reason}: {detail}", next_in=self.backoff(feed), park_after=self.park_after
+    async def _failed(self, feed: Feed, kind: str, reason: str, detail: str) -> FeedOutcome:
+        next_in = self.backoff(feed)
+        updated = await self.db.run(
+            lambda: self.store.feed_failed(
+                feed.id, f"{reason}: {detail}", next_in=next_in, park_after=self.park_after
+            )
         )
         if updated.state == "parked" and feed.state != "parked":
             log.warning("source %s parked after %s failures: %s", feed.id, updated.failures, reason)

@@ -19,6 +19,7 @@ from handlers.permissions import (
     require_chat_rights,
 )
 from handlers.registry import Param, command, parse_id
+from storage.post_refresh import refresh_problems
 
 AUDIT_MAX = 50
 
@@ -29,7 +30,7 @@ AUDIT_MAX = 50
     Param("about", "text", required=False),
     admin_only=True,
 )
-async def cmd_audit(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_audit(ctx: Ctx, cmd: Command) -> list[Reply]:
     """Bot admins see everything; a chat admin sees their own chat's entries."""
     chat = None
     if not has(ctx, cmd, BOT_ADMIN):
@@ -64,7 +65,7 @@ async def cmd_audit(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("stats", admin_only=True)
-async def cmd_stats(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_stats(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN)
     stats = ctx.store.stats()
     activity = ctx.mod.activity()
@@ -87,18 +88,30 @@ async def cmd_stats(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("why", admin_only=True)
-async def cmd_why(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_why(ctx: Ctx, cmd: Command) -> list[Reply]:
     if not cmd.is_private:
         require(ctx, cmd, CHAT_ADMIN)
     paused = [s for s in ctx.store.subscriptions(cmd.chat) if not s.active]
     problems = ctx.mod.chat_problems(cmd.chat)
-    if not paused and not problems:
+    stuck = refresh_problems(ctx.store, cmd.chat)
+    if not paused and not problems and not stuck:
         return [Reply(text=Rich.of(t("admin.why_fine")), private=True)]
     lines = []
     for sub in paused:
         lines.append(t("admin.why_paused", tag=sub.tag, reason=sub.reason or "?"))
     for article_id, status, error in problems:
         lines.append(t("admin.why_error", id=article_id, status=status, error=error))
+    for post in stuck:
+        when = format_date(post.next_try) if post.next_try else "–"
+        lines.append(
+            t(
+                "admin.why_refresh",
+                id=post.article_id,
+                error=post.error,
+                count=post.failures,
+                when=when,
+            )
+        )
     return [Reply(text=Rich.of("\n".join(lines)), private=True)]
 
 
@@ -110,7 +123,7 @@ SETTINGS = {
 
 
 @command("settings", Param("name", "text", required=False), Param("value", "text", required=False))
-async def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
     if cmd.args:
         if len(cmd.args) != 2 or cmd.args[0].lower() not in SETTINGS:
             raise UserError(
@@ -140,14 +153,14 @@ async def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("forgetme")
-async def cmd_forgetme(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_forgetme(ctx: Ctx, cmd: Command) -> list[Reply]:
     votes = ctx.mod.forget_person(cmd.user, cmd.chat if cmd.is_private else None)
     audit(ctx, cmd, "forgetme", target=cmd.user.key(), outcome=f"votes={votes}")
     return [Reply(text=Rich.of(t("admin.forgotten", votes=votes)), private=True)]
 
 
 @command("admin", Param("action", "text"), Param("user", "user", required=False), admin_only=True)
-async def cmd_admin(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_admin(ctx: Ctx, cmd: Command) -> list[Reply]:
     action = cmd.args[0].lower()
     if action == "list":
         require(ctx, cmd, BOT_ADMIN)

@@ -26,7 +26,7 @@ def post_reply(ctx: Ctx, article: Article) -> Reply:
 
 
 @command("tags")
-async def cmd_tags(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_tags(ctx: Ctx, cmd: Command) -> list[Reply]:
     counts = ctx.store.tag_counts(limit=50)
     if not counts:
         return [Reply(text=Rich.of(t("tags.none")))]
@@ -36,7 +36,7 @@ async def cmd_tags(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("latest", Param("tag", "tag", required=False))
-async def cmd_latest(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_latest(ctx: Ctx, cmd: Command) -> list[Reply]:
     tag = parse_tag(cmd.args[0]) if cmd.args else None
     articles = ctx.store.latest_articles(tag, limit=ctx.config.list_limit)
     if not articles:
@@ -47,7 +47,7 @@ async def cmd_latest(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("article", Param("id", "id"))
-async def cmd_article(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_article(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [post_reply(ctx, require_article(ctx, cmd.args[0]))]
 
 
@@ -59,17 +59,17 @@ def results_reply(ctx: Ctx, article: Article) -> Reply:
 
 
 @command("results", Param("id", "id"))
-async def cmd_results(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_results(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [results_reply(ctx, require_article(ctx, cmd.args[0]))]
 
 
 @button("results", Key("article", "article"), on_post=True)
-async def press_results(ctx: Ctx, pressed: Pressed) -> list[Reply]:
+def press_results(ctx: Ctx, pressed: Pressed) -> list[Reply]:
     return [results_reply(ctx, require_article(ctx, pressed.keys[0]))]
 
 
 @command("top", Param("tag", "tag", required=False))
-async def cmd_top(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_top(ctx: Ctx, cmd: Command) -> list[Reply]:
     tag = parse_tag(cmd.args[0]) if cmd.args else None
     rated = ctx.store.top_articles(
         tag, limit=ctx.config.list_limit, prior_weight=ctx.config.top_prior_weight

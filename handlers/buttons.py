@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from handlers.context import Ctx
 from handlers.events import Command, Press, Reply
@@ -52,7 +52,11 @@ class Pressed:
         )
 
 
-ButtonHandler = Callable[[Ctx, Pressed], Awaitable[list[Reply]]]
+# As for commands (registry.Handler): a plain function runs in the database thread.
+ButtonHandler = (
+    Callable[[Ctx, Pressed], list[Reply]] | Callable[[Ctx, Pressed], Awaitable[list[Reply]]]
+)
+B = TypeVar("B", bound=ButtonHandler)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +84,7 @@ class ButtonSpec:
 BUTTONS: dict[str, ButtonSpec] = {}
 
 
-def button(
-    name: str, *keys: Key, who: str = MEMBER, on_post: bool = False
-) -> Callable[[ButtonHandler], ButtonHandler]:
+def button(name: str, *keys: Key, who: str = MEMBER, on_post: bool = False) -> Callable[[B], B]:
     """Declare the button `name` with its keys, handled by the decorated function."""
     if not re.fullmatch(r"[a-z_]{1,20}", name):
         raise ValueError(f"button {name!r}: a name is 1-20 letters a-z or _")
@@ -91,7 +93,7 @@ def button(
     if on_post and (not keys or keys[0].kind != "article"):
         raise ValueError(f"button {name!r} acts on a post: its first key must be the article")
 
-    def register(func: ButtonHandler) -> ButtonHandler:
+    def register(func: B) -> B:
         BUTTONS[name] = ButtonSpec(name, keys, func, who, on_post)
         return func
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from storage.database_thread import DatabaseThread
 from storage.moderation import Moderation
 from storage.search import Search
 from storage.store import Store
@@ -54,11 +55,16 @@ class AnswerWriter(Protocol):
 
 @dataclass(slots=True)
 class Ctx:
+    """The store (with its moderation and search views) is used only in the database thread
+    `db`: a handler written as a plain function runs there whole; an async one, which awaits
+    something else too, reaches the store through `await ctx.db.run(...)`."""
+
     store: Store
     config: CoreConfig
     mod: Moderation = field(init=False)
     search: Search = field(init=False)
     answers: AnswerWriter | None = None  # optional generated answers for /ask
+    db: DatabaseThread = field(default_factory=DatabaseThread)
 
     def __post_init__(self) -> None:
         self.mod = Moderation(self.store)

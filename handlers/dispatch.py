@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 # Importing the command modules fills the registry.
 from handlers import (  # noqa: F401
@@ -112,9 +115,54 @@ def apology() -> Reply:
     return Reply(text=Rich.of(t("error.internal")), notice=t("error.internal"), private=True)
 
 
+HandlerCall = Callable[[], list[Reply] | Awaitable[list[Reply]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _OnLoop:
+    """A handler that passed the checks and awaits more than the store (a generated answer):
+    it starts on the event loop, in the language the checks chose."""
+
+    language: str
+    start: HandlerCall
+
+
+def _run_or_defer(handler: object, call: HandlerCall) -> list[Reply] | _OnLoop:
+    """In the database thread: a plain handler runs now; an async one is left to the loop,
+    and not even started here (a coroutine made here would be lost if its caller went)."""
+    if inspect.iscoroutinefunction(handler):
+        return _OnLoop(current_language.get(), call)
+    replies = call()
+    if isinstance(replies, list):
+        return replies
+    return _OnLoop(current_language.get(), lambda: replies)
+
+
+async def _finished(outcome: list[Reply] | _OnLoop, what: str) -> list[Reply]:
+    if isinstance(outcome, list):
+        return outcome
+    token = current_language.set(outcome.language)
+    try:
+        replies = outcome.start()
+        return replies if isinstance(replies, list) else await replies
+    except UserError as err:
+        return [error_reply(err)]
+    except Exception:
+        log.exception("%s failed", what)
+        return [apology()]
+    finally:
+        current_language.reset(token)
+
+
 async def handle_command(ctx: Ctx, cmd: Command) -> list[Reply]:
     """Run one command. A person's mistake comes back translated; a bug is logged once and the
-    person gets a short apology. Nothing is half-done: handlers validate before they write."""
+    person gets a short apology. Nothing is half-done: handlers validate before they write.
+    The checks and a plain handler run in one call into the database thread."""
+    outcome = await ctx.db.run(_command_in_thread, ctx, cmd)
+    return await _finished(outcome, f"command /{cmd.name[:40]}")
+
+
+def _command_in_thread(ctx: Ctx, cmd: Command) -> list[Reply] | _OnLoop:
     token = current_language.set(chat_language(ctx, cmd.chat, cmd.locale))
     try:
         replied = cmd.reply_to_user
@@ -129,7 +177,8 @@ async def handle_command(ctx: Ctx, cmd: Command) -> list[Reply]:
         if spec.name != "forgetme":
             check_allowed(ctx, cmd.user, cmd.chat)
         args = check_args(spec, cmd.args)
-        return await spec.handler(ctx, dataclasses.replace(cmd, args=args))
+        admitted = dataclasses.replace(cmd, args=args)
+        return _run_or_defer(spec.handler, lambda: spec.handler(ctx, admitted))
     except UserError as err:
         return [error_reply(err)]
     except Exception:
@@ -143,6 +192,11 @@ async def handle_press(ctx: Ctx, press: Press) -> list[Reply]:
     """Run one button press, checked again on arrival by what its button declares: the data
     may be forged or stale, and anyone who sees a message can press its buttons. Replies to
     the presser are in their language; an edit of the pressed post keeps the post's."""
+    outcome = await ctx.db.run(_press_in_thread, ctx, press)
+    return await _finished(outcome, f"press {press.action[:20]}{press.params}")
+
+
+def _press_in_thread(ctx: Ctx, press: Press) -> list[Reply] | _OnLoop:
     token = current_language.set(chat_language(ctx, press.chat, press.locale))
     try:
         press = dataclasses.replace(press, user=arrived(press.user))
@@ -157,7 +211,7 @@ async def handle_press(ctx: Ctx, press: Press) -> list[Reply]:
             article_id = spec.article_key(press.params)
             target = f"#{article_id}" if article_id is not None else None
             require(ctx, pressed.command(), spec.who, target=target)
-        return await spec.handler(ctx, pressed)
+        return _run_or_defer(spec.handler, lambda: spec.handler(ctx, pressed))
     except UserError as err:
         return [error_reply(err)]
     except Exception:
@@ -182,12 +236,19 @@ async def handle_text(
     question = answers.addressed_question(text, is_private=is_private, mentions_bot=mentions_bot)
     if question is None:
         return []
+    outcome = await ctx.db.run(_text_in_thread, ctx, chat, user, question, locale)
+    return await _finished(outcome, "answering a plain message")
+
+
+def _text_in_thread(
+    ctx: Ctx, chat: ChatRef, user: UserRef, question: str, locale: str | None
+) -> list[Reply] | _OnLoop:
     token = current_language.set(chat_language(ctx, chat, locale))
     try:
         user = arrived(user)
         ctx.mod.seen(user)
         check_allowed(ctx, user, chat)
-        return await answers.answer_message(ctx, question)
+        return _OnLoop(current_language.get(), lambda: answers.answer_message(ctx, question))
     except UserError as err:
         return [error_reply(err)]
     except Exception:

@@ -143,7 +143,7 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     Param("args", "words", required=False),
     admin_only=True,
 )
-async def cmd_feeds(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_feeds(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN)
     action = cmd.args[0].lower() if cmd.args else "list"
     args = cmd.args[1:]

@@ -128,7 +128,7 @@ def _platform_action(
 
 
 @command("ban", USER, REASON, admin_only=True)
-async def cmd_ban(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_ban(ctx: Ctx, cmd: Command) -> list[Reply]:
     # Rights before the person: without them, nobody learns whether the bot knows a name.
     scope, chat = scope_for(ctx, cmd)
     target, rest = target_and_rest(ctx, cmd)
@@ -170,7 +170,7 @@ def lift(ctx: Ctx, cmd: Command, kind: str) -> list[Reply]:
 
 
 @command("unban", USER, admin_only=True)
-async def cmd_unban(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_unban(ctx: Ctx, cmd: Command) -> list[Reply]:
     return lift(ctx, cmd, "ban")
 
 
@@ -190,7 +190,7 @@ def mute_person(
 
 
 @command("mute", USER, Param("duration", "text", required=False), REASON, admin_only=True)
-async def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
     scope_for(ctx, cmd)  # rights first, as in /ban
     target, rest = target_and_rest(ctx, cmd)
     if not rest:
@@ -200,12 +200,12 @@ async def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("unmute", USER, admin_only=True)
-async def cmd_unmute(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_unmute(ctx: Ctx, cmd: Command) -> list[Reply]:
     return lift(ctx, cmd, "mute")
 
 
 @command("warn", USER, REASON, admin_only=True)
-async def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
     scope, _chat = scope_for(ctx, cmd)
     target, rest = target_and_rest(ctx, cmd)
     check_target(ctx, cmd, target)
@@ -233,7 +233,7 @@ async def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("warnings", USER, admin_only=True)
-async def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
     scopes = visible_scopes(ctx, cmd)
     target, _ = target_and_rest(ctx, cmd)
     warnings = sorted(
@@ -247,7 +247,7 @@ async def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("resetwarnings", USER, admin_only=True)
-async def cmd_resetwarnings(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_resetwarnings(ctx: Ctx, cmd: Command) -> list[Reply]:
     scopes = visible_scopes(ctx, cmd)
     target, _ = target_and_rest(ctx, cmd)
     count = sum(ctx.mod.reset_warnings(target, scope) for scope in scopes)
@@ -263,7 +263,7 @@ def _article_target(ctx: Ctx, cmd: Command) -> int:
 
 
 @command("remove", Param("id", "id"), REASON, admin_only=True)
-async def cmd_remove(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_remove(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
     article_id = _article_target(ctx, cmd)
     reason = reason_of(cmd.args[1:])
@@ -281,7 +281,7 @@ async def cmd_remove(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("restore", Param("id", "id"), admin_only=True)
-async def cmd_restore(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_restore(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
     article_id = _article_target(ctx, cmd)
     changed = ctx.mod.set_removed(article_id, False)
@@ -290,7 +290,7 @@ async def cmd_restore(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=Rich.of(t(key, id=article_id)))]
 
 
-async def _set_poll(ctx: Ctx, cmd: Command, closed: bool) -> list[Reply]:
+def _set_poll(ctx: Ctx, cmd: Command, closed: bool) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
     article_id = _article_target(ctx, cmd)
     poll = ctx.store.get_poll(article_id)
@@ -311,13 +311,13 @@ async def _set_poll(ctx: Ctx, cmd: Command, closed: bool) -> list[Reply]:
 
 
 @command("closepoll", Param("id", "id"), admin_only=True)
-async def cmd_closepoll(ctx: Ctx, cmd: Command) -> list[Reply]:
-    return await _set_poll(ctx, cmd, True)
+def cmd_closepoll(ctx: Ctx, cmd: Command) -> list[Reply]:
+    return _set_poll(ctx, cmd, True)
 
 
 @command("reopenpoll", Param("id", "id"), admin_only=True)
-async def cmd_reopenpoll(ctx: Ctx, cmd: Command) -> list[Reply]:
-    return await _set_poll(ctx, cmd, False)
+def cmd_reopenpoll(ctx: Ctx, cmd: Command) -> list[Reply]:
+    return _set_poll(ctx, cmd, False)
 
 
 RESET_VOTES = 1  # the confirmation kind carried by the confirm button
@@ -330,7 +330,7 @@ def reset_votes(ctx: Ctx, cmd: Command, article_id: int) -> Reply:
 
 
 @command("resetvotes", Param("id", "id"), Param("confirm", "text", required=False), admin_only=True)
-async def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
     article_id = _article_target(ctx, cmd)
     target = f"#{article_id}"
@@ -356,7 +356,7 @@ async def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @button("confirm", Key("kind"), Key("article", "article"), who=BOT_ADMIN)
-async def confirm_press(ctx: Ctx, pressed: Pressed) -> list[Reply]:
+def confirm_press(ctx: Ctx, pressed: Pressed) -> list[Reply]:
     """The confirm button of /resetvotes: only the person who asked, and only in time."""
     kind, article_id = pressed.keys
     if kind != RESET_VOTES:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from handlers.context import Ctx
 from handlers.events import Command, Reply, UserError
@@ -16,7 +17,10 @@ MAX_TOTAL_CHARS = 4000
 MAX_TAG_CHARS = MAX_STORED_TAG_CHARS  # what the store keeps of a tag
 MAX_ID = 2**53 - 1
 
-Handler = Callable[[Ctx, Command], Awaitable[list[Reply]]]
+# A plain function runs whole in the database thread (most handlers only read and write the
+# store); an async one runs on the event loop and reaches the store through ctx.db.
+Handler = Callable[[Ctx, Command], list[Reply]] | Callable[[Ctx, Command], Awaitable[list[Reply]]]
+H = TypeVar("H", bound=Handler)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +63,8 @@ def command(
     help_key: str | None = None,
     admin_only: bool = False,
     listed: bool = True,
-) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
+) -> Callable[[H], H]:
+    def register(func: H) -> H:
         COMMANDS[name] = CommandSpec(
             name, func, params, help_key or f"help.{name}", admin_only, listed
         )

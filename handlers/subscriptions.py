@@ -28,21 +28,21 @@ def help_text(ctx: Ctx, cmd: Command) -> Rich:
 
 
 @command("start", Param("payload", "text", required=False), listed=True)
-async def cmd_start(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_start(ctx: Ctx, cmd: Command) -> list[Reply]:
     # Deep links (t.me/bot?start=sub_xAI) arrive as /start sub_xAI.
     if cmd.args and cmd.args[0].startswith("sub_"):
         tags = cmd.args[0][4:].replace("__", " ").split("-")
-        return await cmd_subscribe(ctx, dataclasses.replace(cmd, args=tuple(tags)))
+        return cmd_subscribe(ctx, dataclasses.replace(cmd, args=tuple(tags)))
     return [Reply(text=Rich.of(t("start.welcome")) + Rich.of("\n\n") + help_text(ctx, cmd))]
 
 
 @command("help")
-async def cmd_help(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_help(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=help_text(ctx, cmd))]
 
 
 @command("lang", Param("language", "language", required=False))
-async def cmd_lang(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_lang(ctx: Ctx, cmd: Command) -> list[Reply]:
     if not cmd.args:
         return [Reply(text=Rich.of(t("lang.current", language=current_language.get())))]
     language = normalise_language(cmd.args[0])
@@ -61,7 +61,7 @@ def _tag_list(tags: list[str]) -> str:
 
 
 @command("subscribe", Param("tags", "tags"))
-async def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     tags = split_tags(cmd.args)
     require_chat_rights(ctx, cmd, target=", ".join(tags))
     added, already, queued = ctx.store.subscribe(cmd.chat, tags, backlog=ctx.config.backlog)
@@ -82,7 +82,7 @@ async def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("unsubscribe", Param("tags", "tags"))
-async def cmd_unsubscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_unsubscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     require_chat_rights(ctx, cmd, target=" ".join(cmd.args)[:200])
     if len(cmd.args) == 1 and cmd.args[0].lower() in {"all", "alle"}:
         removed = ctx.store.unsubscribe(cmd.chat, None)
@@ -105,7 +105,7 @@ async def cmd_unsubscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @command("subscriptions")
-async def cmd_subscriptions(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_subscriptions(ctx: Ctx, cmd: Command) -> list[Reply]:
     subs = ctx.store.subscriptions(cmd.chat)
     if not subs:
         return [Reply(text=Rich.of(t("sub.none")))]

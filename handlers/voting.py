@@ -42,7 +42,7 @@ def notice(outcome: VoteOutcome) -> str:
 
 
 @command("vote", Param("id", "id"), Param("option", "option"))
-async def cmd_vote(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_vote(ctx: Ctx, cmd: Command) -> list[Reply]:
     article_id = parse_id(cmd.args[0])
     outcome = cast(ctx, article_id, cmd.user, cmd.args[1])
     # Every post of the article, this chat's included, is refreshed by the coalescing job.
@@ -51,7 +51,7 @@ async def cmd_vote(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 @button("vote", Key("article", "article"), Key("option"), on_post=True)
-async def press_vote(ctx: Ctx, pressed: Pressed) -> list[Reply]:
+def press_vote(ctx: Ctx, pressed: Pressed) -> list[Reply]:
     """A vote button: the pressed post shows the new counts in its own language, the notice
     speaks to the presser in theirs."""
     article_id, option = pressed.keys

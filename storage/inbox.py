@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sqlite3
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from storage.database_thread import calling_task
 from storage.store import to_ts
 
 if TYPE_CHECKING:
@@ -47,10 +47,8 @@ _handling: ContextVar[_Handling | None] = ContextVar("newsbot_handling_update", 
 
 
 def _current_task() -> object:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no event loop: not inside a handler
-        return None
+    # In the database thread, the task that awaits the write: the handler's own.
+    return calling_task()
 
 
 class Inbox:

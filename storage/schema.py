@@ -378,3 +378,18 @@ def m008_delivery_claims(db: Database) -> None:
         CREATE INDEX idx_deliveries_claimed ON deliveries(claimed_by) WHERE status = 'sending';
         """,
     )
+
+
+@migrations()
+def m010_post_refresh_backoff(db: Database) -> None:
+    # A post whose live-count edit failed in an unexpected way waits before its next try,
+    # doubling, so that it neither blocks the posts after it nor is tried every second; its
+    # last error is kept for /why.
+    _run(
+        db,
+        """
+        ALTER TABLE posts ADD COLUMN refresh_failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE posts ADD COLUMN refresh_after TEXT;
+        ALTER TABLE posts ADD COLUMN last_error TEXT;
+        """,
+    )

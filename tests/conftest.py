@@ -113,8 +113,12 @@ class Chat:
 
 
 @pytest.fixture
-def ctx(store: Store, config: CoreConfig) -> Ctx:
-    return Ctx(store=store, config=config)
+def ctx(store: Store, config: CoreConfig) -> Iterator[Ctx]:
+    """The handlers' context: the test may use the store directly between the handlers' calls,
+    which reach it through their database thread as in the running bot."""
+    context = Ctx(store=store, config=config)
+    yield context
+    context.db.close()
 
 
 @pytest.fixture

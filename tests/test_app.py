@@ -111,6 +111,7 @@ async def test_deliveries_wait_for_their_platform_and_survive_a_restart(
     app = await running(settings, screen)
     try:
         await screen.shows("Wartet auf den Start")
+        await app.deliver_job.idle()  # the send is recorded after it is shown
         [tg_row] = app.store.deliveries_for_chat(TG)
         # Telegram is not running in this process: its row stays pending and untried.
         assert (tg_row.status, tg_row.attempts) == ("pending", 0)

@@ -159,7 +159,7 @@ class ConsoleAdapter:
         )
         for reply in await self.runtime.on_command(cmd):
             message = await self.send(Outgoing(self.chat, reply))
-            self.runtime.posted(reply, message)
+            await self.runtime.posted(reply, message)
 
     async def handle_text(self, text: str) -> None:
         """A line without '/': the terminal is a private chat, so a question is answered from
@@ -175,7 +175,7 @@ class ConsoleAdapter:
                 current_language.reset(token)
         for reply in replies:
             message = await self.send(Outgoing(self.chat, reply))
-            self.runtime.posted(reply, message)
+            await self.runtime.posted(reply, message)
 
     async def converse(self, drain: Callable[[], Awaitable[None]]) -> None:
         """Read lines until end of input. In a script, each line's consequences (a backlog

@@ -146,13 +146,13 @@ class NewsbotClient(discord.Client):
         await self.adapter.on_component(interaction)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
-        self.adapter.guild_removed(guild)
+        await self.adapter.guild_removed(guild)
 
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
-        self.adapter.channel_gone(channel.id, "discord: the channel was deleted")
+        await self.adapter.channel_gone(channel.id, "discord: the channel was deleted")
 
     async def on_thread_delete(self, thread: discord.Thread) -> None:
-        self.adapter.channel_gone(thread.id, "discord: the thread was deleted")
+        await self.adapter.channel_gone(thread.id, "discord: the thread was deleted")
 
 
 class DiscordAdapter:
@@ -376,7 +376,7 @@ class DiscordAdapter:
             followup = await interaction.followup.send(**kwargs, ephemeral=reply.private, wait=True)
             message_id, private = followup.id, followup.flags.ephemeral
         if message_id is not None and not private:
-            self.runtime.posted(reply, self.message_ref(interaction, message_id))
+            await self.runtime.posted(reply, self.message_ref(interaction, message_id))
 
     async def _edit_pressed(
         self, interaction: Interaction, ref: MessageRef | None, reply: Reply, language: str
@@ -406,7 +406,7 @@ class DiscordAdapter:
                 await interaction.response.defer()  # a newer edit shows the press
         except SEND_ERRORS:
             if ref is not None:
-                self.runtime.edit_failed(ref)
+                await self.runtime.edit_failed(ref)
             raise
 
     # -- the outbox: posts and edits ---------------------------------------------------------
@@ -507,16 +507,16 @@ class DiscordAdapter:
         except SEND_ERRORS as err:
             raise self._failed(err, message.chat) from err
 
-    def guild_removed(self, guild: discord.Guild) -> None:
+    async def guild_removed(self, guild: discord.Guild) -> None:
         """Removed from a server: pause every channel of it, with the reason for /why."""
         for channel in [*guild.channels, *guild.threads]:
-            self.channel_gone(channel.id, "discord: the bot was removed from the server")
+            await self.channel_gone(channel.id, "discord: the bot was removed from the server")
         log.warning("discord: removed from server %s", guild.id)
 
-    def channel_gone(self, channel_id: int, reason: str) -> None:
+    async def channel_gone(self, channel_id: int, reason: str) -> None:
         """Nothing more is sent where nothing can arrive."""
         self._fetched.pop(channel_id, None)
-        self.runtime.chat_unreachable(ChatRef(PLATFORM, str(channel_id)), reason)
+        await self.runtime.chat_unreachable(ChatRef(PLATFORM, str(channel_id)), reason)
 
     # -- moderation on the platform ---------------------------------------------------------
 

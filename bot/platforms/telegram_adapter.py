@@ -253,7 +253,7 @@ class TelegramAdapter:
             await app.start()
             self._app = app  # handlers may run from here on
             # Updates a crash left unfinished go first; repeats of them are skipped.
-            for update in self._inbox.unfinished(bot):
+            for update in await self._inbox.unfinished(bot):
                 await app.update_queue.put(update)
             if webhook:
                 await self._start_webhook(app)
@@ -299,8 +299,8 @@ class TelegramAdapter:
         assert s.telegram_webhook_secret is not None
         secret = s.telegram_webhook_secret.get_secret_value()
 
-        def accept(update: Update) -> None:
-            self._inbox.store([update])
+        async def accept(update: Update) -> None:
+            await self._inbox.store([update])
             app.update_queue.put_nowait(update)
 
         server = WebhookServer(
@@ -583,7 +583,7 @@ class TelegramAdapter:
                 message = await self._post(chat_id, reply, reply_to=reply_to)
             except DeliveryError as err:
                 if err.migrated_to is not None:
-                    self.runtime.migrated(ChatRef(PLATFORM, chat_id), err.migrated_to)
+                    await self.runtime.migrated(ChatRef(PLATFORM, chat_id), err.migrated_to)
                     chat_id, reply_to = err.migrated_to.chat_id, None
                     continue
                 if err.retry_after is not None and err.retry_after <= 10:
@@ -591,7 +591,7 @@ class TelegramAdapter:
                 log.info("cannot answer in telegram:%s: %s", chat_id, err.reason)
                 return
             if reply.article_id is not None:
-                self.runtime.posted(reply, message)
+                await self.runtime.posted(reply, message)
             return
 
     # -- updates ------------------------------------------------------------------------------
@@ -607,7 +607,7 @@ class TelegramAdapter:
         else:
             return
         log.info("Telegram group %s is now supergroup %s", old, new)
-        self.runtime.migrated(ChatRef(PLATFORM, str(old)), ChatRef(PLATFORM, str(new)))
+        await self.runtime.migrated(ChatRef(PLATFORM, str(old)), ChatRef(PLATFORM, str(new)))
 
     async def _on_my_membership(self, update: Update, context: Context) -> None:
         change = update.my_chat_member
@@ -621,7 +621,7 @@ class TelegramAdapter:
         else:
             reason = f"bot left the {chat.type} chat"
         log.info("Telegram chat %s unreachable: %s", chat.id, reason)
-        self.runtime.chat_unreachable(ChatRef(PLATFORM, str(chat.id)), reason)
+        await self.runtime.chat_unreachable(ChatRef(PLATFORM, str(chat.id)), reason)
 
     async def _on_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
@@ -859,7 +859,7 @@ class TelegramAdapter:
             await self._edit(ref, reply)
         except DeliveryError as err:
             log.info("cannot edit pressed message: %s", err.reason)
-            self.runtime.edit_failed(ref)
+            await self.runtime.edit_failed(ref)
 
     async def _on_inline_query(self, update: Update, context: Context) -> None:
         query = update.inline_query
@@ -898,14 +898,14 @@ class TelegramAdapter:
         if match is None:
             return
         article_id, version = int(match[1]), int(match[2])
-        if self.runtime.post_for(article_id, ChatRef(PLATFORM, INLINE)) is None:
+        if await self.runtime.post_for(article_id, ChatRef(PLATFORM, INLINE)) is None:
             return
         message = MessageRef(ChatRef(PLATFORM, INLINE), chosen.inline_message_id)
         # It shows the language the sender's results were in, whoever presses it later.
         person = chosen.from_user
         language = self.runtime.language(ChatRef(PLATFORM, str(person.id)), person.language_code)
         shown = Reply(article_id=article_id, poll_version=version, language=language)
-        self.runtime.posted(shown, message)
+        await self.runtime.posted(shown, message)
 
 
 # -- helpers -----------------------------------------------------------------------------------

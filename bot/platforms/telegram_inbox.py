@@ -39,19 +39,21 @@ class TelegramInbox:
         host = socket.gethostname()
         self.worker = f"{host}:polling" if self.polling else f"{host}:{webhook_port}"
 
-    def store(self, updates: Sequence[Update]) -> None:
+    async def store(self, updates: Sequence[Update]) -> None:
         """Store updates in one transaction; InboxUnavailable when the database cannot."""
         try:
-            self.runtime.updates_received(
+            await self.runtime.updates_received(
                 self.source, [(u.update_id, u.to_json()) for u in updates]
             )
         except Exception as err:
             log.warning("cannot store %d Telegram updates: %s", len(updates), err)
             raise InboxUnavailable(f"cannot store updates: {type(err).__name__}") from err
 
-    def unfinished(self, bot: Bot) -> list[Update]:
+    async def unfinished(self, bot: Bot) -> list[Update]:
         """Stored updates a crash left unfinished, parsed again, oldest first."""
-        stored = self.runtime.unfinished_updates(self.source, self.worker, take_over=self.polling)
+        stored = await self.runtime.unfinished_updates(
+            self.source, self.worker, take_over=self.polling
+        )
         updates: list[Update] = []
         for row in stored:
             try:
@@ -59,7 +61,7 @@ class TelegramInbox:
             except (ValueError, TypeError, KeyError) as err:
                 # It can never be handled: finished, so that it is not read on every start.
                 log.error("stored Telegram update %s is unreadable: %s", row.update_id, err)
-                self.runtime.update_handled(self.source, row.update_id)
+                await self.runtime.update_handled(self.source, row.update_id)
                 continue
             updates.append(update)
         if updates:
@@ -79,7 +81,7 @@ class InboxBot(ExtBot[None]):
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         updates = await super().get_updates(*args, **kwargs)
         if updates:
-            self._inbox.store(updates)
+            await self._inbox.store(updates)
         return updates
 
 
@@ -100,11 +102,16 @@ class InboxProcessor(BaseUpdateProcessor):
             return
         runtime, source, update_id = self._inbox.runtime, self._inbox.source, update.update_id
         try:
-            mine = runtime.claim_update(source, update_id, self._inbox.worker)
+            mine = await runtime.claim_update(source, update_id, self._inbox.worker)
         except Exception:
             # Handled without the inbox's guard rather than not at all.
             log.exception("cannot claim Telegram update %s", update_id)
             mine = True
+        except BaseException:
+            # Cancelled while the claim was on its way: the handler never starts.
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            raise
         if not mine:
             log.info("Telegram update %s was handled before; skipped", update_id)
             if inspect.iscoroutine(coroutine):
@@ -116,12 +123,12 @@ class InboxProcessor(BaseUpdateProcessor):
         except BaseException:
             # Cancelled at shutdown (handler errors never get here): a restart handles it.
             try:
-                runtime.update_released(source, update_id)
+                await runtime.update_released(source, update_id)
             except Exception:
                 log.exception("cannot release Telegram update %s", update_id)
             raise
         try:
-            runtime.update_handled(source, update_id)
+            await runtime.update_handled(source, update_id)
         except Exception:
             log.exception("cannot mark Telegram update %s handled", update_id)
 

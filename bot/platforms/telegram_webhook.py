@@ -7,7 +7,7 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -23,7 +23,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 # far below this.
 MAX_BODY = 1 << 20
 
-Accept = Callable[[Update], None]
+Accept = Callable[[Update], Awaitable[None]]
 
 
 @tornado.web.stream_request_body
@@ -54,7 +54,7 @@ class UpdateHandler(tornado.web.RequestHandler):
     def data_received(self, chunk: bytes) -> None:
         self.body += chunk
 
-    def post(self) -> None:
+    async def post(self) -> None:
         try:
             data = json.loads(self.body)
             update = Update.de_json(data, self.bot) if isinstance(data, dict) else None
@@ -64,7 +64,7 @@ class UpdateHandler(tornado.web.RequestHandler):
         if update is None:
             raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST)
         try:
-            self.accept(update)
+            await self.accept(update)
         except Exception as err:
             # Not stored: anything but 2xx makes Telegram send it again later.
             log.warning("webhook: update %s not stored: %s", update.update_id, err)

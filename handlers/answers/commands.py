@@ -18,7 +18,7 @@ _MENTION = re.compile(r"(?<![\w@])@\w[\w.]*[,:]?")
 
 async def answer_question(ctx: Ctx, question: str) -> list[Reply]:
     """The answer to a question from the archive, or an honest "the archive has no answer"."""
-    answer, words = find_answer(ctx, question)
+    answer, words = await ctx.db.run(find_answer, ctx, question)
     if not words:
         raise UserError("search.common_words" if words_of(question) else "ask.no_words")
     if answer is None:
@@ -47,7 +47,7 @@ async def answer_message(ctx: Ctx, question: str) -> list[Reply]:
 
 
 @command("search", Param("words", "words"))
-async def cmd_search(ctx: Ctx, cmd: Command) -> list[Reply]:
+def cmd_search(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [search_reply(ctx, " ".join(cmd.args))]
 
 

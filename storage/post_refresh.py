@@ -1,0 +1,87 @@
+"""Keeping posts' live counts current: which posts are due for an edit, and the backoff and
+last error of one whose edit failed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from storage.models import ChatRef, MessageRef, Post
+from storage.store import Store, _outbox_scope, from_ts, to_ts
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshProblem:
+    """A post whose counts could not be brought up to date: its article, the error, how many
+    tries failed in a row, and when the next one is due."""
+
+    article_id: int
+    message: MessageRef
+    error: str
+    failures: int
+    next_try: datetime | None
+
+
+def stale_posts_due(
+    store: Store,
+    platforms: Iterable[str],
+    limit: int = 200,
+    *,
+    only_chats: Mapping[str, Collection[str]] | None = None,
+) -> list[Post]:
+    """Posts whose counts are older than their poll and not waiting out a failed edit."""
+    where, params = _outbox_scope(platforms, only_chats or {}, "p")
+    if not where:
+        return []
+    rows = store._rows(
+        "SELECT p.* FROM posts p JOIN polls q ON q.article_id = p.article_id"
+        " WHERE p.rendered_version < q.version"
+        " AND (p.refresh_after IS NULL OR p.refresh_after <= ?)"
+        f" AND ({where}) ORDER BY p.article_id, p.id LIMIT ?",
+        (to_ts(store.now()), *params, limit),
+    )
+    return [store._post(r) for r in rows]
+
+
+def refresh_failed(store: Store, post_id: int, error: str, delay: float) -> None:
+    """The edit of a post failed: keep it stale, try again after `delay` seconds."""
+    store.db.conn.execute(
+        "UPDATE posts SET refresh_failures = refresh_failures + 1, refresh_after = ?,"
+        " last_error = ? WHERE id = ?",
+        (to_ts(store.now() + timedelta(seconds=delay)), error[:500], post_id),
+    )
+
+
+def refresh_failures(store: Store, post_id: int) -> int:
+    """Failed edits of a post in a row."""
+    return int(store._scalar("SELECT refresh_failures FROM posts WHERE id=?", (post_id,)) or 0)
+
+
+def refreshed(store: Store, post_id: int, version: int) -> None:
+    """A post shows the counts of poll `version`; any earlier failure is over."""
+    store.db.conn.execute(
+        "UPDATE posts SET rendered_version = max(rendered_version, ?), refresh_failures = 0,"
+        " refresh_after = NULL, last_error = NULL WHERE id = ?",
+        (version, post_id),
+    )
+
+
+def refresh_problems(store: Store, chat: ChatRef, limit: int = 5) -> list[RefreshProblem]:
+    """Posts in a chat whose last edit failed, most recent article first (for /why)."""
+    rows = store._rows(
+        "SELECT article_id, message_id, last_error, refresh_failures, refresh_after FROM posts"
+        " WHERE platform=? AND chat_id=? AND last_error IS NOT NULL"
+        " ORDER BY article_id DESC, id DESC LIMIT ?",
+        (chat.platform, chat.chat_id, limit),
+    )
+    return [
+        RefreshProblem(
+            article_id=r["article_id"],
+            message=MessageRef(chat, r["message_id"]),
+            error=r["last_error"],
+            failures=r["refresh_failures"],
+            next_try=from_ts(r["refresh_after"]),
+        )
+        for r in rows
+    ]
