@@ -37,6 +37,7 @@ FailureKind = Literal[
     "drop",  # processed and recorded, then the connection is closed without an answer
     "drop_unprocessed",  # the connection is closed before processing: only the request is logged
     "timeout",  # processed and recorded, the answer held back past the client's read timeout
+    "unmappable",  # not processed; "ok" with a result of the wrong shape, which no client maps
 ]
 
 DEFAULT_TOKEN = "123:ABC"
@@ -744,6 +745,8 @@ class FakeTelegram:
             return self._failure_error(failure).response()
         if kind == "drop_unprocessed":
             return self._drop(request)
+        if kind == "unmappable":
+            return web.json_response({"ok": True, "result": "not an object"})
         try:
             if method.lower() == "getupdates":
                 result = await self._get_updates(params)
