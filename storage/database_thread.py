@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -44,7 +43,6 @@ class DatabaseThread:
 
     def __init__(self, name: str = "newsbot-db") -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._thread_ids: set[int] = set()
         self._closed = False
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -56,7 +54,6 @@ class DatabaseThread:
         task = asyncio.current_task()
 
         def call() -> T:
-            self._thread_ids.add(threading.get_ident())
             _calling_task.set(task)
             return fn(*args, **kwargs)
 
@@ -70,10 +67,6 @@ class DatabaseThread:
                 if not future.cancelled() and future.exception() is not None:
                     log.debug("a cancelled caller's database call failed", exc_info=True)
             raise
-
-    def in_thread(self) -> bool:
-        """Whether the calling code runs in the database thread."""
-        return threading.get_ident() in self._thread_ids
 
     def close(self) -> None:
         """Wait for the calls already queued, then end the thread. Idempotent."""
