@@ -40,13 +40,16 @@ from storage.models import (
 )
 from storage.schema import migrations
 
+# The tag rules live in storage/tags.py; these names stay importable from here.
+from storage.tags import ALL_TAGS as ALL_TAGS
+from storage.tags import MAX_TAG_CHARS as MAX_TAG_CHARS
+from storage.tags import MAX_TAGS_PER_ARTICLE as MAX_TAGS_PER_ARTICLE
+from storage.tags import fit_tag as fit_tag
+from storage.tags import tag_key as tag_key
+from storage.tags import tags_to_keep as _tags_to_keep
+
 log = logging.getLogger(__name__)
 
-ALL_TAGS = "*"  # a subscription to every article
-# Feeds have sent items with 100,000 categories. Nobody subscribes by the 51st tag, and each
-# tag is a row, an index entry and a word in the search index.
-MAX_TAGS_PER_ARTICLE = 50
-MAX_TAG_CHARS = 64
 _TS = "%Y-%m-%d %H:%M:%S.%f"
 # A vote counts unless its voter is banned bot-wide: such votes stay stored, uncounted.
 _COUNTS = (
@@ -68,40 +71,6 @@ def from_ts(value: str | None) -> datetime | None:
     if value is None:
         return None
     return datetime.strptime(value, _TS).replace(tzinfo=UTC)
-
-
-def tag_key(tag: str) -> str:
-    """The form tags are compared in: no '#', case-folded, inner whitespace collapsed."""
-    cleaned = unicodedata.normalize("NFKC", tag).strip().lstrip("#").strip()
-    return re.sub(r"\s+", " ", cleaned).casefold()
-
-
-def fit_tag(tag: str) -> str:
-    """A tag as stored: no '#', at most MAX_TAG_CHARS characters, cut at a space if one is
-    near the limit, so that a pasted sentence does not become an endless hashtag."""
-    name = tag.strip().lstrip("#").strip()
-    if len(name) <= MAX_TAG_CHARS:
-        return name
-    cut = name[:MAX_TAG_CHARS]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > MAX_TAG_CHARS // 2 else cut).rstrip()
-
-
-def _tags_to_keep(tags: Sequence[str]) -> tuple[list[tuple[str, str]], int]:
-    """The (key, name) pairs to store, in order, at most MAX_TAGS_PER_ARTICLE distinct ones,
-    and how many further tags were not looked at: an article's tags cost linear time, bounded
-    by the limit, however many it arrives with."""
-    kept: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for index, tag in enumerate(tags):
-        if len(kept) == MAX_TAGS_PER_ARTICLE:
-            return kept, len(tags) - index
-        name = fit_tag(tag)
-        key = tag_key(name)
-        if key and key not in seen and key != ALL_TAGS:
-            seen.add(key)
-            kept.append((key, name))
-    return kept, 0
 
 
 def like_pattern(text: str) -> str:
