@@ -214,8 +214,16 @@ def command_tags(args: Sequence[str], known_keys: Collection[str] = ()) -> list[
     `"Künstliche Intelligenz" xAI` (also „…“, “…”, «…»), `#E_Autos`. Unquoted words that
     together name a known tag (their keys in known_keys) stay together. Tidied, one per key,
     not yet checked with is_usable_tag."""
-    raw = _raw_command_tags(_tokens(" ".join(args)), known_keys)
-    return list(clean_tags(part.strip(_ALL_QUOTES + " ") for part in raw))
+    tags: list[str] = []
+    seen: set[str] = set()
+    for part in _raw_command_tags(_tokens(" ".join(args)), known_keys):
+        # A part that is only marks ("###") stays, for the caller to refuse by name.
+        tag = tidy_tag(part.strip(_ALL_QUOTES + " ")) or part.strip()
+        key = tag_key(tag)
+        if tag and (key not in seen or not key):
+            seen.add(key)
+            tags.append(tag)
+    return tags
 
 
 def phrases_to_look_up(args: Sequence[str]) -> list[str]:

@@ -15,6 +15,7 @@ from discord import app_commands
 from bot.platforms.discord_render import shorten
 from handlers.i18n import catalogue, t
 from handlers.registry import MAX_ARG_CHARS, MAX_ID, MAX_TOTAL_CHARS, CommandSpec, Param
+from storage.tags import tag_key
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,9 @@ def tag_choices(current: str, known: KnownTags, *, many: bool) -> list[tuple[str
         if len(parts) > 1:
             # "Künstliche Int" may be the start of one tag with a space in it.
             pairs += [(tag, tag + ",") for tag in known(text.strip(), MAX_CHOICES)]
-    have = {d.casefold() for d in done}
+    have = {tag_key(d) for d in done}
     for tag in known(last, MAX_CHOICES + len(done)):
-        if tag.casefold() in have:
+        if tag_key(tag) in have:
             continue
         chosen = [*done, tag]
         if any(" " in c for c in chosen):
