@@ -128,6 +128,14 @@ def counter_mismatches(db: Path) -> list[str]:
     return [f"article {a} option {p}: shows {n}, {m} votes" for a, p, n, m in rows if n != m]
 
 
+def empty_wal(db: Path) -> None:
+    """Checkpoint the write-ahead log into the database and cut it to nothing: from here on,
+    every write of the bot makes the log grow again."""
+    with closing(sqlite3.connect(db, timeout=30)) as conn:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert busy == 0, "the write-ahead log could not be emptied (a reader held it)"
+
+
 def integrity(db: Path) -> str:
     with reading(db) as conn:
         return "; ".join(str(row[0]) for row in conn.execute("PRAGMA integrity_check"))

@@ -27,22 +27,6 @@ class Arrivals:
         return self.seen
 
 
-class DiscordArrivals:
-    """How many requests of a route the fake Discord has received since this was made."""
-
-    def __init__(self, dc: FakeDiscord, route: str = "send_message") -> None:
-        self.dc = dc
-        self.route = route
-        self.cursor = len(dc.requests)
-        self.seen = 0
-
-    def count(self) -> int:
-        new = self.dc.requests[self.cursor :]
-        self.cursor += len(new)
-        self.seen += sum(1 for record in new if record.name == self.route)
-        return self.seen
-
-
 class Delivered:
     """Whether every expected post has arrived at least once, on Telegram (followed message
     by message) and Discord (recounted; its runs are small)."""
@@ -57,7 +41,7 @@ class Delivered:
     ) -> None:
         self.tg, self.dc, self.articles = tg, dc, articles
         self.missing_telegram = {pair for pair in expected if pair[0] == "telegram"}
-        self.discord = {pair for pair in expected if pair[0] == "discord"}
+        self.wanted_discord = {pair for pair in expected if pair[0] == "discord"}
         self.seen = 0
 
     def telegram(self) -> bool:
@@ -72,10 +56,10 @@ class Delivered:
         return not self.missing_telegram
 
     def discord_done(self) -> bool:
-        if not self.discord:
+        if not self.wanted_discord:
             return True
         posts = platform_posts(self.articles, dc=self.dc)
-        return check_posts(self.discord, posts).lost == 0
+        return check_posts(self.wanted_discord, posts).lost == 0
 
     async def wait(self, within: float) -> None:
         """Until every post is there; AssertionError (with the fake's summary) after
