@@ -121,6 +121,9 @@ class Outbox:
         ]
 
     def release_claims(self, worker: str, *, count_attempt: bool) -> int:
+        """Give back every row `worker` holds: at a clean stop (the attempt did not happen,
+        `count_attempt=False`) or when it starts again after a crash (a send may have been on
+        its way: the attempt counts). Returns how many rows were given back."""
         undo = 0 if count_attempt else 1
         return self.db.changes(
             _GIVE_BACK + " WHERE status='sending' AND claimed_by=?", (undo, worker)

@@ -93,9 +93,8 @@ def content_hash(title: str, body: str) -> str:
 
 
 class Store:
-    """newsbot's database, as the handlers see it: typed methods that return dataclasses.
-    Each kind of data has its own module over one database layer (storage.db), which owns the
-    connection and the atomic writes; a method that spans kinds groups them in one write."""
+    """newsbot's database as handlers see it: one module per kind of data over one database
+    layer (storage.db); a method that spans kinds groups their work in one atomic write."""
 
     def __init__(
         self,
@@ -149,8 +148,7 @@ class Store:
         self.engine.close()
 
     def before_commit(self, hook: Callable[[sqlite3.Connection], None]) -> None:
-        """Run `hook` inside every write transaction, just before it commits (the update
-        inbox marks the update being handled done together with its effect)."""
+        """Run `hook` inside every write, just before it commits (the update inbox)."""
         self.engine.before_commit(hook)
 
     def now(self) -> datetime:
@@ -169,8 +167,8 @@ class Store:
         language: str,
         deliver: bool = True,
     ) -> IngestResult:
-        """Store a parsed article with its poll, and in the same transaction one delivery per
-        matching active subscription. A duplicate (same key, link or text) stores nothing."""
+        """Store a parsed article, its poll and its deliveries in one write; a duplicate
+        (same key, link or text) stores nothing."""
         chash = content_hash(new.title, new.body)
         tags, dropped = _tags_to_keep(new.tags)
         with self.engine.write():
@@ -208,8 +206,7 @@ class Store:
         return self.articles.latest(tag_key(tag) if tag else None, limit)
 
     def find_articles(self, text: str, limit: int = 50) -> list[Article]:
-        """Articles whose title or tags contain `text` (case-insensitive), newest first: the
-        quick lookup behind inline queries. Full-text search ranks by relevance instead."""
+        """Title or tag contains `text`, newest first (inline queries; search ranks)."""
         return self.articles.find(text, limit)
 
     def count_articles(self, *, exclude_source: str | None = None) -> int:
@@ -219,8 +216,7 @@ class Store:
         return self.articles.tag_counts(limit)
 
     def tags_matching(self, text: str, limit: int = 25) -> list[str]:
-        """Known tags containing `text`, those starting with it first, most used first: what
-        tag completion offers."""
+        """Known tags containing `text`, prefixes and most used first (tag completion)."""
         return self.articles.tags_matching(tag_key(text), limit)
 
     def known_tag(self, tag: str) -> str | None:
@@ -232,8 +228,8 @@ class Store:
     def subscribe(
         self, chat: ChatRef, tags: Iterable[str], *, backlog: int = 1
     ) -> tuple[list[str], list[str], int]:
-        """Subscribe a chat to tags. Returns (added, already subscribed, backlog queued): the
-        newest `backlog` articles carrying one of the new tags, not yet sent there, are queued."""
+        """Returns (added, already subscribed, backlog queued): the newest `backlog` articles
+        with a new tag, not yet sent to the chat, are queued."""
         added: list[str] = []
         already: list[str] = []
         queued = 0
@@ -260,8 +256,7 @@ class Store:
         return self.chats.of(chat)
 
     def pause_chat(self, chat: ChatRef, reason: str) -> int:
-        """The chat cannot be reached: pause its subscriptions with the reason and park what
-        was waiting for it. Returns the number of deliveries parked."""
+        """The chat cannot be reached: pause its subscriptions, park its deliveries (count)."""
         with self.engine.write():
             self.chats.pause(chat, reason)
             return self.outbox.pause_chat(chat, reason)
@@ -284,13 +279,11 @@ class Store:
         return self.polls.get(article_id)
 
     def cast_vote(self, article_id: int, user: UserRef, position: int) -> VoteOutcome:
-        """One vote per person and article: a new option moves the vote, the same option takes
-        it back. The caller has checked that the poll is open and the option exists."""
+        """One vote per person and article (see Polls.cast_vote)."""
         return self.polls.cast_vote(article_id, user, position)
 
     def polls_changed(self, article_ids: Iterable[int]) -> None:
-        """Recount the polls' votes from the votes table (who counts may have changed: a ban,
-        deleted votes) and mark their posts for a refresh."""
+        """Recount the polls from the votes table and mark their posts for a refresh."""
         self.polls.changed(article_ids)
 
     def set_poll_closed(self, article_id: int, closed: bool) -> bool:
@@ -299,9 +292,7 @@ class Store:
     def top_articles(
         self, tag: str | None = None, limit: int = 5, *, prior_weight: float = 5.0
     ) -> list[RatedArticle]:
-        """Best-rated articles by a Bayesian average: each article's votes are blended with
-        `prior_weight` imaginary votes at the mean of all votes, so one lone top vote does not
-        win over many good ones."""
+        """Best-rated articles by a Bayesian average (see Polls.top_articles)."""
         return self.polls.top_articles(tag_key(tag) if tag else None, limit, prior_weight)
 
     def polls_for_export(self, article_id: int | None = None) -> list[tuple[Article, Poll]]:
@@ -324,18 +315,13 @@ class Store:
         lease: float = 120.0,
         worker: str = "",
     ) -> list[Delivery]:
-        """Take due deliveries for the running platforms, leasing them to `worker` so that a
-        second process does not send them too. A platform named in `only_chats` gives only
-        the rows of those chats (a terminal takes only its own). A lease that runs out (a
-        crash mid-send) frees the row again."""
+        """Lease due deliveries to `worker`; `only_chats` limits a platform to those chats."""
         return self.outbox.claim(
             platforms, only_chats or {}, limit=limit, lease=lease, worker=worker
         )
 
     def release_claims(self, worker: str, *, count_attempt: bool) -> int:
-        """Give back every row `worker` holds: at a clean stop (the attempt did not happen,
-        `count_attempt=False`) or when it starts again after a crash (a send may have been on
-        its way: the attempt counts). Returns how many rows were given back."""
+        """Give back every row `worker` holds; `count_attempt` when a send may have left."""
         return self.outbox.release_claims(worker, count_attempt=count_attempt)
 
     def delivery_sent(
@@ -393,8 +379,7 @@ class Store:
         self.posts.rendered(post_id, version)
 
     def post_outdated(self, message: MessageRef) -> None:
-        """The message does not show what was recorded for it (an edit failed): the refresh
-        job edits it again, whatever the version of its poll."""
+        """The message does not show what was recorded for it: edit it again."""
         self.posts.outdated(message)
 
     def post_at(self, message: MessageRef) -> Post | None:
@@ -480,6 +465,5 @@ class Store:
         return self.maintenance.stats()
 
     def backup(self, target: str | Path) -> None:
-        """A consistent copy of the database while writers go on (see Maintenance.backup).
-        Raises StorageError (with the target as path) when the copy cannot be written."""
+        """A consistent copy while writers go on (see Maintenance.backup)."""
         self.maintenance.backup(target)
