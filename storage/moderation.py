@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 BOT_WIDE = "*"
 
+# -- SQLite dialect: COLLATE NOCASE (lower() on both sides, or citext, on PostgreSQL) ----------
+_BY_USERNAME = "SELECT * FROM people WHERE platform=? AND username = ? COLLATE NOCASE"
+
 
 @dataclass(frozen=True, slots=True)
 class Ban:
@@ -73,10 +76,7 @@ class Moderation:
         """People matching '@name' (username, case-insensitive) or a numeric id."""
         name = text.strip()
         if name.startswith("@"):
-            rows = self.db.rows(
-                "SELECT * FROM people WHERE platform=? AND username = ? COLLATE NOCASE",
-                (platform, name[1:]),
-            )
+            rows = self.db.rows(_BY_USERNAME, (platform, name[1:]))
         else:
             rows = self.db.rows(
                 "SELECT * FROM people WHERE platform=? AND user_id=?", (platform, name)
