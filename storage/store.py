@@ -54,7 +54,6 @@ from storage.tags import tags_to_keep as _tags_to_keep
 log = logging.getLogger(__name__)
 
 
-
 def content_hash(title: str, body: str) -> str:
     text = unicodedata.normalize("NFKC", f"{title}\n{body}").casefold()
     text = re.sub(r"\W+", " ", text).strip()
