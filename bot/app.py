@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.delivery import Deliverer
 from bot.llm import answer_writer
-from bot.platforms.base import Adapter, PlatformStartError
+from bot.adapter_contract import Adapter, PlatformStartError
 from bot.platforms.console import ConsoleAdapter
 from bot.runtime import Runtime
 from bot.settings import Settings

@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 
 from bot.pacing import CalledOff, call_off
-from bot.platforms.base import DeliveryError
+from bot.adapter_contract import DeliveryError
 from bot.runtime import Runtime
 from handlers.events import Outgoing
 from storage.models import ChatRef, Delivery

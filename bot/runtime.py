@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from bot.platforms.base import Adapter
+from bot.adapter_contract import Adapter
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, Press, Reply, Rich

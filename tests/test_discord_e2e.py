@@ -14,7 +14,7 @@ import discord
 import pytest
 
 from bot.pacing import Limit
-from bot.platforms.base import PlatformStartError
+from bot.adapter_contract import PlatformStartError
 from bot.platforms.discord_render import shorten
 from handlers.events import Command, Press, Reply
 from handlers.i18n import format_date, t

@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 
 from bot.pacing import Limit, Pacer
-from bot.platforms.base import DeliveryError, PlatformStartError
+from bot.adapter_contract import DeliveryError, PlatformStartError
 from bot.platforms.discord_commands import CatalogueTranslator, slash_commands
 from bot.platforms.discord_render import (
     NO_MENTIONS,

@@ -56,7 +56,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot.pacing import Limit, Pacer
-from bot.platforms.base import DeliveryError, PlatformStartError
+from bot.adapter_contract import DeliveryError, PlatformStartError
 from bot.platforms.edit_batching import EditBatching, Shown
 from bot.platforms.keyed_locks import KeyedLocks
 from bot.platforms.lru import Lru

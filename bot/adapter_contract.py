@@ -1,4 +1,5 @@
-"""The contract every platform adapter fulfils, and the errors a send can end in."""
+"""The contract every platform adapter fulfils, and the errors a send can end in; beside the
+runtime that uses it, so that the core imports nothing from bot.platforms."""
 
 from __future__ import annotations
 
