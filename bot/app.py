@@ -296,12 +296,12 @@ def platform_adapters(settings: Settings, runtime: Runtime) -> list[Adapter]:
     adapters: list[Adapter] = []
     if settings.telegram_token is not None:
         # Imported here: without a token, python-telegram-bot is never loaded.
-        from bot.platforms.telegram_adapter import TelegramAdapter
+        from bot.platforms.telegram import TelegramAdapter
 
         adapters.append(TelegramAdapter(runtime, settings))
     if settings.discord_token is not None:
         # Imported here: without a token, discord.py is never loaded.
-        from bot.platforms.discord_adapter import DiscordAdapter
+        from bot.platforms.discord import DiscordAdapter
 
         adapters.append(DiscordAdapter(runtime, settings))
     return adapters

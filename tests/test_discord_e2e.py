@@ -15,7 +15,7 @@ import pytest
 
 from bot.pacing import Limit
 from bot.adapter_contract import PlatformStartError
-from bot.platforms.discord_render import shorten
+from bot.platforms.discord.render import shorten
 from handlers.events import Command, Press, Reply
 from handlers.i18n import format_date, t
 from handlers.registry import COMMANDS

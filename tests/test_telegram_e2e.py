@@ -13,8 +13,8 @@ import pytest
 from bot.app import open_store
 from bot.ingest import store_article
 from bot.pacing import Limit
-from bot.platforms.telegram_adapter import TelegramAdapter, per_second
-from bot.platforms.telegram_render import fit, render_html, utf16_len
+from bot.platforms.telegram.adapter import TelegramAdapter, per_second
+from bot.platforms.telegram.render import fit, render_html, utf16_len
 from bot.runtime import Runtime
 from bot.settings import SettingsError, load_settings
 from handlers.events import Outgoing, Reply, Rich, Span, bold, link

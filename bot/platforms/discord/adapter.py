@@ -16,8 +16,8 @@ from discord import app_commands
 
 from bot.pacing import Limit, Pacer
 from bot.adapter_contract import DeliveryError, PlatformStartError
-from bot.platforms.discord_commands import CatalogueTranslator, slash_commands
-from bot.platforms.discord_render import (
+from bot.platforms.discord.commands import CatalogueTranslator, slash_commands
+from bot.platforms.discord.render import (
     NO_MENTIONS,
     Rendered,
     notice_text,

@@ -12,7 +12,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.platforms.discord_render import shorten
+from bot.platforms.discord.render import shorten
 from handlers.i18n import catalogue, t
 from handlers.registry import MAX_ARG_CHARS, MAX_ID, MAX_TOTAL_CHARS, CommandSpec, Param
 

@@ -60,15 +60,15 @@ from bot.adapter_contract import DeliveryError, PlatformStartError
 from bot.platforms.edit_batching import EditBatching, Shown
 from bot.platforms.keyed_locks import KeyedLocks
 from bot.platforms.lru import Lru
-from bot.platforms.telegram_inbox import InboxBot, InboxProcessor, TelegramInbox
-from bot.platforms.telegram_render import (
+from bot.platforms.telegram.inbox import InboxBot, InboxProcessor, TelegramInbox
+from bot.platforms.telegram.render import (
     fit,
     keyboard,
     markup_key,
     render_html,
     shorten,
 )
-from bot.platforms.telegram_webhook import WebhookServer
+from bot.platforms.telegram.webhook import WebhookServer
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.buttons import asks_chat_admin
@@ -347,7 +347,7 @@ class TelegramAdapter:
         # A filter acts only on records made by its own logger, so it goes on each of them.
         names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "telegram"]
         names += ["telegram", "httpx", "httpcore", __name__, "bot.delivery", "bot.app"]
-        names += ["bot.platforms.telegram_inbox", "bot.platforms.telegram_webhook"]
+        names += ["bot.platforms.telegram.inbox", "bot.platforms.telegram.webhook"]
         for name in dict.fromkeys(names):
             logger = logging.getLogger(name)
             logger.addFilter(self._redactor)
