@@ -655,7 +655,7 @@ async def test_moderation_and_delete(tg: FakeTelegram) -> None:
         assert len(tg.requests) == calls
 
         sent = await adapter.send(Outgoing(chat, Reply(text=Rich.of("weg damit"))))
-        await adapter.delete(sent)
+        await adapter.delete(sent, Reply(text=Rich.of("entfernt")))
         assert tg.messages(group)[0]["deleted"] is True
 
 

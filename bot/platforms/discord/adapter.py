@@ -14,8 +14,8 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.pacing import Limit, Pacer
 from bot.adapter_contract import DeliveryError, PlatformStartError
+from bot.pacing import Limit, Pacer
 from bot.platforms.discord.commands import CatalogueTranslator, slash_commands
 from bot.platforms.discord.render import (
     NO_MENTIONS,
@@ -146,13 +146,13 @@ class NewsbotClient(discord.Client):
         await self.adapter.on_component(interaction)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
-        self.adapter.guild_removed(guild)
+        await self.adapter.guild_removed(guild)
 
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
-        self.adapter.channel_gone(channel.id, "discord: the channel was deleted")
+        await self.adapter.channel_gone(channel.id, "discord: the channel was deleted")
 
     async def on_thread_delete(self, thread: discord.Thread) -> None:
-        self.adapter.channel_gone(thread.id, "discord: the thread was deleted")
+        await self.adapter.channel_gone(thread.id, "discord: the thread was deleted")
 
 
 class DiscordAdapter:
@@ -164,6 +164,8 @@ class DiscordAdapter:
         if settings.discord_token is None:
             raise ValueError("NEWSBOT_DISCORD_TOKEN is not set")
         self.runtime = runtime
+        # For what a reply leaves open (it carries the language it was written in).
+        self.language = runtime.ctx.config.default_language
         self._token = settings.discord_token
         self.guild_ids = parse_guild_ids(settings.discord_guild_ids)
         self.ready_timeout = settings.discord_ready_timeout
@@ -225,9 +227,8 @@ class DiscordAdapter:
 
     async def install_commands(self, tree: app_commands.CommandTree[NewsbotClient]) -> None:
         await tree.set_translator(CatalogueTranslator())
-        language = self.runtime.ctx.config.default_language
         for command in slash_commands(
-            list(COMMANDS.values()), self.run_command, self.runtime.known_tags, language
+            list(COMMANDS.values()), self.run_command, self.runtime.known_tags, self.language
         ):
             tree.add_command(command)
         # Global commands reach every server and DMs (Discord may take a while to show new
@@ -286,9 +287,8 @@ class DiscordAdapter:
         turn = Turn(interaction)
         try:
             replies = await self._in_time(turn, self.runtime.on_command(cmd), update=False)
-            language = self.runtime.language(chat, cmd.locale)
             for reply in replies:
-                await self._answer(turn, reply, chat, language)
+                await self._answer(turn, reply)
             if not interaction.response.is_done():
                 await interaction.response.defer(ephemeral=True)
                 await interaction.delete_original_response()
@@ -315,16 +315,15 @@ class DiscordAdapter:
         turn = Turn(interaction)
         try:
             replies = await self._in_time(turn, self.runtime.on_press(press), update=True)
-            language = self.runtime.language(chat, locale)
             for reply in replies:
                 if reply.edit and pressed is not None:
-                    await self._edit_pressed(interaction, ref, reply, language)
+                    await self._edit_pressed(interaction, ref, reply)
                     if reply.notice:
                         await interaction.followup.send(
                             notice_text(reply), ephemeral=True, allowed_mentions=NO_MENTIONS
                         )
                 else:
-                    await self._answer(turn, reply, chat, language)
+                    await self._answer(turn, reply)
             if not interaction.response.is_done():
                 await interaction.response.defer()  # nothing to say: the message stays
         except SEND_ERRORS as err:
@@ -358,11 +357,11 @@ class DiscordAdapter:
                 log.warning("discord: cannot defer an interaction: %s", err)
         return await task
 
-    async def _answer(self, turn: Turn, reply: Reply, chat: ChatRef, language: str) -> None:
+    async def _answer(self, turn: Turn, reply: Reply) -> None:
         """One reply to an interaction: private ones only for the person, posts and results
         for the channel. A public post is recorded so that its counts stay live."""
         interaction = turn.interaction
-        kwargs = render(reply, language).send_kwargs()
+        kwargs = render(reply, self.language).send_kwargs()
         message_id: int | None
         if turn.thinking:
             # The first reply takes the place of 'thinking…' (private, as deferred).
@@ -376,15 +375,15 @@ class DiscordAdapter:
             followup = await interaction.followup.send(**kwargs, ephemeral=reply.private, wait=True)
             message_id, private = followup.id, followup.flags.ephemeral
         if message_id is not None and not private:
-            self.runtime.posted(reply, self.message_ref(interaction, message_id))
+            await self.runtime.posted(reply, self.message_ref(interaction, message_id))
 
     async def _edit_pressed(
-        self, interaction: Interaction, ref: MessageRef | None, reply: Reply, language: str
+        self, interaction: Interaction, ref: MessageRef | None, reply: Reply
     ) -> None:
         """Edit the pressed message in the answer to the press, batched with the other edits
         of the message, and acknowledge the press either way. The core has recorded the
         message as shown already, and hears when the edit failed."""
-        rendered = render(reply, language)
+        rendered = render(reply, self.language)
         kwargs = rendered.edit_kwargs()
 
         async def send(shown: Shown[str] | None) -> None:
@@ -406,7 +405,7 @@ class DiscordAdapter:
                 await interaction.response.defer()  # a newer edit shows the press
         except SEND_ERRORS:
             if ref is not None:
-                self.runtime.edit_failed(ref)
+                await self.runtime.edit_failed(ref)
             raise
 
     # -- the outbox: posts and edits ---------------------------------------------------------
@@ -425,7 +424,7 @@ class DiscordAdapter:
 
     async def send(self, out: Outgoing) -> MessageRef:
         channel = await self._channel(int(out.chat.chat_id))
-        rendered = render(out.reply, self.runtime.language(out.chat))
+        rendered = render(out.reply, self.language)
         refused = refusal(channel, rendered)
         if refused is not None:
             raise refused
@@ -446,11 +445,7 @@ class DiscordAdapter:
             message = await channel.send(**kwargs)
         except SEND_ERRORS as err:
             raise self._failed(err, out.chat) from err
-        if (
-            isinstance(channel, discord.TextChannel)
-            and out.reply.card is not None
-            and self.runtime.chat_settings(out.chat).threads
-        ):
+        if isinstance(channel, discord.TextChannel) and out.reply.card is not None and out.threads:
             await self._open_thread(channel, message, out.reply)
         return MessageRef(out.chat, str(message.id))
 
@@ -485,7 +480,7 @@ class DiscordAdapter:
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         """Edit a post, batched with the other edits of the message (edit_batching)."""
         target = await self._message(message)
-        rendered = render(reply, self.runtime.language(message.chat))
+        rendered = render(reply, self.language)
 
         async def send(shown: Shown[str] | None) -> None:
             await self.pacer.acquire(message.chat.chat_id)
@@ -497,7 +492,7 @@ class DiscordAdapter:
         wanted = Shown(reply.poll_version, rendered.look())
         await self._edits.edit(message_key(message), wanted, send)
 
-    async def delete(self, message: MessageRef) -> None:
+    async def delete(self, message: MessageRef, instead: Reply) -> None:
         target = await self._message(message)
         await self.pacer.acquire(message.chat.chat_id)
         try:
@@ -507,16 +502,16 @@ class DiscordAdapter:
         except SEND_ERRORS as err:
             raise self._failed(err, message.chat) from err
 
-    def guild_removed(self, guild: discord.Guild) -> None:
+    async def guild_removed(self, guild: discord.Guild) -> None:
         """Removed from a server: pause every channel of it, with the reason for /why."""
         for channel in [*guild.channels, *guild.threads]:
-            self.channel_gone(channel.id, "discord: the bot was removed from the server")
+            await self.channel_gone(channel.id, "discord: the bot was removed from the server")
         log.warning("discord: removed from server %s", guild.id)
 
-    def channel_gone(self, channel_id: int, reason: str) -> None:
+    async def channel_gone(self, channel_id: int, reason: str) -> None:
         """Nothing more is sent where nothing can arrive."""
         self._fetched.pop(channel_id, None)
-        self.runtime.chat_unreachable(ChatRef(PLATFORM, str(channel_id)), reason)
+        await self.runtime.chat_unreachable(ChatRef(PLATFORM, str(channel_id)), reason)
 
     # -- moderation on the platform ---------------------------------------------------------
 

@@ -7,6 +7,7 @@ import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -33,7 +34,7 @@ LANGUAGE_OF_LOCALE = {
 # What the adapter does with a slash command: its name and its arguments in Param order.
 RunCommand = Callable[[discord.Interaction[Any], str, tuple[str, ...]], Awaitable[None]]
 # Known tags for a typed prefix, most used first.
-KnownTags = Callable[[str, int], list[str]]
+KnownTags = Callable[[str, int], Awaitable[list[str]]]
 
 
 class CatalogueTranslator(app_commands.Translator):
@@ -87,34 +88,54 @@ def option_text(value: object) -> str:
     return str(value)
 
 
-def tag_choices(current: str, known: KnownTags, *, many: bool) -> list[tuple[str, str]]:
-    """(shown, value) pairs completing what was typed. For several tags the last one is
-    completed; tags with spaces are kept whole by commas, which the core splits on first."""
-    if not many:
-        return [(tag, tag) for tag in known(current, MAX_CHOICES)]
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """What was typed into a tags option: the tags finished already, the one being typed, and
+    the whole text when it may be the start of one tag with a space in it."""
+
+    done: tuple[str, ...]
+    last: str
+    whole: str | None = None
+
+
+def read_typed(current: str) -> Typed:
+    """Several tags are split on commas (and '+') if there are any, else on spaces."""
     text = current.replace("+", ",")
-    pairs: list[tuple[str, str]] = []
     if "," in text:
         head, _, last = text.rpartition(",")
-        done = [part.strip() for part in head.split(",") if part.strip()]
+        return Typed(tuple(part.strip() for part in head.split(",") if part.strip()), last)
+    parts = text.split()
+    if text.endswith(" ") or not parts:
+        return Typed(tuple(parts), "")
+    # "Künstliche Int" may be the start of one tag with a space in it.
+    return Typed(tuple(parts[:-1]), parts[-1], text.strip() if len(parts) > 1 else None)
+
+
+def completed(typed: Typed, tag: str) -> tuple[str, str] | None:
+    """(shown, value) for the typed tags with `tag` last; tags with spaces are kept whole by
+    commas, which the core splits on first. None when Discord would not take the value."""
+    chosen = [*typed.done, tag]
+    if any(" " in c for c in chosen):
+        shown = ", ".join(chosen)
+        value = shown + ("," if len(chosen) == 1 else "")
     else:
-        parts = text.split()
-        done, last = (parts, "") if text.endswith(" ") or not parts else (parts[:-1], parts[-1])
-        if len(parts) > 1:
-            # "Künstliche Int" may be the start of one tag with a space in it.
-            pairs += [(tag, tag + ",") for tag in known(text.strip(), MAX_CHOICES)]
-    have = {d.casefold() for d in done}
-    for tag in known(last, MAX_CHOICES + len(done)):
-        if tag.casefold() in have:
-            continue
-        chosen = [*done, tag]
-        if any(" " in c for c in chosen):
-            shown = ", ".join(chosen)
-            value = shown + ("," if len(chosen) == 1 else "")
-        else:
-            shown = value = " ".join(chosen)
-        if len(value) <= 100:
-            pairs.append((shown, value))
+        shown = value = " ".join(chosen)
+    return (shown, value) if len(value) <= 100 else None
+
+
+async def tag_choices(current: str, known: KnownTags, *, many: bool) -> list[tuple[str, str]]:
+    """(shown, value) pairs completing what was typed; for several tags, the last one."""
+    if not many:
+        return [(tag, tag) for tag in await known(current, MAX_CHOICES)]
+    typed = read_typed(current)
+    pairs: list[tuple[str, str]] = []
+    if typed.whole is not None:
+        pairs += [(tag, tag + ",") for tag in await known(typed.whole, MAX_CHOICES)]
+    have = {d.casefold() for d in typed.done}
+    for tag in await known(typed.last, MAX_CHOICES + len(typed.done)):
+        pair = completed(typed, tag) if tag.casefold() not in have else None
+        if pair is not None:
+            pairs.append(pair)
     return pairs[:MAX_CHOICES]
 
 
@@ -126,7 +147,7 @@ def _autocomplete(
     ) -> list[app_commands.Choice[str]]:
         return [
             app_commands.Choice(name=shown, value=value)
-            for shown, value in tag_choices(current, known, many=many)
+            for shown, value in await tag_choices(current, known, many=many)
         ]
 
     return complete

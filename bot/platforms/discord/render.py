@@ -257,11 +257,11 @@ class Rendered:
         }
 
 
-def render(reply: Reply, language: str) -> Rendered:
-    """Call inside the event loop: a View needs it. A post is laid out in the language the
-    core rendered it in (a post keeps its own); `language` serves the rest."""
+def render(reply: Reply, default_language: str) -> Rendered:
+    """Call inside the event loop: a View needs it. A reply is laid out in the language the
+    core wrote it in (a post keeps its own); `default_language` for one that does not say."""
     if reply.card is not None:
-        embed = article_embed(reply.card, reply.language or language)
+        embed = article_embed(reply.card, reply.language or default_language)
         return Rendered(None, embed, buttons_view(reply.buttons))
     return Rendered(markdown(reply.text), None, buttons_view(reply.buttons))
 

@@ -55,8 +55,8 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.pacing import Limit, Pacer
 from bot.adapter_contract import DeliveryError, PlatformStartError
+from bot.pacing import Limit, Pacer
 from bot.platforms.edit_batching import EditBatching, Shown
 from bot.platforms.keyed_locks import KeyedLocks
 from bot.platforms.lru import Lru
@@ -73,7 +73,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.buttons import asks_chat_admin
 from handlers.codec import read
-from handlers.events import Command, Outgoing, Press, Reply, Rich, italic
+from handlers.events import Command, Outgoing, Press, Reply, Rich
 from handlers.i18n import t
 from handlers.registry import COMMANDS, CommandSpec
 from storage.models import INLINE_CHAT_ID, ChatRef, MessageRef, UserRef
@@ -406,7 +406,7 @@ class TelegramAdapter:
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         await self._edit(message, reply)
 
-    async def delete(self, message: MessageRef) -> None:
+    async def delete(self, message: MessageRef, instead: Reply) -> None:
         bot = self._bot()
         if message.chat.chat_id != INLINE:
             try:
@@ -420,10 +420,8 @@ class TelegramAdapter:
                     raise self._delivery_error(err, message.chat.chat_id) from err
             except TelegramError as err:
                 raise self._delivery_error(err, message.chat.chat_id) from err
-        # Inline messages cannot be deleted, nor old ones in groups: say that it is gone.
-        language = self.runtime.language(message.chat)
-        removed = Reply(text=Rich.of(italic(t("post.removed", language))))
-        await self._edit(message, removed)
+        # Inline messages cannot be deleted, nor old ones in groups: they show `instead`.
+        await self._edit(message, instead)
 
     async def ban_member(self, chat: ChatRef, user: UserRef) -> bool:
         target = _moderation_target(chat, user)
@@ -583,7 +581,7 @@ class TelegramAdapter:
                 message = await self._post(chat_id, reply, reply_to=reply_to)
             except DeliveryError as err:
                 if err.migrated_to is not None:
-                    self.runtime.migrated(ChatRef(PLATFORM, chat_id), err.migrated_to)
+                    await self.runtime.migrated(ChatRef(PLATFORM, chat_id), err.migrated_to)
                     chat_id, reply_to = err.migrated_to.chat_id, None
                     continue
                 if err.retry_after is not None and err.retry_after <= 10:
@@ -591,7 +589,7 @@ class TelegramAdapter:
                 log.info("cannot answer in telegram:%s: %s", chat_id, err.reason)
                 return
             if reply.article_id is not None:
-                self.runtime.posted(reply, message)
+                await self.runtime.posted(reply, message)
             return
 
     # -- updates ------------------------------------------------------------------------------
@@ -607,7 +605,7 @@ class TelegramAdapter:
         else:
             return
         log.info("Telegram group %s is now supergroup %s", old, new)
-        self.runtime.migrated(ChatRef(PLATFORM, str(old)), ChatRef(PLATFORM, str(new)))
+        await self.runtime.migrated(ChatRef(PLATFORM, str(old)), ChatRef(PLATFORM, str(new)))
 
     async def _on_my_membership(self, update: Update, context: Context) -> None:
         change = update.my_chat_member
@@ -621,7 +619,7 @@ class TelegramAdapter:
         else:
             reason = f"bot left the {chat.type} chat"
         log.info("Telegram chat %s unreachable: %s", chat.id, reason)
-        self.runtime.chat_unreachable(ChatRef(PLATFORM, str(chat.id)), reason)
+        await self.runtime.chat_unreachable(ChatRef(PLATFORM, str(chat.id)), reason)
 
     async def _on_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
@@ -760,7 +758,7 @@ class TelegramAdapter:
         """'/subscribe @channel xAI' in a private chat: done for the channel once Telegram
         confirms that the person is an admin there and the bot can post there."""
         handle = args[0][:64]
-        language = self.runtime.language(ChatRef(PLATFORM, str(chat.id)), locale)
+        language = await self.runtime.language(ChatRef(PLATFORM, str(chat.id)), locale)
 
         def refuse(key: str) -> list[Reply]:
             text = t(key, language, channel=handle)
@@ -833,7 +831,8 @@ class TelegramAdapter:
         except Exception:
             # Still stop the spinner; the error handler logs what went wrong.
             with contextlib.suppress(TelegramError):
-                apology = t("error.internal", self.runtime.language(chat, person.language_code))
+                language = await self.runtime.language(chat, person.language_code)
+                apology = t("error.internal", language)
                 await query.answer(shorten(apology, MAX_NOTICE))
             raise
         notice = next((r.notice for r in replies if r.notice), None)
@@ -859,7 +858,7 @@ class TelegramAdapter:
             await self._edit(ref, reply)
         except DeliveryError as err:
             log.info("cannot edit pressed message: %s", err.reason)
-            self.runtime.edit_failed(ref)
+            await self.runtime.edit_failed(ref)
 
     async def _on_inline_query(self, update: Update, context: Context) -> None:
         query = update.inline_query
@@ -870,12 +869,13 @@ class TelegramAdapter:
             offset = min(max(int(query.offset or 0), 0), INLINE_MAX)
         except ValueError:
             offset = 0
-        posts = self.runtime.find_posts(
+        found = await self.runtime.find_posts(
             query.query,
             ChatRef(PLATFORM, str(person.id)),
             person.language_code,
             limit=offset + INLINE_PAGE,
-        )[offset:]
+        )
+        posts = found[offset:]
         results = [r for r in (_inline_result(p) for p in posts) if r is not None]
         more = len(posts) >= INLINE_PAGE and offset + INLINE_PAGE < INLINE_MAX
         try:
@@ -898,14 +898,16 @@ class TelegramAdapter:
         if match is None:
             return
         article_id, version = int(match[1]), int(match[2])
-        if self.runtime.post_for(article_id, ChatRef(PLATFORM, INLINE)) is None:
+        if await self.runtime.post_for(article_id, ChatRef(PLATFORM, INLINE)) is None:
             return
         message = MessageRef(ChatRef(PLATFORM, INLINE), chosen.inline_message_id)
         # It shows the language the sender's results were in, whoever presses it later.
         person = chosen.from_user
-        language = self.runtime.language(ChatRef(PLATFORM, str(person.id)), person.language_code)
+        language = await self.runtime.language(
+            ChatRef(PLATFORM, str(person.id)), person.language_code
+        )
         shown = Reply(article_id=article_id, poll_version=version, language=language)
-        self.runtime.posted(shown, message)
+        await self.runtime.posted(shown, message)
 
 
 # -- helpers -----------------------------------------------------------------------------------
