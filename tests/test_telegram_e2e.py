@@ -13,7 +13,8 @@ import pytest
 from bot.app import open_store
 from bot.ingest import store_article
 from bot.pacing import Limit
-from bot.platforms.telegram.adapter import TelegramAdapter, per_second
+from bot.platforms.telegram import TelegramAdapter
+from bot.platforms.telegram.outbound import per_second
 from bot.platforms.telegram.render import fit, render_html, utf16_len
 from bot.runtime import Runtime
 from bot.settings import SettingsError, load_settings
