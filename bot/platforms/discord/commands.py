@@ -153,56 +153,55 @@ def _autocomplete(
     return complete
 
 
-def slash_command(
-    spec: CommandSpec, run: RunCommand, known: KnownTags, language: str
-) -> app_commands.Command[Any, ..., None]:
-    """One slash command for one core command. The callback's signature is built from the
-    Params (p0, p1, ... renamed to the Params' names), so discord.py types and checks the
-    options; the callback turns them back into the core's positional arguments."""
-    params = spec.params[:MAX_OPTIONS]
+def _callback(params: tuple[Param, ...], run: RunCommand, name: str) -> Any:
+    """The slash command's callback, with a signature discord.py reads its options from:
+    interaction, then p0, p1, ... typed by each Param's kind."""
 
     async def callback(interaction: discord.Interaction[Any], **values: Any) -> None:
-        args: list[str] = []
-        for index in range(len(params)):
-            value = values.get(f"p{index}")
-            # The core's arguments are positional and told apart by their shape (an id, a
-            # duration, a person): an omitted optional is skipped, the later ones still count.
-            if value is None:
-                continue
-            args.append(option_text(value))
-        await run(interaction, spec.name, tuple(args))
+        # The core's arguments are positional and told apart by their shape (an id, a
+        # duration, a person): an omitted optional is skipped, the later ones still count.
+        given = [values.get(f"p{index}") for index in range(len(params))]
+        args = tuple(option_text(value) for value in given if value is not None)
+        await run(interaction, name, args)
 
     signature = [
         inspect.Parameter(
             "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
         )
     ]
-    for index, param in enumerate(params):
-        signature.append(
-            inspect.Parameter(
-                f"p{index}",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=annotation(param),
-                default=inspect.Parameter.empty if param.required else None,
-            )
+    signature += [
+        inspect.Parameter(
+            f"p{index}",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=annotation(param),
+            default=inspect.Parameter.empty if param.required else None,
         )
+        for index, param in enumerate(params)
+    ]
     callback.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
-    function: Any = callback
-    if params:
-        function = app_commands.rename(**{f"p{i}": p.name for i, p in enumerate(params)})(function)
-        function = app_commands.describe(
-            **{f"p{i}": described(option_key(p), language) for i, p in enumerate(params)}
-        )(function)
-    choices = {
-        f"p{i}": [
-            app_commands.Choice(name=t(f"discord.language.{code}", language), value=code)
-            for code in ("de", "en")
-        ]
-        for i, p in enumerate(params)
-        if p.kind == "language"
-    }
+    return callback
+
+
+def _with_options(function: Any, params: tuple[Param, ...], known: KnownTags, language: str) -> Any:
+    """The options' names and descriptions, language choices and tag autocomplete."""
+    if not params:
+        return function
+    function = app_commands.rename(**{f"p{i}": p.name for i, p in enumerate(params)})(function)
+    function = app_commands.describe(
+        **{f"p{i}": described(option_key(p), language) for i, p in enumerate(params)}
+    )(function)
+    languages = [
+        app_commands.Choice(name=t(f"discord.language.{code}", language), value=code)
+        for code in ("de", "en")
+    ]
+    choices = {f"p{i}": languages for i, p in enumerate(params) if p.kind == "language"}
     if choices:
         function = app_commands.choices(**choices)(function)
+    return _with_completions(function, params, known)
+
+
+def _with_completions(function: Any, params: tuple[Param, ...], known: KnownTags) -> Any:
+    """Tag options complete from the known tags."""
     completions = {
         f"p{i}": _autocomplete(known, many=p.kind == "tags")
         for i, p in enumerate(params)
@@ -210,6 +209,17 @@ def slash_command(
     }
     if completions:
         function = app_commands.autocomplete(**completions)(function)
+    return function
+
+
+def slash_command(
+    spec: CommandSpec, run: RunCommand, known: KnownTags, language: str
+) -> app_commands.Command[Any, ..., None]:
+    """One slash command for one core command. The callback's signature is built from the
+    Params (p0, p1, ... renamed to the Params' names), so discord.py types and checks the
+    options; the callback turns them back into the core's positional arguments."""
+    params = tuple(spec.params[:MAX_OPTIONS])
+    function = _with_options(_callback(params, run, spec.name), params, known, language)
     return app_commands.Command(
         name=spec.name, description=described(spec.help_key, language), callback=function
     )
