@@ -6,10 +6,9 @@ import asyncio
 import logging
 from collections import defaultdict
 
+from bot.adapter_contract import DeliveryError
 from bot.pacing import CalledOff, call_off
-from bot.platforms.base import DeliveryError
 from bot.runtime import Runtime
-from handlers.events import Outgoing
 from storage.models import ChatRef, Delivery
 
 log = logging.getLogger(__name__)
@@ -96,12 +95,13 @@ class Deliverer:
         if adapter is None:  # the platform stopped meanwhile: leave the row for later
             self.store.delivery_release(delivery.id)
             return "retry"
-        reply = self.runtime.post_for(delivery.article_id, delivery.chat)
-        if reply is None:
+        out = await self.runtime.outgoing_post(delivery.article_id, delivery.chat)
+        if out is None:
             self.store.delivery_failed(delivery.id, "article no longer exists")
             return "failed"
+        reply = out.reply
         try:
-            message = await adapter.send(Outgoing(delivery.chat, reply))
+            message = await adapter.send(out)
         except CalledOff:
             # Stopping, and this send had not gone out: the row goes back untried.
             self.store.delivery_release(delivery.id)
@@ -147,7 +147,9 @@ class Deliverer:
                 if self.stopping.is_set():
                     break
                 adapter = self.runtime.adapters.get(post.message.chat.platform)
-                reply = self.runtime.post_for(post.article_id, post.message.chat, post.language)
+                reply = await self.runtime.post_for(
+                    post.article_id, post.message.chat, post.language
+                )
                 if adapter is None or reply is None:
                     continue
                 try:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from bot.platforms.base import Adapter
+from bot.adapter_contract import Adapter
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
-from handlers.events import Command, Press, Reply, Rich
+from handlers.events import Command, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
 from storage.inbox import Inbox, InboxUpdate
-from storage.models import ChatRef, ChatSettings, MessageRef, UserRef
+from storage.models import ChatRef, MessageRef, UserRef
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,22 @@ class Runtime:
         replies += await self._apply_actions(cmd, replies)
         # A subscription may have queued its backlog; a vote has made other posts stale.
         self.wake()
-        return replies
+        return await self._in_language(replies, cmd.chat, cmd.locale)
+
+    async def _in_language(
+        self, replies: list[Reply], chat: ChatRef, person_locale: str | None
+    ) -> list[Reply]:
+        """Each reply says the language it was written in (a post keeps its own), so that an
+        adapter lays out its platform's parts (dates) without asking the core mid-send."""
+        if all(reply.language for reply in replies):
+            return replies
+        try:
+            language = await self.language(chat, person_locale)
+        except Exception as err:
+            # The replies (an apology, perhaps) still go out, in the default language.
+            log.warning("cannot read the language of %s: %s", chat.key(), err)
+            language = self.ctx.config.default_language
+        return [r if r.language else dataclasses.replace(r, language=language) for r in replies]
 
     async def _apply_actions(self, cmd: Command, replies: list[Reply]) -> list[Reply]:
         """Do on the platform what a moderation command asked for (remove a person from the
@@ -92,7 +108,7 @@ class Runtime:
                 target=action.user.key(),
                 outcome="ok" if done else "not_allowed",
             )
-            token = current_language.set(self.language(cmd.chat, cmd.locale))
+            token = current_language.set(await self.language(cmd.chat, cmd.locale))
             try:
                 key = "mod.platform_done" if done else "mod.platform_no_right"
                 notes.append(Reply(text=Rich.of(t(key)), private=True))
@@ -112,7 +128,7 @@ class Runtime:
     ) -> list[Reply]:
         """A message that is not a command: a question in a private chat, or a mention in a
         group, is answered from the archive; [] means the message was not for the bot."""
-        return await dispatch.handle_text(
+        replies = await dispatch.handle_text(
             self.ctx,
             chat,
             user,
@@ -121,6 +137,7 @@ class Runtime:
             mentions_bot=mentions_bot,
             locale=locale,
         )
+        return await self._in_language(replies, chat, locale)
 
     async def on_press(self, press: Press) -> list[Reply]:
         """A press's replies; an edit of the pressed message is recorded as shown before the
@@ -130,16 +147,16 @@ class Runtime:
         if press.message is not None:
             for reply in replies:
                 if reply.edit:
-                    self.posted(reply, press.message)
+                    await self.posted(reply, press.message)
         self.wake()
-        return replies
+        return await self._in_language(replies, press.chat, press.locale)
 
-    def edit_failed(self, message: MessageRef) -> None:
+    async def edit_failed(self, message: MessageRef) -> None:
         """The edit of a pressed message did not arrive: the refresh job brings it up to date."""
         self.store.post_outdated(message)
         self.wake()
 
-    def posted(self, reply: Reply, message: MessageRef) -> None:
+    async def posted(self, reply: Reply, message: MessageRef) -> None:
         """An adapter sent or edited a message showing an article: remember it, with the poll
         version it shows, so the coalescing job keeps its counts live."""
         if reply.article_id is not None and reply.poll_version is not None:
@@ -176,27 +193,24 @@ class Runtime:
         """A handler was cancelled before it finished: a restart handles the update."""
         self.inbox.release(source, update_id)
 
-    def chat_settings(self, chat: ChatRef) -> ChatSettings:
-        return self.store.chat_settings(chat)
-
-    def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
+    async def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
         """Known tags for completion: those starting with `prefix` first, then those containing
         it, each most used first."""
         return self.store.tags_matching(prefix, limit)
 
-    def migrated(self, old: ChatRef, new: ChatRef) -> None:
+    async def migrated(self, old: ChatRef, new: ChatRef) -> None:
         """A chat got a new id (a Telegram group became a supergroup)."""
         self.store.migrate_chat(old, new)
 
-    def chat_unreachable(self, chat: ChatRef, reason: str) -> None:
+    async def chat_unreachable(self, chat: ChatRef, reason: str) -> None:
         """The bot was removed from a chat: pause what is sent there, keep the reason."""
         self.store.pause_chat(chat, reason)
 
-    def find_posts(
+    async def find_posts(
         self, query: str, chat: ChatRef, person_locale: str | None = None, limit: int = 50
     ) -> list[Reply]:
         """Articles matching `query` rendered as posts (inline mode lists these)."""
-        token = current_language.set(self.language(chat, person_locale))
+        token = current_language.set(await self.language(chat, person_locale))
         try:
             return [
                 article_post(
@@ -207,16 +221,18 @@ class Runtime:
         finally:
             current_language.reset(token)
 
-    def language(self, chat: ChatRef, person_locale: str | None = None) -> str:
+    async def language(self, chat: ChatRef, person_locale: str | None = None) -> str:
         return dispatch.chat_language(self.ctx, chat, person_locale)
 
-    def post_for(self, article_id: int, chat: ChatRef, language: str | None = None) -> Reply | None:
+    async def post_for(
+        self, article_id: int, chat: ChatRef, language: str | None = None
+    ) -> Reply | None:
         """An article rendered as a post for one chat, in `language` (a post keeps the one it
         was first shown in), else the chat's."""
         article = self.store.get_article(article_id)
         if article is None:
             return None
-        token = current_language.set(language or self.language(chat))
+        token = current_language.set(language or await self.language(chat))
         try:
             return article_post(
                 article,
@@ -225,3 +241,12 @@ class Runtime:
             )
         finally:
             current_language.reset(token)
+
+    async def outgoing_post(self, article_id: int, chat: ChatRef) -> Outgoing | None:
+        """A delivery as the adapter sends it: the post in the chat's language, with the chat's
+        settings that shape the send (a discussion thread under it), so that the adapter never
+        asks the core in the middle of a send."""
+        reply = await self.post_for(article_id, chat)
+        if reply is None:
+            return None
+        return Outgoing(chat, reply, threads=self.store.chat_settings(chat).threads)

@@ -13,9 +13,9 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot.adapter_contract import PlatformStartError
 from bot.pacing import Limit
-from bot.platforms.base import PlatformStartError
-from bot.platforms.discord_render import shorten
+from bot.platforms.discord.render import shorten
 from handlers.events import Command, Press, Reply
 from handlers.i18n import format_date, t
 from handlers.registry import COMMANDS
@@ -54,9 +54,9 @@ async def dc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[F
         yield fake
 
 
-def vote_total(bot: Bot, article_id: int) -> str:
+async def vote_total(bot: Bot, article_id: int) -> str:
     """What the core shows as the vote total of a post right now."""
-    reply = bot.app.runtime.post_for(article_id, chat(NEWS))
+    reply = await bot.app.runtime.post_for(article_id, chat(NEWS))
     assert reply is not None
     assert reply.card is not None
     assert reply.card.footer
@@ -154,7 +154,7 @@ async def test_subscribe_post_vote_change_and_take_back(dc: FakeDiscord) -> None
         assert embed["url"] == "https://www.example.com/microsoft-bietet-modelle-von-xai-an"
         assert embed["description"].startswith("Der Softwarekonzern Microsoft")
         assert "#Microsoft #xAI #OpenAI" in embed["description"]
-        assert vote_total(bot, article_id) in embed["footer"]["text"]
+        assert await vote_total(bot, article_id) in embed["footer"]["text"]
         assert "example.com" in embed["footer"]["text"]
         assert format_date(published, "de") in embed["footer"]["text"]
         assert post.custom_ids == [VOTE.format(article_id, k) for k in range(1, 6)]
@@ -171,7 +171,7 @@ async def test_subscribe_post_vote_change_and_take_back(dc: FakeDiscord) -> None
         update, note = await bot.press(post, ALICE, VOTE.format(article_id, 3))
         assert labels(dc.message(post.id))[1:3] == ["Gut · 0", "Befriedigend · 1"]
         assert note.content == "Stimme geändert: Befriedigend"
-        assert vote_total(bot, article_id) in dc.message(post.id).embeds[0]["footer"]["text"]
+        assert await vote_total(bot, article_id) in dc.message(post.id).embeds[0]["footer"]["text"]
 
         update, note = await bot.press(post, ALICE, VOTE.format(article_id, 3))
         assert labels(dc.message(post.id))[2] == "Befriedigend · 0"
