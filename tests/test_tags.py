@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from bot.platforms.discord_commands import tag_choices
+from bot.platforms.discord.commands import tag_choices
 from handlers import dispatch
 from handlers.context import Ctx
 from handlers.events import Command
@@ -91,7 +91,10 @@ async def test_top_and_latest_take_the_hashtag_form(chat: Chat, ctx: Ctx) -> Non
 
 async def test_a_discord_completion_is_accepted_back(chat: Chat, ctx: Ctx) -> None:
     add(ctx, article(tags=MIXED))
-    choices = tag_choices("Künstliche Int", ctx.store.tags_matching, many=True)
+    async def known(prefix: str, limit: int) -> list[str]:
+        return ctx.store.tags_matching(prefix, limit)
+
+    choices = await tag_choices("Künstliche Int", known, many=True)
     value = choices[0][1]
     assert value.startswith("Künstliche Intelligenz")
     # Discord hands an option over whole, as one argument.
