@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORPUS ?= ../shared/corpora/feedparser
 
-.PHONY: run test lint typecheck pytest corpus bench clean
+.PHONY: run test lint typecheck pytest chaos corpus bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "newsbot needs Python 3.11 or newer")'
@@ -29,6 +29,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# The chaos suite at full size: SIGKILLs, SIGTERM, failing platforms and storage against the
+# real `newsbot run` (minutes; `make test` runs it bounded). Figures: docs/reliability.md.
+CHAOS_REPORT ?= chaos-report.json
+chaos: $(STAMP)
+	CHAOS_SIZE=full CHAOS_REPORT=$(CHAOS_REPORT) $(BIN)/pytest -q -m chaos -p no:cacheprovider tests/chaos
 
 # Feeds every file of feedparser's own test corpus through ingest (not part of `make test`).
 corpus: $(STAMP)

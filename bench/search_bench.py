@@ -87,7 +87,7 @@ def like_search(store: Store, text: str, *, any_word: bool, limit: int = 10) -> 
     params: list[object] = []
     for word in words:
         params += [f"%{word}%", f"%{word}%"]
-    rows = store._rows(
+    rows = store.engine.rows(
         f"SELECT a.id, a.title, a.body FROM articles a WHERE a.removed = 0 AND ({where})"
         " ORDER BY a.id DESC",
         params,

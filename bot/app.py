@@ -14,9 +14,9 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.adapter_contract import Adapter, PlatformStartError
 from bot.delivery import Deliverer
 from bot.llm import answer_writer
-from bot.platforms.base import Adapter, PlatformStartError
 from bot.platforms.console import ConsoleAdapter
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -279,7 +279,7 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     # Only this terminal's chat: another process's terminal shows its own deliveries.
     app.add_adapter(console, only_chats=frozenset({console.chat.chat_id}))
     install_signal_handlers(app.stopping)
-    lang = app.runtime.language(console.chat)
+    lang = await app.runtime.language(console.chat)
     if console.interactive:
         console.say(t("console.banner", lang, user=name))
     # The demo posts into this terminal: subscribe it to everything unless it chose already.
@@ -316,12 +316,12 @@ def platform_adapters(settings: Settings, runtime: Runtime) -> list[Adapter]:
     adapters: list[Adapter] = []
     if settings.telegram_token is not None:
         # Imported here: without a token, python-telegram-bot is never loaded.
-        from bot.platforms.telegram_adapter import TelegramAdapter
+        from bot.platforms.telegram import TelegramAdapter
 
         adapters.append(TelegramAdapter(runtime, settings))
     if settings.discord_token is not None:
         # Imported here: without a token, discord.py is never loaded.
-        from bot.platforms.discord_adapter import DiscordAdapter
+        from bot.platforms.discord import DiscordAdapter
 
         adapters.append(DiscordAdapter(runtime, settings))
     return adapters

@@ -23,7 +23,8 @@ from handlers.registry import clean_name
 from storage.connection import writable
 from storage.faults import Fault, StorageError, storage_fault
 from storage.moderation import Moderation
-from storage.store import MAX_TAGS_PER_ARTICLE, Store
+from storage.store import Store
+from storage.tags import MAX_TAGS_PER_ARTICLE, clean_tags, split_tag_line
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
     add = fsub.add_parser("add", help="add a feed URL (http/https), or a file or folder")
     add.add_argument("location", metavar="URL|PATH")
-    add.add_argument("--tags", default="", help="comma-separated tags added to every article")
+    add.add_argument(
+        "--tags", default="", help="tags added to every article, separated by commas or ' + '"
+    )
     add.add_argument("--interval", type=parse_interval, default=None, help="e.g. 15m")
     fsub.add_parser("list", help="list sources and their state")
     remove = fsub.add_parser("remove", help="remove a source")
@@ -177,7 +180,8 @@ def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: T
             location,
             kind,
             interval_seconds=args.interval or settings.source_interval,
-            tags=[tag.strip() for tag in args.tags.split(",") if tag.strip()],
+            # Any form a tag is shown in (#E_Autos, "e-autos") names the known tag.
+            tags=[store.known_tag(tag) or tag for tag in clean_tags(split_tag_line(args.tags))],
         )
         key = "cli.feeds.added" if created else "cli.feeds.exists"
         out.write(t(key, id=feed.id, location=feed.location) + "\n")

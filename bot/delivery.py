@@ -6,10 +6,10 @@ import asyncio
 import logging
 from collections import defaultdict
 
+from bot.adapter_contract import DeliveryError
 from bot.pacing import CalledOff, call_off
-from bot.platforms.base import DeliveryError
 from bot.runtime import Runtime
-from handlers.events import Outgoing, Reply
+from handlers.events import Reply
 from storage.faults import storage_fault
 from storage.models import ChatRef, Delivery, Post
 from storage.post_refresh import (
@@ -111,12 +111,13 @@ class Deliverer:
         if adapter is None:  # the platform stopped meanwhile: leave the row for later
             await self.db.run(self.store.delivery_release, delivery.id)
             return "retry"
-        reply = await self.runtime.post_for(delivery.article_id, delivery.chat)
-        if reply is None:
+        out = await self.runtime.outgoing_post(delivery.article_id, delivery.chat)
+        if out is None:
             await self.db.run(self.store.delivery_failed, delivery.id, "article no longer exists")
             return "failed"
+        reply = out.reply
         try:
-            message = await adapter.send(Outgoing(delivery.chat, reply))
+            message = await adapter.send(out)
         except CalledOff:
             # Stopping, and this send had not gone out: the row goes back untried.
             await self.db.run(self.store.delivery_release, delivery.id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from feedparser.mixin import _FeedParserMixin
 
-from storage.store import MAX_TAGS_PER_ARTICLE
+from storage.tags import MAX_TAGS_PER_ARTICLE
 
 # Real feeds nest a few levels (rss > channel > item > field, plus some XHTML in Atom content).
 # feedparser costs about 25 µs and 0.3 KB per element, and 600,000 nested ones took 17 s and

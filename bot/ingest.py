@@ -11,7 +11,8 @@ from pathlib import Path
 from bot.article_input import InputRejected, normalise_guid, normalise_url, parse_any
 from handlers.context import CoreConfig
 from storage.models import Article, NewArticle
-from storage.store import MAX_TAGS_PER_ARTICLE, Store, content_hash
+from storage.store import Store, content_hash
+from storage.tags import MAX_TAGS_PER_ARTICLE, tag_key
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,8 @@ def store_article(
     poll = config.polls[language]
     cut = 0
     if extra_tags:
-        seen = {t.casefold() for t in article.tags}
-        extra = tuple(t for t in extra_tags if t.casefold() not in seen)
+        seen = {tag_key(t) for t in article.tags}
+        extra = tuple(t for t in extra_tags if tag_key(t) not in seen)
         # A source's own tags route its articles to subscribers: the article's tags make room
         # for them under the cap, rather than the other way round.
         room = max(0, MAX_TAGS_PER_ARTICLE - len(extra))

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from bot.platforms.base import Adapter
+from bot.adapter_contract import Adapter
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
-from handlers.events import Command, MemberAction, Press, Reply, Rich
+from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
 from storage.database_thread import DatabaseThread
 from storage.inbox import Inbox, InboxUpdate
-from storage.models import ChatRef, ChatSettings, MessageRef, UserRef
+from storage.models import ChatRef, MessageRef, UserRef
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,22 @@ class Runtime:
         replies += await self._apply_actions(cmd, replies)
         # A subscription may have queued its backlog; a vote has made other posts stale.
         self.wake()
-        return replies
+        return await self._in_language(replies, cmd.chat, cmd.locale)
+
+    async def _in_language(
+        self, replies: list[Reply], chat: ChatRef, person_locale: str | None
+    ) -> list[Reply]:
+        """Each reply says the language it was written in (a post keeps its own), so that an
+        adapter lays out its platform's parts (dates) without asking the core mid-send."""
+        if all(reply.language for reply in replies):
+            return replies
+        try:
+            language = await self.language(chat, person_locale)
+        except Exception as err:
+            # The replies (an apology, perhaps) still go out, in the default language.
+            log.warning("cannot read the language of %s: %s", chat.key(), err)
+            language = self.ctx.config.default_language
+        return [r if r.language else dataclasses.replace(r, language=language) for r in replies]
 
     async def _apply_actions(self, cmd: Command, replies: list[Reply]) -> list[Reply]:
         """Do on the platform what a moderation command asked for (remove a person from the
@@ -120,7 +136,7 @@ class Runtime:
     ) -> list[Reply]:
         """A message that is not a command: a question in a private chat, or a mention in a
         group, is answered from the archive; [] means the message was not for the bot."""
-        return await dispatch.handle_text(
+        replies = await dispatch.handle_text(
             self.ctx,
             chat,
             user,
@@ -129,6 +145,7 @@ class Runtime:
             mentions_bot=mentions_bot,
             locale=locale,
         )
+        return await self._in_language(replies, chat, locale)
 
     async def on_press(self, press: Press) -> list[Reply]:
         """A press's replies; an edit of the pressed message is recorded as shown before the
@@ -140,7 +157,7 @@ class Runtime:
                 if reply.edit:
                     await self.posted(reply, press.message)
         self.wake()
-        return replies
+        return await self._in_language(replies, press.chat, press.locale)
 
     async def edit_failed(self, message: MessageRef) -> None:
         """The edit of a pressed message did not arrive: the refresh job brings it up to date."""
@@ -197,10 +214,7 @@ class Runtime:
         """A handler was cancelled before it finished: a restart handles the update."""
         await self.db.run(self.inbox.release, source, update_id)
 
-    def chat_settings(self, chat: ChatRef) -> ChatSettings:
-        return self.store.chat_settings(chat)
-
-    def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
+    async def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
         """Known tags for completion: those starting with `prefix` first, then those containing
         it, each most used first."""
         return self.store.tags_matching(prefix, limit)
@@ -213,11 +227,11 @@ class Runtime:
         """The bot was removed from a chat: pause what is sent there, keep the reason."""
         await self.db.run(self.store.pause_chat, chat, reason)
 
-    def find_posts(
+    async def find_posts(
         self, query: str, chat: ChatRef, person_locale: str | None = None, limit: int = 50
     ) -> list[Reply]:
         """Articles matching `query` rendered as posts (inline mode lists these)."""
-        token = current_language.set(self.language(chat, person_locale))
+        token = current_language.set(await self.language(chat, person_locale))
         try:
             return [
                 article_post(
@@ -228,7 +242,7 @@ class Runtime:
         finally:
             current_language.reset(token)
 
-    def language(self, chat: ChatRef, person_locale: str | None = None) -> str:
+    async def language(self, chat: ChatRef, person_locale: str | None = None) -> str:
         return dispatch.chat_language(self.ctx, chat, person_locale)
 
     async def post_for(
@@ -236,9 +250,9 @@ class Runtime:
     ) -> Reply | None:
         """An article rendered as a post for one chat, in `language` (a post keeps the one it
         was first shown in), else the chat's."""
-        return await self.db.run(self.render_post, article_id, chat, language)
+        return await self.db.run(self._render_post, article_id, chat, language)
 
-    def render_post(
+    def _render_post(
         self, article_id: int, chat: ChatRef, language: str | None = None
     ) -> Reply | None:
         """post_for in the database thread."""
@@ -254,3 +268,12 @@ class Runtime:
             )
         finally:
             current_language.reset(token)
+
+    async def outgoing_post(self, article_id: int, chat: ChatRef) -> Outgoing | None:
+        """A delivery as the adapter sends it: the post in the chat's language, with the chat's
+        settings that shape the send (a discussion thread under it), so that the adapter never
+        asks the core in the middle of a send."""
+        reply = await self.post_for(article_id, chat)
+        if reply is None:
+            return None
+        return Outgoing(chat, reply, threads=self.store.chat_settings(chat).threads)

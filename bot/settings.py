@@ -56,7 +56,7 @@ class Settings(BaseSettings):
 
     telegram_token: SecretStr | None = None
     discord_token: SecretStr | None = None
-    # -- telegram (bot/platforms/telegram_adapter.py) --
+    # -- telegram (bot/platforms/telegram/) --
     # The root of the Bot API server; requests go to {root}/bot{token}/{method}.
     telegram_api_url: str = Field("https://api.telegram.org", pattern=r"^https?://[^\s/]+(/\S*)?$")
     # Webhook mode instead of polling when the URL is set; the secret is then required.
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         return value
 
     # -- end of telegram --
-    # -- discord (bot/platforms/discord_*.py) --
+    # -- discord (bot/platforms/discord/) --
     # Servers whose slash commands are synced directly (instant); empty: global sync.
     discord_guild_ids: str = Field("", pattern=r"^\s*(\d{1,20}\s*(,\s*\d{1,20}\s*)*)?$")
     # Proactive pacing under Discord's 50 requests/s and ~5 messages per 5 s per channel.

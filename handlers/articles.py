@@ -25,6 +25,11 @@ def post_reply(ctx: Ctx, article: Article) -> Reply:
     )
 
 
+def known_spelling(ctx: Ctx, tag: str) -> str:
+    """The tag as articles spell it, whichever form it was typed in (#E_Autos -> E-Autos)."""
+    return ctx.store.known_tag(tag) or tag
+
+
 @command("tags")
 def cmd_tags(ctx: Ctx, cmd: Command) -> list[Reply]:
     counts = ctx.store.tag_counts(limit=50)
@@ -37,7 +42,7 @@ def cmd_tags(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("latest", Param("tag", "tag", required=False))
 def cmd_latest(ctx: Ctx, cmd: Command) -> list[Reply]:
-    tag = parse_tag(cmd.args[0]) if cmd.args else None
+    tag = known_spelling(ctx, parse_tag(cmd.args)) if cmd.args else None
     articles = ctx.store.latest_articles(tag, limit=ctx.config.list_limit)
     if not articles:
         return [Reply(text=Rich.of(t("latest.none")))]
@@ -70,7 +75,7 @@ def press_results(ctx: Ctx, pressed: Pressed) -> list[Reply]:
 
 @command("top", Param("tag", "tag", required=False))
 def cmd_top(ctx: Ctx, cmd: Command) -> list[Reply]:
-    tag = parse_tag(cmd.args[0]) if cmd.args else None
+    tag = known_spelling(ctx, parse_tag(cmd.args)) if cmd.args else None
     rated = ctx.store.top_articles(
         tag, limit=ctx.config.list_limit, prior_weight=ctx.config.top_prior_weight
     )

@@ -149,7 +149,9 @@ class Press:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A reply addressed to a chat: what a delivery sends."""
+    """A reply addressed to a chat: what a delivery sends. It carries all that the send needs
+    (the language is the reply's), so an adapter never asks the core in the middle of one."""
 
     chat: ChatRef
     reply: Reply
+    threads: bool = False  # open a discussion thread under a post, where the platform can

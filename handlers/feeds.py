@@ -126,7 +126,7 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     location = args[0]
     if not is_feed_url(location):
         raise UserError("feeds.bad_url", url=location[:100])
-    tags = split_tags(args[1:]) if len(args) > 1 else []
+    tags = split_tags(ctx, args[1:]) if len(args) > 1 else []
     feed, created = ctx.store.add_feed(
         location, "url", interval_seconds=ctx.config.source_interval, tags=tags
     )

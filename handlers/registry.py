@@ -10,11 +10,17 @@ from typing import TypeVar
 
 from handlers.context import Ctx
 from handlers.events import Command, Reply, UserError
-from storage.store import MAX_TAG_CHARS as MAX_STORED_TAG_CHARS
+from storage.tags import (
+    MAX_TAG_CHARS,
+    command_tags,
+    is_usable_tag,
+    one_command_tag,
+    phrases_to_look_up,
+    tag_key,
+)
 
 MAX_ARG_CHARS = 300
 MAX_TOTAL_CHARS = 4000
-MAX_TAG_CHARS = MAX_STORED_TAG_CHARS  # what the store keeps of a tag
 MAX_ID = 2**53 - 1
 
 # A plain function runs whole in the database thread (most handlers only read and write the
@@ -25,8 +31,8 @@ H = TypeVar("H", bound=Handler)
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One parameter. kind: tags (one or more), tag, id, option, words (the rest as text),
-    language, user, reason, text."""
+    """One parameter. kind: tags (one or more), tag (one, its words may be unquoted), id,
+    option, words (the rest as text), language, user, reason, text."""
 
     name: str
     kind: str
@@ -34,7 +40,7 @@ class Param:
 
     @property
     def variadic(self) -> bool:
-        return self.kind in {"tags", "words", "reason"}
+        return self.kind in {"tags", "tag", "words", "reason"}
 
     def usage(self) -> str:
         shown = {"tags": "TAG...", "id": "N", "option": "K"}.get(self.kind, self.name.upper())
@@ -115,25 +121,20 @@ def parse_id(value: str) -> int:
     return int(text)
 
 
-def parse_tag(value: str) -> str:
-    tag = " ".join(value.strip().lstrip("#").split())
-    if not tag or len(tag) > MAX_TAG_CHARS or not any(ch.isalnum() or ch == "*" for ch in tag):
+def checked_tag(tag: str, value: str) -> str:
+    if not is_usable_tag(tag) or not tag_key(tag):
         raise UserError("error.bad_tag", value=value[:40], limit=MAX_TAG_CHARS)
     return tag
 
 
-def split_tags(args: tuple[str, ...]) -> list[str]:
-    """Tags from arguments: `xAI OpenAI`, `xAI, OpenAI`, `Microsoft + xAI`."""
-    raw = " ".join(args).replace("+", ",").replace(";", ",")
-    parts = (
-        [p for chunk in raw.split(",") for p in chunk.split()]
-        if "," not in raw
-        else [p for p in raw.split(",")]
-    )
-    tags: list[str] = []
-    for part in parts:
-        if part.strip():
-            tag = parse_tag(part)
-            if tag.casefold() not in {x.casefold() for x in tags}:
-                tags.append(tag)
-    return tags
+def parse_tag(args: tuple[str, ...]) -> str:
+    """The one tag of /latest or /top, in any form it is shown in: `Künstliche Intelligenz`,
+    `"Künstliche Intelligenz"`, `#Künstliche_Intelligenz`, `C++`."""
+    return checked_tag(one_command_tag(args), " ".join(args))
+
+
+def split_tags(ctx: Ctx, args: tuple[str, ...]) -> list[str]:
+    """Tags from arguments: `xAI OpenAI`, `xAI, OpenAI`, `Microsoft + C++`, quoted ones
+    ("…", „…“, «…»), hashtags; unquoted words that together name a known tag are that tag."""
+    known = {tag_key(p) for p in phrases_to_look_up(args) if ctx.store.known_tag(p)}
+    return [checked_tag(tag, tag) for tag in command_tags(args, known)]

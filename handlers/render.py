@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link
 from handlers.i18n import current_language, format_date, format_number, t, tn
 from handlers.sentences import sentences
 from storage.models import Article, Poll
+from storage.tags import hashtag as hashtag  # the adapters render tags with it too
 
 
 def summarize(body: str, limit: int = 600) -> str:
@@ -26,11 +25,6 @@ def summarize(body: str, limit: int = 600) -> str:
         return out
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:-–")
     return cut + " …"
-
-
-def hashtag(tag: str) -> str:
-    """A tag as a hashtag: spaces and punctuation would end it early on every platform."""
-    return "#" + re.sub(r"[^\w]+", "_", tag).strip("_")
 
 
 def button_label(label: str, votes: int) -> str:

@@ -9,7 +9,7 @@ from handlers.events import Command, Reply, Rich, UserError, bold, code
 from handlers.i18n import current_language, normalise_language, t
 from handlers.permissions import CHAT_ADMIN, audit, has, require_chat_rights
 from handlers.registry import COMMANDS, Param, command, split_tags
-from storage.store import ALL_TAGS
+from storage.tags import ALL_TAGS, tag_key
 
 
 def help_text(ctx: Ctx, cmd: Command) -> Rich:
@@ -32,7 +32,7 @@ def cmd_start(ctx: Ctx, cmd: Command) -> list[Reply]:
     # Deep links (t.me/bot?start=sub_xAI) arrive as /start sub_xAI.
     if cmd.args and cmd.args[0].startswith("sub_"):
         tags = cmd.args[0][4:].replace("__", " ").split("-")
-        return cmd_subscribe(ctx, dataclasses.replace(cmd, args=tuple(tags)))
+        return cmd_subscribe(ctx, dataclasses.replace(cmd, args=(",".join(tags),)))
     return [Reply(text=Rich.of(t("start.welcome")) + Rich.of("\n\n") + help_text(ctx, cmd))]
 
 
@@ -62,7 +62,7 @@ def _tag_list(tags: list[str]) -> str:
 
 @command("subscribe", Param("tags", "tags"))
 def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
-    tags = split_tags(cmd.args)
+    tags = split_tags(ctx, cmd.args)
     require_chat_rights(ctx, cmd, target=", ".join(tags))
     added, already, queued = ctx.store.subscribe(cmd.chat, tags, backlog=ctx.config.backlog)
     if added and not cmd.is_private:
@@ -91,14 +91,15 @@ def cmd_unsubscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
         if not removed:
             return [Reply(text=Rich.of(t("unsub.nothing")))]
         return [Reply(text=Rich.of(t("unsub.removed", tags=_tag_list(removed))))]
-    tags = split_tags(cmd.args)
+    tags = split_tags(ctx, cmd.args)
     removed = ctx.store.unsubscribe(cmd.chat, tags)
     if removed and not cmd.is_private:
         audit(ctx, cmd, "unsubscribe", target=", ".join(removed))
     lines = []
     if removed:
         lines.append(t("unsub.removed", tags=_tag_list(removed)))
-    missing = [tg for tg in tags if tg.casefold() not in {r.casefold() for r in removed}]
+    gone = {tag_key(r) for r in removed}
+    missing = [tg for tg in tags if tag_key(tg) not in gone]
     if missing:
         lines.append(t("unsub.not_subscribed", tags=", ".join(missing)))
     return [Reply(text=Rich.of("\n".join(lines)))]

@@ -9,10 +9,11 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from storage.database_thread import calling_task
-from storage.store import to_ts
+from storage.db import to_ts
+from storage.models import InboxState
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -62,16 +63,17 @@ class Inbox:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.db = store.engine
         store.before_commit(self._finish_current)
 
     def receive(self, source: str, updates: Iterable[tuple[int, str]]) -> int:
         """Store a batch of (update id, JSON) in one transaction; ids stored before are left
         as they are. Returns how many were new."""
-        now = to_ts(self.store.now())
+        now = to_ts(self.db.now())
         rows = [(source, update_id, payload, now) for update_id, payload in updates]
         if not rows:
             return 0
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             before = conn.total_changes
             conn.executemany(
                 "INSERT INTO update_inbox (source, update_id, payload, received)"
@@ -84,8 +86,8 @@ class Inbox:
         """Take a pending update for handling. False when it is finished, or held by a worker
         whose lease has not run out (this one included: a repeat arriving while the first copy
         is handled is not handled again)."""
-        now = self.store.now()
-        cur = self.store.db.conn.execute(
+        now = self.db.now()
+        cur = self.db.execute(
             "UPDATE update_inbox SET claimed_by=?, claimed_until=?, attempts = attempts + 1"
             " WHERE source=? AND update_id=? AND state='pending'"
             " AND (claimed_until IS NULL OR claimed_until < ?)",
@@ -94,34 +96,34 @@ class Inbox:
         if cur.rowcount == 1:
             return True
         # An update that was never stored has nothing guarding it.
-        return not self.store._scalar(
+        return not self.db.scalar(
             "SELECT 1 FROM update_inbox WHERE source=? AND update_id=?", (source, update_id)
         )
 
-    def state(self, source: str, update_id: int) -> str | None:
+    def state(self, source: str, update_id: int) -> InboxState | None:
         """'pending', 'done' or 'failed'; None for an update never stored (or forgotten)."""
-        value = self.store._scalar(
+        value = self.db.scalar(
             "SELECT state FROM update_inbox WHERE source=? AND update_id=?", (source, update_id)
         )
-        return str(value) if value is not None else None
+        return cast("InboxState", value) if value is not None else None
 
     def release(self, source: str, update_id: int) -> None:
         """Give an unfinished update back (its handler was cancelled), for a restart to take."""
-        self.store.db.conn.execute(
+        self.db.execute(
             "UPDATE update_inbox SET claimed_by=NULL, claimed_until=NULL"
             " WHERE source=? AND update_id=? AND state='pending'",
             (source, update_id),
         )
 
     def done(self, source: str, update_id: int) -> None:
-        self._mark_done(self.store.db.conn, source, update_id)
+        self._mark_done(self.db.conn, source, update_id)
 
     def _mark_done(self, conn: sqlite3.Connection, source: str, update_id: int) -> None:
         conn.execute(
             # The id alone recognises repeats: the update itself is no longer needed.
             "UPDATE update_inbox SET state='done', done_at=?, payload='', claimed_by=NULL,"
             " claimed_until=NULL WHERE source=? AND update_id=? AND state='pending'",
-            (to_ts(self.store.now()), source, update_id),
+            (to_ts(self.db.now()), source, update_id),
         )
 
     @contextlib.contextmanager
@@ -145,8 +147,8 @@ class Inbox:
         what it held itself before is free again at once. take_over: this worker is the only
         consumer of the source (polling: Telegram allows one), so every claim is void. Updates
         taken MAX_ATTEMPTS times are given up."""
-        now = to_ts(self.store.now())
-        with self.store._write() as conn:
+        now = to_ts(self.db.now())
+        with self.db.write() as conn:
             conn.execute(
                 "UPDATE update_inbox SET claimed_by=NULL, claimed_until=NULL"
                 " WHERE source=? AND state='pending' AND (claimed_by=? OR ?)",
@@ -157,7 +159,7 @@ class Inbox:
                 " WHERE source=? AND state='pending' AND attempts >= ?",
                 (now, source, MAX_ATTEMPTS),
             ).rowcount
-            rows = self.store._rows(
+            rows = self.db.rows(
                 "SELECT update_id, payload, attempts FROM update_inbox"
                 " WHERE source=? AND state='pending'"
                 " AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY update_id",
@@ -169,8 +171,8 @@ class Inbox:
 
     def prune(self, keep: timedelta) -> int:
         """Forget finished updates older than `keep`; returns how many."""
-        cutoff = to_ts(self.store.now() - keep)
-        cur = self.store.db.conn.execute(
+        cutoff = to_ts(self.db.now() - keep)
+        cur = self.db.execute(
             "DELETE FROM update_inbox WHERE state IN ('done','failed') AND done_at < ?",
             (cutoff,),
         )

@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
+
+# What pressing a poll option did to the person's vote.
+VoteKind = Literal["cast", "moved", "withdrawn"]
+# Where a delivery stands: waiting (or retrying), claimed by a worker, done, given up, parked
+# with its chat's subscriptions, or called off (article removed, person forgotten).
+DeliveryStatus = Literal["pending", "sending", "sent", "failed", "paused", "cancelled"]
+# Where a source is read from.
+FeedKind = Literal["path", "url"]
+# A source is fetched when active; an admin pauses it; too many failures in a row park it.
+FeedState = Literal["active", "paused", "parked"]
+# Who may change a chat's subscriptions.
+SubscribePolicy = Literal["admins", "everyone"]
+# A stored platform update: waiting to be handled, handled, or given up after many attempts.
+InboxState = Literal["pending", "done", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +123,7 @@ class Poll:
 class VoteOutcome:
     """What a press of a poll option did."""
 
-    kind: str  # "cast", "moved", "withdrawn"
+    kind: VoteKind
     option: PollOption
     poll: Poll
 
@@ -140,7 +155,7 @@ class Delivery:
     id: int
     article_id: int
     chat: ChatRef
-    status: str  # pending, sending, sent, failed, cancelled
+    status: DeliveryStatus
     attempts: int
     next_try: datetime
     message_id: str | None
@@ -160,10 +175,10 @@ class Post:
 class Feed:
     id: int
     location: str
-    kind: str  # "path" or "url"
+    kind: FeedKind
     tags: tuple[str, ...]
     interval_seconds: int
-    state: str  # active, paused, parked
+    state: FeedState
     last_success: datetime | None
     last_error: str | None
     failures: int
@@ -182,6 +197,8 @@ class AuditEntry:
     action: str
     target: str | None
     reason: str | None
+    # Free text, not a kind: "ok", "refused", "unchanged"... or what the step left behind
+    # ("count=3", "scope=*", "until=...").
     outcome: str
 
 
@@ -189,7 +206,7 @@ class AuditEntry:
 class ChatSettings:
     chat: ChatRef
     language: str | None = None
-    subscribe_policy: str = "admins"
+    subscribe_policy: SubscribePolicy = "admins"
     threads: bool = False
     detected_language: str | None = None  # what the person's app reports (private chats)
 

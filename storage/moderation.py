@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from storage.db import from_ts, to_ts
 from storage.models import AuditEntry, ChatRef, UserRef
-from storage.store import from_ts, to_ts
 
 if TYPE_CHECKING:
     from storage.store import Store
 
 BOT_WIDE = "*"
+
+# -- SQLite dialect: COLLATE NOCASE (lower() on both sides, or citext, on PostgreSQL) ----------
+_BY_USERNAME = "SELECT * FROM people WHERE platform=? AND username = ? COLLATE NOCASE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +51,13 @@ class Moderation:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.db = store.engine
 
     # -- people -----------------------------------------------------------------------
 
     def seen(self, user: UserRef) -> None:
         """Remember a person's names, so that @username and ids resolve later."""
-        self.store.db.conn.execute(
+        self.db.execute(
             "INSERT INTO people (platform, user_id, username, display_name, last_seen)"
             " VALUES (?,?,?,?,?) ON CONFLICT(platform, user_id) DO UPDATE SET"
             " username = coalesce(nullif(excluded.username, ''), people.username),"
@@ -64,7 +68,7 @@ class Moderation:
                 user.user_id,
                 user.username or None,
                 user.display_name or None,
-                to_ts(self.store.now()),
+                to_ts(self.db.now()),
             ),
         )
 
@@ -72,12 +76,9 @@ class Moderation:
         """People matching '@name' (username, case-insensitive) or a numeric id."""
         name = text.strip()
         if name.startswith("@"):
-            rows = self.store._rows(
-                "SELECT * FROM people WHERE platform=? AND username = ? COLLATE NOCASE",
-                (platform, name[1:]),
-            )
+            rows = self.db.rows(_BY_USERNAME, (platform, name[1:]))
         else:
-            rows = self.store._rows(
+            rows = self.db.rows(
                 "SELECT * FROM people WHERE platform=? AND user_id=?", (platform, name)
             )
         return [
@@ -88,7 +89,7 @@ class Moderation:
     def forget_person(self, user: UserRef, private_chat: ChatRef | None) -> int:
         """Delete a person's own data: votes, their private chat's subscriptions and settings.
         Returns how many votes went; those polls are marked for a refresh."""
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             polls = [
                 r[0]
                 for r in conn.execute(
@@ -117,13 +118,13 @@ class Moderation:
         return len(polls)
 
     def _bump(self, article_ids: list[int]) -> None:
-        self.store.polls_changed(article_ids)
+        self.store.polls.changed(article_ids)
 
     def bump_votes_of(self, user: UserRef) -> None:
         """The person's votes changed weight (a ban): recount them, refresh every post."""
         polls = [
             r[0]
-            for r in self.store.db.conn.execute(
+            for r in self.db.execute(
                 "SELECT article_id FROM votes WHERE platform=? AND user_id=?",
                 (user.platform, user.user_id),
             )
@@ -134,28 +135,28 @@ class Moderation:
 
     def is_bot_admin(self, user: UserRef) -> bool:
         return bool(
-            self.store._scalar(
+            self.db.scalar(
                 "SELECT 1 FROM bot_admins WHERE platform=? AND user_id=?",
                 (user.platform, user.user_id),
             )
         )
 
     def grant_admin(self, user: UserRef, by: str) -> bool:
-        cur = self.store.db.conn.execute(
+        cur = self.db.execute(
             "INSERT INTO bot_admins (platform, user_id, granted_by, granted_at) VALUES (?,?,?,?)"
             " ON CONFLICT DO NOTHING",
-            (user.platform, user.user_id, by, to_ts(self.store.now())),
+            (user.platform, user.user_id, by, to_ts(self.db.now())),
         )
         return cur.rowcount > 0
 
     def revoke_admin(self, user: UserRef) -> bool:
-        cur = self.store.db.conn.execute(
+        cur = self.db.execute(
             "DELETE FROM bot_admins WHERE platform=? AND user_id=?", (user.platform, user.user_id)
         )
         return cur.rowcount > 0
 
     def bot_admins(self) -> list[UserRef]:
-        rows = self.store._rows(
+        rows = self.db.rows(
             "SELECT b.platform, b.user_id, p.username, p.display_name FROM bot_admins b"
             " LEFT JOIN people p ON p.platform = b.platform AND p.user_id = b.user_id"
             " ORDER BY b.platform, b.user_id"
@@ -168,18 +169,18 @@ class Moderation:
     # -- bans -----------------------------------------------------------------------------
 
     def ban(self, user: UserRef, scope: str, reason: str | None, by: str) -> bool:
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             cur = conn.execute(
                 "INSERT INTO bans (platform, user_id, scope, reason, banned_by, banned_at)"
                 " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (user.platform, user.user_id, scope, reason, by, to_ts(self.store.now())),
+                (user.platform, user.user_id, scope, reason, by, to_ts(self.db.now())),
             )
             if cur.rowcount and scope == BOT_WIDE:
                 self.bump_votes_of(user)
             return cur.rowcount > 0
 
     def unban(self, user: UserRef, scope: str) -> bool:
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             cur = conn.execute(
                 "DELETE FROM bans WHERE platform=? AND user_id=? AND scope=?",
                 (user.platform, user.user_id, scope),
@@ -192,7 +193,7 @@ class Moderation:
         """A bot-wide ban, or a ban in this chat."""
         scopes = [BOT_WIDE] if chat is None else [BOT_WIDE, chat.key()]
         marks = ",".join("?" * len(scopes))
-        row = self.store._one(
+        row = self.db.one(
             f"SELECT * FROM bans WHERE platform=? AND user_id=? AND scope IN ({marks})"
             " ORDER BY scope = '*' DESC LIMIT 1",
             (user.platform, user.user_id, *scopes),
@@ -206,7 +207,7 @@ class Moderation:
     # -- mutes ----------------------------------------------------------------------------
 
     def mute(self, user: UserRef, scope: str, until: datetime, reason: str | None, by: str) -> None:
-        self.store.db.conn.execute(
+        self.db.execute(
             "INSERT INTO mutes (platform, user_id, scope, until, reason, muted_by)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(platform, user_id, scope) DO UPDATE SET"
             " until = excluded.until, reason = excluded.reason, muted_by = excluded.muted_by",
@@ -214,7 +215,7 @@ class Moderation:
         )
 
     def unmute(self, user: UserRef, scope: str) -> bool:
-        cur = self.store.db.conn.execute(
+        cur = self.db.execute(
             "DELETE FROM mutes WHERE platform=? AND user_id=? AND scope=?",
             (user.platform, user.user_id, scope),
         )
@@ -224,10 +225,10 @@ class Moderation:
         """A mute that has not run out yet, bot-wide or in this chat."""
         scopes = [BOT_WIDE] if chat is None else [BOT_WIDE, chat.key()]
         marks = ",".join("?" * len(scopes))
-        row = self.store._one(
+        row = self.db.one(
             f"SELECT * FROM mutes WHERE platform=? AND user_id=? AND scope IN ({marks})"
             " AND until > ? ORDER BY until DESC LIMIT 1",
-            (user.platform, user.user_id, *scopes, to_ts(self.store.now())),
+            (user.platform, user.user_id, *scopes, to_ts(self.db.now())),
         )
         if row is None:
             return None
@@ -239,16 +240,16 @@ class Moderation:
 
     def warn(self, user: UserRef, scope: str, reason: str | None, by: str) -> int:
         """Add a warning; returns the person's active warnings in that scope."""
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 "INSERT INTO warnings (platform, user_id, scope, reason, warned_by, warned_at)"
                 " VALUES (?,?,?,?,?,?)",
-                (user.platform, user.user_id, scope, reason, by, to_ts(self.store.now())),
+                (user.platform, user.user_id, scope, reason, by, to_ts(self.db.now())),
             )
             return len(self.warnings(user, scope))
 
     def warnings(self, user: UserRef, scope: str) -> list[Warning]:
-        rows = self.store._rows(
+        rows = self.db.rows(
             "SELECT * FROM warnings WHERE platform=? AND user_id=? AND scope=? AND active=1"
             " ORDER BY id",
             (user.platform, user.user_id, scope),
@@ -261,7 +262,7 @@ class Moderation:
         return out
 
     def reset_warnings(self, user: UserRef, scope: str) -> int:
-        cur = self.store.db.conn.execute(
+        cur = self.db.execute(
             "UPDATE warnings SET active=0 WHERE platform=? AND user_id=? AND scope=? AND active=1",
             (user.platform, user.user_id, scope),
         )
@@ -273,7 +274,7 @@ class Moderation:
         """Hide an article from lists, search and answers, or bring it back. Removing cancels
         its pending deliveries; either way its posts are marked for a refresh, which replaces
         them with a short note or restores them."""
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             cur = conn.execute(
                 "UPDATE articles SET removed=?, removed_reason=? WHERE id=? AND removed != ?",
                 (int(removed), reason if removed else None, article_id, int(removed)),
@@ -290,14 +291,14 @@ class Moderation:
             return True
 
     def reset_votes(self, article_id: int) -> int:
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             cur = conn.execute("DELETE FROM votes WHERE article_id=?", (article_id,))
             self._bump([article_id])
             return cur.rowcount
 
     def chat_problems(self, chat: ChatRef, limit: int = 5) -> list[tuple[int, str, str]]:
         """The last delivery errors for a chat: (article id, status, error)."""
-        rows = self.store._rows(
+        rows = self.db.rows(
             "SELECT article_id, status, last_error FROM deliveries WHERE platform=? AND"
             " chat_id=? AND last_error IS NOT NULL ORDER BY id DESC LIMIT ?",
             (chat.platform, chat.chat_id, limit),
@@ -306,22 +307,18 @@ class Moderation:
 
     def activity(self) -> dict[str, int]:
         """Figures for /stats beyond Store.stats()."""
-        today = self.store.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        today = self.db.now().replace(hour=0, minute=0, second=0, microsecond=0)
         return {
             "votes_today": int(
-                self.store._scalar(
-                    "SELECT count(*) FROM votes WHERE voted_at >= ?", (to_ts(today),)
-                )
+                self.db.scalar("SELECT count(*) FROM votes WHERE voted_at >= ?", (to_ts(today),))
             ),
             "feeds_failing": int(
-                self.store._scalar(
-                    "SELECT count(*) FROM feeds WHERE failures > 0 OR state='parked'"
-                )
+                self.db.scalar("SELECT count(*) FROM feeds WHERE failures > 0 OR state='parked'")
             ),
         }
 
     def subscriptions_per_tag(self, limit: int = 10) -> list[tuple[str, int]]:
-        rows = self.store._rows(
+        rows = self.db.rows(
             "SELECT tag, count(*) AS n FROM subscriptions WHERE active = 1"
             " GROUP BY tag_key ORDER BY n DESC, tag_key LIMIT ?",
             (limit,),
@@ -332,17 +329,17 @@ class Moderation:
 
     def ask_confirmation(self, action: str, target: str, actor: str, ttl: float = 300) -> str:
         token = secrets.token_hex(4)
-        self.store.db.conn.execute(
+        self.db.execute(
             "INSERT INTO confirmations (token, action, target, actor, expires) VALUES (?,?,?,?,?)",
-            (token, action, target, actor, to_ts(self.store.now() + timedelta(seconds=ttl))),
+            (token, action, target, actor, to_ts(self.db.now() + timedelta(seconds=ttl))),
         )
         return token
 
     def take_confirmation(self, action: str, target: str, actor: str) -> bool:
         """True when `actor` asked to do this within the time allowed; the request is used up."""
-        cur = self.store.db.conn.execute(
+        cur = self.db.execute(
             "DELETE FROM confirmations WHERE action=? AND target=? AND actor=? AND expires > ?",
-            (action, target, actor, to_ts(self.store.now())),
+            (action, target, actor, to_ts(self.db.now())),
         )
         return cur.rowcount > 0
 
@@ -353,33 +350,4 @@ class Moderation:
     ) -> list[AuditEntry]:
         """The newest entries, optionally only those about a person or article (as actor or
         target), or only those of one chat."""
-        clauses: list[str] = []
-        params: list[object] = []
-        if about is not None:
-            clauses.append("(target = ? OR actor = ?)")
-            params += [about, about]
-        if chat is not None:
-            clauses.append("platform = ? AND chat_id = ?")
-            params += [chat.platform, chat.chat_id]
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.store._rows(
-            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", (*params, limit)
-        )
-        out = []
-        for r in rows:
-            at = from_ts(r["at"])
-            assert at is not None
-            out.append(
-                AuditEntry(
-                    id=r["id"],
-                    at=at,
-                    platform=r["platform"],
-                    chat_id=r["chat_id"],
-                    actor=r["actor"],
-                    action=r["action"],
-                    target=r["target"],
-                    reason=r["reason"],
-                    outcome=r["outcome"],
-                )
-            )
-        return out
+        return self.store.audit_log.entries(limit, about=about, chat=chat)

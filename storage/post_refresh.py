@@ -7,8 +7,10 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from storage.db import chat_scope, from_ts, to_ts
 from storage.models import ChatRef, MessageRef, Post
-from storage.store import Store, _outbox_scope, from_ts, to_ts
+from storage.posts import post_from_row
+from storage.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,22 +33,22 @@ def stale_posts_due(
     only_chats: Mapping[str, Collection[str]] | None = None,
 ) -> list[Post]:
     """Posts whose counts are older than their poll and not waiting out a failed edit."""
-    where, params = _outbox_scope(platforms, only_chats or {}, "p")
+    where, params = chat_scope(platforms, only_chats or {}, "p")
     if not where:
         return []
-    rows = store._rows(
+    rows = store.engine.rows(
         "SELECT p.* FROM posts p JOIN polls q ON q.article_id = p.article_id"
         " WHERE p.rendered_version < q.version"
         " AND (p.refresh_after IS NULL OR p.refresh_after <= ?)"
         f" AND ({where}) ORDER BY p.article_id, p.id LIMIT ?",
         (to_ts(store.now()), *params, limit),
     )
-    return [store._post(r) for r in rows]
+    return [post_from_row(r) for r in rows]
 
 
 def refresh_failed(store: Store, post_id: int, error: str, delay: float) -> None:
     """The edit of a post failed: keep it stale, try again after `delay` seconds."""
-    store.db.conn.execute(
+    store.engine.execute(
         "UPDATE posts SET refresh_failures = refresh_failures + 1, refresh_after = ?,"
         " last_error = ? WHERE id = ?",
         (to_ts(store.now() + timedelta(seconds=delay)), error[:500], post_id),
@@ -55,12 +57,14 @@ def refresh_failed(store: Store, post_id: int, error: str, delay: float) -> None
 
 def refresh_failures(store: Store, post_id: int) -> int:
     """Failed edits of a post in a row."""
-    return int(store._scalar("SELECT refresh_failures FROM posts WHERE id=?", (post_id,)) or 0)
+    return int(
+        store.engine.scalar("SELECT refresh_failures FROM posts WHERE id=?", (post_id,)) or 0
+    )
 
 
 def refreshed(store: Store, post_id: int, version: int) -> None:
     """A post shows the counts of poll `version`; any earlier failure is over."""
-    store.db.conn.execute(
+    store.engine.execute(
         "UPDATE posts SET rendered_version = max(rendered_version, ?), refresh_failures = 0,"
         " refresh_after = NULL, last_error = NULL WHERE id = ?",
         (version, post_id),
@@ -69,7 +73,7 @@ def refreshed(store: Store, post_id: int, version: int) -> None:
 
 def refresh_problems(store: Store, chat: ChatRef, limit: int = 5) -> list[RefreshProblem]:
     """Posts in a chat whose last edit failed, most recent article first (for /why)."""
-    rows = store._rows(
+    rows = store.engine.rows(
         "SELECT article_id, message_id, last_error, refresh_failures, refresh_after FROM posts"
         " WHERE platform=? AND chat_id=? AND last_error IS NOT NULL"
         " ORDER BY article_id DESC, id DESC LIMIT ?",

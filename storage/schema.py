@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
+from itertools import groupby
 
 from sqlite_utils import Database, Migrations
 
@@ -378,6 +380,71 @@ def m008_delivery_claims(db: Database) -> None:
         CREATE INDEX idx_deliveries_claimed ON deliveries(claimed_by) WHERE status = 'sending';
         """,
     )
+
+
+# The tag key as m009 writes it, frozen here: a migration must do the same thing whenever it
+# runs, even after storage/tags.py changes again (that change then brings its own migration).
+def _m009_is_name_char(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return ch in "+#" or category[0] in "LMN" or category in {"So", "Sc", "Sk"}
+
+
+def _m009_tag_key(tag: str) -> str:
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", tag).casefold())
+    text = "".join(ch for ch in text.strip().lstrip("#") if unicodedata.category(ch) != "Cf")
+    if text.strip() == "*":
+        return "*"
+    return " ".join("".join(run) for keep, run in groupby(text, _m009_is_name_char) if keep)
+
+
+def _m009_merge_tags(db: Database) -> None:
+    """Tags whose new keys agree become one: the oldest row stays, articles move to it."""
+    groups: dict[str, list[int]] = {}
+    for tag_id, old_key in db.execute("SELECT id, key FROM tags ORDER BY id").fetchall():
+        groups.setdefault(_m009_tag_key(old_key), []).append(tag_id)
+    for key, (keep, *merged) in groups.items():
+        for tag_id in merged:
+            db.execute(
+                "UPDATE article_tags SET tag_id = ? WHERE tag_id = ? AND article_id NOT IN"
+                " (SELECT article_id FROM article_tags WHERE tag_id = ?)",
+                (keep, tag_id, keep),
+            )
+            db.execute("DELETE FROM article_tags WHERE tag_id = ?", (tag_id,))
+            db.execute("DELETE FROM tags WHERE id = ?", (tag_id,))
+        # Through a placeholder first, so no UNIQUE check sees two rows with one key midway.
+        db.execute("UPDATE tags SET key = ? WHERE id = ?", (f"\x00{keep}", keep))
+        groups[key] = [keep]
+    for key, (keep,) in groups.items():
+        db.execute("UPDATE tags SET key = ? WHERE id = ?", (key, keep))
+
+
+def _m009_merge_subscriptions(db: Database) -> None:
+    """A chat's subscriptions whose new keys agree become one, active if any of them was."""
+    rows = db.execute(
+        "SELECT rowid, platform, chat_id, tag_key, active FROM subscriptions"
+        " ORDER BY active DESC, created, rowid"
+    ).fetchall()
+    kept: dict[tuple[str, str, str], int] = {}
+    for rowid, platform, chat_id, old_key, _active in rows:
+        key = (platform, chat_id, _m009_tag_key(old_key))
+        if key in kept:
+            db.execute("DELETE FROM subscriptions WHERE rowid = ?", (rowid,))
+        else:
+            kept[key] = rowid
+            db.execute(
+                "UPDATE subscriptions SET tag_key = ? WHERE rowid = ?", (f"\x00{rowid}", rowid)
+            )
+    for (_platform, _chat, new_key), rowid in kept.items():
+        db.execute("UPDATE subscriptions SET tag_key = ? WHERE rowid = ?", (new_key, rowid))
+
+
+@migrations()
+def m009_tag_keys_match_hashtags(db: Database) -> None:
+    # A tag's key now folds every space and punctuation mark but + and # into one space, so
+    # the hashtag #E_Autos, "E-Autos" and "e autos" are one tag, and C++ stays apart from C.
+    # Stored keys are recomputed; tags and subscriptions that now coincide are merged.
+    _m009_merge_tags(db)
+    _m009_merge_subscriptions(db)
 
 
 @migrations()

@@ -81,6 +81,7 @@ class Search:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.db = store.engine
 
     def find(
         self,
@@ -101,14 +102,16 @@ class Search:
         )
         snippet = "snippet(article_fts, 1, ?, ?, '…', ?)" if snippets else "''"
         marks = (MARK_START, MARK_END, _SNIPPET_TOKENS) if snippets else ()
-        rows = self.store._rows(
+        rows = self.db.rows(
             f"SELECT a.*, bm25(article_fts, ?, ?, ?) AS score, {snippet} AS snip"
             " FROM article_fts JOIN articles a ON a.id = article_fts.rowid"
             f" WHERE article_fts MATCH ? AND a.removed = 0 ORDER BY {order} LIMIT ?",
             (*_WEIGHTS, *marks, query, limit),
         )
         return [
-            SearchHit(self.store._article(r), relevance=-float(r["score"]), snippet=r["snip"])
+            SearchHit(
+                self.store.articles.article(r), relevance=-float(r["score"]), snippet=r["snip"]
+            )
             for r in rows
         ]
 
@@ -117,7 +120,7 @@ class Search:
         if not query:
             return 0
         return int(
-            self.store._scalar(
+            self.db.scalar(
                 "SELECT count(*) FROM article_fts JOIN articles a ON a.id = article_fts.rowid"
                 " WHERE article_fts MATCH ? AND a.removed = 0",
                 (query,),
@@ -127,13 +130,13 @@ class Search:
     def rarity(self, concepts: Sequence[Concept]) -> list[float]:
         """How much finding each concept says (inverse document frequency, BM25's form): a
         word in every article says nothing, one in a single article says a lot."""
-        total = int(self.store._scalar("SELECT count(*) FROM article_fts"))
+        total = int(self.db.scalar("SELECT count(*) FROM article_fts"))
         out = []
         for concept in concepts:
             # Removed articles are counted too: a weight, not a result, and the join would
             # cost more than the difference.
             found = int(
-                self.store._scalar(
+                self.db.scalar(
                     "SELECT count(*) FROM article_fts WHERE article_fts MATCH ?",
                     (fts_query([concept], match_all=False),),
                 )
@@ -144,7 +147,7 @@ class Search:
     def has_words_starting(self, start: str) -> bool:
         """Whether an indexed word starts with `start` (folded as the index folds words)."""
         return bool(
-            self.store._scalar(
+            self.db.scalar(
                 "SELECT 1 FROM article_fts_terms WHERE term >= ? AND term < ? LIMIT 1",
                 (start, start + "\U0010ffff"),
             )
@@ -154,9 +157,7 @@ class Search:
         """The words the index makes of each text, in order, split and folded by the index's
         own tokenizer (read from its definition and run on a scratch in-memory table, so the
         archive is untouched). For checking that the answers' folding agrees with the index."""
-        definition = str(
-            self.store._scalar("SELECT sql FROM sqlite_master WHERE name = 'article_fts'")
-        )
+        definition = str(self.db.scalar("SELECT sql FROM sqlite_master WHERE name = 'article_fts'"))
         match = _TOKENIZER.search(definition)
         tokenizer = match.group(1) if match else "unicode61"  # FTS5's default
         out: list[list[str]] = [[] for _ in texts]

@@ -1,24 +1,25 @@
-"""The typed SQLite store: every query newsbot makes, returning dataclasses."""
+"""The store's front: the typed methods handlers call, each answered by one storage module."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import hashlib
 import logging
-import os
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlite_utils import Database
 
-from storage.connection import connect, known_migrations, pending_migrations
-from storage.faults import Fault, StorageError, storage_fault
+from storage.articles import Articles
+from storage.audit import AuditLog
+from storage.db import Db, utcnow
+from storage.db import from_ts as from_ts  # re-exported: the column format of times
+from storage.db import to_ts as to_ts
+from storage.feeds import Feeds
+from storage.maintenance import Maintenance
 from storage.models import (
     Article,
     ChatRef,
@@ -30,7 +31,6 @@ from storage.models import (
     MessageRef,
     NewArticle,
     Poll,
-    PollOption,
     Post,
     RatedArticle,
     Subscription,
@@ -38,76 +38,20 @@ from storage.models import (
     UserRef,
     VoteOutcome,
 )
-from storage.schema import migrations
+from storage.outbox import Outbox
+from storage.polls import Polls
+from storage.posts import Posts
+from storage.subscriptions import Subscriptions
+
+# The tag rules live in storage/tags.py; these names stay importable from here.
+from storage.tags import ALL_TAGS as ALL_TAGS
+from storage.tags import MAX_TAG_CHARS as MAX_TAG_CHARS
+from storage.tags import MAX_TAGS_PER_ARTICLE as MAX_TAGS_PER_ARTICLE
+from storage.tags import fit_tag as fit_tag
+from storage.tags import tag_key as tag_key
+from storage.tags import tags_to_keep as _tags_to_keep
 
 log = logging.getLogger(__name__)
-
-ALL_TAGS = "*"  # a subscription to every article
-# Feeds have sent items with 100,000 categories. Nobody subscribes by the 51st tag, and each
-# tag is a row, an index entry and a word in the search index.
-MAX_TAGS_PER_ARTICLE = 50
-MAX_TAG_CHARS = 64
-_TS = "%Y-%m-%d %H:%M:%S.%f"
-# A vote counts unless its voter is banned bot-wide: such votes stay stored, uncounted.
-_COUNTS = (
-    "NOT EXISTS (SELECT 1 FROM bans b WHERE b.platform = v.platform"
-    " AND b.user_id = v.user_id AND b.scope = '*')"
-)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def to_ts(value: datetime) -> str:
-    """Fixed-width UTC text, so that SQL compares times as strings correctly."""
-    return value.astimezone(UTC).strftime(_TS)
-
-
-def from_ts(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.strptime(value, _TS).replace(tzinfo=UTC)
-
-
-def tag_key(tag: str) -> str:
-    """The form tags are compared in: no '#', case-folded, inner whitespace collapsed."""
-    cleaned = unicodedata.normalize("NFKC", tag).strip().lstrip("#").strip()
-    return re.sub(r"\s+", " ", cleaned).casefold()
-
-
-def fit_tag(tag: str) -> str:
-    """A tag as stored: no '#', at most MAX_TAG_CHARS characters, cut at a space if one is
-    near the limit, so that a pasted sentence does not become an endless hashtag."""
-    name = tag.strip().lstrip("#").strip()
-    if len(name) <= MAX_TAG_CHARS:
-        return name
-    cut = name[:MAX_TAG_CHARS]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > MAX_TAG_CHARS // 2 else cut).rstrip()
-
-
-def _tags_to_keep(tags: Sequence[str]) -> tuple[list[tuple[str, str]], int]:
-    """The (key, name) pairs to store, in order, at most MAX_TAGS_PER_ARTICLE distinct ones,
-    and how many further tags were not looked at: an article's tags cost linear time, bounded
-    by the limit, however many it arrives with."""
-    kept: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for index, tag in enumerate(tags):
-        if len(kept) == MAX_TAGS_PER_ARTICLE:
-            return kept, len(tags) - index
-        name = fit_tag(tag)
-        key = tag_key(name)
-        if key and key not in seen and key != ALL_TAGS:
-            seen.add(key)
-            kept.append((key, name))
-    return kept, 0
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern (with ESCAPE '\\') matching `text` anywhere, its wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def content_hash(title: str, body: str) -> str:
@@ -116,30 +60,9 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _outbox_scope(
-    platforms: Iterable[str], only_chats: Mapping[str, Collection[str]], table: str = "d"
-) -> tuple[str, list[str]]:
-    """A WHERE clause (and its parameters) for the rows of these platforms, those in
-    `only_chats` limited to the chats listed there. Empty when nothing is in scope."""
-    whole = sorted(set(platforms) - set(only_chats))
-    parts: list[str] = []
-    params: list[str] = []
-    if whole:
-        parts.append(f"{table}.platform IN ({','.join('?' * len(whole))})")
-        params += whole
-    for platform, chats in sorted(only_chats.items()):
-        ids = sorted(set(chats))
-        if ids:
-            parts.append(
-                f"({table}.platform = ? AND {table}.chat_id IN ({','.join('?' * len(ids))}))"
-            )
-            params += [platform, *ids]
-    return " OR ".join(parts), params
-
-
 class Store:
-    """newsbot's database. Methods are short transactions; read-then-write ones take the write
-    lock up front (BEGIN IMMEDIATE) so that several processes can share the file."""
+    """newsbot's database as handlers see it: one module per kind of data over one database
+    layer (storage.db); a method that spans kinds groups their work in one atomic write."""
 
     def __init__(
         self,
@@ -149,84 +72,55 @@ class Store:
         synchronous: str = "NORMAL",
         read_only: bool = False,
     ) -> None:
-        self.path = str(path)
-        self.read_only = read_only
-        self.db = Database(connect(self.path, read_only=read_only, synchronous=synchronous))
-        self.clock = clock
-        self._before_commit: list[Callable[[sqlite3.Connection], None]] = []
+        self.engine = Db(str(path), clock=clock, synchronous=synchronous, read_only=read_only)
+        self.articles = Articles(self.engine)
+        self.polls = Polls(self.engine, self.articles)
+        self.posts = Posts(self.engine)
+        self.outbox = Outbox(self.engine, self.posts)
+        self.chats = Subscriptions(self.engine)
+        self.feed_sources = Feeds(self.engine)
+        self.audit_log = AuditLog(self.engine)
+        self.maintenance = Maintenance(self.engine)
 
     # -- plumbing -------------------------------------------------------------------------
 
+    @property
+    def path(self) -> str:
+        return self.engine.path
+
+    @property
+    def read_only(self) -> bool:
+        return self.engine.read_only
+
+    @property
+    def db(self) -> Database:
+        """The sqlite-utils view of the connection (migrations, tests, benchmarks)."""
+        return self.engine.database
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.engine.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        self.engine.clock = clock
+
     def migrate(self) -> list[str]:
-        """Apply pending migrations; return their names. Deciding what is pending and applying
-        it happen in one write transaction, so that processes starting at once on a new file
-        wait for each other instead of racing: the later ones find nothing pending. A database
-        with migrations this code does not know is refused (StorageError)."""
-        if self.read_only:
-            pending = pending_migrations(self.db, self.path)
-            if pending:
-                known = known_migrations()
-                done = [name for name in known if name not in pending]
-                raise StorageError(
-                    Fault.NEEDS_MIGRATION,
-                    path=self.path,
-                    db_version=done[-1] if done else "-",
-                    code_version=known[-1],
-                )
-            return []
-        with self._write():
-            pending = pending_migrations(self.db, self.path)
-            if pending:
-                migrations.apply(self.db)
-        return pending
+        """Apply pending migrations; return their names (see Db.migrate)."""
+        return self.engine.migrate()
 
     def pending_migrations(self) -> list[str]:
-        return pending_migrations(self.db, self.path)
+        return self.engine.pending_migrations()
 
     def close(self) -> None:
-        self.db.conn.close()
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A read-then-write transaction holding the write lock from its start."""
-        conn = self.db.conn
-        if conn.in_transaction:
-            yield conn
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            for hook in self._before_commit:
-                hook(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            # SQLite rolls back by itself after some errors (a full disk, an I/O error); a
-            # COMMIT that failed leaves the transaction open, and the next write must not
-            # silently join it.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        self.engine.close()
 
     def before_commit(self, hook: Callable[[sqlite3.Connection], None]) -> None:
-        """Run `hook` inside every write transaction, just before it commits (the update
-        inbox marks the update being handled done together with its effect)."""
-        self._before_commit.append(hook)
-
-    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        cur = self.db.conn.execute(sql, params)
-        cur.row_factory = sqlite3.Row
-        return list(cur.fetchall())
-
-    def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        rows = self._rows(sql, params)
-        return rows[0] if rows else None
-
-    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        row = self.db.conn.execute(sql, params).fetchone()
-        return row[0] if row else None
+        """Run `hook` inside every write, just before it commits (the update inbox)."""
+        self.engine.before_commit(hook)
 
     def now(self) -> datetime:
-        return self.clock()
+        return self.engine.now()
 
     # -- articles -------------------------------------------------------------------------
 
@@ -241,36 +135,22 @@ class Store:
         language: str,
         deliver: bool = True,
     ) -> IngestResult:
-        """Store a parsed article with its poll, and in the same transaction one delivery per
-        matching active subscription. A duplicate (same key, link or text) stores nothing."""
+        """Store a parsed article, its poll and its deliveries in one write; a duplicate
+        (same key, link or text) stores nothing."""
         chash = content_hash(new.title, new.body)
-        now = to_ts(self.now())
-        with self._write() as conn:
-            dup = conn.execute(
-                "SELECT id FROM articles WHERE dedupe_key = ? OR content_hash = ?"
-                " OR (? IS NOT NULL AND url_key = ?) LIMIT 1",
-                (dedupe_key, chash, url_key, url_key),
-            ).fetchone()
-            if dup:
-                return IngestResult(article=None, duplicate_of=int(dup[0]))
-            cur = conn.execute(
-                "INSERT INTO articles (dedupe_key, url_key, content_hash, title, body, url,"
-                " published, added, language, source) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    dedupe_key,
-                    url_key,
-                    chash,
-                    new.title,
-                    new.body,
-                    new.url,
-                    to_ts(new.published) if new.published else None,
-                    now,
-                    language,
-                    new.source,
-                ),
+        tags, dropped = _tags_to_keep(new.tags)
+        with self.engine.write():
+            duplicate = self.articles.duplicate_of(dedupe_key, chash, url_key)
+            if duplicate is not None:
+                return IngestResult(article=None, duplicate_of=duplicate)
+            article_id = self.articles.insert(
+                new,
+                dedupe_key=dedupe_key,
+                url_key=url_key,
+                chash=chash,
+                language=language,
+                tags=tags,
             )
-            article_id = int(cur.lastrowid or 0)
-            tags, dropped = _tags_to_keep(new.tags)
             if dropped:
                 log.info(
                     "article %s: %s tags beyond the first %s were dropped",
@@ -278,431 +158,113 @@ class Store:
                     dropped,
                     MAX_TAGS_PER_ARTICLE,
                 )
-            conn.executemany(
-                "INSERT INTO tags (key, name) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", tags
-            )
-            conn.executemany(
-                "INSERT INTO article_tags (article_id, tag_id, position)"
-                " SELECT ?, id, ? FROM tags WHERE key = ?",
-                [(article_id, position, key) for position, (key, _name) in enumerate(tags)],
-            )
-            # The search index row, written once now that the tags are in (m006): a known tag
-            # is indexed in its stored spelling, as the m003 triggers did.
-            names = conn.execute(
-                "SELECT group_concat(name, ' ') FROM (SELECT t.name FROM article_tags at"
-                " JOIN tags t ON t.id = at.tag_id WHERE at.article_id = ? ORDER BY at.position)",
-                (article_id,),
-            ).fetchone()[0]
-            conn.execute(
-                "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)",
-                (article_id, new.title, new.body, names or ""),
-            )
-            seen = {key for key, _name in tags}
-            conn.execute(
-                "INSERT INTO polls (article_id, question) VALUES (?, ?)", (article_id, question)
-            )
-            for position, (label, score) in enumerate(options, start=1):
-                conn.execute(
-                    "INSERT INTO poll_options (article_id, position, score, label)"
-                    " VALUES (?,?,?,?)",
-                    (article_id, position, score, label),
-                )
+            self.polls.create(article_id, question, options)
             deliveries = 0
             if deliver:
-                keys = sorted(seen | {ALL_TAGS})
-                marks = ",".join("?" * len(keys))
-                cur = conn.execute(
-                    "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
-                    " SELECT DISTINCT ?, platform, chat_id, ?, ? FROM subscriptions"
-                    f" WHERE active = 1 AND tag_key IN ({marks})"
-                    " ON CONFLICT DO NOTHING",
-                    (article_id, now, now, *keys),
-                )
-                deliveries = cur.rowcount
+                keys = sorted({key for key, _name in tags} | {ALL_TAGS})
+                deliveries = self.outbox.queue_article(article_id, keys)
         article = self.get_article(article_id)
         assert article is not None
         return IngestResult(article=article, deliveries=deliveries, tags_dropped=dropped)
 
-    def _article(self, row: sqlite3.Row) -> Article:
-        tags = tuple(
-            r[0]
-            for r in self.db.conn.execute(
-                "SELECT t.name FROM article_tags at JOIN tags t ON t.id = at.tag_id"
-                " WHERE at.article_id = ? ORDER BY at.position",
-                (row["id"],),
-            )
-        )
-        added = from_ts(row["added"])
-        assert added is not None
-        return Article(
-            id=row["id"],
-            title=row["title"],
-            body=row["body"],
-            tags=tags,
-            url=row["url"],
-            published=from_ts(row["published"]),
-            added=added,
-            language=row["language"],
-            source=row["source"],
-            removed=bool(row["removed"]),
-        )
-
     def get_article(self, article_id: int, *, include_removed: bool = True) -> Article | None:
-        row = self._one("SELECT * FROM articles WHERE id = ?", (article_id,))
-        if row is None or (row["removed"] and not include_removed):
-            return None
-        return self._article(row)
+        return self.articles.get(article_id, include_removed=include_removed)
 
     def latest_articles(self, tag: str | None = None, limit: int = 5) -> list[Article]:
-        if tag:
-            rows = self._rows(
-                "SELECT a.* FROM articles a JOIN article_tags at ON at.article_id = a.id"
-                " JOIN tags t ON t.id = at.tag_id WHERE t.key = ? AND a.removed = 0"
-                " ORDER BY a.id DESC LIMIT ?",
-                (tag_key(tag), limit),
-            )
-        else:
-            rows = self._rows(
-                "SELECT * FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (limit,)
-            )
-        return [self._article(r) for r in rows]
+        return self.articles.latest(tag_key(tag) if tag else None, limit)
 
     def find_articles(self, text: str, limit: int = 50) -> list[Article]:
-        """Articles whose title or tags contain `text` (case-insensitive), newest first: the
-        quick lookup behind inline queries. Full-text search ranks by relevance instead."""
-        needle = like_pattern(text.strip())
-        rows = self._rows(
-            "SELECT DISTINCT a.* FROM articles a LEFT JOIN article_tags at ON at.article_id = a.id"
-            " LEFT JOIN tags t ON t.id = at.tag_id WHERE a.removed = 0 AND"
-            " (a.title LIKE ? ESCAPE '\\' OR t.name LIKE ? ESCAPE '\\')"
-            " ORDER BY a.id DESC LIMIT ?",
-            (needle, needle, limit),
-        )
-        return [self._article(r) for r in rows]
+        """Title or tag contains `text`, newest first (inline queries; search ranks)."""
+        return self.articles.find(text, limit)
 
     def count_articles(self, *, exclude_source: str | None = None) -> int:
-        if exclude_source is None:
-            return int(self._scalar("SELECT count(*) FROM articles"))
-        return int(
-            self._scalar("SELECT count(*) FROM articles WHERE source != ?", (exclude_source,))
-        )
+        return self.articles.count(exclude_source=exclude_source)
 
     def tag_counts(self, limit: int = 50) -> list[TagCount]:
-        rows = self._rows(
-            "SELECT t.name, count(*) AS n FROM tags t JOIN article_tags at ON at.tag_id = t.id"
-            " JOIN articles a ON a.id = at.article_id WHERE a.removed = 0"
-            " GROUP BY t.id ORDER BY n DESC, t.key LIMIT ?",
-            (limit,),
-        )
-        return [TagCount(tag=r["name"], articles=r["n"]) for r in rows]
+        return self.articles.tag_counts(limit)
 
     def tags_matching(self, text: str, limit: int = 25) -> list[str]:
-        """Known tags containing `text`, those starting with it first, most used first: what
-        tag completion offers."""
-        key = tag_key(text)
-        needle = like_pattern(key)
-        rows = self._rows(
-            "SELECT t.name FROM tags t LEFT JOIN article_tags at ON at.tag_id = t.id"
-            " WHERE t.key LIKE ? ESCAPE '\\' GROUP BY t.id"
-            " ORDER BY substr(t.key, 1, length(?)) != ?, count(at.article_id) DESC, t.key LIMIT ?",
-            (needle, key, key, limit),
-        )
-        return [str(r["name"]) for r in rows]
+        """Known tags containing `text`, prefixes and most used first (tag completion)."""
+        return self.articles.tags_matching(tag_key(text), limit)
 
     def known_tag(self, tag: str) -> str | None:
         """The display spelling of a known tag, or None."""
-        row = self._one("SELECT name FROM tags WHERE key = ?", (tag_key(tag),))
-        return str(row["name"]) if row else None
+        return self.articles.tag_name(tag_key(tag))
 
     # -- subscriptions --------------------------------------------------------------------
 
     def subscribe(
         self, chat: ChatRef, tags: Iterable[str], *, backlog: int = 1
     ) -> tuple[list[str], list[str], int]:
-        """Subscribe a chat to tags. Returns (added, already subscribed, backlog queued): the
-        newest `backlog` articles carrying one of the new tags, not yet sent there, are queued."""
+        """Returns (added, already subscribed, backlog queued): the newest `backlog` articles
+        with a new tag, not yet sent to the chat, are queued."""
         added: list[str] = []
         already: list[str] = []
-        now = to_ts(self.now())
-        with self._write() as conn:
+        queued = 0
+        with self.engine.write():
             for tag in tags:
                 key = tag_key(tag)
                 if not key:
                     continue
-                row = conn.execute(
-                    "SELECT active FROM subscriptions WHERE platform=? AND chat_id=? AND tag_key=?",
-                    (chat.platform, chat.chat_id, key),
-                ).fetchone()
                 name = self.known_tag(tag) or tag.strip().lstrip("#").strip()
                 if key == ALL_TAGS:
                     name = ALL_TAGS
-                if row and row[0]:
-                    already.append(name)
-                    continue
-                conn.execute(
-                    "INSERT INTO subscriptions (platform, chat_id, tag_key, tag, active, reason,"
-                    " created) VALUES (?,?,?,?,1,NULL,?) ON CONFLICT(platform, chat_id, tag_key)"
-                    " DO UPDATE SET active = 1, reason = NULL",
-                    (chat.platform, chat.chat_id, key, name, now),
-                )
-                added.append(name)
-            queued = 0
+                (added if self.chats.add(chat, key, name) else already).append(name)
             if added and backlog > 0:
                 keys = [tag_key(t) for t in added]
-                if ALL_TAGS in keys:
-                    candidates = conn.execute(
-                        "SELECT id FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?",
-                        (backlog,),
-                    ).fetchall()
-                else:
-                    marks = ",".join("?" * len(keys))
-                    candidates = conn.execute(
-                        "SELECT DISTINCT a.id FROM articles a"
-                        " JOIN article_tags at ON at.article_id = a.id"
-                        f" JOIN tags t ON t.id = at.tag_id WHERE t.key IN ({marks})"
-                        " AND a.removed = 0 ORDER BY a.id DESC LIMIT ?",
-                        (*keys, backlog),
-                    ).fetchall()
-                for (article_id,) in reversed(candidates):
-                    cur = conn.execute(
-                        "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
-                        " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-                        (article_id, chat.platform, chat.chat_id, now, now),
-                    )
-                    queued += cur.rowcount
+                wanted = None if ALL_TAGS in keys else keys
+                queued = self.outbox.queue_backlog(chat, wanted, backlog)
         return added, already, queued
 
     def unsubscribe(self, chat: ChatRef, tags: Iterable[str] | None) -> list[str]:
         """Remove subscriptions; None removes all. Returns the tags removed."""
-        with self._write() as conn:
-            if tags is None:
-                rows = conn.execute(
-                    "SELECT tag FROM subscriptions WHERE platform=? AND chat_id=? ORDER BY tag",
-                    (chat.platform, chat.chat_id),
-                ).fetchall()
-                conn.execute(
-                    "DELETE FROM subscriptions WHERE platform=? AND chat_id=?",
-                    (chat.platform, chat.chat_id),
-                )
-                return [r[0] for r in rows]
-            removed: list[str] = []
-            for tag in tags:
-                row = conn.execute(
-                    "DELETE FROM subscriptions WHERE platform=? AND chat_id=? AND tag_key=?"
-                    " RETURNING tag",
-                    (chat.platform, chat.chat_id, tag_key(tag)),
-                ).fetchone()
-                if row:
-                    removed.append(row[0])
-            return removed
+        return self.chats.remove(chat, None if tags is None else [tag_key(t) for t in tags])
 
     def subscriptions(self, chat: ChatRef) -> list[Subscription]:
-        rows = self._rows(
-            "SELECT * FROM subscriptions WHERE platform=? AND chat_id=? ORDER BY tag_key",
-            (chat.platform, chat.chat_id),
-        )
-        return [
-            Subscription(chat=chat, tag=r["tag"], active=bool(r["active"]), reason=r["reason"])
-            for r in rows
-        ]
+        return self.chats.of(chat)
 
     def pause_chat(self, chat: ChatRef, reason: str) -> int:
-        """The chat cannot be reached: pause its subscriptions with the reason and park what
-        was waiting for it. Returns the number of deliveries parked."""
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE subscriptions SET active = 0, reason = ? WHERE platform=? AND chat_id=?",
-                (reason, chat.platform, chat.chat_id),
-            )
-            cur = conn.execute(
-                "UPDATE deliveries SET status = 'paused', last_error = ?, lease_until = NULL,"
-                " claimed_by = NULL"
-                " WHERE platform=? AND chat_id=? AND status IN ('pending', 'sending')",
-                (reason, chat.platform, chat.chat_id),
-            )
-            return cur.rowcount
+        """The chat cannot be reached: pause its subscriptions, park its deliveries (count)."""
+        with self.engine.write():
+            self.chats.pause(chat, reason)
+            return self.outbox.pause_chat(chat, reason)
 
     def migrate_chat(self, old: ChatRef, new: ChatRef) -> None:
         """A chat got a new id (Telegram group -> supergroup): move everything that names it."""
-        with self._write() as conn:
-            params = (new.chat_id, old.platform, old.chat_id)
-            conn.execute(
-                "UPDATE OR REPLACE subscriptions SET chat_id=? WHERE platform=? AND chat_id=?",
-                params,
-            )
-            conn.execute(
-                "UPDATE OR REPLACE chats SET chat_id=? WHERE platform=? AND chat_id=?", params
-            )
-            conn.execute(
-                "UPDATE OR REPLACE deliveries SET chat_id=? WHERE platform=? AND chat_id=?",
-                params,
-            )
-            conn.execute(
-                "UPDATE OR IGNORE posts SET chat_id=? WHERE platform=? AND chat_id=?", params
-            )
+        self.chats.move_chat(old, new)
 
     # -- chat settings ------------------------------------------------------------------
 
     def chat_settings(self, chat: ChatRef) -> ChatSettings:
-        row = self._one(
-            "SELECT * FROM chats WHERE platform=? AND chat_id=?", (chat.platform, chat.chat_id)
-        )
-        if row is None:
-            return ChatSettings(chat=chat)
-        return ChatSettings(
-            chat=chat,
-            language=row["language"],
-            subscribe_policy=row["subscribe_policy"],
-            threads=bool(row["threads"]),
-            detected_language=row["detected_language"],
-        )
+        return self.chats.settings(chat)
 
     def update_chat_settings(self, chat: ChatRef, **changes: object) -> ChatSettings:
-        allowed = {"language", "subscribe_policy", "threads", "detected_language"}
-        if not set(changes) <= allowed:
-            raise ValueError(f"unknown chat settings {set(changes) - allowed}")
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO chats (platform, chat_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (chat.platform, chat.chat_id),
-            )
-            for column, value in changes.items():
-                conn.execute(
-                    f"UPDATE chats SET {column} = ? WHERE platform=? AND chat_id=?",
-                    (value, chat.platform, chat.chat_id),
-                )
-        return self.chat_settings(chat)
+        return self.chats.update_settings(chat, changes)
 
     # -- polls and votes ----------------------------------------------------------------
 
     def get_poll(self, article_id: int) -> Poll | None:
-        row = self._one("SELECT * FROM polls WHERE article_id = ?", (article_id,))
-        if row is None:
-            return None
-        options = self._rows(
-            "SELECT position, score, label, votes FROM poll_options"
-            " WHERE article_id = ? ORDER BY position",
-            (article_id,),
-        )
-        return Poll(
-            article_id=article_id,
-            question=row["question"],
-            options=tuple(
-                PollOption(
-                    position=o["position"], score=o["score"], label=o["label"], votes=o["votes"]
-                )
-                for o in options
-            ),
-            closed=bool(row["closed"]),
-            version=row["version"],
-        )
+        return self.polls.get(article_id)
 
     def cast_vote(self, article_id: int, user: UserRef, position: int) -> VoteOutcome:
-        """One vote per person and article: a new option moves the vote, the same option takes
-        it back. The caller has checked that the poll is open and the option exists."""
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT position FROM votes WHERE article_id=? AND platform=? AND user_id=?",
-                (article_id, user.platform, user.user_id),
-            ).fetchone()
-            key = (article_id, user.platform, user.user_id)
-            added: int | None = position
-            taken: int | None = None
-            if row is None:
-                kind = "cast"
-                conn.execute(
-                    "INSERT INTO votes (article_id, platform, user_id, position, voted_at)"
-                    " VALUES (?,?,?,?,?)",
-                    (*key, position, to_ts(self.now())),
-                )
-            elif row[0] == position:
-                kind, added, taken = "withdrawn", None, position
-                conn.execute(
-                    "DELETE FROM votes WHERE article_id=? AND platform=? AND user_id=?", key
-                )
-            else:
-                kind, taken = "moved", row[0]
-                conn.execute(
-                    "UPDATE votes SET position=?, voted_at=? WHERE article_id=? AND platform=?"
-                    " AND user_id=?",
-                    (position, to_ts(self.now()), *key),
-                )
-            if not self._banned_everywhere(user):
-                for changed, delta in ((added, 1), (taken, -1)):
-                    if changed is not None:
-                        conn.execute(
-                            "UPDATE poll_options SET votes = votes + ?"
-                            " WHERE article_id=? AND position=?",
-                            (delta, article_id, changed),
-                        )
-            conn.execute("UPDATE polls SET version = version + 1 WHERE article_id=?", (article_id,))
-            poll = self.get_poll(article_id)
-        assert poll is not None
-        option = next(o for o in poll.options if o.position == position)
-        return VoteOutcome(kind=kind, option=option, poll=poll)
-
-    def _banned_everywhere(self, user: UserRef) -> bool:
-        return bool(
-            self._scalar(
-                "SELECT 1 FROM bans WHERE platform=? AND user_id=? AND scope='*'",
-                (user.platform, user.user_id),
-            )
-        )
+        """One vote per person and article (see Polls.cast_vote)."""
+        return self.polls.cast_vote(article_id, user, position)
 
     def polls_changed(self, article_ids: Iterable[int]) -> None:
-        """Recount the polls' votes from the votes table (who counts may have changed: a ban,
-        deleted votes) and mark their posts for a refresh."""
-        ids = [(a,) for a in sorted(set(article_ids))]
-        self.db.conn.executemany(
-            "UPDATE poll_options SET votes = (SELECT count(*) FROM votes v"
-            " WHERE v.article_id = poll_options.article_id"
-            f" AND v.position = poll_options.position AND {_COUNTS}) WHERE article_id = ?",
-            ids,
-        )
-        self.db.conn.executemany("UPDATE polls SET version = version + 1 WHERE article_id = ?", ids)
+        """Recount the polls from the votes table and mark their posts for a refresh."""
+        self.polls.changed(article_ids)
 
     def set_poll_closed(self, article_id: int, closed: bool) -> bool:
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE polls SET closed=?, version = version + 1 WHERE article_id=?",
-                (int(closed), article_id),
-            )
-            return cur.rowcount > 0
+        return self.polls.set_closed(article_id, closed)
 
     def top_articles(
         self, tag: str | None = None, limit: int = 5, *, prior_weight: float = 5.0
     ) -> list[RatedArticle]:
-        """Best-rated articles by a Bayesian average: each article's votes are blended with
-        `prior_weight` imaginary votes at the mean of all votes, so one lone top vote does not
-        win over many good ones."""
-        where, params = "a.removed = 0", []
-        join = ""
-        if tag:
-            join = " JOIN article_tags at ON at.article_id = a.id JOIN tags t ON t.id = at.tag_id"
-            where += " AND t.key = ?"
-            params.append(tag_key(tag))
-        row = self._one("SELECT sum(score * votes) AS points, sum(votes) AS n FROM poll_options")
-        if row is None or not row["n"]:
-            return []
-        global_mean = row["points"] / row["n"]
-        rows = self._rows(
-            "SELECT a.*, sum(o.votes) AS n, 1.0 * sum(o.score * o.votes) / sum(o.votes) AS mean,"
-            " (? * ? + sum(o.score * o.votes)) / (? + sum(o.votes)) AS rating"
-            f" FROM articles a{join} JOIN poll_options o ON o.article_id = a.id"
-            f" WHERE {where} GROUP BY a.id HAVING sum(o.votes) > 0"
-            " ORDER BY rating DESC, n DESC, a.id DESC LIMIT ?",
-            (prior_weight, global_mean, prior_weight, *params, limit),
-        )
-        return [
-            RatedArticle(article=self._article(r), votes=r["n"], mean=r["mean"], rating=r["rating"])
-            for r in rows
-        ]
+        """Best-rated articles by a Bayesian average (see Polls.top_articles)."""
+        return self.polls.top_articles(tag_key(tag) if tag else None, limit, prior_weight)
 
     def polls_for_export(self, article_id: int | None = None) -> list[tuple[Article, Poll]]:
-        if article_id is None:
-            ids = [r[0] for r in self.db.conn.execute("SELECT article_id FROM polls ORDER BY 1")]
-        else:
-            ids = [article_id]
+        ids = self.polls.ids() if article_id is None else [article_id]
         out: list[tuple[Article, Poll]] = []
         for aid in ids:
             article, poll = self.get_article(aid), self.get_poll(aid)
@@ -711,20 +273,6 @@ class Store:
         return out
 
     # -- the outbox -----------------------------------------------------------------------
-
-    def _delivery(self, row: sqlite3.Row) -> Delivery:
-        next_try = from_ts(row["next_try"])
-        assert next_try is not None
-        return Delivery(
-            id=row["id"],
-            article_id=row["article_id"],
-            chat=ChatRef(row["platform"], row["chat_id"]),
-            status=row["status"],
-            attempts=row["attempts"],
-            next_try=next_try,
-            message_id=row["message_id"],
-            last_error=row["last_error"],
-        )
 
     def claim_deliveries(
         self,
@@ -735,50 +283,14 @@ class Store:
         lease: float = 120.0,
         worker: str = "",
     ) -> list[Delivery]:
-        """Take due deliveries for the running platforms, leasing them to `worker` so that a
-        second process does not send them too. A platform named in `only_chats` gives only
-        the rows of those chats (a terminal takes only its own). A lease that runs out (a
-        crash mid-send) frees the row again."""
-        where, params = _outbox_scope(platforms, only_chats or {})
-        if not where:
-            return []
-        now = self.now()
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL"
-                " WHERE status='sending' AND lease_until < ?",
-                (to_ts(now),),
-            )
-            cur = conn.execute(
-                f"SELECT d.* FROM deliveries d WHERE d.status='pending' AND ({where})"
-                " AND d.next_try <= ? ORDER BY d.next_try, d.id LIMIT ?",
-                (*params, to_ts(now), limit),
-            )
-            cur.row_factory = sqlite3.Row
-            rows = cur.fetchall()
-            if rows:
-                until = to_ts(now + timedelta(seconds=lease))
-                conn.executemany(
-                    "UPDATE deliveries SET status='sending', lease_until=?, claimed_by=?,"
-                    " attempts=attempts+1 WHERE id=?",
-                    [(until, worker or None, r["id"]) for r in rows],
-                )
-        return [
-            dataclasses.replace(self._delivery(r), status="sending", attempts=r["attempts"] + 1)
-            for r in rows
-        ]
+        """Lease due deliveries to `worker`; `only_chats` limits a platform to those chats."""
+        return self.outbox.claim(
+            platforms, only_chats or {}, limit=limit, lease=lease, worker=worker
+        )
 
     def release_claims(self, worker: str, *, count_attempt: bool) -> int:
-        """Give back every row `worker` holds: at a clean stop (the attempt did not happen,
-        `count_attempt=False`) or when it starts again after a crash (a send may have been on
-        its way: the attempt counts). Returns how many rows were given back."""
-        undo = 0 if count_attempt else 1
-        cur = self.db.conn.execute(
-            "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
-            " attempts=max(attempts-?, 0) WHERE status='sending' AND claimed_by=?",
-            (undo, worker),
-        )
-        return int(cur.rowcount)
+        """Give back every row `worker` holds; `count_attempt` when a send may have left."""
+        return self.outbox.release_claims(worker, count_attempt=count_attempt)
 
     def delivery_sent(
         self,
@@ -787,63 +299,28 @@ class Store:
         poll_version: int,
         language: str | None = None,
     ) -> None:
-        with self._write() as conn:
-            row = conn.execute(
-                "UPDATE deliveries SET status='sent', message_id=?, sent_at=?, lease_until=NULL,"
-                " claimed_by=NULL,"
-                " last_error=NULL WHERE id=? RETURNING article_id",
-                (message.message_id, to_ts(self.now()), delivery_id),
-            ).fetchone()
-            if row:
-                self.record_post(int(row[0]), message, poll_version, language)
+        self.outbox.sent(delivery_id, message, poll_version, language)
 
     def delivery_retry(self, delivery_id: int, error: str, delay: float) -> None:
-        self.db.conn.execute(
-            "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
-            " last_error=?, next_try=? WHERE id=?",
-            (error[:500], to_ts(self.now() + timedelta(seconds=delay)), delivery_id),
-        )
+        self.outbox.retry(delivery_id, error, delay)
 
     def delivery_release(self, delivery_id: int) -> None:
         """Give a claimed row back untried (its chat waits on an earlier row)."""
-        self.db.conn.execute(
-            "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
-            " attempts=max(attempts-1, 0) WHERE id=? AND status='sending'",
-            (delivery_id,),
-        )
+        self.outbox.release(delivery_id)
 
     def delivery_failed(self, delivery_id: int, error: str) -> None:
-        self.db.conn.execute(
-            "UPDATE deliveries SET status='failed', lease_until=NULL, claimed_by=NULL,"
-            " last_error=? WHERE id=?",
-            (error[:500], delivery_id),
-        )
+        self.outbox.failed(delivery_id, error)
 
     def delivery_moved(self, delivery_id: int, new_chat: ChatRef) -> None:
         """Point an undelivered row at the chat's new id and make it due at once."""
-        self.db.conn.execute(
-            "UPDATE OR IGNORE deliveries SET chat_id=?, status='pending', lease_until=NULL,"
-            " claimed_by=NULL, next_try=? WHERE id=?",
-            (new_chat.chat_id, to_ts(self.now()), delivery_id),
-        )
+        self.outbox.moved(delivery_id, new_chat)
 
     def deliveries_for_chat(self, chat: ChatRef, status: str | None = None) -> list[Delivery]:
-        sql = "SELECT * FROM deliveries WHERE platform=? AND chat_id=?"
-        params: list[Any] = [chat.platform, chat.chat_id]
-        if status:
-            sql += " AND status=?"
-            params.append(status)
-        return [self._delivery(r) for r in self._rows(sql + " ORDER BY id", params)]
+        return self.outbox.for_chat(chat, status)
 
     def due_count(self, chat: ChatRef) -> int:
         """Deliveries for the chat that are due now or being sent."""
-        return int(
-            self._scalar(
-                "SELECT count(*) FROM deliveries WHERE platform=? AND chat_id=? AND"
-                " (status='sending' OR (status='pending' AND next_try <= ?))",
-                (chat.platform, chat.chat_id, to_ts(self.now())),
-            )
-        )
+        return self.outbox.due_count(chat)
 
     # -- posts and live counts ------------------------------------------------------------
 
@@ -854,34 +331,7 @@ class Store:
         poll_version: int,
         language: str | None = None,
     ) -> None:
-        self.db.conn.execute(
-            "INSERT INTO posts (article_id, platform, chat_id, message_id, rendered_version,"
-            " language, posted_at) VALUES (?,?,?,?,?,?,?)"
-            " ON CONFLICT(platform, chat_id, message_id) DO UPDATE SET"
-            " rendered_version = max(rendered_version, excluded.rendered_version),"
-            " language = coalesce(excluded.language, language)"
-            # A message shows one article for good: another article's poll version must
-            # never make its post look current.
-            " WHERE posts.article_id = excluded.article_id",
-            (
-                article_id,
-                message.chat.platform,
-                message.chat.chat_id,
-                message.message_id,
-                poll_version,
-                language,
-                to_ts(self.now()),
-            ),
-        )
-
-    def _post(self, row: sqlite3.Row) -> Post:
-        return Post(
-            id=row["id"],
-            article_id=row["article_id"],
-            message=MessageRef(ChatRef(row["platform"], row["chat_id"]), row["message_id"]),
-            rendered_version=row["rendered_version"],
-            language=row["language"],
-        )
+        self.posts.record(article_id, message, poll_version, language)
 
     def stale_posts(
         self,
@@ -891,113 +341,44 @@ class Store:
         only_chats: Mapping[str, Collection[str]] | None = None,
     ) -> list[Post]:
         """Posts whose counts are older than their poll: the coalescing job edits these."""
-        where, params = _outbox_scope(platforms, only_chats or {}, "p")
-        if not where:
-            return []
-        rows = self._rows(
-            "SELECT p.* FROM posts p JOIN polls q ON q.article_id = p.article_id"
-            f" WHERE p.rendered_version < q.version AND ({where})"
-            " ORDER BY p.article_id, p.id LIMIT ?",
-            (*params, limit),
-        )
-        return [self._post(r) for r in rows]
+        return self.posts.stale(platforms, limit, only_chats or {})
 
     def post_rendered(self, post_id: int, version: int) -> None:
-        self.db.conn.execute(
-            "UPDATE posts SET rendered_version = max(rendered_version, ?) WHERE id=?",
-            (version, post_id),
-        )
+        self.posts.rendered(post_id, version)
 
     def post_outdated(self, message: MessageRef) -> None:
-        """The message does not show what was recorded for it (an edit failed): the refresh
-        job edits it again, whatever the version of its poll."""
-        self.db.conn.execute(
-            "UPDATE posts SET rendered_version = -1"
-            " WHERE platform=? AND chat_id=? AND message_id=?",
-            (message.chat.platform, message.chat.chat_id, message.message_id),
-        )
+        """The message does not show what was recorded for it: edit it again."""
+        self.posts.outdated(message)
 
     def post_at(self, message: MessageRef) -> Post | None:
         """The post a message of the bot's shows, if it was recorded as one."""
-        row = self._one(
-            "SELECT * FROM posts WHERE platform=? AND chat_id=? AND message_id=?",
-            (message.chat.platform, message.chat.chat_id, message.message_id),
-        )
-        return self._post(row) if row else None
+        return self.posts.at(message)
 
     def posts_of(self, article_id: int) -> list[Post]:
-        return [
-            self._post(r)
-            for r in self._rows("SELECT * FROM posts WHERE article_id=? ORDER BY id", (article_id,))
-        ]
+        return self.posts.of(article_id)
 
     # -- sources (feeds, files, the demo) ---------------------------------------------------
-
-    def _feed(self, row: sqlite3.Row) -> Feed:
-        return Feed(
-            id=row["id"],
-            location=row["location"],
-            kind=row["kind"],
-            tags=tuple(t for t in row["tags"].split("\n") if t),
-            interval_seconds=row["interval_seconds"],
-            state=row["state"],
-            last_success=from_ts(row["last_success"]),
-            last_error=row["last_error"],
-            failures=row["failures"],
-            next_fetch=from_ts(row["next_fetch"]),
-            etag=row["etag"],
-            last_modified=row["last_modified"],
-        )
 
     def add_feed(
         self, location: str, kind: str, *, interval_seconds: int, tags: Sequence[str] = ()
     ) -> tuple[Feed, bool]:
         """Add a source; returns (feed, created). An existing location is returned unchanged."""
-        now = to_ts(self.now())
-        with self._write() as conn:
-            row = conn.execute("SELECT id FROM feeds WHERE location=?", (location,)).fetchone()
-            if row:
-                feed = self.get_feed(int(row[0]))
-                assert feed is not None
-                return feed, False
-            cur = conn.execute(
-                "INSERT INTO feeds (location, kind, tags, interval_seconds, next_fetch, added)"
-                " VALUES (?,?,?,?,?,?)",
-                (location, kind, "\n".join(tags), interval_seconds, now, now),
-            )
-            feed = self.get_feed(int(cur.lastrowid or 0))
-        assert feed is not None
-        return feed, True
+        return self.feed_sources.add(location, kind, interval_seconds=interval_seconds, tags=tags)
 
     def get_feed(self, feed_id: int) -> Feed | None:
-        row = self._one("SELECT * FROM feeds WHERE id=?", (feed_id,))
-        return self._feed(row) if row else None
+        return self.feed_sources.get(feed_id)
 
     def feeds(self) -> list[Feed]:
-        return [self._feed(r) for r in self._rows("SELECT * FROM feeds ORDER BY id")]
+        return self.feed_sources.all()
 
     def remove_feed(self, feed_id: int) -> Feed | None:
-        feed = self.get_feed(feed_id)
-        if feed:
-            self.db.conn.execute("DELETE FROM feeds WHERE id=?", (feed_id,))
-        return feed
+        return self.feed_sources.remove(feed_id)
 
     def set_feed_state(self, feed_id: int, state: str) -> Feed | None:
-        self.db.conn.execute(
-            "UPDATE feeds SET state=?, failures = CASE WHEN ?='active' THEN 0 ELSE failures END,"
-            " next_fetch=? WHERE id=?",
-            (state, state, to_ts(self.now()), feed_id),
-        )
-        return self.get_feed(feed_id)
+        return self.feed_sources.set_state(feed_id, state)
 
     def due_feeds(self) -> list[Feed]:
-        return [
-            self._feed(r)
-            for r in self._rows(
-                "SELECT * FROM feeds WHERE state='active' AND next_fetch <= ? ORDER BY next_fetch",
-                (to_ts(self.now()),),
-            )
-        ]
+        return self.feed_sources.due()
 
     def feed_fetched(
         self,
@@ -1007,40 +388,21 @@ class Store:
         etag: str | None = None,
         last_modified: str | None = None,
     ) -> None:
-        now = self.now()
-        self.db.conn.execute(
-            "UPDATE feeds SET last_success=?, failures=0, last_error=NULL, next_fetch=?,"
-            " etag=coalesce(?, etag), last_modified=coalesce(?, last_modified), fetched_once=1"
-            " WHERE id=?",
-            (to_ts(now), to_ts(now + timedelta(seconds=next_in)), etag, last_modified, feed_id),
-        )
+        self.feed_sources.fetched(feed_id, next_in=next_in, etag=etag, last_modified=last_modified)
 
     def feed_failed(self, feed_id: int, error: str, *, next_in: float, park_after: int) -> Feed:
-        now = self.now()
-        self.db.conn.execute(
-            "UPDATE feeds SET failures = failures + 1, last_error=?, next_fetch=?,"
-            " state = CASE WHEN failures + 1 >= ? THEN 'parked' ELSE state END WHERE id=?",
-            (error[:500], to_ts(now + timedelta(seconds=next_in)), park_after, feed_id),
-        )
-        feed = self.get_feed(feed_id)
-        assert feed is not None
-        return feed
+        return self.feed_sources.failed(feed_id, error, next_in=next_in, park_after=park_after)
 
     def feed_fetched_once(self, feed_id: int) -> bool:
-        return bool(self._scalar("SELECT fetched_once FROM feeds WHERE id=?", (feed_id,)))
+        return self.feed_sources.fetched_once(feed_id)
 
     # -- small key-value state ------------------------------------------------------------
 
     def get_state(self, key: str) -> str | None:
-        value = self._scalar("SELECT value FROM state WHERE key=?", (key,))
-        return str(value) if value is not None else None
+        return self.maintenance.get_state(key)
 
     def set_state(self, key: str, value: str) -> None:
-        self.db.conn.execute(
-            "INSERT INTO state (key, value) VALUES (?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        self.maintenance.set_state(key, value)
 
     # -- the audit log --------------------------------------------------------------------
 
@@ -1055,58 +417,21 @@ class Store:
         reason: str | None = None,
         outcome: str = "ok",
     ) -> None:
-        self.db.conn.execute(
-            "INSERT INTO audit_log (at, platform, chat_id, actor, action, target, reason, outcome)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (to_ts(self.now()), platform, chat_id, actor, action, target, reason, outcome),
+        self.audit_log.record(
+            platform=platform,
+            chat_id=chat_id,
+            actor=actor,
+            action=action,
+            target=target,
+            reason=reason,
+            outcome=outcome,
         )
 
     # -- maintenance ----------------------------------------------------------------------
 
     def stats(self) -> DbStats:
-        def count(sql: str) -> int:
-            return int(self._scalar(sql) or 0)
-
-        size = Path(self.path).stat().st_size if self.path != ":memory:" else 0
-        return DbStats(
-            articles=count("SELECT count(*) FROM articles WHERE removed = 0"),
-            tags=count("SELECT count(*) FROM tags"),
-            subscriptions=count("SELECT count(*) FROM subscriptions WHERE active = 1"),
-            votes=count("SELECT count(*) FROM votes"),
-            deliveries_pending=count(
-                "SELECT count(*) FROM deliveries WHERE status IN ('pending','sending')"
-            ),
-            deliveries_failed=count(
-                "SELECT count(*) FROM deliveries WHERE status IN ('failed','paused')"
-            ),
-            posts=count("SELECT count(*) FROM posts"),
-            feeds=count("SELECT count(*) FROM feeds"),
-            size_bytes=size,
-        )
+        return self.maintenance.stats()
 
     def backup(self, target: str | Path) -> None:
-        """A consistent copy of the database while writers go on: SQLite's backup API copies
-        one snapshot in a single step. The copy is written beside the target and renamed
-        over it only when complete, and it is one self-contained file (no WAL). Raises
-        StorageError (with the target as path) when the copy cannot be written."""
-        final = Path(target)
-        partial = final.with_name(final.name + ".partial")
-        if self.path != ":memory:" and final.resolve() == Path(self.path).resolve():
-            # Renaming over the live file would leave running processes writing to a ghost.
-            raise StorageError(Fault.CANNOT_OPEN, "the backup is the database", path=str(final))
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            partial.unlink(missing_ok=True)
-            dest = sqlite3.connect(str(partial), isolation_level=None)
-            try:
-                self.db.conn.backup(dest)
-                dest.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                dest.close()
-            os.replace(partial, final)
-        except (OSError, sqlite3.Error) as err:
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
-            fault = storage_fault(err) or StorageError(Fault.CANNOT_OPEN, str(err))
-            fault.params["path"] = str(final)
-            raise fault from None
+        """A consistent copy while writers go on (see Maintenance.backup)."""
+        self.maintenance.backup(target)

@@ -14,7 +14,7 @@ import pytest
 
 from bot.app import App, open_store
 from bot.ingest import store_article
-from bot.platforms.discord_adapter import DiscordAdapter
+from bot.platforms.discord import DiscordAdapter
 from bot.settings import Settings, load_settings
 from storage.models import ChatRef, NewArticle
 from storage.store import Store

@@ -14,7 +14,7 @@ import pytest
 
 from bot.app import App, open_store, platform_adapters
 from bot.ingest import store_article
-from bot.platforms.telegram_adapter import TelegramAdapter
+from bot.platforms.telegram import TelegramAdapter
 from bot.settings import Settings, load_settings
 from storage.models import ChatRef, NewArticle
 from storage.store import Store

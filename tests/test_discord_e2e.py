@@ -13,9 +13,9 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot.adapter_contract import PlatformStartError
 from bot.pacing import Limit
-from bot.platforms.base import PlatformStartError
-from bot.platforms.discord_render import shorten
+from bot.platforms.discord.render import shorten
 from handlers.events import Command, Press, Reply
 from handlers.i18n import format_date, t
 from handlers.registry import COMMANDS

@@ -14,7 +14,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.platforms.discord_render import escape
+from bot.platforms.discord.render import escape
 from handlers.i18n import format_date, t
 from storage.models import AuditEntry, UserRef
 from storage.moderation import BOT_WIDE

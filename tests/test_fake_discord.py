@@ -400,6 +400,39 @@ async def test_failure_kinds_surface_as_discord_exceptions(dc: FakeDiscord) -> N
     assert contents == ["unaffected", "after a 429", "after a 500"]
 
 
+async def test_seeded_random_failures_repeat_and_say_what_was_done(dc: FakeDiscord) -> None:
+    outcomes: list[str] = []
+    dc.fail_randomly(0.5, seed=4, kinds=("drop_after", "rate_limited"), retry_after=0.01)
+    async with logged_in(dc) as client:
+        channel = client.get_partial_messageable(NEWS)
+        for n in range(12):
+            try:
+                await channel.send(f"post {n}")
+                outcomes.append("ok")
+            except aiohttp.ClientError:
+                outcomes.append("reset")
+        dc.stop_failing_randomly()
+        await channel.send("calm again")
+    served = [(f.kind, f.accepted) for f in dc.random_faults]
+    assert {kind for kind, _ in served} == {"drop_after", "rate_limited"}
+    # A reset after the message was made leaves it there; a 429 is retried by discord.py.
+    assert outcomes.count("reset") == served.count(("drop_after", True)) > 0
+    assert len(dc.messages(NEWS)) == 13
+    assert all(f.channel_id == NEWS and f.route == "send_message" for f in dc.random_faults)
+
+    # The same seed fails the same requests again, in a fresh fake.
+    async with FakeDiscord() as again:
+        again.add_user(OWNER, "owner")
+        again.add_guild(GUILD, "News Guild", owner_id=OWNER)
+        again.add_channel(GUILD, NEWS, "news")
+        again.fail_randomly(0.5, seed=4, kinds=("drop_after", "rate_limited"), retry_after=0.01)
+        async with logged_in(again) as client:
+            for n in range(12):
+                with contextlib.suppress(aiohttp.ClientError):
+                    await client.get_partial_messageable(NEWS).send(f"post {n}")
+        assert [(f.kind, f.accepted) for f in again.random_faults] == served
+
+
 async def test_permissions_dms_and_unknown_routes(dc: FakeDiscord) -> None:
     dc.add_user(999, "closed", dms_open=False)
     async with logged_in(dc) as client:

@@ -250,6 +250,42 @@ async def test_get_updates_offsets_and_webhook_conflict(tg: FakeTelegram) -> Non
     assert tg.webhook == {"url": ""}
 
 
+async def test_seeded_random_failures_repeat_and_say_what_was_done(tg: FakeTelegram) -> None:
+    async def send_twelve(fake: FakeTelegram) -> list[str]:
+        alice = fake.user(42, "Alice")
+        # Short read timeout: "timeout" holds the answer past it.
+        request = HTTPXRequest(read_timeout=0.2)
+        outcomes: list[str] = []
+        async with Bot(TOKEN, base_url=fake.base_url, request=request) as bot:
+            for n in range(12):
+                try:
+                    await bot.send_message(alice.id, f"post {n}")
+                    outcomes.append("ok")
+                except NetworkError as err:  # TimedOut is a NetworkError too
+                    outcomes.append(type(err).__name__)
+        return outcomes
+
+    kinds = ("server_error", "timeout", "drop_unprocessed")
+    tg.fail_randomly(0.5, seed=1, methods=("sendMessage",), kinds=kinds, delay=1.0)
+    outcomes = await send_twelve(tg)
+    served = [(f.kind, f.accepted) for f in tg.random_faults]
+    assert {kind for kind, _ in served} == set(kinds)
+    assert outcomes.count("ok") == 12 - len(served)
+    # A held answer was sent all the same; the other two kinds did nothing.
+    assert len(tg.all_messages()) == outcomes.count("ok") + served.count(("timeout", True))
+    assert [r["text"] for r in tg.messages_sent_since(1)] == [
+        r["text"] for r in tg.all_messages()[1:]
+    ]
+    tg.clear_failures()
+    assert (await send_twelve(tg)) == ["ok"] * 12
+
+    # The same seed fails the same calls again, in a fresh fake.
+    async with FakeTelegram(token=TOKEN) as again:
+        again.fail_randomly(0.5, seed=1, methods=("sendMessage",), kinds=kinds, delay=1.0)
+        assert await send_twelve(again) == outcomes
+        assert [(f.kind, f.accepted) for f in again.random_faults] == served
+
+
 async def test_injected_errors_map_to_ptb_exceptions(
     tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,7 +92,7 @@ async def test_an_update_is_finished_in_the_transaction_of_its_effect(store: Sto
         store.subscribe(ChatRef("telegram", "7"), ["OpenAI"])
 
     def failing_write() -> None:
-        with store._write():
+        with store.engine.write():
             store.subscribe(CHAT, ["Microsoft"])
             raise ZeroDivisionError
 

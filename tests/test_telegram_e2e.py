@@ -13,8 +13,9 @@ import pytest
 from bot.app import open_store
 from bot.ingest import store_article
 from bot.pacing import Limit
-from bot.platforms.telegram_adapter import TelegramAdapter, per_second
-from bot.platforms.telegram_render import fit, render_html, utf16_len
+from bot.platforms.telegram import TelegramAdapter
+from bot.platforms.telegram.outbound import per_second
+from bot.platforms.telegram.render import fit, render_html, utf16_len
 from bot.runtime import Runtime
 from bot.settings import SettingsError, load_settings
 from handlers.events import Outgoing, Reply, Rich, Span, bold, link
@@ -655,7 +656,7 @@ async def test_moderation_and_delete(tg: FakeTelegram) -> None:
         assert len(tg.requests) == calls
 
         sent = await adapter.send(Outgoing(chat, Reply(text=Rich.of("weg damit"))))
-        await adapter.delete(sent)
+        await adapter.delete(sent, Reply(text=Rich.of("entfernt")))
         assert tg.messages(group)[0]["deleted"] is True
 
 

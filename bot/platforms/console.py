@@ -107,7 +107,7 @@ class ConsoleAdapter:
         self._last_counts[reply.article_id] = counts
         self.say(f"↻ #{reply.article_id} {t('console.updated')}: {counts}")
 
-    async def delete(self, message: MessageRef) -> None:
+    async def delete(self, message: MessageRef, instead: Reply) -> None:
         self.say(t("console.deleted", id=message.message_id))
 
     # The terminal has no members to remove or silence: the bot's own ban and mute suffice.
@@ -129,7 +129,8 @@ class ConsoleAdapter:
     def _print_reply(self, reply: Reply) -> None:
         lines = [render(reply.text, color=self.color)]
         if reply.buttons:
-            token = current_language.set(self.runtime.language(self.chat))
+            language = reply.language or self.runtime.ctx.config.default_language
+            token = current_language.set(language)
             try:
                 press = t("console.press")
             finally:
@@ -168,7 +169,7 @@ class ConsoleAdapter:
             self.chat, self.user, text, is_private=True, mentions_bot=False
         )
         if not replies:
-            token = current_language.set(self.runtime.language(self.chat))
+            token = current_language.set(await self.runtime.language(self.chat))
             try:
                 self.say(t("console.text_hint"))
             finally:

@@ -65,13 +65,9 @@ class EditBatching(Generic[Look]):
             self._wanted.set(key, version if before is None else max(before, version))
         async with self._locks.hold(key):
             shown = self._shown.get(key)
-            if version is not None:
-                newest = self._wanted.get(key)
-                if newest is not None and newest > version:
-                    return False
-                known = shown.poll_version if shown is not None else None
-                if known is not None and known > version:
-                    return True
+            settled = self._settled(key, version, shown)
+            if settled is not None:
+                return settled
             if shown is not None and shown.look == wanted.look:
                 # Votes cast and taken back meanwhile: newer counts that look the same.
                 self._shown.set(key, wanted)
@@ -79,3 +75,17 @@ class EditBatching(Generic[Look]):
             await send(shown)
             self._shown.set(key, wanted)
             return True
+
+    def _settled(self, key: str, version: int | None, shown: Shown[Look] | None) -> bool | None:
+        """Whether an edit to counts of `version` is needless before it is sent: False when a
+        newer one waits behind it, True when the message shows newer counts already; None
+        when it is still to be sent."""
+        if version is None:
+            return None
+        newest = self._wanted.get(key)
+        if newest is not None and newest > version:
+            return False
+        known = shown.poll_version if shown is not None else None
+        if known is not None and known > version:
+            return True
+        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import re
 import secrets
 import socket
@@ -37,6 +38,7 @@ __all__ = [
     "FakeUser",
     "RequestRecord",
     "ResponseRecord",
+    "ServedFault",
     "patch_discord",
 ]
 
@@ -158,7 +160,12 @@ FailureKind = Literal[
     "rate_limited",
     "server_error",
     "drop",
+    "drop_after",  # the request is done, then the connection closes without an answer
 ]
+# Failures served after the fake has done the request: a client that retries repeats it.
+AFTER_KINDS = frozenset({"drop_after"})
+RANDOM_ROUTES = ("send_message", "edit_message")
+RANDOM_KINDS: tuple[FailureKind, ...] = ("server_error", "rate_limited", "drop", "drop_after")
 # status, JSON error code, message: the bodies Discord sends for these failures.
 FAILURE_BODIES: dict[str, tuple[int, int, str]] = {
     "missing_access": (403, 50001, "Missing Access"),
@@ -483,6 +490,25 @@ class Failure:
         return re.search(self.spec, f"{method} {path}") is not None
 
 
+@dataclass(frozen=True)
+class _RandomFaults:
+    rate: float
+    seed: int
+    routes: frozenset[str]
+    kinds: tuple[FailureKind, ...]
+    retry_after: float
+
+
+@dataclass(frozen=True)
+class ServedFault:
+    """One failure fail_randomly() served; ``accepted``: the fake had done the request."""
+
+    route: str
+    kind: FailureKind
+    channel_id: int | None
+    accepted: bool
+
+
 @dataclass
 class _GatewaySession:
     number: int
@@ -764,6 +790,9 @@ class FakeDiscord:
         self.unhandled: list[RequestRecord] = []
         self.sessions: list[_GatewaySession] = []
         self.failures: list[Failure] = []
+        self.random_faults: list[ServedFault] = []  # what fail_randomly() served, in order
+        self._random: _RandomFaults | None = None
+        self._random_calls: dict[tuple[str, int | None], int] = {}
         self.blocked_hosts: list[str] = []
         self.command_syncs: list[tuple[int | None, Any]] = []
         self.identify_count = 0
@@ -1064,6 +1093,22 @@ class FakeDiscord:
         failure = Failure(route, kind, channel_id, times, retry_after=retry_after, via=via)
         self.failures.append(failure)
         return failure
+
+    def fail_randomly(
+        self,
+        rate: float,
+        *,
+        seed: int,
+        routes: Sequence[str] = RANDOM_ROUTES,
+        kinds: Sequence[FailureKind] = RANDOM_KINDS,
+        retry_after: float = 0.5,
+    ) -> None:
+        """Fail about ``rate`` of the requests of ``routes`` with one of ``kinds``, chosen by
+        ``seed``; fail_next() failures go first. Served ones are listed in random_faults."""
+        self._random = _RandomFaults(rate, seed, frozenset(routes), tuple(kinds), retry_after)
+
+    def stop_failing_randomly(self) -> None:
+        self._random = None
 
     # ----------------------------------------------------------------- waiting
 
@@ -1601,12 +1646,14 @@ class FakeDiscord:
         if auth and request.headers.get("Authorization") != f"Bot {self.token}":
             return self._error(record, DiscordError(401, 0, "401: Unauthorized"))
         failure = self._take_failure(record, self._route_channel(call))
-        if failure is not None:
+        if failure is not None and failure.kind not in AFTER_KINDS:
             return self._fail(request, record, failure)
         try:
             result = await handler(call)
         except DiscordError as exc:
             return self._error(record, exc)
+        if failure is not None:
+            return self._fail(request, record, failure)
         if result is None:
             record.status = 204
             return web.Response(status=204)
@@ -1666,11 +1713,27 @@ class FakeDiscord:
                 failure.remaining -= 1
                 failure.hits += 1
                 return failure
-        return None
+        return self._random_failure(record, channel_id)
+
+    def _random_failure(self, record: RequestRecord, channel_id: int | None) -> Failure | None:
+        spec = self._random
+        if spec is None or record.name not in spec.routes:
+            return None
+        call = (record.name, channel_id)
+        number = self._random_calls.get(call, 0)
+        self._random_calls[call] = number + 1
+        # Seeded per route, channel and how many requests came before: the same requests fail
+        # the same way on every run, however the client interleaves them.
+        rng = random.Random(f"{spec.seed}:{record.name}:{channel_id}:{number}")
+        if rng.random() >= spec.rate:
+            return None
+        kind = rng.choice(spec.kinds)
+        self.random_faults.append(ServedFault(record.name, kind, channel_id, kind in AFTER_KINDS))
+        return Failure(record.name, kind, channel_id, 0, retry_after=spec.retry_after, hits=1)
 
     def _fail(self, request: web.Request, record: RequestRecord, failure: Failure) -> web.Response:
         record.note = f"injected {failure.kind}"
-        if failure.kind == "drop":
+        if failure.kind in ("drop", "drop_after"):
             if request.transport is not None:
                 request.transport.close()
             # The connection is gone; aiohttp has nothing to write this to.

@@ -10,6 +10,7 @@ import html
 import ipaddress
 import itertools
 import json
+import random
 import re
 import socket
 import time
@@ -39,6 +40,16 @@ FailureKind = Literal[
     "timeout",  # processed and recorded, the answer held back past the client's read timeout
     "unmappable",  # not processed; "ok" with a result of the wrong shape, which no client maps
 ]
+# Failures served after the fake has done the call: a client that retries may repeat it.
+ACCEPTED_KINDS = frozenset({"drop", "timeout"})
+RANDOM_METHODS = ("sendMessage", "editMessageText", "editMessageReplyMarkup")
+RANDOM_KINDS: tuple[FailureKind, ...] = (
+    "server_error",
+    "flood",
+    "timeout",
+    "drop",
+    "drop_unprocessed",
+)
 
 DEFAULT_TOKEN = "123:ABC"
 # Well-known service accounts Telegram puts into "from" when the real sender is hidden.
@@ -155,6 +166,27 @@ class _Failure:
     description: str | None
 
 
+@dataclass(frozen=True)
+class _RandomFaults:
+    rate: float
+    seed: int
+    methods: frozenset[str]  # lower-cased
+    kinds: tuple[FailureKind, ...]
+    retry_after: int
+    delay: float
+
+
+@dataclass(frozen=True)
+class ServedFault:
+    """One failure fail_randomly() served: which call, how, and whether the fake had done the
+    call before failing it (then a client that retries does it twice)."""
+
+    method: str
+    kind: FailureKind
+    chat_id: str | None
+    accepted: bool
+
+
 @dataclass
 class _Msg:
     chat: TgChat
@@ -233,6 +265,7 @@ class FakeTelegram:
         self._inline_ids = itertools.count(1)
         self._last_mid: dict[int, int] = {}
         self._messages: dict[tuple[int, int], _Msg] = {}
+        self._bot_records: list[JSON] = []  # every message the bot sent, in order
         self._users: dict[int, TgUser] = {}
         self._chats: dict[int, TgChat] = {}
         self._members: dict[tuple[int, int], JSON] = {}
@@ -240,6 +273,9 @@ class FakeTelegram:
         self._open_queries: set[str] = set()
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._failures: list[_Failure] = []
+        self._random: _RandomFaults | None = None
+        self._random_calls: dict[tuple[str, str], int] = {}
+        self.random_faults: list[ServedFault] = []  # what fail_randomly() served, in order
         # Replaced on every state change so that waiters sleep until "something happened".
         self._change = asyncio.Event()
         self._closed = asyncio.Event()
@@ -499,8 +535,27 @@ class FakeTelegram:
         )
         self._failures.append(failure)
 
+    def fail_randomly(
+        self,
+        rate: float,
+        *,
+        seed: int,
+        methods: tuple[str, ...] = RANDOM_METHODS,
+        kinds: tuple[FailureKind, ...] = RANDOM_KINDS,
+        retry_after: int = 1,
+        delay: float = 20.0,
+    ) -> None:
+        """Fail about `rate` of the calls of `methods` with one of `kinds`, chosen by `seed`.
+
+        fail_next() failures go first. "timeout" holds the answer for `delay` seconds (past
+        the client's read timeout); served failures are listed in random_faults.
+        """
+        lowered = frozenset(m.lower() for m in methods)
+        self._random = _RandomFaults(rate, seed, lowered, tuple(kinds), retry_after, delay)
+
     def clear_failures(self) -> None:
         self._failures.clear()
+        self._random = None
 
     # ----------------------------------------------------------------- reading state
     def messages(self, chat: ChatRef) -> list[JSON]:
@@ -508,6 +563,16 @@ class FakeTelegram:
         cid = chat if isinstance(chat, int) else chat.id
         found = [m.record for (c, _), m in self._messages.items() if c == cid and m.record]
         return sorted(found, key=lambda r: int(r["message_id"]))
+
+    def all_messages(self) -> list[JSON]:
+        """Bot-sent messages of every chat, in the order they were sent (records as messages()
+        gives them, with later edits): for checks over thousands of chats."""
+        return list(self._bot_records)
+
+    def messages_sent_since(self, count: int) -> list[JSON]:
+        """The bot's messages after its first `count` ones: lets a waiting predicate look
+        only at what is new."""
+        return self._bot_records[count:]
 
     def message(self, chat: ChatRef, message_id: int) -> JSON:
         record = self._messages[(chat if isinstance(chat, int) else chat.id, message_id)].record
@@ -786,7 +851,29 @@ class FakeTelegram:
                         self._failures.remove(failure)
                 self.injected.append((method, failure.kind))
                 return failure
-        return None
+        return self._random_failure(method, params)
+
+    def _random_failure(self, method: str, params: JSON) -> _Failure | None:
+        spec = self._random
+        if spec is None or method.lower() not in spec.methods:
+            return None
+        chat = params.get("chat_id")
+        key = str(chat if chat is not None else params.get("callback_query_id", ""))
+        call = (method.lower(), key)
+        number = self._random_calls.get(call, 0)
+        self._random_calls[call] = number + 1
+        # Seeded per method, chat and how many calls came before: the same calls fail in the
+        # same way on every run, however the client interleaves its requests.
+        rng = random.Random(f"{spec.seed}:{call[0]}:{key}:{number}")
+        if rng.random() >= spec.rate:
+            return None
+        kind = rng.choice(spec.kinds)
+        self.injected.append((method, kind))
+        chat_id = None if chat is None else str(chat)
+        self.random_faults.append(ServedFault(method, kind, chat_id, kind in ACCEPTED_KINDS))
+        return _Failure(
+            method.lower(), None, 1, kind, spec.retry_after, 0, spec.delay, description=None
+        )
 
     @staticmethod
     def _failure_error(failure: _Failure) -> ApiError:
@@ -866,6 +953,8 @@ class FakeTelegram:
         msg = _Msg(chat, {}, params | state | {"deleted": False}, reply_to)
         msg.wire = self._bot_wire(msg)
         self._messages[(chat.id, mid)] = msg
+        assert msg.record is not None
+        self._bot_records.append(msg.record)
         return msg.wire
 
     def _edit(self, params: JSON, *, text_edit: bool) -> JSON | bool:

@@ -82,13 +82,9 @@ def _chars_within(text: str, room: int) -> int:
     return len(text)
 
 
-def fit(text: Rich, limit: int = MAX_TEXT) -> Rich:
-    """At most `limit` visible characters: cut after the last whole sentence that fits (else the
-    last word, else anywhere) and mark the cut with an ellipsis. The cut happens in the spans,
-    before rendering, so no tag is ever split."""
-    if utf16_len(text.plain()) <= limit:
-        return text
-    room = limit - utf16_len(" " + ELLIPSIS)
+def _cut_point(text: Rich, room: int) -> tuple[int, int]:
+    """(span index, characters of it kept) to stay within `room` UTF-16 units: after the last
+    whole sentence that fits, else the last word, else anywhere."""
     sentence: tuple[int, int] | None = None
     word: tuple[int, int] | None = None
     hard = (0, 0)
@@ -107,7 +103,11 @@ def fit(text: Rich, limit: int = MAX_TEXT) -> Rich:
         if _ENDS_SENTENCE.search(span.text):
             sentence = (index, len(span.text))
         room -= utf16_len(span.text)
-    index, keep = sentence or word or hard
+    return sentence or word or hard
+
+
+def _cut(text: Rich, index: int, keep: int) -> Rich:
+    """The spans before the cut, without trailing blanks, and an ellipsis."""
     spans = list(text.spans[:index])
     head = text.spans[index].text[:keep]
     if head.strip():
@@ -118,6 +118,16 @@ def fit(text: Rich, limit: int = MAX_TEXT) -> Rich:
         spans[-1] = dataclasses.replace(spans[-1], text=spans[-1].text.rstrip())
     spans.append(Span(" " + ELLIPSIS if spans else ELLIPSIS))
     return Rich(tuple(spans))
+
+
+def fit(text: Rich, limit: int = MAX_TEXT) -> Rich:
+    """At most `limit` visible characters: cut after the last whole sentence that fits (else the
+    last word, else anywhere) and mark the cut with an ellipsis. The cut happens in the spans,
+    before rendering, so no tag is ever split."""
+    if utf16_len(text.plain()) <= limit:
+        return text
+    index, keep = _cut_point(text, limit - utf16_len(" " + ELLIPSIS))
+    return _cut(text, index, keep)
 
 
 def shorten(text: str, limit: int) -> str:

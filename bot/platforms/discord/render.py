@@ -145,25 +145,31 @@ def source_of(url: str | None) -> str | None:
     return host.removeprefix("www.") or None
 
 
+def _footer(card: ArticleCard, language: str) -> str:
+    """#N, date, source and the vote total."""
+    parts = [f"#{card.article_id}"]
+    if card.published is not None:
+        parts.append(format_date(card.published, language))
+    parts += [part for part in (source_of(card.url), card.footer) if part]
+    return shorten(" · ".join(parts), MAX_FOOTER)
+
+
+def _tail(card: ArticleCard) -> str:
+    """The hashtags and the poll question, under the summary."""
+    # A hashtag is "#" and word characters: only its body needs escaping ("_").
+    tail = [" ".join("#" + escape(hashtag(tag)[1:]) for tag in card.tags)]
+    if card.question:
+        tail.append(f"_{escape(card.question)}_")
+    return "\n\n".join(part for part in tail if part)
+
+
 def article_embed(card: ArticleCard, language: str) -> discord.Embed:
     """Linked title, summary, hashtags and the poll question; #N, date, source and the vote
     total in the footer. Within Discord's limits: 256 / 4096 / 2048, 6000 in all."""
     # Embed titles are not markdown-rendered everywhere: only mentions are defused.
     title = shorten(discord.utils.escape_mentions(card.title), MAX_TITLE)
-    footer_parts = [f"#{card.article_id}"]
-    if card.published is not None:
-        footer_parts.append(format_date(card.published, language))
-    source = source_of(card.url)
-    if source:
-        footer_parts.append(source)
-    if card.footer:
-        footer_parts.append(card.footer)
-    footer = shorten(" · ".join(footer_parts), MAX_FOOTER)
-    # A hashtag is "#" and word characters: only its body needs escaping ("_").
-    tail = [" ".join("#" + escape(hashtag(tag)[1:]) for tag in card.tags)]
-    if card.question:
-        tail.append(f"_{escape(card.question)}_")
-    tail_text = "\n\n".join(part for part in tail if part)
+    footer = _footer(card, language)
+    tail_text = _tail(card)
     room = min(MAX_DESCRIPTION, MAX_EMBED - len(title) - len(footer)) - len(tail_text) - 2
     summary = (
         cut_sentences(escape(card.summary), max(room, 0)) if card.summary != card.title else ""
@@ -257,11 +263,11 @@ class Rendered:
         }
 
 
-def render(reply: Reply, language: str) -> Rendered:
-    """Call inside the event loop: a View needs it. A post is laid out in the language the
-    core rendered it in (a post keeps its own); `language` serves the rest."""
+def render(reply: Reply, default_language: str) -> Rendered:
+    """Call inside the event loop: a View needs it. A reply is laid out in the language the
+    core wrote it in (a post keeps its own); `default_language` for one that does not say."""
     if reply.card is not None:
-        embed = article_embed(reply.card, reply.language or language)
+        embed = article_embed(reply.card, reply.language or default_language)
         return Rendered(None, embed, buttons_view(reply.buttons))
     return Rendered(markdown(reply.text), None, buttons_view(reply.buttons))
 

@@ -7,14 +7,16 @@ import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import discord
 from discord import app_commands
 
-from bot.platforms.discord_render import shorten
+from bot.platforms.discord.render import shorten
 from handlers.i18n import catalogue, t
 from handlers.registry import MAX_ARG_CHARS, MAX_ID, MAX_TOTAL_CHARS, CommandSpec, Param
+from storage.tags import tag_key
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ LANGUAGE_OF_LOCALE = {
 # What the adapter does with a slash command: its name and its arguments in Param order.
 RunCommand = Callable[[discord.Interaction[Any], str, tuple[str, ...]], Awaitable[None]]
 # Known tags for a typed prefix, most used first.
-KnownTags = Callable[[str, int], list[str]]
+KnownTags = Callable[[str, int], Awaitable[list[str]]]
 
 
 class CatalogueTranslator(app_commands.Translator):
@@ -87,34 +89,54 @@ def option_text(value: object) -> str:
     return str(value)
 
 
-def tag_choices(current: str, known: KnownTags, *, many: bool) -> list[tuple[str, str]]:
-    """(shown, value) pairs completing what was typed. For several tags the last one is
-    completed; tags with spaces are kept whole by commas, which the core splits on first."""
-    if not many:
-        return [(tag, tag) for tag in known(current, MAX_CHOICES)]
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """What was typed into a tags option: the tags finished already, the one being typed, and
+    the whole text when it may be the start of one tag with a space in it."""
+
+    done: tuple[str, ...]
+    last: str
+    whole: str | None = None
+
+
+def read_typed(current: str) -> Typed:
+    """Several tags are split on commas (and '+') if there are any, else on spaces."""
     text = current.replace("+", ",")
-    pairs: list[tuple[str, str]] = []
     if "," in text:
         head, _, last = text.rpartition(",")
-        done = [part.strip() for part in head.split(",") if part.strip()]
+        return Typed(tuple(part.strip() for part in head.split(",") if part.strip()), last)
+    parts = text.split()
+    if text.endswith(" ") or not parts:
+        return Typed(tuple(parts), "")
+    # "Künstliche Int" may be the start of one tag with a space in it.
+    return Typed(tuple(parts[:-1]), parts[-1], text.strip() if len(parts) > 1 else None)
+
+
+def completed(typed: Typed, tag: str) -> tuple[str, str] | None:
+    """(shown, value) for the typed tags with `tag` last; tags with spaces are kept whole by
+    commas, which the core splits on first. None when Discord would not take the value."""
+    chosen = [*typed.done, tag]
+    if any(" " in c for c in chosen):
+        shown = ", ".join(chosen)
+        value = shown + ("," if len(chosen) == 1 else "")
     else:
-        parts = text.split()
-        done, last = (parts, "") if text.endswith(" ") or not parts else (parts[:-1], parts[-1])
-        if len(parts) > 1:
-            # "Künstliche Int" may be the start of one tag with a space in it.
-            pairs += [(tag, tag + ",") for tag in known(text.strip(), MAX_CHOICES)]
-    have = {d.casefold() for d in done}
-    for tag in known(last, MAX_CHOICES + len(done)):
-        if tag.casefold() in have:
-            continue
-        chosen = [*done, tag]
-        if any(" " in c for c in chosen):
-            shown = ", ".join(chosen)
-            value = shown + ("," if len(chosen) == 1 else "")
-        else:
-            shown = value = " ".join(chosen)
-        if len(value) <= 100:
-            pairs.append((shown, value))
+        shown = value = " ".join(chosen)
+    return (shown, value) if len(value) <= 100 else None
+
+
+async def tag_choices(current: str, known: KnownTags, *, many: bool) -> list[tuple[str, str]]:
+    """(shown, value) pairs completing what was typed; for several tags, the last one."""
+    if not many:
+        return [(tag, tag) for tag in await known(current, MAX_CHOICES)]
+    typed = read_typed(current)
+    pairs: list[tuple[str, str]] = []
+    if typed.whole is not None:
+        pairs += [(tag, tag + ",") for tag in await known(typed.whole, MAX_CHOICES)]
+    have = {tag_key(d) for d in typed.done}
+    for tag in await known(typed.last, MAX_CHOICES + len(typed.done)):
+        pair = completed(typed, tag) if tag_key(tag) not in have else None
+        if pair is not None:
+            pairs.append(pair)
     return pairs[:MAX_CHOICES]
 
 
@@ -126,10 +148,69 @@ def _autocomplete(
     ) -> list[app_commands.Choice[str]]:
         return [
             app_commands.Choice(name=shown, value=value)
-            for shown, value in tag_choices(current, known, many=many)
+            for shown, value in await tag_choices(current, known, many=many)
         ]
 
     return complete
+
+
+def _callback(params: tuple[Param, ...], run: RunCommand, name: str) -> Any:
+    """The slash command's callback, with a signature discord.py reads its options from:
+    interaction, then p0, p1, ... typed by each Param's kind."""
+
+    async def callback(interaction: discord.Interaction[Any], **values: Any) -> None:
+        # The core's arguments are positional and told apart by their shape (an id, a
+        # duration, a person): an omitted optional is skipped, the later ones still count.
+        given = [values.get(f"p{index}") for index in range(len(params))]
+        args = tuple(option_text(value) for value in given if value is not None)
+        await run(interaction, name, args)
+
+    signature = [
+        inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        )
+    ]
+    signature += [
+        inspect.Parameter(
+            f"p{index}",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=annotation(param),
+            default=inspect.Parameter.empty if param.required else None,
+        )
+        for index, param in enumerate(params)
+    ]
+    callback.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    return callback
+
+
+def _with_options(function: Any, params: tuple[Param, ...], known: KnownTags, language: str) -> Any:
+    """The options' names and descriptions, language choices and tag autocomplete."""
+    if not params:
+        return function
+    function = app_commands.rename(**{f"p{i}": p.name for i, p in enumerate(params)})(function)
+    function = app_commands.describe(
+        **{f"p{i}": described(option_key(p), language) for i, p in enumerate(params)}
+    )(function)
+    languages = [
+        app_commands.Choice(name=t(f"discord.language.{code}", language), value=code)
+        for code in ("de", "en")
+    ]
+    choices = {f"p{i}": languages for i, p in enumerate(params) if p.kind == "language"}
+    if choices:
+        function = app_commands.choices(**choices)(function)
+    return _with_completions(function, params, known)
+
+
+def _with_completions(function: Any, params: tuple[Param, ...], known: KnownTags) -> Any:
+    """Tag options complete from the known tags."""
+    completions = {
+        f"p{i}": _autocomplete(known, many=p.kind == "tags")
+        for i, p in enumerate(params)
+        if p.kind in {"tags", "tag"}
+    }
+    if completions:
+        function = app_commands.autocomplete(**completions)(function)
+    return function
 
 
 def slash_command(
@@ -138,57 +219,8 @@ def slash_command(
     """One slash command for one core command. The callback's signature is built from the
     Params (p0, p1, ... renamed to the Params' names), so discord.py types and checks the
     options; the callback turns them back into the core's positional arguments."""
-    params = spec.params[:MAX_OPTIONS]
-
-    async def callback(interaction: discord.Interaction[Any], **values: Any) -> None:
-        args: list[str] = []
-        for index in range(len(params)):
-            value = values.get(f"p{index}")
-            # The core's arguments are positional and told apart by their shape (an id, a
-            # duration, a person): an omitted optional is skipped, the later ones still count.
-            if value is None:
-                continue
-            args.append(option_text(value))
-        await run(interaction, spec.name, tuple(args))
-
-    signature = [
-        inspect.Parameter(
-            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
-        )
-    ]
-    for index, param in enumerate(params):
-        signature.append(
-            inspect.Parameter(
-                f"p{index}",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=annotation(param),
-                default=inspect.Parameter.empty if param.required else None,
-            )
-        )
-    callback.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
-    function: Any = callback
-    if params:
-        function = app_commands.rename(**{f"p{i}": p.name for i, p in enumerate(params)})(function)
-        function = app_commands.describe(
-            **{f"p{i}": described(option_key(p), language) for i, p in enumerate(params)}
-        )(function)
-    choices = {
-        f"p{i}": [
-            app_commands.Choice(name=t(f"discord.language.{code}", language), value=code)
-            for code in ("de", "en")
-        ]
-        for i, p in enumerate(params)
-        if p.kind == "language"
-    }
-    if choices:
-        function = app_commands.choices(**choices)(function)
-    completions = {
-        f"p{i}": _autocomplete(known, many=p.kind == "tags")
-        for i, p in enumerate(params)
-        if p.kind in {"tags", "tag"}
-    }
-    if completions:
-        function = app_commands.autocomplete(**completions)(function)
+    params = tuple(spec.params[:MAX_OPTIONS])
+    function = _with_options(_callback(params, run, spec.name), params, known, language)
     return app_commands.Command(
         name=spec.name, description=described(spec.help_key, language), callback=function
     )

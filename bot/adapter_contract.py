@@ -1,4 +1,5 @@
-"""The contract every platform adapter fulfils, and the errors a send can end in."""
+"""The contract every platform adapter fulfils, and the errors a send can end in; beside the
+runtime that uses it, so that the core imports nothing from bot.platforms."""
 
 from __future__ import annotations
 
@@ -55,8 +56,8 @@ class Adapter(Protocol):
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         """Replace a posted message's text and buttons; nothing when it is unchanged."""
 
-    async def delete(self, message: MessageRef) -> None:
-        """Delete a posted message (or replace it when the platform cannot delete)."""
+    async def delete(self, message: MessageRef, instead: Reply) -> None:
+        """Delete a posted message; where the platform cannot, make it show `instead`."""
 
     async def ban_member(self, chat: ChatRef, user: UserRef) -> bool:
         """Remove the person from the group or server; False when the bot lacks the right."""

@@ -1,0 +1,228 @@
+"""Telegram sends and edits: rendered, paced within Telegram's limits, batched per message,
+and their errors mapped to what the outbox does next."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from telegram import Bot, LinkPreviewOptions, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application
+
+from bot.adapter_contract import DeliveryError
+from bot.pacing import Limit, Pacer
+from bot.platforms.edit_batching import EditBatching, Shown
+from bot.platforms.log_redaction import Redactor
+from bot.platforms.telegram.identities import INLINE, PLATFORM, api_chat_id, message_key
+from bot.platforms.telegram.render import fit, keyboard, markup_key, render_html
+from bot.runtime import Runtime
+from bot.settings import Settings
+from handlers.events import Reply
+from storage.models import ChatRef, MessageRef
+
+log = logging.getLogger(__name__)
+
+AnyApp = Application[Any, Any, Any, Any, Any, Any]
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# BadRequest descriptions that mean the chat cannot be written to at all.
+UNREACHABLE = (
+    "chat not found",
+    "user is deactivated",
+    "peer_id_invalid",
+    "not enough rights to send",
+    "need administrator rights",
+    "have no rights to send",
+    "chat_write_forbidden",
+    "bot is not a member",
+)
+
+
+def per_second(rate: float) -> Limit:
+    """A rate in messages per second as a sliding-window limit."""
+    if rate >= 1 and float(rate).is_integer():
+        return Limit(int(rate), 1.0)
+    return Limit(1, 1.0 / rate)
+
+
+def pacer_for(settings: Settings) -> Pacer:
+    """Telegram's limits: overall, per chat, and per group per minute; edits per chat."""
+    per_chat = per_second(settings.telegram_rate_per_chat)
+    per_group = Limit(settings.telegram_rate_per_group_minute, 60.0)
+
+    def limits(key: str) -> list[Limit]:
+        if key.startswith("edit:"):
+            return [per_chat]
+        return [per_group, per_chat] if key.startswith("-") else [per_chat]
+
+    return Pacer(per_second(settings.telegram_rate_overall), limits)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Look:
+    """A message as Telegram shows it: its HTML text and its keyboard."""
+
+    text: str
+    markup: str
+
+
+def edit_target(message: MessageRef) -> dict[str, Any]:
+    """How the Bot API names a message to edit: an inline message by its own id."""
+    if message.chat.chat_id == INLINE:
+        return {"inline_message_id": message.message_id}
+    return {"chat_id": api_chat_id(message.chat.chat_id), "message_id": int(message.message_id)}
+
+
+class Outbound:
+    """Everything that leaves for Telegram. `app` is set while the adapter runs."""
+
+    def __init__(self, runtime: Runtime, settings: Settings, redactor: Redactor) -> None:
+        self.runtime = runtime
+        self.redactor = redactor
+        self.pacer = pacer_for(settings)
+        self.app: AnyApp | None = None
+        self._edits: EditBatching[Look] = EditBatching()
+
+    def bot(self) -> Bot:
+        if self.app is None:
+            raise DeliveryError("Telegram is not running")
+        bot: Bot = self.app.bot
+        return bot
+
+    async def post(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> MessageRef:
+        """Send one reply as a new message, paced; DeliveryError when it cannot be sent."""
+        bot = self.bot()
+        target = api_chat_id(chat_id)
+        text = render_html(fit(reply.text))
+        if not text.strip():
+            raise DeliveryError("empty message")
+        markup = keyboard(reply.buttons)
+        quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        await self.pacer.acquire(chat_id)
+        try:
+            message = await bot.send_message(
+                target,
+                text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+                reply_parameters=quote,
+            )
+        except TelegramError as err:
+            raise self.delivery_error(err, chat_id) from err
+        ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id))
+        look = Look(text, markup_key(markup))
+        self._edits.sent(message_key(ref), Shown(reply.poll_version, look))
+        return ref
+
+    async def edit(self, message: MessageRef, reply: Reply) -> bool:
+        """Make the message show `reply`, batched with the other edits of the message (see
+        edit_batching): False when it was dropped for a newer edit."""
+        key = message_key(message)
+        # Edits are paced per chat (apart from its new messages); an inline message has none.
+        pace = f"edit:{key}" if message.chat.chat_id == INLINE else f"edit:{message.chat.chat_id}"
+        text = render_html(fit(reply.text))
+        markup = keyboard(reply.buttons)
+        where = edit_target(message)
+
+        async def send(shown: Shown[Look] | None) -> None:
+            await self.pacer.acquire(pace)
+            # Only the counts changed: the keyboard alone is a lighter edit.
+            only_buttons = shown is not None and shown.look.text == text
+            try:
+                if only_buttons:
+                    await self.bot().edit_message_reply_markup(reply_markup=markup, **where)
+                else:
+                    await self.bot().edit_message_text(
+                        text,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=markup,
+                        link_preview_options=NO_PREVIEW,
+                        **where,
+                    )
+            except TelegramError as err:
+                if not _not_modified(err):
+                    raise self.delivery_error(err, pace) from err
+
+        wanted = Shown(reply.poll_version, Look(text, markup_key(markup)))
+        return await self._edits.edit(key, wanted, send)
+
+    async def delete(self, message: MessageRef, instead: Reply) -> None:
+        if message.chat.chat_id != INLINE and await self._deleted(message):
+            return
+        # Inline messages cannot be deleted, nor old ones in groups: they show `instead`.
+        await self.edit(message, instead)
+
+    async def _deleted(self, message: MessageRef) -> bool:
+        """True when the message is gone; False when Telegram cannot delete it."""
+        chat = message.chat.chat_id
+        try:
+            await self.bot().delete_message(api_chat_id(chat), int(message.message_id))
+        except BadRequest as err:
+            text = err.message.lower()
+            if "not found" in text:
+                return True  # gone already
+            if "can't be deleted" not in text and "cannot be deleted" not in text:
+                raise self.delivery_error(err, chat) from err
+            return False
+        except TelegramError as err:
+            raise self.delivery_error(err, chat) from err
+        return True
+
+    def delivery_error(self, err: TelegramError, pace_key: str) -> DeliveryError:
+        """What a PTB error means for the outbox: wait, move, give up on the chat, or retry."""
+        if isinstance(err, RetryAfter):
+            wait = err.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            self.pacer.back_off(pace_key, seconds)
+            return DeliveryError(f"flood control: retry after {seconds:g} s", retry_after=seconds)
+        if isinstance(err, ChatMigrated):
+            new = ChatRef(PLATFORM, str(err.new_chat_id))
+            return DeliveryError("the group became a supergroup", migrated_to=new)
+        reason = self.redactor.redact(err.message).removeprefix("Forbidden: ")
+        if isinstance(err, Forbidden):
+            return DeliveryError(reason, permanent=True)
+        if isinstance(err, BadRequest):
+            lowered = reason.lower()
+            return DeliveryError(reason, permanent=any(p in lowered for p in UNREACHABLE))
+        if isinstance(err, TimedOut):
+            return _timed_out(err)
+        return DeliveryError(f"{type(err).__name__}: {reason}")
+
+    async def answer(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> None:
+        """Send a reply to something a person did: best effort, one wait for a short flood
+        pause, and a group that became a supergroup is followed."""
+        if not reply.text.plain().strip():
+            return
+        for _ in range(2):
+            try:
+                message = await self.post(chat_id, reply, reply_to=reply_to)
+            except DeliveryError as err:
+                if err.migrated_to is not None:
+                    await self.runtime.migrated(ChatRef(PLATFORM, chat_id), err.migrated_to)
+                    chat_id, reply_to = err.migrated_to.chat_id, None
+                    continue
+                if err.retry_after is not None and err.retry_after <= 10:
+                    continue  # the pacer holds this chat back until then
+                log.info("cannot answer in telegram:%s: %s", chat_id, err.reason)
+                return
+            if reply.article_id is not None:
+                await self.runtime.posted(reply, message)
+            return
+
+
+def _not_modified(err: TelegramError) -> bool:
+    return isinstance(err, BadRequest) and "not modified" in err.message.lower()
+
+
+def _timed_out(err: TimedOut) -> DeliveryError:
+    # Connect and pool timeouts sent nothing; after a read or write timeout Telegram may have
+    # done it. The outbox retries either way (at least once, see README).
+    cause = type(err.__cause__).__name__ if err.__cause__ else "timeout"
+    if not isinstance(err.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout):
+        log.warning("Telegram timed out (%s): it may have been done anyway", cause)
+    return DeliveryError(f"timed out ({cause})")

@@ -1,0 +1,165 @@
+"""The store's articles: the archive, its tags and the search index row of each article."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from storage.db import Db, from_ts, like_pattern, to_ts
+from storage.models import Article, NewArticle, TagCount
+
+# -- SQLite dialect: the FTS5 index row (PostgreSQL keeps a tsvector column instead) ---------
+_INDEX_ROW = "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)"
+
+
+class Articles:
+    """Articles are found by id, by tag key (already folded by the caller) or by text."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def duplicate_of(self, dedupe_key: str, chash: str, url_key: str | None) -> int | None:
+        """The article already stored under this key, text or link, if any."""
+        found = self.db.scalar(
+            "SELECT id FROM articles WHERE dedupe_key = ? OR content_hash = ?"
+            " OR (? IS NOT NULL AND url_key = ?) LIMIT 1",
+            (dedupe_key, chash, url_key, url_key),
+        )
+        return int(found) if found is not None else None
+
+    def insert(
+        self,
+        new: NewArticle,
+        *,
+        dedupe_key: str,
+        url_key: str | None,
+        chash: str,
+        language: str,
+        tags: Sequence[tuple[str, str]],
+    ) -> int:
+        """Store an article with its (key, name) tags in order; returns its id. The caller
+        holds the write and has checked for duplicates."""
+        cur = self.db.execute(
+            "INSERT INTO articles (dedupe_key, url_key, content_hash, title, body, url,"
+            " published, added, language, source) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                dedupe_key,
+                url_key,
+                chash,
+                new.title,
+                new.body,
+                new.url,
+                to_ts(new.published) if new.published else None,
+                to_ts(self.db.now()),
+                language,
+                new.source,
+            ),
+        )
+        article_id = int(cur.lastrowid or 0)
+        self.db.executemany(
+            "INSERT INTO tags (key, name) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", tags
+        )
+        self.db.executemany(
+            "INSERT INTO article_tags (article_id, tag_id, position)"
+            " SELECT ?, id, ? FROM tags WHERE key = ?",
+            [(article_id, position, key) for position, (key, _name) in enumerate(tags)],
+        )
+        # The search index row, written once now that the tags are in (m006): a known tag
+        # is indexed in its stored spelling, as the m003 triggers did.
+        self.db.execute(
+            _INDEX_ROW, (article_id, new.title, new.body, " ".join(self._tags(article_id)))
+        )
+        return article_id
+
+    def _tags(self, article_id: int) -> tuple[str, ...]:
+        return tuple(
+            r[0]
+            for r in self.db.execute(
+                "SELECT t.name FROM article_tags at JOIN tags t ON t.id = at.tag_id"
+                " WHERE at.article_id = ? ORDER BY at.position",
+                (article_id,),
+            )
+        )
+
+    def article(self, row: sqlite3.Row) -> Article:
+        """The article a row of the articles table (with any extra columns) describes."""
+        added = from_ts(row["added"])
+        assert added is not None
+        return Article(
+            id=row["id"],
+            title=row["title"],
+            body=row["body"],
+            tags=self._tags(row["id"]),
+            url=row["url"],
+            published=from_ts(row["published"]),
+            added=added,
+            language=row["language"],
+            source=row["source"],
+            removed=bool(row["removed"]),
+        )
+
+    def get(self, article_id: int, *, include_removed: bool = True) -> Article | None:
+        row = self.db.one("SELECT * FROM articles WHERE id = ?", (article_id,))
+        if row is None or (row["removed"] and not include_removed):
+            return None
+        return self.article(row)
+
+    def latest(self, key: str | None, limit: int) -> list[Article]:
+        """The newest articles not removed, those with the tag `key` only when it is given."""
+        if key is not None:
+            rows = self.db.rows(
+                "SELECT a.* FROM articles a JOIN article_tags at ON at.article_id = a.id"
+                " JOIN tags t ON t.id = at.tag_id WHERE t.key = ? AND a.removed = 0"
+                " ORDER BY a.id DESC LIMIT ?",
+                (key, limit),
+            )
+        else:
+            rows = self.db.rows(
+                "SELECT * FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (limit,)
+            )
+        return [self.article(r) for r in rows]
+
+    def find(self, text: str, limit: int) -> list[Article]:
+        """Articles whose title or tags contain `text` (case-insensitive), newest first."""
+        needle = like_pattern(text.strip())
+        rows = self.db.rows(
+            "SELECT DISTINCT a.* FROM articles a LEFT JOIN article_tags at ON at.article_id = a.id"
+            " LEFT JOIN tags t ON t.id = at.tag_id WHERE a.removed = 0 AND"
+            " (a.title LIKE ? ESCAPE '\\' OR t.name LIKE ? ESCAPE '\\')"
+            " ORDER BY a.id DESC LIMIT ?",
+            (needle, needle, limit),
+        )
+        return [self.article(r) for r in rows]
+
+    def count(self, *, exclude_source: str | None = None) -> int:
+        if exclude_source is None:
+            return int(self.db.scalar("SELECT count(*) FROM articles"))
+        return int(
+            self.db.scalar("SELECT count(*) FROM articles WHERE source != ?", (exclude_source,))
+        )
+
+    # -- tags -------------------------------------------------------------------------------
+
+    def tag_counts(self, limit: int) -> list[TagCount]:
+        rows = self.db.rows(
+            "SELECT t.name, count(*) AS n FROM tags t JOIN article_tags at ON at.tag_id = t.id"
+            " JOIN articles a ON a.id = at.article_id WHERE a.removed = 0"
+            " GROUP BY t.id ORDER BY n DESC, t.key LIMIT ?",
+            (limit,),
+        )
+        return [TagCount(tag=r["name"], articles=r["n"]) for r in rows]
+
+    def tags_matching(self, key: str, limit: int) -> list[str]:
+        """Known tags whose key contains `key`, those starting with it first, most used first."""
+        rows = self.db.rows(
+            "SELECT t.name FROM tags t LEFT JOIN article_tags at ON at.tag_id = t.id"
+            " WHERE t.key LIKE ? ESCAPE '\\' GROUP BY t.id"
+            " ORDER BY substr(t.key, 1, length(?)) != ?, count(at.article_id) DESC, t.key LIMIT ?",
+            (like_pattern(key), key, key, limit),
+        )
+        return [str(r["name"]) for r in rows]
+
+    def tag_name(self, key: str) -> str | None:
+        """The display spelling of the tag with this key, or None when it is not known."""
+        name = self.db.scalar("SELECT name FROM tags WHERE key = ?", (key,))
+        return str(name) if name is not None else None

@@ -1,0 +1,106 @@
+"""The store's sources (feeds, files, the demo): when each is due, how it fared, when it parks."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import timedelta
+
+from storage.db import Db, from_ts, to_ts
+from storage.models import Feed
+
+
+def _feed(row: sqlite3.Row) -> Feed:
+    return Feed(
+        id=row["id"],
+        location=row["location"],
+        kind=row["kind"],
+        tags=tuple(t for t in row["tags"].split("\n") if t),
+        interval_seconds=row["interval_seconds"],
+        state=row["state"],
+        last_success=from_ts(row["last_success"]),
+        last_error=row["last_error"],
+        failures=row["failures"],
+        next_fetch=from_ts(row["next_fetch"]),
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+    )
+
+
+class Feeds:
+    """Sources by id; a source that fails `park_after` times in a row is parked."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add(
+        self, location: str, kind: str, *, interval_seconds: int, tags: Sequence[str]
+    ) -> tuple[Feed, bool]:
+        """Add a source; returns (feed, created). An existing location is returned unchanged."""
+        now = to_ts(self.db.now())
+        with self.db.write():
+            known = self.db.scalar("SELECT id FROM feeds WHERE location=?", (location,))
+            if known is not None:
+                feed_id, created = int(known), False
+            else:
+                cur = self.db.execute(
+                    "INSERT INTO feeds (location, kind, tags, interval_seconds, next_fetch, added)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (location, kind, "\n".join(tags), interval_seconds, now, now),
+                )
+                feed_id, created = int(cur.lastrowid or 0), True
+            feed = self.get(feed_id)
+        assert feed is not None
+        return feed, created
+
+    def get(self, feed_id: int) -> Feed | None:
+        row = self.db.one("SELECT * FROM feeds WHERE id=?", (feed_id,))
+        return _feed(row) if row else None
+
+    def all(self) -> list[Feed]:
+        return [_feed(r) for r in self.db.rows("SELECT * FROM feeds ORDER BY id")]
+
+    def remove(self, feed_id: int) -> Feed | None:
+        feed = self.get(feed_id)
+        if feed:
+            self.db.execute("DELETE FROM feeds WHERE id=?", (feed_id,))
+        return feed
+
+    def set_state(self, feed_id: int, state: str) -> Feed | None:
+        self.db.execute(
+            "UPDATE feeds SET state=?, failures = CASE WHEN ?='active' THEN 0 ELSE failures END,"
+            " next_fetch=? WHERE id=?",
+            (state, state, to_ts(self.db.now()), feed_id),
+        )
+        return self.get(feed_id)
+
+    def due(self) -> list[Feed]:
+        rows = self.db.rows(
+            "SELECT * FROM feeds WHERE state='active' AND next_fetch <= ? ORDER BY next_fetch",
+            (to_ts(self.db.now()),),
+        )
+        return [_feed(r) for r in rows]
+
+    def fetched(
+        self, feed_id: int, *, next_in: float, etag: str | None, last_modified: str | None
+    ) -> None:
+        now = self.db.now()
+        self.db.execute(
+            "UPDATE feeds SET last_success=?, failures=0, last_error=NULL, next_fetch=?,"
+            " etag=coalesce(?, etag), last_modified=coalesce(?, last_modified), fetched_once=1"
+            " WHERE id=?",
+            (to_ts(now), to_ts(now + timedelta(seconds=next_in)), etag, last_modified, feed_id),
+        )
+
+    def failed(self, feed_id: int, error: str, *, next_in: float, park_after: int) -> Feed:
+        self.db.execute(
+            "UPDATE feeds SET failures = failures + 1, last_error=?, next_fetch=?,"
+            " state = CASE WHEN failures + 1 >= ? THEN 'parked' ELSE state END WHERE id=?",
+            (error[:500], to_ts(self.db.now() + timedelta(seconds=next_in)), park_after, feed_id),
+        )
+        feed = self.get(feed_id)
+        assert feed is not None
+        return feed
+
+    def fetched_once(self, feed_id: int) -> bool:
+        return bool(self.db.scalar("SELECT fetched_once FROM feeds WHERE id=?", (feed_id,)))

@@ -1,0 +1,188 @@
+"""The store's outbox: one delivery row per article and chat, claimed with a lease and sent."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import timedelta
+
+from storage.db import Db, chat_scope, from_ts, marks, to_ts
+from storage.models import ChatRef, Delivery, MessageRef
+from storage.posts import Posts
+
+# -- SQLite dialect: UPDATE OR IGNORE (a row for the new chat may exist already), and the
+# two-argument max() (GREATEST on PostgreSQL) ----------------------------------------------
+_MOVED = (
+    "UPDATE OR IGNORE deliveries SET chat_id=?, status='pending', lease_until=NULL,"
+    " claimed_by=NULL, next_try=? WHERE id=?"
+)
+_GIVE_BACK = (
+    "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
+    " attempts=max(attempts-?, 0)"
+)
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    next_try = from_ts(row["next_try"])
+    assert next_try is not None
+    return Delivery(
+        id=row["id"],
+        article_id=row["article_id"],
+        chat=ChatRef(row["platform"], row["chat_id"]),
+        status=row["status"],
+        attempts=row["attempts"],
+        next_try=next_try,
+        message_id=row["message_id"],
+        last_error=row["last_error"],
+    )
+
+
+class Outbox:
+    """The truth about what is still to be sent: a crash anywhere loses nothing."""
+
+    def __init__(self, db: Db, posts: Posts) -> None:
+        self.db = db
+        self.posts = posts
+
+    def queue_article(self, article_id: int, tag_keys: Sequence[str]) -> int:
+        """One delivery per chat with an active subscription to one of these tag keys;
+        returns how many were queued."""
+        now = to_ts(self.db.now())
+        return self.db.changes(
+            "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
+            " SELECT DISTINCT ?, platform, chat_id, ?, ? FROM subscriptions"
+            f" WHERE active = 1 AND tag_key IN ({marks(tag_keys)})"
+            " ON CONFLICT DO NOTHING",
+            (article_id, now, now, *tag_keys),
+        )
+
+    def queue_backlog(self, chat: ChatRef, tag_keys: Sequence[str] | None, count: int) -> int:
+        """Queue for the chat the newest `count` articles with one of these tag keys (any
+        article for None) that were not queued there before; returns how many were queued."""
+        if tag_keys is None:
+            candidates = self.db.execute(
+                "SELECT id FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (count,)
+            ).fetchall()
+        else:
+            candidates = self.db.execute(
+                "SELECT DISTINCT a.id FROM articles a"
+                " JOIN article_tags at ON at.article_id = a.id"
+                f" JOIN tags t ON t.id = at.tag_id WHERE t.key IN ({marks(tag_keys)})"
+                " AND a.removed = 0 ORDER BY a.id DESC LIMIT ?",
+                (*tag_keys, count),
+            ).fetchall()
+        now = to_ts(self.db.now())
+        queued = 0
+        for (article_id,) in reversed(candidates):
+            queued += self.db.changes(
+                "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
+                " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                (article_id, chat.platform, chat.chat_id, now, now),
+            )
+        return queued
+
+    def claim(
+        self,
+        platforms: Iterable[str],
+        only_chats: Mapping[str, Collection[str]],
+        *,
+        limit: int,
+        lease: float,
+        worker: str,
+    ) -> list[Delivery]:
+        """Take due deliveries for these platforms (those in `only_chats` for those chats
+        only), leased to `worker`. A lease that ran out (a crash mid-send) frees its row."""
+        where, params = chat_scope(platforms, only_chats, "d")
+        if not where:
+            return []
+        now = self.db.now()
+        with self.db.write():
+            self.db.execute(
+                "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL"
+                " WHERE status='sending' AND lease_until < ?",
+                (to_ts(now),),
+            )
+            rows = self.db.rows(
+                f"SELECT d.* FROM deliveries d WHERE d.status='pending' AND ({where})"
+                " AND d.next_try <= ? ORDER BY d.next_try, d.id LIMIT ?",
+                (*params, to_ts(now), limit),
+            )
+            if rows:
+                until = to_ts(now + timedelta(seconds=lease))
+                self.db.executemany(
+                    "UPDATE deliveries SET status='sending', lease_until=?, claimed_by=?,"
+                    " attempts=attempts+1 WHERE id=?",
+                    [(until, worker or None, r["id"]) for r in rows],
+                )
+        return [
+            dataclasses.replace(_delivery(r), status="sending", attempts=r["attempts"] + 1)
+            for r in rows
+        ]
+
+    def release_claims(self, worker: str, *, count_attempt: bool) -> int:
+        """Give back every row `worker` holds: at a clean stop (the attempt did not happen,
+        `count_attempt=False`) or when it starts again after a crash (a send may have been on
+        its way: the attempt counts). Returns how many rows were given back."""
+        undo = 0 if count_attempt else 1
+        return self.db.changes(
+            _GIVE_BACK + " WHERE status='sending' AND claimed_by=?", (undo, worker)
+        )
+
+    def sent(
+        self, delivery_id: int, message: MessageRef, poll_version: int, language: str | None
+    ) -> None:
+        with self.db.write():
+            row = self.db.execute(
+                "UPDATE deliveries SET status='sent', message_id=?, sent_at=?, lease_until=NULL,"
+                " claimed_by=NULL, last_error=NULL WHERE id=? RETURNING article_id",
+                (message.message_id, to_ts(self.db.now()), delivery_id),
+            ).fetchone()
+            if row:
+                self.posts.record(int(row[0]), message, poll_version, language)
+
+    def retry(self, delivery_id: int, error: str, delay: float) -> None:
+        self.db.execute(
+            "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
+            " last_error=?, next_try=? WHERE id=?",
+            (error[:500], to_ts(self.db.now() + timedelta(seconds=delay)), delivery_id),
+        )
+
+    def release(self, delivery_id: int) -> None:
+        self.db.execute(_GIVE_BACK + " WHERE id=? AND status='sending'", (1, delivery_id))
+
+    def failed(self, delivery_id: int, error: str) -> None:
+        self.db.execute(
+            "UPDATE deliveries SET status='failed', lease_until=NULL, claimed_by=NULL,"
+            " last_error=? WHERE id=?",
+            (error[:500], delivery_id),
+        )
+
+    def moved(self, delivery_id: int, new_chat: ChatRef) -> None:
+        self.db.execute(_MOVED, (new_chat.chat_id, to_ts(self.db.now()), delivery_id))
+
+    def for_chat(self, chat: ChatRef, status: str | None) -> list[Delivery]:
+        sql = "SELECT * FROM deliveries WHERE platform=? AND chat_id=?"
+        params: list[object] = [chat.platform, chat.chat_id]
+        if status:
+            sql += " AND status=?"
+            params.append(status)
+        return [_delivery(r) for r in self.db.rows(sql + " ORDER BY id", params)]
+
+    def due_count(self, chat: ChatRef) -> int:
+        return int(
+            self.db.scalar(
+                "SELECT count(*) FROM deliveries WHERE platform=? AND chat_id=? AND"
+                " (status='sending' OR (status='pending' AND next_try <= ?))",
+                (chat.platform, chat.chat_id, to_ts(self.db.now())),
+            )
+        )
+
+    def pause_chat(self, chat: ChatRef, reason: str) -> int:
+        """Park what waits for a chat that cannot be reached; returns how many rows."""
+        return self.db.changes(
+            "UPDATE deliveries SET status = 'paused', last_error = ?, lease_until = NULL,"
+            " claimed_by = NULL"
+            " WHERE platform=? AND chat_id=? AND status IN ('pending', 'sending')",
+            (reason, chat.platform, chat.chat_id),
+        )

@@ -1,0 +1,119 @@
+"""The store's chats: their subscriptions to tags, their settings, and a chat's change of id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from storage.db import Db, to_ts
+from storage.models import ChatRef, ChatSettings, Subscription
+
+# -- SQLite dialect: UPDATE OR REPLACE / OR IGNORE (a row under the new id may exist already;
+# PostgreSQL needs a DELETE of the clash first) --------------------------------------------
+_MOVE_CHAT = (
+    "UPDATE OR REPLACE subscriptions SET chat_id=? WHERE platform=? AND chat_id=?",
+    "UPDATE OR REPLACE chats SET chat_id=? WHERE platform=? AND chat_id=?",
+    "UPDATE OR REPLACE deliveries SET chat_id=? WHERE platform=? AND chat_id=?",
+    "UPDATE OR IGNORE posts SET chat_id=? WHERE platform=? AND chat_id=?",
+)
+CHAT_SETTINGS = frozenset({"language", "subscribe_policy", "threads", "detected_language"})
+
+
+class Subscriptions:
+    """Which tags each chat follows, by tag key (folded by the caller), and its settings."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add(self, chat: ChatRef, key: str, name: str) -> bool:
+        """Subscribe the chat to the tag `key`, shown as `name`; False when it already was
+        (an inactive subscription is switched on again)."""
+        active = self.db.scalar(
+            "SELECT active FROM subscriptions WHERE platform=? AND chat_id=? AND tag_key=?",
+            (chat.platform, chat.chat_id, key),
+        )
+        if active:
+            return False
+        self.db.execute(
+            "INSERT INTO subscriptions (platform, chat_id, tag_key, tag, active, reason,"
+            " created) VALUES (?,?,?,?,1,NULL,?) ON CONFLICT(platform, chat_id, tag_key)"
+            " DO UPDATE SET active = 1, reason = NULL",
+            (chat.platform, chat.chat_id, key, name, to_ts(self.db.now())),
+        )
+        return True
+
+    def remove(self, chat: ChatRef, keys: Sequence[str] | None) -> list[str]:
+        """Remove the chat's subscriptions to these keys (all for None); returns their tags."""
+        with self.db.write():
+            if keys is None:
+                rows = self.db.execute(
+                    "SELECT tag FROM subscriptions WHERE platform=? AND chat_id=? ORDER BY tag",
+                    (chat.platform, chat.chat_id),
+                ).fetchall()
+                self.db.execute(
+                    "DELETE FROM subscriptions WHERE platform=? AND chat_id=?",
+                    (chat.platform, chat.chat_id),
+                )
+                return [r[0] for r in rows]
+            removed: list[str] = []
+            for key in keys:
+                row = self.db.execute(
+                    "DELETE FROM subscriptions WHERE platform=? AND chat_id=? AND tag_key=?"
+                    " RETURNING tag",
+                    (chat.platform, chat.chat_id, key),
+                ).fetchone()
+                if row:
+                    removed.append(row[0])
+            return removed
+
+    def of(self, chat: ChatRef) -> list[Subscription]:
+        rows = self.db.rows(
+            "SELECT * FROM subscriptions WHERE platform=? AND chat_id=? ORDER BY tag_key",
+            (chat.platform, chat.chat_id),
+        )
+        return [
+            Subscription(chat=chat, tag=r["tag"], active=bool(r["active"]), reason=r["reason"])
+            for r in rows
+        ]
+
+    def pause(self, chat: ChatRef, reason: str) -> None:
+        self.db.execute(
+            "UPDATE subscriptions SET active = 0, reason = ? WHERE platform=? AND chat_id=?",
+            (reason, chat.platform, chat.chat_id),
+        )
+
+    def move_chat(self, old: ChatRef, new: ChatRef) -> None:
+        """Everything that names the old chat names the new one (its rows win a clash)."""
+        with self.db.write():
+            for sql in _MOVE_CHAT:
+                self.db.execute(sql, (new.chat_id, old.platform, old.chat_id))
+
+    # -- settings -----------------------------------------------------------------------------
+
+    def settings(self, chat: ChatRef) -> ChatSettings:
+        row = self.db.one(
+            "SELECT * FROM chats WHERE platform=? AND chat_id=?", (chat.platform, chat.chat_id)
+        )
+        if row is None:
+            return ChatSettings(chat=chat)
+        return ChatSettings(
+            chat=chat,
+            language=row["language"],
+            subscribe_policy=row["subscribe_policy"],
+            threads=bool(row["threads"]),
+            detected_language=row["detected_language"],
+        )
+
+    def update_settings(self, chat: ChatRef, changes: dict[str, object]) -> ChatSettings:
+        if not set(changes) <= CHAT_SETTINGS:
+            raise ValueError(f"unknown chat settings {set(changes) - CHAT_SETTINGS}")
+        with self.db.write():
+            self.db.execute(
+                "INSERT INTO chats (platform, chat_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (chat.platform, chat.chat_id),
+            )
+            for column, value in changes.items():
+                self.db.execute(
+                    f"UPDATE chats SET {column} = ? WHERE platform=? AND chat_id=?",
+                    (value, chat.platform, chat.chat_id),
+                )
+        return self.settings(chat)
