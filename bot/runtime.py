@@ -217,7 +217,7 @@ class Runtime:
     async def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
         """Known tags for completion: those starting with `prefix` first, then those containing
         it, each most used first."""
-        return self.store.tags_matching(prefix, limit)
+        return await self.db.run(self.store.tags_matching, prefix, limit)
 
     async def migrated(self, old: ChatRef, new: ChatRef) -> None:
         """A chat got a new id (a Telegram group became a supergroup)."""
@@ -231,7 +231,12 @@ class Runtime:
         self, query: str, chat: ChatRef, person_locale: str | None = None, limit: int = 50
     ) -> list[Reply]:
         """Articles matching `query` rendered as posts (inline mode lists these)."""
-        token = current_language.set(await self.language(chat, person_locale))
+        return await self.db.run(self._find_posts, query, chat, person_locale, limit)
+
+    def _find_posts(
+        self, query: str, chat: ChatRef, person_locale: str | None, limit: int
+    ) -> list[Reply]:
+        token = current_language.set(dispatch.chat_language(self.ctx, chat, person_locale))
         try:
             return [
                 article_post(
@@ -243,7 +248,7 @@ class Runtime:
             current_language.reset(token)
 
     async def language(self, chat: ChatRef, person_locale: str | None = None) -> str:
-        return dispatch.chat_language(self.ctx, chat, person_locale)
+        return await self.db.run(dispatch.chat_language, self.ctx, chat, person_locale)
 
     async def post_for(
         self, article_id: int, chat: ChatRef, language: str | None = None
@@ -273,7 +278,10 @@ class Runtime:
         """A delivery as the adapter sends it: the post in the chat's language, with the chat's
         settings that shape the send (a discussion thread under it), so that the adapter never
         asks the core in the middle of a send."""
-        reply = await self.post_for(article_id, chat)
+        return await self.db.run(self._outgoing_post, article_id, chat)
+
+    def _outgoing_post(self, article_id: int, chat: ChatRef) -> Outgoing | None:
+        reply = self._render_post(article_id, chat)
         if reply is None:
             return None
         return Outgoing(chat, reply, threads=self.store.chat_settings(chat).threads)
