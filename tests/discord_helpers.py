@@ -96,8 +96,11 @@ class Bot:
     def store(self) -> Store:
         return self.app.store
 
-    def ingest(self, article: NewArticle) -> int:
-        report = store_article(self.store, self.app.runtime.ctx.config, article)
+    async def ingest(self, article: NewArticle) -> int:
+        """Store an article as a feed fetch does: in the database thread, which the running
+        bot owns (a write from the loop could land inside one of its transactions)."""
+        config = self.app.runtime.ctx.config
+        report = await self.app.db.run(store_article, self.store, config, article)
         assert report.new, "expected a new article"
         self.app.runtime.wake()
         return report.new[0].id

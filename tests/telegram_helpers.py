@@ -59,7 +59,7 @@ class Running:
     adapter: TelegramAdapter
     store: Store
 
-    def add_article(
+    async def add_article(
         self,
         title: str,
         tags: tuple[str, ...] = ("xAI",),
@@ -68,7 +68,9 @@ class Running:
         *,
         wake: bool = True,
     ) -> int:
-        report = store_article(
+        # In the database thread, which the running bot owns, as a feed fetch stores it.
+        report = await self.app.db.run(
+            store_article,
             self.store,
             self.app.runtime.ctx.config,
             NewArticle(title=title, body=body, tags=tags, url=url, language="de"),

@@ -66,7 +66,7 @@ async def test_an_article_stored_by_another_process_arrives_within_seconds(
 ) -> None:
     app = await running(settings, screen)
     try:
-        app.store.subscribe(CHAT, ["xAI"])
+        await app.db.run(app.store.subscribe, CHAT, ["xAI"])
         other = open_store(settings)  # like `newsbot ingest` in a second process
         try:
             store_article(other, settings.core_config(), article(title="Aus dem Nachbarprozess"))
@@ -83,13 +83,13 @@ async def test_votes_coalesce_into_one_refresh_and_removal_replaces_posts(
 ) -> None:
     app = await running(settings, screen)
     try:
-        app.store.subscribe(CHAT, ["xAI"])
-        report = store_article(app.store, settings.core_config(), article())
+        await app.db.run(app.store.subscribe, CHAT, ["xAI"])
+        report = await app.db.run(store_article, app.store, settings.core_config(), article())
         aid = report.new[0].id
         app.runtime.wake()
         await screen.shows("Sehr gut · 0")
         for user in ("a", "b", "c"):
-            app.store.cast_vote(aid, UserRef("telegram", user), 1)
+            await app.db.run(app.store.cast_vote, aid, UserRef("telegram", user), 1)
         app.runtime.wake()
         text = await screen.shows("Sehr gut · 3")
         assert "Sehr gut · 1" not in text and "Sehr gut · 2" not in text

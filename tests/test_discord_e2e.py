@@ -120,8 +120,10 @@ async def test_commands_sync_to_the_server_with_german_and_english_descriptions(
 
 async def test_tag_autocomplete_offers_known_tags(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
-        bot.ingest(article())
-        bot.ingest(article("OpenAI senkt Preise", "Die API wird billiger.", ("OpenAI", "Preise")))
+        await bot.ingest(article())
+        await bot.ingest(
+            article("OpenAI senkt Preise", "Die API wird billiger.", ("OpenAI", "Preise"))
+        )
 
         async def choices(name: str, option: str, typed: str) -> list[tuple[str, str]]:
             iid = await dc.autocomplete(GUILD, NEWS, ALICE, name, {option: typed}, focused=option)
@@ -143,7 +145,7 @@ async def test_tag_autocomplete_offers_known_tags(dc: FakeDiscord) -> None:
 async def test_subscribe_post_vote_change_and_take_back(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
         published = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
-        article_id = bot.ingest(article(published=published))
+        article_id = await bot.ingest(article(published=published))
         answer = await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
         assert t("sub.added", "de", tags="xAI") in (answer.content or "")
         assert not answer.ephemeral
@@ -194,7 +196,7 @@ async def test_two_people_two_channels_and_live_counts_everywhere(dc: FakeDiscor
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
         await bot.slash(OTHER, MOD, "subscribe", {"tags": "OpenAI"})
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         here = await bot.post_in(NEWS, article_id)
         there = await bot.post_in(OTHER, article_id)
 
@@ -218,7 +220,7 @@ async def test_two_people_two_channels_and_live_counts_everywhere(dc: FakeDiscor
 
 async def test_a_member_without_manage_channels_is_refused(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
-        bot.ingest(article())
+        await bot.ingest(article())
         answer = await bot.slash(NEWS, ALICE, "subscribe", {"tags": "xAI"})
         assert answer.ephemeral
         assert answer.content == t("error.need_admin", "de")
@@ -233,7 +235,7 @@ async def test_a_member_without_manage_channels_is_refused(dc: FakeDiscord) -> N
 
 async def test_forged_and_stale_buttons_change_nothing(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
         post = await bot.post_in(NEWS, article_id)
         row = post.components[0]["components"]
@@ -265,9 +267,9 @@ async def test_another_articles_button_never_replaces_a_post(dc: FakeDiscord) ->
     on the post of article A is refused, and A's post stays A's."""
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
-        first = bot.ingest(article("Erster Artikel über xAI"))
+        first = await bot.ingest(article("Erster Artikel über xAI"))
         post = await bot.post_in(NEWS, first)
-        second = bot.ingest(article("Zweiter Artikel über xAI"))
+        second = await bot.ingest(article("Zweiter Artikel über xAI"))
         other = await bot.post_in(NEWS, second)
         embeds = copy.deepcopy(post.embeds)
         # What a modified client sends: B's vote, on A's message.
@@ -297,7 +299,7 @@ async def test_a_vote_in_another_language_leaves_the_post_in_its_own(dc: FakeDis
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
         published = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
-        article_id = bot.ingest(article(published=published))
+        article_id = await bot.ingest(article(published=published))
         post = await bot.post_in(NEWS, article_id)
         assert "0 Stimmen" in post.embeds[0]["footer"]["text"]
 
@@ -325,7 +327,7 @@ async def test_one_press_costs_one_edit_of_its_post(dc: FakeDiscord) -> None:
     (Discord allows 5 edits per 5 s in a channel)."""
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         post = await bot.post_in(NEWS, article_id)
         presses = [(ALICE, 1), (BOB, 2), (ALICE, 3), (BOB, 2), (MOD, 5), (ALICE, 3), (BOB, 1)]
         presses.append((MOD, 4))
@@ -360,13 +362,13 @@ async def test_an_edit_that_would_change_nothing_is_not_sent(dc: FakeDiscord) ->
     the refresh job sends Discord nothing."""
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         post = await bot.post_in(NEWS, article_id)
         await bot.press(post, ALICE, VOTE.format(article_id, 1))
         await bot.app.refresh_job.idle()
         bob = UserRef("discord", str(BOB), "bob")
-        bot.store.cast_vote(article_id, bob, 2)
-        bot.store.cast_vote(article_id, bob, 2)
+        await bot.app.db.run(bot.store.cast_vote, article_id, bob, 2)
+        await bot.app.db.run(bot.store.cast_vote, article_id, bob, 2)
         assert len(bot.store.stale_posts(["discord"])) == 1
         await bot.refresh()
         assert dc.requests_for("edit_message") == []
@@ -382,7 +384,7 @@ async def test_a_button_no_longer_on_the_message_still_gets_an_answer(
     monkeypatch.setenv("NEWSBOT_ADMINS", f"discord:{OWNER}")
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         post = await bot.post_in(NEWS, article_id)
         old_buttons = post.custom_ids
         await bot.slash(NEWS, OWNER, "closepoll", {"id": article_id})
@@ -406,7 +408,7 @@ async def test_a_button_no_longer_on_the_message_still_gets_an_answer(
 
 async def test_buttons_keep_working_after_a_restart(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
         post = await bot.post_in(NEWS, article_id)
         await bot.press(post, ALICE, VOTE.format(article_id, 1))
@@ -426,7 +428,7 @@ async def test_buttons_keep_working_after_a_restart(dc: FakeDiscord) -> None:
 async def test_feed_text_never_pings_anyone(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
-        article_id = bot.ingest(
+        article_id = await bot.ingest(
             article(
                 title="Alarm für @everyone",
                 body=f"Sagt es @here und <@{ALICE}> weiter. Dann **fett** und _kursiv_.",
@@ -458,7 +460,7 @@ async def test_missing_access_pauses_the_channel_with_its_reason(dc: FakeDiscord
     async with running_bot(dc) as bot:
         await bot.slash(OTHER, MOD, "subscribe", {"tags": "xAI"})
         injected = dc.fail_next("send_message", channel_id=OTHER, kind="missing_access")
-        bot.ingest(article())
+        await bot.ingest(article())
         await bot.deliver()
         assert injected.hits == 1
         (sub,) = bot.store.subscriptions(chat(OTHER))
@@ -467,7 +469,7 @@ async def test_missing_access_pauses_the_channel_with_its_reason(dc: FakeDiscord
         assert "50001" in sub.reason
         assert "Missing Access" in sub.reason
 
-        bot.ingest(article("Zweiter Artikel", "Noch ein Text über xAI.", ("xAI",)))
+        await bot.ingest(article("Zweiter Artikel", "Noch ein Text über xAI.", ("xAI",)))
         await bot.deliver()
         to_other = [r for r in dc.requests_for("send_message") if str(OTHER) in r.path]
         assert len(to_other) == 1
@@ -481,7 +483,7 @@ async def test_a_channel_the_bot_cannot_write_in_is_paused_without_a_request(
 ) -> None:
     async with running_bot(dc) as bot:
         await bot.slash(NO_SEND, MOD, "subscribe", {"tags": "xAI"})
-        bot.ingest(article())
+        await bot.ingest(article())
         await bot.deliver()
         (sub,) = bot.store.subscriptions(chat(NO_SEND))
         assert not sub.active
@@ -496,7 +498,7 @@ async def test_rate_limit_and_network_errors_are_retried_not_dropped(dc: FakeDis
         # A 429 discord.py does not retry itself (no Via header), and a dropped connection.
         dc.fail_next("send_message", channel_id=NEWS, kind="rate_limited", via=False)
         dc.fail_next("send_message", channel_id=OTHER, kind="drop")
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         await bot.deliver()
         (limited,) = bot.store.deliveries_for_chat(chat(NEWS))
         assert (limited.status, limited.last_error) == ("pending", "discord: rate limited")
@@ -543,7 +545,7 @@ async def test_forum_channel_gets_one_post_per_article(dc: FakeDiscord) -> None:
         assert [s.tag for s in bot.store.subscriptions(chat(FORUM))] == ["xAI"]
         assert bot.store.subscriptions(chat(FORUM_POST)) == []
 
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         thread = await dc.wait_for(
             lambda: next(
                 (c for c in dc.channels.values() if c.parent_id == FORUM and c.id != FORUM_POST),
@@ -573,9 +575,9 @@ async def test_forum_channel_gets_one_post_per_article(dc: FakeDiscord) -> None:
 async def test_threads_on_opens_a_discussion_thread_per_post(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
-        bot.store.update_chat_settings(chat(NEWS), threads=True)
+        await bot.app.db.run(lambda: bot.store.update_chat_settings(chat(NEWS), threads=True))
         long_title = "Ein sehr langer Titel über xAI " + "und noch mehr " * 10
-        article_id = bot.ingest(article(title=long_title.strip()))
+        article_id = await bot.ingest(article(title=long_title.strip()))
         post = await bot.post_in(NEWS, article_id)
         thread_id = await dc.wait_for(lambda: dc.message(post.id).thread_id, what="a thread")
         name = dc.channels[thread_id].name
@@ -592,7 +594,7 @@ async def test_threads_on_opens_a_discussion_thread_per_post(dc: FakeDiscord) ->
 async def test_direct_message_subscription(dc: FakeDiscord) -> None:
     async with running_bot(dc) as bot:
         dm = dc.dm_channel(ALICE)
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         answer = await bot.slash(dm, ALICE, "subscribe", {"tags": "xAI"}, guild=None)
         assert t("sub.added", "de", tags="xAI") in (answer.content or "")
         post = await bot.post_in(dm, article_id)
@@ -657,7 +659,7 @@ async def test_slow_answers_are_deferred_within_discords_three_seconds(
         monkeypatch.setattr(runtime, "on_command", slow_command)
         monkeypatch.setattr(runtime, "on_press", slow_press)
         bot.adapter.answer_within = 0.01
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
 
         iid = await dc.slash(GUILD, NEWS, MOD, "subscribe", {"tags": "xAI"}, locale="de")
         deferred = await dc.wait_for_interaction_response(iid)
@@ -694,6 +696,6 @@ async def test_the_token_is_never_logged(
     monkeypatch.setenv("NEWSBOT_DISCORD_TOKEN", dc.token)
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
-        await bot.post_in(NEWS, bot.ingest(article()))
+        await bot.post_in(NEWS, await bot.ingest(article()))
     assert "wrong-secret-token" not in caplog.text
     assert dc.token not in caplog.text

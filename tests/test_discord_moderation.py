@@ -116,12 +116,16 @@ async def bot(dc: FakeDiscord, clock: Clock) -> AsyncIterator[Bot]:
     async with running_bot(dc) as running:
         running.store.clock = clock
         mod = running.app.runtime.ctx.mod
-        for name, user_id in NAMES.items():
-            mod.seen(UserRef("discord", str(user_id), name, name))
-        mod.grant_admin(person(HELPER), key(BOSS))
-        mod.ban(person(CAROL), BOT_WIDE, "Spam", key(BOSS))
-        mod.mute(person(DAVE), BOT_WIDE, clock.now + timedelta(days=30), "laut", key(BOSS))
-        assert running.ingest(article()) == ARTICLE
+
+        def give_out_roles() -> None:  # in the database thread, which the running bot owns
+            for name, user_id in NAMES.items():
+                mod.seen(UserRef("discord", str(user_id), name, name))
+            mod.grant_admin(person(HELPER), key(BOSS))
+            mod.ban(person(CAROL), BOT_WIDE, "Spam", key(BOSS))
+            mod.mute(person(DAVE), BOT_WIDE, clock.now + timedelta(days=30), "laut", key(BOSS))
+
+        await running.app.db.run(give_out_roles)
+        assert await running.ingest(article()) == ARTICLE
         yield running
 
 
@@ -253,11 +257,11 @@ async def prepare(bot: Bot, case: Case, clock: Clock) -> None:
     """BOB banned or muted in NEWS (by a chat admin) and on the server, for unban and unmute."""
     mod, bob, news = bot.app.runtime.ctx.mod, person(BOB), chat(NEWS)
     if case.given == "banned":
-        mod.ban(bob, news.key(), "Spam", key(MOD))
+        await bot.app.db.run(mod.ban, bob, news.key(), "Spam", key(MOD))
         assert await bot.adapter.ban_member(news, bob)
     if case.given == "muted":
         until = clock.now + MUTE
-        mod.mute(bob, news.key(), until, "laut", key(MOD))
+        await bot.app.db.run(mod.mute, bob, news.key(), until, "laut", key(MOD))
         assert await bot.adapter.restrict_member(news, bob, until)
 
 

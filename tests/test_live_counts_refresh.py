@@ -41,7 +41,7 @@ async def test_one_bad_post_neither_stops_the_others_nor_is_retried_every_run(
         for person in (alice, bob):
             tg.send_text(person, person, "/subscribe xAI")
             await tg.wait_for_message(person, "Subscribed: xAI.")
-        article = bot.add_article("xAI eröffnet ein Büro in Berlin")
+        article = await bot.add_article("xAI eröffnet ein Büro in Berlin")
         # Alice's post is older, so the refresh job comes to it first.
         alice_post = await tg.wait_for_message(alice, "Büro in Berlin")
         bob_post = await tg.wait_for_message(bob, "Büro in Berlin")

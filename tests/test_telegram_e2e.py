@@ -69,7 +69,7 @@ async def test_private_chat_menu_post_and_votes(tg: FakeTelegram) -> None:
         admin_menu = tg.commands_for({"type": "all_chat_administrators"}, "en")
         assert {c["command"] for c in admin_menu} >= set(en)
 
-        article = bot.add_article("Neues Modell von xAI", tags=("Microsoft", "xAI"))
+        article = await bot.add_article("Neues Modell von xAI", tags=("Microsoft", "xAI"))
         tg.send_text(alice, alice, "/subscribe xAI")
         await tg.wait_for_message(alice, "Abonniert: xAI.")
         post = await tg.wait_for_message(alice, "Neues Modell von xAI")
@@ -119,7 +119,7 @@ async def test_two_people_in_two_chats_see_each_others_votes(tg: FakeTelegram) -
         tg.send_text(bob, bob, "/subscribe xAI")
         await tg.wait_for_message(alice, "Abonniert: xAI.")
         await tg.wait_for_message(bob, "Subscribed: xAI.")  # Bob's own language
-        article = bot.add_article("xAI eröffnet ein Büro in Berlin")
+        article = await bot.add_article("xAI eröffnet ein Büro in Berlin")
         alice_post = await tg.wait_for_message(alice, "Büro in Berlin")
         bob_post = await tg.wait_for_message(bob, "Büro in Berlin")
 
@@ -172,7 +172,7 @@ async def test_group_admin_rules(tg: FakeTelegram) -> None:
         # A real admin, confirmed by getChatMember; a post, and anyone in the group may vote.
         tg.send_text(group, carol, "/subscribe OpenAI")
         await tg.wait_for_message(group, "Abonniert: OpenAI.")
-        article = bot.add_article("Gruppenartikel über xAI")
+        article = await bot.add_article("Gruppenartikel über xAI")
         post = await tg.wait_for_message(group, "Gruppenartikel")
         query = tg.press(group, dan, post["message_id"], f"nb:vote:{article}:5")
         assert await answer_of(tg, query) == "Deine Stimme: Mangelhaft"
@@ -185,7 +185,7 @@ async def test_questions_in_plain_messages(tg: FakeTelegram) -> None:
     group = tg.chat(-100210, "supergroup", title="Fragen")
     question = "Wie viele Wohnungen heizt das Rechenzentrum?"
     async with running(tg) as bot:
-        bot.add_article(
+        await bot.add_article(
             "Rechenzentrum heizt Wohnungen",
             body="Die Abwärme des neuen Rechenzentrums heizt 4.000 Wohnungen. Das spart Gas.",
             wake=False,
@@ -237,7 +237,7 @@ async def test_channel_subscriptions(tg: FakeTelegram) -> None:
         assert bot.store.subscriptions(chat_ref(mute)) == []
         assert bot.store.subscriptions(chat_ref(erin)) == []
 
-        bot.add_article("OpenAI und xAI einigen sich", tags=("OpenAI", "xAI"))
+        await bot.add_article("OpenAI und xAI einigen sich", tags=("OpenAI", "xAI"))
         await tg.wait_for_message(feed, "einigen sich")
         await tg.wait_for_message(other, "einigen sich")
         assert len(texts(tg, other)) == 1  # nothing else was said there
@@ -249,7 +249,7 @@ async def test_channel_subscriptions(tg: FakeTelegram) -> None:
 async def test_forged_and_stale_button_data(tg: FakeTelegram) -> None:
     alice = tg.user(42, "Alice")
     async with running(tg) as bot:
-        article = bot.add_article("Ein Artikel über xAI")
+        article = await bot.add_article("Ein Artikel über xAI")
         tg.send_text(alice, alice, "/subscribe xAI")
         post = await tg.wait_for_message(alice, "Ein Artikel über xAI")
         mid = post["message_id"]
@@ -266,7 +266,7 @@ async def test_forged_and_stale_button_data(tg: FakeTelegram) -> None:
         }
         for data, expected in cases.items():
             assert await answer_of(tg, tg.press(alice, alice, mid, data)) == expected, data
-        bot.store.set_poll_closed(article, True)
+        await bot.app.db.run(bot.store.set_poll_closed, article, True)
         closed = await answer_of(tg, tg.press(alice, alice, mid, f"nb:vote:{article}:1"))
         assert "geschlossen" in closed
         assert tg.edits(alice, mid) == 0
@@ -283,9 +283,9 @@ async def test_another_articles_button_never_replaces_a_post(tg: FakeTelegram) -
     async with running(tg) as bot:
         tg.send_text(group, alice, "/subscribe xAI")
         await tg.wait_for_message(group, "Abonniert: xAI.")
-        first = bot.add_article("Erster Artikel über xAI")
+        first = await bot.add_article("Erster Artikel über xAI")
         post = await tg.wait_for_message(group, "Erster Artikel")
-        second = bot.add_article("Zweiter Artikel über xAI", url="https://example.com/zwei")
+        second = await bot.add_article("Zweiter Artikel über xAI", url="https://example.com/zwei")
         other = await tg.wait_for_message(group, "Zweiter Artikel")
         mid = post["message_id"]
 
@@ -324,7 +324,7 @@ async def test_presses_keep_a_posts_language_and_cost_one_edit_each(tg: FakeTele
     async with running(tg) as bot:
         tg.send_text(group, carol, "/subscribe xAI")
         await tg.wait_for_message(group, "Abonniert: xAI.")
-        article = bot.add_article("Ein Artikel über xAI", url="https://example.com/xai")
+        article = await bot.add_article("Ein Artikel über xAI", url="https://example.com/xai")
         post = await tg.wait_for_message(group, "Ein Artikel über xAI")
         mid = post["message_id"]
         assert "Zum Artikel" in post["text"]
@@ -375,7 +375,7 @@ async def test_feed_text_is_escaped_and_long_text_cut_on_sentences(tg: FakeTeleg
     async with running(tg) as bot:
         tg.send_text(alice, alice, "/subscribe xAI")
         await tg.wait_for_message(alice, "Abonniert")
-        bot.add_article('Tom & Jerry <b>laut</b> "xAI"', url="https://example.com/a?x=1&y=2")
+        await bot.add_article('Tom & Jerry <b>laut</b> "xAI"', url="https://example.com/a?x=1&y=2")
         post = await tg.wait_for_message(alice, "Tom &amp; Jerry")
         assert 'Tom &amp; Jerry &lt;b&gt;laut&lt;/b&gt; "xAI"' in post["text"]
         assert '<a href="https://example.com/a?x=1&amp;y=2">' in post["text"]
@@ -383,12 +383,12 @@ async def test_feed_text_is_escaped_and_long_text_cut_on_sentences(tg: FakeTeleg
         assert balanced
         assert 'Tom & Jerry <b>laut</b> "xAI"' in visible
 
-        bot.add_article("Böser Link zu xAI", url="javascript:alert(1)")
+        await bot.add_article("Böser Link zu xAI", url="javascript:alert(1)")
         post = await tg.wait_for_message(alice, "Böser Link")
         assert "href" not in post["text"]
 
         sentences = " ".join(f"Satz {i} über xAI & <Folgen>." for i in range(300))
-        bot.add_article(sentences)
+        await bot.add_article(sentences)
         post = await tg.wait_for_message(alice, "Satz 0 über")
         balanced, visible = parse_html(post["text"])
         assert balanced
@@ -405,10 +405,10 @@ async def test_flood_control_then_exactly_one_message(tg: FakeTelegram) -> None:
         tg.send_text(alice, alice, "/subscribe xAI")
         await tg.wait_for_message(alice, "Abonniert")
         tg.fail_next("sendMessage", chat_id=alice.id, kind="flood", retry_after=1)
-        first = bot.add_article("Erster Artikel zu xAI")
+        first = await bot.add_article("Erster Artikel zu xAI")
         await tg.wait_for_message(alice, "Erster Artikel", timeout=10)
         assert tg.injected == [("sendMessage", "flood")]
-        bot.add_article("Zweiter Artikel zu xAI")
+        await bot.add_article("Zweiter Artikel zu xAI")
         await tg.wait_for_message(alice, "Zweiter Artikel")
         await bot.app.deliver_job.run_now()
         assert sum("Erster Artikel" in text for text in texts(tg, alice)) == 1
@@ -429,7 +429,7 @@ async def test_lost_answers_are_retried_at_least_once(tg: FakeTelegram) -> None:
             await tg.wait_for_message(person, "Abonniert")
         tg.fail_next("sendMessage", chat_id=alice.id, kind="drop_unprocessed")
         tg.fail_next("sendMessage", chat_id=bob.id, kind="drop")
-        bot.add_article("Wackelige Leitung zu xAI")
+        await bot.add_article("Wackelige Leitung zu xAI")
         # The first tries fail with a network error; the retries follow after 5 s.
         await tg.wait_for_message(alice, "Wackelige Leitung", timeout=15)
         await tg.wait_for(
@@ -454,7 +454,7 @@ async def test_blocked_and_kicked_chats_are_paused(tg: FakeTelegram) -> None:
 
         # Alice blocked the bot: the next send answers 403.
         tg.fail_next("sendMessage", chat_id=alice.id, kind="blocked")
-        bot.add_article("Erster Artikel zu xAI", wake=False)
+        await bot.add_article("Erster Artikel zu xAI", wake=False)
         await bot.app.deliver_job.run_now()
         [sub] = bot.store.subscriptions(chat_ref(alice))
         assert (sub.active, sub.reason) == (False, "bot was blocked by the user")
@@ -467,7 +467,7 @@ async def test_blocked_and_kicked_chats_are_paused(tg: FakeTelegram) -> None:
         assert (sub.active, sub.reason) == (False, "bot was kicked from the supergroup chat")
 
         sent_before = len(tg.calls("sendMessage"))
-        bot.add_article("Zweiter Artikel zu xAI", wake=False)
+        await bot.add_article("Zweiter Artikel zu xAI", wake=False)
         await bot.app.deliver_job.run_now()
         assert [c["chat_id"] for c in tg.calls("sendMessage")[sent_before:]] == [bob.id]
         assert bot.store.deliveries_for_chat(chat_ref(alice), "pending") == []
@@ -483,7 +483,7 @@ async def test_group_migrated_to_supergroup(tg: FakeTelegram) -> None:
         tg.send_text(old, None, "/subscribe xAI", sender_chat=old)
         await tg.wait_for_message(old, "Abonniert")
         tg.fail_next("sendMessage", chat_id=old.id, kind="migrated", migrate_to_chat_id=new.id)
-        bot.add_article("Umgezogener Artikel zu xAI")
+        await bot.add_article("Umgezogener Artikel zu xAI")
         await tg.wait_for_message(new, "Umgezogener Artikel")
         await bot.app.deliver_job.run_now()  # the send in flight is recorded
         assert [text.split("\n")[0] for text in texts(tg, old)] == ["Abonniert: xAI."]
@@ -501,7 +501,7 @@ async def test_restart_sends_pending_once_and_ignores_repeated_updates(
     async with running(tg) as bot:
         tg.send_text(alice, alice, "/subscribe xAI")
         await tg.wait_for_message(alice, "Abonniert")
-        article = bot.add_article("Vor dem Neustart")
+        article = await bot.add_article("Vor dem Neustart")
         post = await tg.wait_for_message(alice, "Vor dem Neustart")
         query = tg.press(alice, alice, post["message_id"], f"nb:vote:{article}:2")
         repeated = copy.deepcopy(tg.pending_updates[-1])  # as Telegram would send it again
@@ -582,8 +582,8 @@ async def test_inline_mode_lists_sends_and_counts(tg: FakeTelegram) -> None:
     alice = tg.user(42, "Alice")
     bob = tg.user(7, "Bob", language_code="en")
     async with running(tg) as bot:
-        wanted = bot.add_article("xAI baut <ein> Rechenzentrum", wake=False)
-        bot.add_article("OpenAI senkt Preise", tags=("OpenAI",), wake=False)
+        wanted = await bot.add_article("xAI baut <ein> Rechenzentrum", wake=False)
+        await bot.add_article("OpenAI senkt Preise", tags=("OpenAI",), wake=False)
         query = tg.inline_query(bob, "xai")
         answer = await tg.wait_for(lambda: tg.inline_answers.get(query), what="inline answer")
         assert answer["is_personal"] is True
@@ -676,7 +676,7 @@ async def test_token_never_logged(
         tg.fail_next("sendMessage", chat_id=alice.id, kind="flood", retry_after=1)
         tg.send_text(alice, alice, "/subscribe xAI")
         await tg.wait_for_message(alice, "Abonniert", timeout=10)
-        bot.add_article("Artikel für das Protokoll")
+        await bot.add_article("Artikel für das Protokoll")
         await tg.wait_for_message(alice, "Protokoll")
 
     wrong = "123456:WRONG-token-never-to-be-seen"

@@ -391,21 +391,31 @@ def _fill(text: str | None, fill: dict[str, str]) -> str | None:
 async def prepare(world: World, bot: Running, clock: Clock, role: str) -> None:
     """The state every cell of a row starts from."""
     tg, mod = world.tg, bot.app.runtime.ctx.mod
-    world.articles["removed"] = bot.add_article("Falschmeldung", tags=("Intern",), wake=False)
-    world.articles["poll"] = bot.add_article("Umstrittener Text", tags=("Intern",), wake=False)
+    world.articles["removed"] = await bot.add_article("Falschmeldung", tags=("Intern",), wake=False)
+    world.articles["poll"] = await bot.add_article(
+        "Umstrittener Text", tags=("Intern",), wake=False
+    )
     # The people commands are about have talked to the bot, so their @names resolve.
     for person in world.people.values():
         tg.send_text(person, person, "/start")
     await tg.wait_for(
         lambda: all(tg.messages(p) for p in world.people.values()), what="every /start answered"
     )
-    mod.ban(world.ref("udo"), GROUP.key(), "alt", "telegram:3")
-    mod.mute(world.ref("uma"), GROUP.key(), clock.now + timedelta(days=1), "alt", "telegram:3")
-    # Ben is banned everywhere by the owner, Moni muted in this group by its admin.
-    mod.ban(UserRef("telegram", "5"), BOT_WIDE, "Spam", "telegram:1")
-    mod.mute(
-        UserRef("telegram", "6"), GROUP.key(), clock.now + timedelta(days=1), "laut", "telegram:3"
-    )
+
+    def restrict() -> None:  # in the database thread, which the running bot owns
+        mod.ban(world.ref("udo"), GROUP.key(), "alt", "telegram:3")
+        mod.mute(world.ref("uma"), GROUP.key(), clock.now + timedelta(days=1), "alt", "telegram:3")
+        # Ben is banned everywhere by the owner, Moni muted in this group by its admin.
+        mod.ban(UserRef("telegram", "5"), BOT_WIDE, "Spam", "telegram:1")
+        mod.mute(
+            UserRef("telegram", "6"),
+            GROUP.key(),
+            clock.now + timedelta(days=1),
+            "laut",
+            "telegram:3",
+        )
+
+    await bot.app.db.run(restrict)
     if role == "bot_admin":
         await said_in_private(tg, world.user("bot_admin"), "/start", "Willkommen")
         await said_in_private(
@@ -562,7 +572,7 @@ async def answer_of(tg: FakeTelegram, query_id: str) -> str:
 async def post_in_group(world: World, bot: Running, title: str) -> tuple[int, int]:
     """The group subscribes (by an anonymous admin) and gets an article: (article, message)."""
     await command(world, world.senders["anonymous_admin"], "/subscribe xAI", 1)
-    article = bot.add_article(title)
+    article = await bot.add_article(title)
     post = await world.tg.wait_for_message(world.group, title)
     return article, int(post["message_id"])
 

@@ -48,10 +48,11 @@ async def test_each_terminal_shows_only_its_own_chats_posts(
     db = tmp_path / "newsbot.db"
     async with running(tg) as bot:
         for chat in (alice, bob):
-            bot.store.subscribe(ChatRef("telegram", str(chat.id)), ["xAI"], backlog=0)
+            ref = ChatRef("telegram", str(chat.id))
+            await bot.app.db.run(lambda r=ref: bot.store.subscribe(r, ["xAI"], backlog=0))
         for chat in (CHAT, ELSEWHERE):
-            bot.store.subscribe(chat, ["xAI"], backlog=0)
-        ids = [bot.add_article(title) for title in TITLES]
+            await bot.app.db.run(lambda c=chat: bot.store.subscribe(c, ["xAI"], backlog=0))
+        ids = [await bot.add_article(title) for title in TITLES]
         for chat in (alice, bob):
             await tg.wait_for(lambda c=chat: len(tg.messages(c)) == len(TITLES))
 
