@@ -260,6 +260,32 @@ async def test_forged_and_stale_buttons_change_nothing(dc: FakeDiscord) -> None:
         assert dc.message(post.id).edits == []
 
 
+async def test_a_post_whose_answer_was_lost_takes_votes(dc: FakeDiscord) -> None:
+    """Discord posted the article but the connection closed before its answer: the post
+    stands and people press it. Their votes count and the post shows them; another article's
+    button on it is still refused."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        dc.fail_next("send_message", NEWS, kind="drop_after")
+        article_id = bot.ingest(article())
+        await bot.deliver()
+        post = await bot.post_in(NEWS, article_id)
+        assert [f.hits for f in dc.failures] == [1]
+        # The bot never learnt the message's id (its retry, later, posts a copy).
+        assert str(post.id) not in [p.message.message_id for p in bot.store.posts_of(article_id)]
+
+        # Data that is not on the message, as Discord sends it with the press (a modified app).
+        (answer,) = await bot.press(post, BOB, VOTE.format(999_999, 1), stale=True)
+        assert answer.content == t("error.not_this_post", "de")
+        update, note = await bot.press(post, BOB, VOTE.format(article_id, 2))
+        assert update.type == 7 and note.content == "Deine Stimme: Gut"
+        update, note = await bot.press(post, ALICE, VOTE.format(article_id, 1))
+        assert update.type == 7 and note.content == "Deine Stimme: Sehr gut"
+        poll = bot.store.get_poll(article_id)
+        assert poll is not None and poll.total == 2
+        assert labels(dc.message(post.id))[:2] == ["Sehr gut · 1", "Gut · 1"]
+
+
 async def test_another_articles_button_never_replaces_a_post(dc: FakeDiscord) -> None:
     """A modified client can send any custom_id on any message: a vote for article B pressed
     on the post of article A is refused, and A's post stays A's."""
