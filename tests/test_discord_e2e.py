@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import discord
 import pytest
 
 from bot.adapter_contract import PlatformStartError
 from bot.pacing import Limit
+from bot.platforms.discord.bounded_http import BoundedHTTPClient
 from bot.platforms.discord.render import shorten
 from handlers.events import Command, Press, Reply
 from handlers.i18n import format_date, t
@@ -284,6 +286,27 @@ async def test_a_post_whose_answer_was_lost_takes_votes(dc: FakeDiscord) -> None
         poll = bot.store.get_poll(article_id)
         assert poll is not None and poll.total == 2
         assert labels(dc.message(post.id))[:2] == ["Sehr gut · 1", "Gut · 1"]
+
+
+async def test_an_answer_discord_holds_back_fails_the_send_instead_of_the_run(
+    dc: FakeDiscord,
+) -> None:
+    """Discord does a post and holds its answer back: the send gives up after its read
+    timeout (not aiohttp's five minutes), the delivery run ends, and the outbox retries."""
+    async with running_bot(dc) as bot:
+        assert bot.adapter.client is not None
+        http = bot.adapter.client.http
+        assert isinstance(http, BoundedHTTPClient)
+        http.timeout = aiohttp.ClientTimeout(sock_connect=5.0, sock_read=0.5)
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        held = dc.fail_next("send_message", NEWS, kind="held")
+        bot.ingest(article())
+        async with asyncio.timeout(60):  # bounded here; the hold lasts 30 s
+            await bot.deliver()
+        assert held.hits == 1
+        [row] = bot.store.deliveries_for_chat(chat(NEWS))
+        assert row.status == "pending" and row.message_id is None
+        assert row.last_error is not None and row.last_error.endswith("TimeoutError")
 
 
 async def test_another_articles_button_never_replaces_a_post(dc: FakeDiscord) -> None:
