@@ -76,15 +76,17 @@ def check_pressed_message(ctx: Ctx, spec: ButtonSpec, press: Press) -> Post | No
     any message. A message recorded as a post carries only its own article's buttons. A
     message in a chat that is no recorded post carries no article's: the bot records every
     post it shows in a chat (deliveries, public replies such as /article, pressed messages),
-    so only a prompt (a confirmation) is pressed there. A message outside any chat (Telegram's
-    inline mode) may be unknown until its first press, which records its article for every
-    later one. Without a message there is nothing a press could replace. Returns the post."""
+    so only a prompt (a confirmation) is pressed there. Two messages may be unknown until
+    their first press, which records their article for every later one: one outside any chat
+    (Telegram's inline mode), and a post whose send went out but whose answer was lost (a
+    timeout, a dropped connection), when the platform shows the pressed button on it. Without
+    a message there is nothing a press could replace. Returns the post."""
     message = press.message
     if message is None:
         return None
     post = ctx.store.post_at(message)
     if spec.on_post:
-        if post is None and not message.in_chat:
+        if post is None and (not message.in_chat or press.button_on_message):
             return None
         if post is not None and post.article_id == spec.article_key(press.params):
             return post

@@ -145,6 +145,9 @@ class Press:
     params: tuple[int, ...]
     locale: str | None = None
     is_chat_admin: bool = False
+    # The platform itself (not the presser's app) showed the pressed message carrying this
+    # very button: the bot made that message, with this article's buttons on it.
+    button_on_message: bool = False
 
 
 @dataclass(frozen=True, slots=True)

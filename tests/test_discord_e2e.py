@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import discord
 import pytest
 
 from bot.adapter_contract import PlatformStartError
 from bot.pacing import Limit
+from bot.platforms.discord.bounded_http import BoundedHTTPClient
 from bot.platforms.discord.render import shorten
 from handlers.events import Command, Press, Reply
 from handlers.i18n import format_date, t
@@ -260,6 +262,53 @@ async def test_forged_and_stale_buttons_change_nothing(dc: FakeDiscord) -> None:
         assert poll is not None
         assert poll.total == 0
         assert dc.message(post.id).edits == []
+
+
+async def test_a_post_whose_answer_was_lost_takes_votes(dc: FakeDiscord) -> None:
+    """Discord posted the article but the connection closed before its answer: the post
+    stands and people press it. Their votes count and the post shows them; another article's
+    button on it is still refused."""
+    async with running_bot(dc) as bot:
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        dc.fail_next("send_message", NEWS, kind="drop_after")
+        article_id = bot.ingest(article())
+        await bot.deliver()
+        post = await bot.post_in(NEWS, article_id)
+        assert [f.hits for f in dc.failures] == [1]
+        # The bot never learnt the message's id (its retry, later, posts a copy).
+        assert str(post.id) not in [p.message.message_id for p in bot.store.posts_of(article_id)]
+
+        # Data that is not on the message, as Discord sends it with the press (a modified app).
+        (answer,) = await bot.press(post, BOB, VOTE.format(999_999, 1), stale=True)
+        assert answer.content == t("error.not_this_post", "de")
+        update, note = await bot.press(post, BOB, VOTE.format(article_id, 2))
+        assert update.type == 7 and note.content == "Deine Stimme: Gut"
+        update, note = await bot.press(post, ALICE, VOTE.format(article_id, 1))
+        assert update.type == 7 and note.content == "Deine Stimme: Sehr gut"
+        poll = bot.store.get_poll(article_id)
+        assert poll is not None and poll.total == 2
+        assert labels(dc.message(post.id))[:2] == ["Sehr gut · 1", "Gut · 1"]
+
+
+async def test_an_answer_discord_holds_back_fails_the_send_instead_of_the_run(
+    dc: FakeDiscord,
+) -> None:
+    """Discord does a post and holds its answer back: the send gives up after its read
+    timeout (not aiohttp's five minutes), the delivery run ends, and the outbox retries."""
+    async with running_bot(dc) as bot:
+        assert bot.adapter.client is not None
+        http = bot.adapter.client.http
+        assert isinstance(http, BoundedHTTPClient)
+        http.timeout = aiohttp.ClientTimeout(sock_connect=5.0, sock_read=0.5)
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        held = dc.fail_next("send_message", NEWS, kind="held")
+        bot.ingest(article())
+        async with asyncio.timeout(60):  # bounded here; the hold lasts 30 s
+            await bot.deliver()
+        assert held.hits == 1
+        [row] = bot.store.deliveries_for_chat(chat(NEWS))
+        assert row.status == "pending" and row.message_id is None
+        assert row.last_error is not None and row.last_error.endswith("TimeoutError")
 
 
 async def test_another_articles_button_never_replaces_a_post(dc: FakeDiscord) -> None:

@@ -314,6 +314,36 @@ async def test_another_articles_button_never_replaces_a_post(tg: FakeTelegram) -
         assert len(texts(tg, group)) == 3
 
 
+async def test_a_post_whose_answer_was_lost_takes_votes(tg: FakeTelegram) -> None:
+    """Telegram posted the article but its answer never arrived (the connection dropped): the
+    post stands in the group and people press it. Their votes count, and the post shows them;
+    another article's button on it is still refused."""
+    alice, bob = tg.user(42, "Alice"), tg.user(7, "Bob")
+    group = tg.chat(-100240, "supergroup", title="Nachrichten")
+    tg.set_member(group, alice, "administrator")
+    async with running(tg) as bot:
+        tg.send_text(group, alice, "/subscribe xAI")
+        await tg.wait_for_message(group, "Abonniert: xAI.")
+        tg.fail_next("sendMessage", chat_id=group.id, kind="drop")
+        article = bot.add_article("Ein Artikel über xAI")
+        post = await tg.wait_for_message(group, "Ein Artikel über xAI")
+        mid = post["message_id"]
+        await tg.wait_for(lambda: ("sendMessage", "drop") in tg.injected, what="the drop")
+        # The bot never learnt the message's id (its retry, later, posts a copy).
+        assert str(mid) not in [p.message.message_id for p in bot.store.posts_of(article)]
+
+        forged = tg.press(group, bob, mid, "nb:vote:999:1")
+        assert await answer_of(tg, forged) == "Dieser Knopf gehört nicht zu diesem Beitrag."
+        query = tg.press(group, bob, mid, f"nb:vote:{article}:2")
+        assert await answer_of(tg, query) == "Deine Stimme: Gut"
+        await tg.wait_for(lambda: labels(tg.message(group, mid))[1] == "Gut · 1", what="Gut · 1")
+        query = tg.press(group, alice, mid, f"nb:vote:{article}:1")
+        assert await answer_of(tg, query) == "Deine Stimme: Sehr gut"
+        await tg.wait_for(lambda: labels(tg.message(group, mid))[0] == "Sehr gut · 1")
+        assert bot.store.get_poll(article).total == 2  # type: ignore[union-attr]
+        assert str(mid) in [p.message.message_id for p in bot.store.posts_of(article)]
+
+
 async def test_presses_keep_a_posts_language_and_cost_one_edit_each(tg: FakeTelegram) -> None:
     """In a German group, people whose Telegram speaks English vote: the post stays German
     (only their answers are English), and each press edits the post once, not twice."""

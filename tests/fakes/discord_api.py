@@ -61,6 +61,7 @@ OP_REQUEST_MEMBERS = 8
 OP_INVALID_SESSION = 9
 OP_HELLO = 10
 OP_HEARTBEAT_ACK = 11
+HEARTBEAT_ACK_DELAY = 0.05  # seconds, a network's round trip (see _ack_heartbeat)
 
 # Intent bits decide which automatic events a real gateway would send to this session.
 INTENT_GUILDS = 1 << 0
@@ -161,9 +162,11 @@ FailureKind = Literal[
     "server_error",
     "drop",
     "drop_after",  # the request is done, then the connection closes without an answer
+    "held",  # the request is done, its answer held back (30 s, or until the fake closes)
 ]
 # Failures served after the fake has done the request: a client that retries repeats it.
-AFTER_KINDS = frozenset({"drop_after"})
+AFTER_KINDS = frozenset({"drop_after", "held"})
+HOLD_SECONDS = 30.0
 RANDOM_ROUTES = ("send_message", "edit_message")
 RANDOM_KINDS: tuple[FailureKind, ...] = ("server_error", "rate_limited", "drop", "drop_after")
 # status, JSON error code, message: the bodies Discord sends for these failures.
@@ -523,6 +526,7 @@ class _GatewaySession:
     presence: Json | None = None
     received: list[Json] = field(default_factory=list)
     dispatched: list[tuple[str, Json]] = field(default_factory=list)
+    acks: set[asyncio.Task[None]] = field(default_factory=set)  # heartbeat ACKs on their way
 
     @property
     def open(self) -> bool:
@@ -793,6 +797,7 @@ class FakeDiscord:
         self.random_faults: list[ServedFault] = []  # what fail_randomly() served, in order
         self._random: _RandomFaults | None = None
         self._random_calls: dict[tuple[str, int | None], int] = {}
+        self._closing = asyncio.Event()  # ends answers held back by "held"
         self.blocked_hosts: list[str] = []
         self.command_syncs: list[tuple[int | None, Any]] = []
         self.identify_count = 0
@@ -849,6 +854,7 @@ class FakeDiscord:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._closing.set()
         try:
             # Close clients before leaving; a still-connected client would try to reconnect.
             for session in self.sessions:
@@ -1331,6 +1337,8 @@ class FakeDiscord:
                 await self._changed()
         finally:
             session.closed = True
+            for ack in session.acks:
+                ack.cancel()
             await self._changed()
         return ws
 
@@ -1347,7 +1355,9 @@ class FakeDiscord:
     async def _on_gateway_payload(self, session: _GatewaySession, payload: Json) -> None:
         op, data = payload.get("op"), payload.get("d")
         if op == OP_HEARTBEAT:
-            await self._send(session, {"op": OP_HEARTBEAT_ACK})
+            ack = asyncio.create_task(self._ack_heartbeat(session))
+            session.acks.add(ack)
+            ack.add_done_callback(session.acks.discard)
         elif op == OP_IDENTIFY:
             await self._identify(session, data or {})
         elif op == OP_RESUME:
@@ -1356,6 +1366,16 @@ class FakeDiscord:
             await self._members_chunk(session, data or {})
         elif op == OP_PRESENCE:
             session.presence = data
+
+    async def _ack_heartbeat(self, session: _GatewaySession) -> None:
+        # A moment later, as over a real network: discord.py's keep-alive thread notes when it
+        # sent a heartbeat only after the event loop has sent it, so an ACK that is there at
+        # once can beat it, and discord.py then takes the whole interval for the latency and
+        # logs "Can't keep up, websocket is 41.3s behind" on an idle loop.
+        await asyncio.sleep(HEARTBEAT_ACK_DELAY)
+        if session.open:
+            with contextlib.suppress(ConnectionResetError):
+                await self._send(session, {"op": OP_HEARTBEAT_ACK})
 
     async def _identify(self, session: _GatewaySession, data: Json) -> None:
         if data.get("token") != self.token:
@@ -1652,7 +1672,11 @@ class FakeDiscord:
             result = await handler(call)
         except DiscordError as exc:
             return self._error(record, exc)
-        if failure is not None:
+        if failure is not None and failure.kind == "held":
+            record.note = "injected held"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), HOLD_SECONDS)
+        elif failure is not None:
             return self._fail(request, record, failure)
         if result is None:
             record.status = 204

@@ -14,6 +14,7 @@ from discord import app_commands
 
 from bot.adapter_contract import PlatformStartError
 from bot.pacing import Pacer
+from bot.platforms.discord.bounded_http import bound
 from bot.platforms.discord.commands import CatalogueTranslator, slash_commands
 from bot.platforms.discord.identities import PLATFORM, Interaction, chat_ref
 from bot.platforms.discord.interactions import Interactions
@@ -42,6 +43,7 @@ class NewsbotClient(discord.Client):
             allowed_mentions=NO_MENTIONS,
             guild_ready_timeout=guild_ready_timeout,
         )
+        bound(self)  # every REST request with a connect and a read timeout
         self.adapter = adapter
         self.tree: app_commands.CommandTree[NewsbotClient] = app_commands.CommandTree(self)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -68,7 +68,23 @@ def press_of(interaction: Interaction, data: str) -> Press:
         params=params,
         locale=str(interaction.locale),
         is_chat_admin=interaction.guild_id is not None and interaction.permissions.manage_channels,
+        button_on_message=pressed is not None and data in custom_ids(pressed.components),
     )
+
+
+def custom_ids(components: Sequence[object]) -> set[str]:
+    """The custom ids of a message's components as Discord sent them with the press, rows and
+    containers looked into."""
+    found: set[str] = set()
+    for component in components:
+        custom_id = getattr(component, "custom_id", None)
+        if isinstance(custom_id, str):
+            found.add(custom_id)
+        found |= custom_ids(getattr(component, "children", ()))
+        accessory = getattr(component, "accessory", None)
+        if accessory is not None:
+            found |= custom_ids([accessory])
+    return found
 
 
 class Interactions:

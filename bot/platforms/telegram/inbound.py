@@ -205,6 +205,7 @@ class Inbound:
             params=params,
             locale=query.from_user.language_code,
             is_chat_admin=await self._pressed_by_admin(query, action),
+            button_on_message=_button_on_message(query),
         )
 
     async def _pressed_by_admin(self, query: CallbackQuery, action: str) -> bool:
@@ -246,6 +247,16 @@ class Inbound:
         except DeliveryError as err:
             log.info("cannot edit pressed message: %s", err.reason)
             await self.runtime.edit_failed(ref)
+
+
+def _button_on_message(query: CallbackQuery) -> bool:
+    """Telegram sends the pressed message with the press, keyboard included (unless it is too
+    old to be sent): whether the pressed data is one of its buttons."""
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return False
+    rows = message.reply_markup.inline_keyboard
+    return any(button.callback_data == query.data for row in rows for button in row)
 
 
 def _pressed_where(query: CallbackQuery) -> tuple[ChatRef, MessageRef | None]:
