@@ -271,7 +271,7 @@ async def test_a_post_whose_answer_was_lost_takes_votes(dc: FakeDiscord) -> None
     async with running_bot(dc) as bot:
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
         dc.fail_next("send_message", NEWS, kind="drop_after")
-        article_id = bot.ingest(article())
+        article_id = await bot.ingest(article())
         await bot.deliver()
         post = await bot.post_in(NEWS, article_id)
         assert [f.hits for f in dc.failures] == [1]
@@ -302,7 +302,7 @@ async def test_an_answer_discord_holds_back_fails_the_send_instead_of_the_run(
         http.timeout = aiohttp.ClientTimeout(sock_connect=5.0, sock_read=0.5)
         await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
         held = dc.fail_next("send_message", NEWS, kind="held")
-        bot.ingest(article())
+        await bot.ingest(article())
         async with asyncio.timeout(60):  # bounded here; the hold lasts 30 s
             await bot.deliver()
         assert held.hits == 1

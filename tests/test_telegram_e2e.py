@@ -325,7 +325,7 @@ async def test_a_post_whose_answer_was_lost_takes_votes(tg: FakeTelegram) -> Non
         tg.send_text(group, alice, "/subscribe xAI")
         await tg.wait_for_message(group, "Abonniert: xAI.")
         tg.fail_next("sendMessage", chat_id=group.id, kind="drop")
-        article = bot.add_article("Ein Artikel über xAI")
+        article = await bot.add_article("Ein Artikel über xAI")
         post = await tg.wait_for_message(group, "Ein Artikel über xAI")
         mid = post["message_id"]
         await tg.wait_for(lambda: ("sendMessage", "drop") in tg.injected, what="the drop")
