@@ -93,27 +93,99 @@ class Search:
         snippets: bool = True,
     ) -> list[SearchHit]:
         """Matching articles, most relevant first (or newest first among the matches), with
-        a snippet of each unless `snippets` is false (it costs a third of the query)."""
+        a snippet of each unless `snippets` is false."""
+        if newest_first:
+            return self.find_newest(concepts, match_all=match_all, limit=limit, snippets=snippets)[
+                1
+            ]
         query = fts_query(concepts, match_all=match_all)
         if not query:
             return []
-        order = (
-            "coalesce(a.published, a.added) DESC, a.id DESC" if newest_first else "score, a.id DESC"
+        best = self._most_relevant(query, limit)
+        if snippets:
+            return self._hits(query, list(best), snippets=True)
+        # Without snippets the index has nothing more to give: the ranking's scores serve.
+        return [
+            SearchHit(article, relevance=-best[article.id], snippet="")
+            for article in self._articles(list(best))
+        ]
+
+    def find_newest(
+        self,
+        concepts: Sequence[Concept],
+        *,
+        match_all: bool = False,
+        limit: int = 10,
+        snippets: bool = True,
+    ) -> tuple[int, list[SearchHit]]:
+        """How many articles match, and the newest `limit` of them, from one pass over the
+        matches (counting and sorting separately read every match's article twice)."""
+        query = fts_query(concepts, match_all=match_all)
+        if not query:
+            return 0, []
+        rows = self.db.rows(
+            "SELECT a.id, count(*) OVER () AS total FROM article_fts"
+            " JOIN articles a ON a.id = article_fts.rowid WHERE article_fts MATCH ?"
+            " AND a.removed = 0 ORDER BY coalesce(a.published, a.added) DESC, a.id DESC LIMIT ?",
+            (query, limit),
         )
+        if not rows:
+            return 0, []
+        total = int(rows[0]["total"])
+        return total, self._hits(query, [int(r["id"]) for r in rows], snippets=snippets)
+
+    def _most_relevant(self, query: str, limit: int) -> dict[int, float]:
+        """The `limit` best matches that are not removed, best first: id -> BM25 score. BM25 is
+        ranked on the index alone; only the best few are then looked up in the articles
+        table (looking up every match there costs more than the ranking), more of them when
+        removed articles were among them."""
+        fetch = limit + 8
+        while True:
+            rows = self.db.rows(
+                "SELECT f.rowid AS id, f.score, a.removed FROM (SELECT rowid,"
+                " bm25(article_fts, ?, ?, ?) AS score FROM article_fts WHERE article_fts MATCH ?"
+                " ORDER BY score, rowid DESC LIMIT ?) f JOIN articles a ON a.id = f.rowid"
+                " ORDER BY f.score, f.rowid DESC",
+                (*_WEIGHTS, query, fetch),
+            )
+            kept = [r for r in rows if not r["removed"]][:limit]
+            if len(kept) == limit or len(rows) < fetch:
+                return {int(r["id"]): float(r["score"]) for r in kept}
+            fetch *= 4
+
+    def _hits(self, query: str, ids: Sequence[int], *, snippets: bool) -> list[SearchHit]:
+        """The hits for these matching ids, in their order: BM25 and the snippet are computed
+        for these rows only. The rowid range is the index's constraint and the exact ids a
+        filter (`+rowid`), so that one cursor serves them all: BM25 weighs each word by the
+        whole index once per cursor, and a cursor per id would weigh them again each time."""
+        if not ids:
+            return []
         snippet = "snippet(article_fts, 1, ?, ?, '…', ?)" if snippets else "''"
         marks = (MARK_START, MARK_END, _SNIPPET_TOKENS) if snippets else ()
-        rows = self.db.rows(
-            f"SELECT a.*, bm25(article_fts, ?, ?, ?) AS score, {snippet} AS snip"
-            " FROM article_fts JOIN articles a ON a.id = article_fts.rowid"
-            f" WHERE article_fts MATCH ? AND a.removed = 0 ORDER BY {order} LIMIT ?",
-            (*_WEIGHTS, *marks, query, limit),
-        )
-        return [
-            SearchHit(
-                self.store.articles.article(r), relevance=-float(r["score"]), snippet=r["snip"]
+        found = {
+            int(r["rowid"]): r
+            for r in self.db.rows(
+                f"SELECT rowid, bm25(article_fts, ?, ?, ?) AS score, {snippet} AS snip"
+                " FROM article_fts WHERE article_fts MATCH ? AND rowid BETWEEN ? AND ?"
+                f" AND +rowid IN ({', '.join('?' * len(ids))})",
+                (*_WEIGHTS, *marks, query, min(ids), max(ids), *ids),
             )
-            for r in rows
+        }
+        return [
+            SearchHit(a, relevance=-float(found[a.id]["score"]), snippet=found[a.id]["snip"])
+            for a in self._articles(ids)
+            if a.id in found
         ]
+
+    def _articles(self, ids: Sequence[int]) -> list[Article]:
+        """These articles, in this order, read in one query."""
+        rows = {
+            int(r["id"]): r
+            for r in self.db.rows(
+                f"SELECT * FROM articles WHERE id IN ({', '.join('?' * len(ids))})", ids
+            )
+        }
+        return [self.store.articles.article(rows[i]) for i in ids if i in rows]
 
     def count(self, concepts: Sequence[Concept], *, match_all: bool = False) -> int:
         query = fts_query(concepts, match_all=match_all)
@@ -130,7 +202,9 @@ class Search:
     def rarity(self, concepts: Sequence[Concept]) -> list[float]:
         """How much finding each concept says (inverse document frequency, BM25's form): a
         word in every article says nothing, one in a single article says a lot."""
-        total = int(self.db.scalar("SELECT count(*) FROM article_fts"))
+        # The index's size table has one small row per article; counting the index itself
+        # reads every article's text.
+        total = int(self.db.scalar("SELECT count(*) FROM article_fts_docsize"))
         out = []
         for concept in concepts:
             # Removed articles are counted too: a weight, not a result, and the join would
