@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -50,7 +50,7 @@ class Concept:
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     article: Article
-    relevance: float  # BM25, higher is better
+    relevance: float  # BM25, higher is better (0 for find_newest: not ranked)
     snippet: str  # body text around the matches, matched words between MARK_START/MARK_END
 
 
@@ -92,23 +92,18 @@ class Search:
         limit: int = 10,
         snippets: bool = True,
     ) -> list[SearchHit]:
-        """Matching articles, most relevant first (or newest first among the matches), with
-        a snippet of each unless `snippets` is false."""
+        """Matching articles, most relevant first (or newest first among the matches, as
+        find_newest), with a snippet of each unless `snippets` is false."""
         if newest_first:
-            return self.find_newest(concepts, match_all=match_all, limit=limit, snippets=snippets)[
-                1
-            ]
+            _total, hits = self.find_newest(
+                concepts, match_all=match_all, limit=limit, snippets=snippets
+            )
+            return hits
         query = fts_query(concepts, match_all=match_all)
         if not query:
             return []
         best = self._most_relevant(query, limit)
-        if snippets:
-            return self._hits(query, list(best), snippets=True)
-        # Without snippets the index has nothing more to give: the ranking's scores serve.
-        return [
-            SearchHit(article, relevance=-best[article.id], snippet="")
-            for article in self._articles(list(best))
-        ]
+        return self._hits(query, list(best), best, snippets=snippets)
 
     def find_newest(
         self,
@@ -119,7 +114,9 @@ class Search:
         snippets: bool = True,
     ) -> tuple[int, list[SearchHit]]:
         """How many articles match, and the newest `limit` of them, from one pass over the
-        matches (counting and sorting separately read every match's article twice)."""
+        matches (counting and sorting separately read every match's article twice). Their
+        relevance is 0: ordered by date, nothing ranks them, and BM25 costs a pass over the
+        index."""
         query = fts_query(concepts, match_all=match_all)
         if not query:
             return 0, []
@@ -132,10 +129,10 @@ class Search:
         if not rows:
             return 0, []
         total = int(rows[0]["total"])
-        return total, self._hits(query, [int(r["id"]) for r in rows], snippets=snippets)
+        return total, self._hits(query, [int(r["id"]) for r in rows], {}, snippets=snippets)
 
     def _most_relevant(self, query: str, limit: int) -> dict[int, float]:
-        """The `limit` best matches that are not removed, best first: id -> BM25 score. BM25 is
+        """The `limit` best matches that are not removed, best first: id -> relevance. BM25 is
         ranked on the index alone; only the best few are then looked up in the articles
         table (looking up every match there costs more than the ranking), more of them when
         removed articles were among them."""
@@ -150,31 +147,29 @@ class Search:
             )
             kept = [r for r in rows if not r["removed"]][:limit]
             if len(kept) == limit or len(rows) < fetch:
-                return {int(r["id"]): float(r["score"]) for r in kept}
+                return {int(r["id"]): -float(r["score"]) for r in kept}
             fetch *= 4
 
-    def _hits(self, query: str, ids: Sequence[int], *, snippets: bool) -> list[SearchHit]:
-        """The hits for these matching ids, in their order: BM25 and the snippet are computed
-        for these rows only. The rowid range is the index's constraint and the exact ids a
-        filter (`+rowid`), so that one cursor serves them all: BM25 weighs each word by the
-        whole index once per cursor, and a cursor per id would weigh them again each time."""
+    def _hits(
+        self, query: str, ids: Sequence[int], relevance: Mapping[int, float], *, snippets: bool
+    ) -> list[SearchHit]:
+        """The hits for these matching ids, in their order, with their snippets computed for
+        these rows only: the rowid range is the index's constraint and the exact ids a filter
+        (`+rowid`), so that one cursor serves them all."""
         if not ids:
             return []
-        snippet = "snippet(article_fts, 1, ?, ?, '…', ?)" if snippets else "''"
-        marks = (MARK_START, MARK_END, _SNIPPET_TOKENS) if snippets else ()
-        found = {
-            int(r["rowid"]): r
-            for r in self.db.rows(
-                f"SELECT rowid, bm25(article_fts, ?, ?, ?) AS score, {snippet} AS snip"
-                " FROM article_fts WHERE article_fts MATCH ? AND rowid BETWEEN ? AND ?"
+        snips: dict[int, str] = {}
+        if snippets:
+            rows = self.db.rows(
+                "SELECT rowid, snippet(article_fts, 1, ?, ?, '…', ?) AS snip FROM article_fts"
+                " WHERE article_fts MATCH ? AND rowid BETWEEN ? AND ?"
                 f" AND +rowid IN ({', '.join('?' * len(ids))})",
-                (*_WEIGHTS, *marks, query, min(ids), max(ids), *ids),
+                (MARK_START, MARK_END, _SNIPPET_TOKENS, query, min(ids), max(ids), *ids),
             )
-        }
+            snips = {int(r["rowid"]): r["snip"] for r in rows}
         return [
-            SearchHit(a, relevance=-float(found[a.id]["score"]), snippet=found[a.id]["snip"])
+            SearchHit(a, relevance=relevance.get(a.id, 0.0), snippet=snips.get(a.id, ""))
             for a in self._articles(ids)
-            if a.id in found
         ]
 
     def _articles(self, ids: Sequence[int]) -> list[Article]:
