@@ -40,9 +40,12 @@ chaos: $(STAMP)
 corpus: $(STAMP)
 	$(BIN)/python -m bench.corpus_check $(CORPUS)
 
+# search_bench builds its archives (up to 100k articles) once, in the temp folder.
 bench: $(STAMP)
 	$(BIN)/python -m bench.outbox_bench
 	$(BIN)/python -m bench.search_bench
+	$(BIN)/python -m bench.feeds_bench
+	$(BIN)/python -m bench.startup_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

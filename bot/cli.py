@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import csv
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bot.app import open_store, run_console, run_platforms
-from bot.ingest import IngestReport, ingest_path
-from bot.log_privacy import ContentSizeFilter
-from bot.settings import Settings, SettingsError, load_settings
-from bot.sources import SourcePoller
-from handlers.feeds import describe_failure, is_feed_url
-from handlers.i18n import current_language, t
-from handlers.registry import clean_name
-from storage.connection import writable
-from storage.faults import Fault, StorageError, storage_fault
-from storage.moderation import Moderation
-from storage.store import Store
-from storage.tags import MAX_TAGS_PER_ARTICLE, clean_tags, split_tag_line
+# Only what parsing the arguments needs is imported here: `newsbot --help` must not load the
+# whole program (platform libraries, feeds, the scheduler, pydantic). Each command imports
+# what it uses when it runs.
+if TYPE_CHECKING:
+    from bot.ingest import IngestReport
+    from bot.settings import Settings
+    from storage.faults import StorageError
+    from storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +38,8 @@ def record_id(text: str) -> int | None:
 def record_ids(texts: Sequence[str]) -> list[int] | None:
     """Source or article numbers as typed; None, with one line on stderr for each argument
     that is not one, when any is not."""
+    from handlers.i18n import t
+
     ids = [record_id(text) for text in texts]
     for text, number in zip(texts, ids, strict=True):
         if number is None:
@@ -120,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(settings: Settings) -> None:
+    from bot.log_privacy import ContentSizeFilter
+
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -134,6 +130,9 @@ def configure_logging(settings: Settings) -> None:
 
 
 def print_report(report: IngestReport, out: TextIO) -> None:
+    from handlers.i18n import t
+    from storage.tags import MAX_TAGS_PER_ARTICLE
+
     for name, reason in report.rejected:
         if reason == "missing":
             out.write(t("cli.ingest.missing", name=name) + "\n")
@@ -154,6 +153,8 @@ def print_report(report: IngestReport, out: TextIO) -> None:
 
 
 def cmd_ingest(settings: Settings, store: Store, paths: Sequence[Path], out: TextIO) -> int:
+    from bot.ingest import IngestReport, ingest_path
+
     report = IngestReport()
     config = settings.core_config()
     for path in paths:
@@ -163,6 +164,12 @@ def cmd_ingest(settings: Settings, store: Store, paths: Sequence[Path], out: Tex
 
 
 def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
+    from handlers.feeds import is_feed_url
+    from handlers.i18n import t
+    from storage.tags import clean_tags, split_tag_line
+
     if args.feeds_command == "add":
         location: str = args.location.strip()
         if "://" in location:
@@ -220,6 +227,10 @@ def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: T
 async def cmd_feeds_fetch(settings: Settings, store: Store, ids: list[int], out: TextIO) -> int:
     """Fetch the given sources, or the due ones, once; one line per source. A feed that fails
     is a result, not an error of the command: exit 0 unless a source does not exist."""
+    from bot.sources import SourcePoller
+    from handlers.feeds import describe_failure
+    from handlers.i18n import t
+
     feeds = []
     for feed_id in ids:
         feed = store.get_feed(feed_id)
@@ -255,6 +266,8 @@ async def cmd_feeds_fetch(settings: Settings, store: Store, ids: list[int], out:
 
 
 def cmd_export_results(store: Store, article: int | None, fmt: str, out: TextIO) -> int:
+    from handlers.i18n import t
+
     rows: list[dict[str, object]] = []
     for art, poll in store.polls_for_export(article):
         for option in poll.options:
@@ -280,6 +293,9 @@ def cmd_export_results(store: Store, article: int | None, fmt: str, out: TextIO)
 
 
 def write_rows(rows: list[dict[str, object]], fields: list[str], fmt: str, out: TextIO) -> None:
+    import csv
+    import json
+
     if fmt == "json":
         json.dump(rows, out, ensure_ascii=False, indent=2)
         out.write("\n")
@@ -290,6 +306,8 @@ def write_rows(rows: list[dict[str, object]], fields: list[str], fmt: str, out: 
 
 
 def cmd_export_audit(store: Store, fmt: str, out: TextIO) -> int:
+    from storage.moderation import Moderation
+
     entries = Moderation(store).audit_entries(limit=-1)
     fields = ["id", "at", "platform", "chat_id", "actor", "action", "target", "reason", "outcome"]
     rows = [
@@ -300,6 +318,12 @@ def cmd_export_audit(store: Store, fmt: str, out: TextIO) -> int:
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    from bot.app import open_store
+    from handlers.i18n import t
+    from storage.connection import writable
+    from storage.faults import Fault, StorageError
+    from storage.store import Store
+
     if args.db_command == "migrate":
         if not writable(settings.db):
             raise StorageError(Fault.READ_ONLY, path=str(settings.db))
@@ -333,11 +357,19 @@ def cmd_db(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
 
 def storage_line(err: StorageError, settings: Settings) -> str:
     """One line, in the configured language, for a database that cannot be used."""
+    from handlers.i18n import t
+
     params = {"path": str(settings.db), "db_version": "?", "code_version": "?", **err.params}
     return t(f"storage.{err.fault.value}", **params)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from bot.settings import SettingsError, load_settings
+    from handlers.i18n import current_language, t
+    from storage.faults import storage_fault
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -362,6 +394,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_command(
     settings: Settings, args: argparse.Namespace, parser: argparse.ArgumentParser
 ) -> int:
+    import asyncio
+
+    from bot.app import open_store, run_console, run_platforms
+    from handlers.i18n import t
+    from handlers.registry import clean_name
+
     out = sys.stdout
     if args.command == "run":
         if settings.telegram_token or settings.discord_token:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -11,6 +12,7 @@ import zlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -26,6 +28,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_ADDRESS_ATTEMPTS = 3
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# The clients' own jar takes no cookie (a client serves many feeds of a host): each fetch keeps
+# its cookies itself.
+_NO_COOKIES = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
@@ -251,10 +256,13 @@ class FeedFetcher:
     anything: each request is sent to the checked IP literal itself, with the real name in
     the Host header and, for https, as the TLS SNI name (httpcore's documented "sni_hostname"
     request extension), which is also the name the certificate is verified against. Only
-    public httpx/httpcore API is used. Keep-alive is off because httpcore pools connections by
-    (scheme, IP, port): a kept TLS connection negotiated for one name could otherwise carry a
-    request for another name on the same IP without that name's certificate being checked.
-    Each fetch has its own client, so no cookies travel from one feed to another.
+    public httpx/httpcore API is used. httpcore pools connections by (scheme, IP, port), so a
+    kept TLS connection negotiated for one name could carry a request for another name on the
+    same IP without that name's certificate being checked: kept connections are only ever
+    shared by requests for the same host name. Inside `cycle()` (one poll of many feeds) each
+    host name has its own keep-alive client, and a host's checked addresses are remembered;
+    outside it each fetch has its own client without keep-alive. No client keeps cookies, so
+    none travel from one feed to another.
     """
 
     def __init__(
@@ -281,6 +289,68 @@ class FeedFetcher:
         # Loading the CA bundle costs tens of milliseconds; do it once, not per fetch.
         # ssl_context lets a deployment (or a test) trust its own CA.
         self._ssl_context = ssl_context or httpx.create_ssl_context()
+        self._cycles = 0  # cycle() blocks running now
+        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
+        self._checked: dict[tuple[str, str, int], list[IPAddress] | FetchRefused | FetchFailed] = {}
+
+    @asynccontextmanager
+    async def cycle(self) -> AsyncIterator[None]:
+        """Many fetches in a row: connections to a host are kept and its addresses checked
+        once, until the last cycle running ends (all is dropped then: the next poll comes
+        minutes later, and a host's addresses may have changed by then)."""
+        self._cycles += 1
+        try:
+            yield
+        finally:
+            self._cycles -= 1
+            if not self._cycles:
+                clients = list(self._clients.values())
+                self._clients.clear()
+                self._checked.clear()
+                for client in clients:
+                    await client.aclose()
+
+    def _new_client(self, *, keep_alive: bool) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            verify=self._ssl_context,
+            timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+            follow_redirects=False,
+            # No proxies or .netrc from the environment: a proxy would resolve names itself.
+            trust_env=False,
+            cookies=_NO_COOKIES,
+            limits=httpx.Limits(
+                max_connections=None if keep_alive else 1,
+                max_keepalive_connections=None if keep_alive else 0,
+            ),
+        )
+
+    def _client_for(self, url: httpx.URL) -> httpx.AsyncClient | None:
+        """The cycle's client for this URL's host name, or None outside a cycle."""
+        if not self._cycles:
+            return None
+        key = (url.scheme, url.raw_host.decode("ascii").lower())
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._new_client(keep_alive=True)
+        return client
+
+    async def _check(self, url: httpx.URL) -> list[IPAddress]:
+        """The guard's answer for this URL's host, remembered for the cycle."""
+        if not self._cycles:
+            return await self.guard.check_url(url)
+        key = (url.scheme, url.raw_host.decode("ascii").lower(), _port(url))
+        known = self._checked.get(key)
+        if known is None:
+            try:
+                known = await self.guard.check_url(url)
+            except (FetchRefused, FetchFailed) as err:
+                known = err
+            self._checked[key] = known
+        if isinstance(known, FetchRefused):
+            raise FetchRefused(known.reason, known.detail)
+        if isinstance(known, FetchFailed):
+            raise FetchFailed(known.reason, known.detail, status=known.status)
+        return known
 
     async def fetch(
         self, url: str, etag: str | None = None, last_modified: str | None = None
@@ -316,18 +386,18 @@ class FeedFetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with httpx.AsyncClient(
-            verify=self._ssl_context,
-            timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-            follow_redirects=False,
-            # No proxies or .netrc from the environment: a proxy would resolve names itself.
-            trust_env=False,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
-        ) as client:
+        # Cookies live for one fetch: a redirect's hops see them, no other fetch does.
+        cookies = httpx.Cookies()
+        async with contextlib.AsyncExitStack() as own:
             current = url
             for hop in range(self.max_redirects + 1):
-                addresses = await self.guard.check_url(current)
-                response = await self._send(client, current, addresses, headers)
+                addresses = await self._check(current)
+                # Per hop: a redirect to another host must not ride this host's connections.
+                client = self._client_for(current)
+                if client is None:
+                    client = await own.enter_async_context(self._new_client(keep_alive=False))
+                response = await self._send(client, current, addresses, headers, cookies)
+                cookies.extract_cookies(response)
                 try:
                     if response.status_code not in _REDIRECT_STATUSES:
                         return await self._finish(response, current, etag, last_modified)
@@ -352,6 +422,7 @@ class FeedFetcher:
         url: httpx.URL,
         addresses: list[IPAddress],
         headers: Mapping[str, str],
+        cookies: httpx.Cookies,
     ) -> httpx.Response:
         """Send the GET to one of the checked addresses (see the class docstring for why)."""
         host_header = url.netloc.decode("ascii")
@@ -364,6 +435,7 @@ class FeedFetcher:
                 headers={**headers, "Host": host_header},
                 extensions={"sni_hostname": server_name},
             )
+            cookies.set_cookie_header(request)
             try:
                 return await client.send(request, stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

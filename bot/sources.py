@@ -121,7 +121,8 @@ class SourcePoller:
 
     async def fetch_all(self, feeds: list[Feed]) -> list[FeedOutcome]:
         """Fetch these sources now, at most `concurrency` at once, in the given order."""
-        return list(await asyncio.gather(*(self._fetch_bounded(feed) for feed in feeds)))
+        async with self.fetcher.cycle():
+            return list(await asyncio.gather(*(self._fetch_bounded(feed) for feed in feeds)))
 
     async def _fetch_bounded(self, feed: Feed) -> FeedOutcome:
         async with self._slots:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -50,7 +50,7 @@ class Concept:
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     article: Article
-    relevance: float  # BM25, higher is better
+    relevance: float  # BM25, higher is better (0 for find_newest: not ranked)
     snippet: str  # body text around the matches, matched words between MARK_START/MARK_END
 
 
@@ -92,28 +92,95 @@ class Search:
         limit: int = 10,
         snippets: bool = True,
     ) -> list[SearchHit]:
-        """Matching articles, most relevant first (or newest first among the matches), with
-        a snippet of each unless `snippets` is false (it costs a third of the query)."""
+        """Matching articles, most relevant first (or newest first among the matches, as
+        find_newest), with a snippet of each unless `snippets` is false."""
+        if newest_first:
+            _total, hits = self.find_newest(
+                concepts, match_all=match_all, limit=limit, snippets=snippets
+            )
+            return hits
         query = fts_query(concepts, match_all=match_all)
         if not query:
             return []
-        order = (
-            "coalesce(a.published, a.added) DESC, a.id DESC" if newest_first else "score, a.id DESC"
-        )
-        snippet = "snippet(article_fts, 1, ?, ?, '…', ?)" if snippets else "''"
-        marks = (MARK_START, MARK_END, _SNIPPET_TOKENS) if snippets else ()
+        best = self._most_relevant(query, limit)
+        return self._hits(query, list(best), best, snippets=snippets)
+
+    def find_newest(
+        self,
+        concepts: Sequence[Concept],
+        *,
+        match_all: bool = False,
+        limit: int = 10,
+        snippets: bool = True,
+    ) -> tuple[int, list[SearchHit]]:
+        """How many articles match, and the newest `limit` of them, from one pass over the
+        matches (counting and sorting separately read every match's article twice). Their
+        relevance is 0: ordered by date, nothing ranks them, and BM25 costs a pass over the
+        index."""
+        query = fts_query(concepts, match_all=match_all)
+        if not query:
+            return 0, []
         rows = self.db.rows(
-            f"SELECT a.*, bm25(article_fts, ?, ?, ?) AS score, {snippet} AS snip"
-            " FROM article_fts JOIN articles a ON a.id = article_fts.rowid"
-            f" WHERE article_fts MATCH ? AND a.removed = 0 ORDER BY {order} LIMIT ?",
-            (*_WEIGHTS, *marks, query, limit),
+            "SELECT a.id, count(*) OVER () AS total FROM article_fts"
+            " JOIN articles a ON a.id = article_fts.rowid WHERE article_fts MATCH ?"
+            " AND a.removed = 0 ORDER BY coalesce(a.published, a.added) DESC, a.id DESC LIMIT ?",
+            (query, limit),
         )
-        return [
-            SearchHit(
-                self.store.articles.article(r), relevance=-float(r["score"]), snippet=r["snip"]
+        if not rows:
+            return 0, []
+        total = int(rows[0]["total"])
+        return total, self._hits(query, [int(r["id"]) for r in rows], {}, snippets=snippets)
+
+    def _most_relevant(self, query: str, limit: int) -> dict[int, float]:
+        """The `limit` best matches that are not removed, best first: id -> relevance. BM25 is
+        ranked on the index alone; only the best few are then looked up in the articles
+        table (looking up every match there costs more than the ranking), more of them when
+        removed articles were among them."""
+        fetch = limit + 8
+        while True:
+            rows = self.db.rows(
+                "SELECT f.rowid AS id, f.score, a.removed FROM (SELECT rowid,"
+                " bm25(article_fts, ?, ?, ?) AS score FROM article_fts WHERE article_fts MATCH ?"
+                " ORDER BY score, rowid DESC LIMIT ?) f JOIN articles a ON a.id = f.rowid"
+                " ORDER BY f.score, f.rowid DESC",
+                (*_WEIGHTS, query, fetch),
             )
-            for r in rows
+            kept = [r for r in rows if not r["removed"]][:limit]
+            if len(kept) == limit or len(rows) < fetch:
+                return {int(r["id"]): -float(r["score"]) for r in kept}
+            fetch *= 4
+
+    def _hits(
+        self, query: str, ids: Sequence[int], relevance: Mapping[int, float], *, snippets: bool
+    ) -> list[SearchHit]:
+        """The hits for these matching ids, in their order, with their snippets computed for
+        these rows only: the rowid range is the index's constraint and the exact ids a filter
+        (`+rowid`), so that one cursor serves them all."""
+        if not ids:
+            return []
+        snips: dict[int, str] = {}
+        if snippets:
+            rows = self.db.rows(
+                "SELECT rowid, snippet(article_fts, 1, ?, ?, '…', ?) AS snip FROM article_fts"
+                " WHERE article_fts MATCH ? AND rowid BETWEEN ? AND ?"
+                f" AND +rowid IN ({', '.join('?' * len(ids))})",
+                (MARK_START, MARK_END, _SNIPPET_TOKENS, query, min(ids), max(ids), *ids),
+            )
+            snips = {int(r["rowid"]): r["snip"] for r in rows}
+        return [
+            SearchHit(a, relevance=relevance.get(a.id, 0.0), snippet=snips.get(a.id, ""))
+            for a in self._articles(ids)
         ]
+
+    def _articles(self, ids: Sequence[int]) -> list[Article]:
+        """These articles, in this order, read in one query."""
+        rows = {
+            int(r["id"]): r
+            for r in self.db.rows(
+                f"SELECT * FROM articles WHERE id IN ({', '.join('?' * len(ids))})", ids
+            )
+        }
+        return [self.store.articles.article(rows[i]) for i in ids if i in rows]
 
     def count(self, concepts: Sequence[Concept], *, match_all: bool = False) -> int:
         query = fts_query(concepts, match_all=match_all)
@@ -130,7 +197,9 @@ class Search:
     def rarity(self, concepts: Sequence[Concept]) -> list[float]:
         """How much finding each concept says (inverse document frequency, BM25's form): a
         word in every article says nothing, one in a single article says a lot."""
-        total = int(self.db.scalar("SELECT count(*) FROM article_fts"))
+        # The index's size table has one small row per article; counting the index itself
+        # reads every article's text.
+        total = int(self.db.scalar("SELECT count(*) FROM article_fts_docsize"))
         out = []
         for concept in concepts:
             # Removed articles are counted too: a weight, not a result, and the join would

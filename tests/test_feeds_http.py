@@ -627,3 +627,56 @@ async def test_feeds_add_and_fetch_from_the_command_line(serve: Serve, tmp_path:
         assert feed.next_fetch and feed.next_fetch - store.now() > timedelta(minutes=20)
     finally:
         store.close()
+
+
+async def test_a_poll_keeps_connections_to_a_host_but_no_cookies_between_feeds(
+    serve: Serve, store: Store, config: CoreConfig
+) -> None:
+    """One poll of many feeds on one host reuses its connections (no new TCP handshake per
+    feed); a cookie one feed sets reaches neither another feed nor the next poll."""
+    connections: set[object] = set()
+    cookies: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        connections.add(request.transport.get_extra_info("peername"))
+        cookies.append(request.headers.get("Cookie", ""))
+        response = web.Response(body=rss([(request.path, request.path, "")]))
+        response.set_cookie("visit", request.path)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+    base = await serve(app)
+    feeds = [added(store, f"{base}/f{i}") for i in range(6)]
+    poller = make_poller(store, config, feed_concurrency=1)
+
+    assert [o.kind for o in await poller.fetch_all(feeds)] == ["new"] * 6
+    assert len(connections) == 1
+    await poller.fetch_all(feeds)
+    assert cookies == [""] * 12
+
+
+async def test_cookies_still_follow_a_feed_through_its_redirects(
+    serve: Serve, store: Store, config: CoreConfig
+) -> None:
+    async def start(request: web.Request) -> web.Response:
+        response = web.Response(status=302, headers={"Location": "/feed"})
+        response.set_cookie("consent", "yes")
+        return response
+
+    async def feed(request: web.Request) -> web.Response:
+        if request.cookies.get("consent") != "yes":
+            return web.Response(status=403)
+        return web.Response(body=rss([("g1", "Mit Zustimmung", "")]))
+
+    app = web.Application()
+    app.router.add_get("/start", start)
+    app.router.add_get("/feed", feed)
+    base = await serve(app)
+    poller = make_poller(store, config)
+
+    outcome = await fetch(poller, added(store, f"{base}/start").id)
+
+    assert outcome.kind == "new"
+    assert [a.title for a in outcome.report.new] == ["Mit Zustimmung"]

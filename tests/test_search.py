@@ -281,3 +281,24 @@ async def test_the_terminal_answers_questions_typed_without_a_slash(
     text = out.getvalue()
     assert "4.000 Wohnungen" in text
     assert "Fragen zu den Nachrichten enden mit „?“" in text
+
+
+async def test_removed_articles_among_the_best_matches_leave_no_gap(chat: Chat, ctx: Ctx) -> None:
+    """The best matches are ranked on the index and only then checked for removal: when the
+    best thirty are removed, the next ones still fill the list, and the count leaves them out."""
+    strong = [
+        add(ctx, article(title=f"Quarkspeicher Quarkspeicher {n}", body=f"Bericht {n} zum Quark."))
+        for n in range(30)
+    ]
+    weak = [
+        add(ctx, article(title=f"Bericht {n}", body=f"Ein Quarkspeicher wird erwähnt. Nummer {n}."))
+        for n in range(12)
+    ]
+    for article_id in strong:
+        assert ctx.mod.set_removed(article_id, True, "test")
+    hits = ctx.search.find([Concept.of(Word("quarkspeicher"))], limit=10)
+    assert len(hits) == 10
+    assert {hit.article.id for hit in hits} <= set(weak)
+    out = await chat.text("/search Quarkspeicher")
+    assert "12" in out
+    assert not any(f"#{article_id} " in out for article_id in strong)

@@ -10,6 +10,7 @@ letters newer than that are not lowered), so its view comes from tables taken fr
 from __future__ import annotations
 
 import bisect
+from functools import lru_cache
 from importlib.resources import files
 
 from storage.search import Concept, Word
@@ -43,6 +44,7 @@ def _load() -> tuple[dict[int, int | None], dict[int, int | None]]:
 _FOLDING, _SPLITTING = _load()
 
 
+@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """Lower case without accents, as the index folds words ("Wärme" -> "warme", "ß" kept)."""
     return text.translate(_FOLDING)

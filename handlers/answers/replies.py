@@ -55,9 +55,8 @@ def search_reply(ctx: Ctx, text: str) -> Reply:
     words = with_compound_parts(ctx, found)
     concepts = [w.concept for w in words]
     limit = ctx.config.list_limit
-    total = ctx.search.count(concepts, match_all=True)
+    total, hits = ctx.search.find_newest(concepts, match_all=True, limit=limit)
     if total:
-        hits = ctx.search.find(concepts, match_all=True, newest_first=True, limit=limit)
         header = t("search.header", count=total, query=shown)
     else:
         hits = ctx.search.find(concepts, limit=limit)
