@@ -61,8 +61,10 @@ class Posts:
         where, params = chat_scope(platforms, only_chats, "p")
         if not where:
             return []
+        # From the queue of polls whose posts show older counts (m011), never all posts.
         rows = self.db.rows(
-            "SELECT p.* FROM posts p JOIN polls q ON q.article_id = p.article_id"
+            "SELECT p.* FROM stale_polls s CROSS JOIN polls q ON q.article_id = s.article_id"
+            " CROSS JOIN posts p ON p.article_id = s.article_id"
             f" WHERE p.rendered_version < q.version AND ({where})"
             " ORDER BY p.article_id, p.id LIMIT ?",
             (*params, limit),

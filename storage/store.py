@@ -39,7 +39,7 @@ from storage.models import (
     VoteOutcome,
 )
 from storage.outbox import Outbox
-from storage.polls import Polls
+from storage.polls import ChooseOption, Polls
 from storage.posts import Posts
 from storage.subscriptions import Subscriptions
 
@@ -249,6 +249,13 @@ class Store:
     def cast_vote(self, article_id: int, user: UserRef, position: int) -> VoteOutcome:
         """One vote per person and article (see Polls.cast_vote)."""
         return self.polls.cast_vote(article_id, user, position)
+
+    def vote(
+        self, article_id: int, user: UserRef, choose: ChooseOption
+    ) -> tuple[Article | None, VoteOutcome]:
+        """A checked vote in one write: `choose(article, poll state)` returns the option or
+        raises, and then nothing is written (see Polls.vote)."""
+        return self.polls.vote(article_id, user, choose)
 
     def polls_changed(self, article_ids: Iterable[int]) -> None:
         """Recount the polls from the votes table and mark their posts for a refresh."""
