@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bot.ingest import store_article
 from bot.settings import load_settings
+from storage import schema as schema_module
 from storage.connection import known_migrations
 from storage.db import to_ts
 from storage.models import ChatRef, MessageRef, NewArticle
@@ -449,7 +450,9 @@ def _write_rest(store: Store, ids: list[int], chats: list[ChatRef], rng: random.
 
 
 def cache_path(articles: int, votes: int, subscriptions: int, seed: int) -> Path:
-    schema = hashlib.sha256(" ".join(known_migrations()).encode()).hexdigest()[:10]
+    # The migrations' names and source: an archive written by other triggers is rebuilt.
+    source = Path(schema_module.__file__ or "").read_bytes()
+    schema = hashlib.sha256(" ".join(known_migrations()).encode() + source).hexdigest()[:10]
     name = f"archive-a{articles}-v{votes}-s{subscriptions}-seed{seed}-g{GENERATOR_VERSION}-{schema}"
     return CACHE / f"{name}.db"
 
