@@ -43,6 +43,8 @@ corpus: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.outbox_bench
 	$(BIN)/python -m bench.search_bench
+	$(BIN)/python -m bench.store_bench
+	$(BIN)/python -m bench.ingest_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -36,9 +36,12 @@ class Articles:
         chash: str,
         language: str,
         tags: Sequence[tuple[str, str]],
-    ) -> int:
-        """Store an article with its (key, name) tags in order; returns its id. The caller
-        holds the write and has checked for duplicates."""
+    ) -> Article:
+        """Store an article with its (key, name) tags in order; returns it as stored (known
+        tags in their stored spelling). The caller holds the write and has checked for
+        duplicates."""
+        added = to_ts(self.db.now())
+        published = to_ts(new.published) if new.published else None
         cur = self.db.execute(
             "INSERT INTO articles (dedupe_key, url_key, content_hash, title, body, url,"
             " published, added, language, source) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -49,8 +52,8 @@ class Articles:
                 new.title,
                 new.body,
                 new.url,
-                to_ts(new.published) if new.published else None,
-                to_ts(self.db.now()),
+                published,
+                added,
                 language,
                 new.source,
             ),
@@ -66,10 +69,21 @@ class Articles:
         )
         # The search index row, written once now that the tags are in (m006): a known tag
         # is indexed in its stored spelling, as the m003 triggers did.
-        self.db.execute(
-            _INDEX_ROW, (article_id, new.title, new.body, " ".join(self._tags(article_id)))
+        names = self._tags(article_id)
+        self.db.execute(_INDEX_ROW, (article_id, new.title, new.body, " ".join(names)))
+        stamped = from_ts(added)
+        assert stamped is not None
+        return Article(
+            id=article_id,
+            title=new.title,
+            body=new.body,
+            tags=names,
+            url=new.url,
+            published=from_ts(published),
+            added=stamped,
+            language=language,
+            source=new.source,
         )
-        return article_id
 
     def _tags(self, article_id: int) -> tuple[str, ...]:
         return tuple(
