@@ -61,12 +61,13 @@ class Posts:
         where, params = chat_scope(platforms, only_chats, "p")
         if not where:
             return []
-        # From the queue of polls whose posts show older counts (m011), never all posts.
+        # From the queue of polls whose posts show older counts (m011), never all posts. (A
+        # join would let SQLite build a Bloom filter over all posts first.)
         rows = self.db.rows(
-            "SELECT p.* FROM stale_polls s CROSS JOIN polls q ON q.article_id = s.article_id"
-            " CROSS JOIN posts p ON p.article_id = s.article_id"
-            f" WHERE p.rendered_version < q.version AND ({where})"
-            " ORDER BY p.article_id, p.id LIMIT ?",
+            "SELECT p.* FROM posts p WHERE p.article_id IN (SELECT article_id FROM stale_polls)"
+            " AND p.rendered_version < (SELECT version FROM polls q"
+            " WHERE q.article_id = p.article_id)"
+            f" AND ({where}) ORDER BY p.article_id, p.id LIMIT ?",
             (*params, limit),
         )
         return [_post(r) for r in rows]
