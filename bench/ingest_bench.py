@@ -22,6 +22,7 @@ import feedparser
 
 from bench.archive import Writer
 from bench.store_bench import core_config
+from bot.article_input import MAX_FEED_ENTRIES
 from bot.ingest import IngestReport, ingest_bytes
 from storage.store import Store
 
@@ -82,11 +83,15 @@ def main(argv: list[str] | None = None) -> int:
 
                 new.append(cpu(ingest))
                 again.append(cpu(ingest))
-                assert len(reports[0].new) == args.entries
-                assert reports[1].duplicates == args.entries
+                # A feed gives at most MAX_FEED_ENTRIES articles; all of it is parsed.
+                assert len(reports[0].new) == min(args.entries, MAX_FEED_ENTRIES)
+                assert reports[1].duplicates == len(reports[0].new)
             finally:
                 store.close()
-    print(f"feed: {args.entries:,} entries, {len(data) / 1e6:.1f} MB")
+    print(
+        f"feed: {args.entries:,} entries, {len(data) / 1e6:.1f} MB; newsbot parses them all"
+        f" and stores the first {min(args.entries, MAX_FEED_ENTRIES):,} (MAX_FEED_ENTRIES)"
+    )
     raw_s, new_s, again_s = (statistics.median(x) for x in (raw, new, again))
     print(f"raw feedparser.parse        {raw_s:6.2f} s")
     print(f"newsbot ingest, new         {new_s:6.2f} s  ({raw_s / new_s:.2f}x raw; goal >= 0.6x)")
