@@ -91,6 +91,7 @@ async def test_top_and_latest_take_the_hashtag_form(chat: Chat, ctx: Ctx) -> Non
 
 async def test_a_discord_completion_is_accepted_back(chat: Chat, ctx: Ctx) -> None:
     add(ctx, article(tags=MIXED))
+
     async def known(prefix: str, limit: int) -> list[str]:
         return ctx.store.tags_matching(prefix, limit)
 
