@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.search_bench
 	$(BIN)/python -m bench.feeds_bench
 	$(BIN)/python -m bench.startup_bench
+	$(BIN)/python -m bench.store_bench
+	$(BIN)/python -m bench.ingest_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -24,14 +24,21 @@ from handlers.events import Command, Press, Reply, Rich, UserError
 from handlers.i18n import current_language, format_date, normalise_language, t
 from handlers.permissions import MEMBER, require
 from handlers.registry import COMMANDS, check_args, clean_name
-from storage.models import ChatRef, Post, UserRef
+from storage.models import ChatRef, ChatSettings, Post, UserRef
+from storage.moderation import Standing
 
 log = logging.getLogger(__name__)
 
 
-def chat_language(ctx: Ctx, chat: ChatRef, person_locale: str | None = None) -> str:
-    """The chat's /lang setting, else the person's own language, else the default."""
-    settings = ctx.store.chat_settings(chat)
+def chat_language(
+    ctx: Ctx,
+    chat: ChatRef,
+    person_locale: str | None = None,
+    settings: ChatSettings | None = None,
+) -> str:
+    """The chat's /lang setting, else the person's own language, else the default. The chat's
+    settings are read unless given."""
+    settings = settings or ctx.store.chat_settings(chat)
     return (
         normalise_language(settings.language)
         or normalise_language(person_locale)
@@ -59,16 +66,15 @@ def arrived(user: UserRef) -> UserRef:
     )
 
 
-def check_allowed(ctx: Ctx, user: UserRef, chat: ChatRef) -> None:
+def check_allowed(ctx: Ctx, user: UserRef, standing: Standing) -> None:
     """Banned people do nothing, not even vote; muted people wait until their mute ends.
     Owners are never locked out."""
     if user.key() in ctx.config.owners:
         return
-    if ctx.mod.ban_of(user, chat) is not None:
+    if standing.ban is not None:
         raise UserError("mod.you_are_banned")
-    mute = ctx.mod.mute_of(user, chat)
-    if mute is not None:
-        raise UserError("mod.you_are_muted", until=format_date(mute.until))
+    if standing.mute is not None:
+        raise UserError("mod.you_are_muted", until=format_date(standing.mute.until))
 
 
 def check_pressed_message(ctx: Ctx, spec: ButtonSpec, press: Press) -> Post | None:
@@ -95,7 +101,9 @@ def check_pressed_message(ctx: Ctx, spec: ButtonSpec, press: Press) -> Post | No
     raise UserError("error.not_this_post")
 
 
-def post_language(ctx: Ctx, press: Press, post: Post | None) -> str:
+def post_language(
+    ctx: Ctx, press: Press, post: Post | None, settings: ChatSettings | None = None
+) -> str:
     """The language the pressed message shows, for an edit of it: a post keeps the one it was
     posted in; one recorded without it shows its chat's, as a delivery there does; a message
     outside any chat (inline mode) has no chat, and shows its presser's."""
@@ -103,7 +111,8 @@ def post_language(ctx: Ctx, press: Press, post: Post | None) -> str:
     if recorded:
         return recorded
     if press.message is not None and press.message.in_chat:
-        return chat_language(ctx, press.message.chat)
+        known = settings if press.message.chat == press.chat else None
+        return chat_language(ctx, press.message.chat, settings=known)
     return current_language.get()
 
 
@@ -174,10 +183,10 @@ def _command_in_thread(ctx: Ctx, cmd: Command) -> list[Reply] | _OnLoop:
         spec = COMMANDS.get(cmd.name.lower())
         if spec is None:
             raise UserError("cmd.unknown", name=cmd.name[:40])
-        ctx.mod.seen(cmd.user)
+        standing = ctx.mod.arrival(cmd.user, cmd.chat)
         remember_locale(ctx, cmd)
         if spec.name != "forgetme":
-            check_allowed(ctx, cmd.user, cmd.chat)
+            check_allowed(ctx, cmd.user, standing)
         args = check_args(spec, cmd.args)
         admitted = dataclasses.replace(cmd, args=args)
         return _run_or_defer(spec.handler, lambda: spec.handler(ctx, admitted))
@@ -199,16 +208,16 @@ async def handle_press(ctx: Ctx, press: Press) -> list[Reply]:
 
 
 def _press_in_thread(ctx: Ctx, press: Press) -> list[Reply] | _OnLoop:
-    token = current_language.set(chat_language(ctx, press.chat, press.locale))
+    settings = ctx.store.chat_settings(press.chat)
+    token = current_language.set(chat_language(ctx, press.chat, press.locale, settings))
     try:
         press = dataclasses.replace(press, user=arrived(press.user))
         spec = BUTTONS.get(press.action)
         if spec is None:
             raise UserError("error.stale_button")
-        ctx.mod.seen(press.user)
-        check_allowed(ctx, press.user, press.chat)
+        check_allowed(ctx, press.user, ctx.mod.arrival(press.user, press.chat))
         post = check_pressed_message(ctx, spec, press)
-        pressed = Pressed(press, post_language(ctx, press, post))
+        pressed = Pressed(press, post_language(ctx, press, post, settings))
         if spec.who != MEMBER:
             article_id = spec.article_key(press.params)
             target = f"#{article_id}" if article_id is not None else None
@@ -248,8 +257,7 @@ def _text_in_thread(
     token = current_language.set(chat_language(ctx, chat, locale))
     try:
         user = arrived(user)
-        ctx.mod.seen(user)
-        check_allowed(ctx, user, chat)
+        check_allowed(ctx, user, ctx.mod.arrival(user, chat))
         return _OnLoop(current_language.get(), lambda: answers.answer_message(ctx, question))
     except UserError as err:
         return [error_reply(err)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import string
 from collections.abc import Iterator
@@ -88,7 +89,12 @@ def placeholders(text: str) -> set[str]:
 
 def format_date(value: datetime, language: str | None = None) -> str:
     """A date, with the time of day only when there is one (feeds often give just the day)."""
-    locale = language or current_language.get()
+    return _formatted_date(value, language or current_language.get())
+
+
+# Every press re-renders its post with the article's date: babel takes longer than the vote.
+@functools.lru_cache(maxsize=4096)
+def _formatted_date(value: datetime, locale: str) -> str:
     if (value.hour, value.minute, value.second) == (0, 0, 0):
         return babel_format_date(value, "medium", locale=locale)
     return format_datetime(value, "short", locale=locale)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link
 from handlers.i18n import current_language, format_date, format_number, t, tn
 from handlers.sentences import sentences
@@ -9,6 +11,8 @@ from storage.models import Article, Poll
 from storage.tags import hashtag as hashtag  # the adapters render tags with it too
 
 
+# A post is rendered again on every press and refresh: its summary is worth keeping.
+@functools.lru_cache(maxsize=1024)
 def summarize(body: str, limit: int = 600) -> str:
     """Whole sentences up to about `limit` characters; a first sentence that is longer alone is
     cut at a word boundary with an ellipsis."""

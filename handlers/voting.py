@@ -10,7 +10,7 @@ from handlers.events import Command, Reply, Rich, UserError
 from handlers.i18n import speaking, t
 from handlers.registry import Param, command, parse_id
 from handlers.render import article_post
-from storage.models import UserRef, VoteOutcome
+from storage.models import Article, PollState, UserRef, VoteOutcome
 
 
 def parse_option(value: str, maximum: int) -> int:
@@ -20,19 +20,23 @@ def parse_option(value: str, maximum: int) -> int:
     return int(text)
 
 
-def cast(ctx: Ctx, article_id: int, user: UserRef, option_text: str) -> VoteOutcome:
-    """Check everything again, then vote: the article exists and is not removed, its poll is
-    open, the option is one of its options."""
-    article = ctx.store.get_article(article_id, include_removed=False)
-    if article is None:
-        raise UserError("error.no_article", id=article_id)
-    poll = ctx.store.get_poll(article_id)
-    if poll is None:
-        raise UserError("error.no_poll", id=article_id)
-    if poll.closed:
-        raise UserError("error.poll_closed", id=article_id)
-    position = parse_option(option_text, len(poll.options))
-    return ctx.store.cast_vote(article_id, user, position)
+def cast(ctx: Ctx, article_id: int, user: UserRef, option_text: str) -> tuple[Article, VoteOutcome]:
+    """Check everything again, then vote, in one write: the article exists and is not
+    removed, its poll is open, the option is one of its options. Returns the article (to
+    render) and what the vote did."""
+
+    def choose(article: Article | None, poll: PollState | None) -> int:
+        if article is None or article.removed:
+            raise UserError("error.no_article", id=article_id)
+        if poll is None:
+            raise UserError("error.no_poll", id=article_id)
+        if poll.closed:
+            raise UserError("error.poll_closed", id=article_id)
+        return parse_option(option_text, poll.options)
+
+    article, outcome = ctx.store.vote(article_id, user, choose)
+    assert article is not None
+    return article, outcome
 
 
 def notice(outcome: VoteOutcome) -> str:
@@ -44,7 +48,7 @@ def notice(outcome: VoteOutcome) -> str:
 @command("vote", Param("id", "id"), Param("option", "option"))
 def cmd_vote(ctx: Ctx, cmd: Command) -> list[Reply]:
     article_id = parse_id(cmd.args[0])
-    outcome = cast(ctx, article_id, cmd.user, cmd.args[1])
+    _article, outcome = cast(ctx, article_id, cmd.user, cmd.args[1])
     # Every post of the article, this chat's included, is refreshed by the coalescing job.
     text = t("vote.on_article", id=article_id, notice=notice(outcome))
     return [Reply(text=Rich.of(text), notice=text, private=True)]
@@ -55,9 +59,7 @@ def press_vote(ctx: Ctx, pressed: Pressed) -> list[Reply]:
     """A vote button: the pressed post shows the new counts in its own language, the notice
     speaks to the presser in theirs."""
     article_id, option = pressed.keys
-    outcome = cast(ctx, article_id, pressed.press.user, str(option))
-    article = ctx.store.get_article(article_id)
-    assert article is not None
+    article, outcome = cast(ctx, article_id, pressed.press.user, str(option))
     with speaking(pressed.post_language):
         post = article_post(article, outcome.poll, summary_chars=ctx.config.summary_chars)
     return [dataclasses.replace(post, edit=True, notice=notice(outcome))]

@@ -36,9 +36,12 @@ class Articles:
         chash: str,
         language: str,
         tags: Sequence[tuple[str, str]],
-    ) -> int:
-        """Store an article with its (key, name) tags in order; returns its id. The caller
-        holds the write and has checked for duplicates."""
+    ) -> Article:
+        """Store an article with its (key, name) tags in order; returns it as stored (known
+        tags in their stored spelling). The caller holds the write and has checked for
+        duplicates."""
+        added = to_ts(self.db.now())
+        published = to_ts(new.published) if new.published else None
         cur = self.db.execute(
             "INSERT INTO articles (dedupe_key, url_key, content_hash, title, body, url,"
             " published, added, language, source) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -49,8 +52,8 @@ class Articles:
                 new.title,
                 new.body,
                 new.url,
-                to_ts(new.published) if new.published else None,
-                to_ts(self.db.now()),
+                published,
+                added,
                 language,
                 new.source,
             ),
@@ -66,10 +69,21 @@ class Articles:
         )
         # The search index row, written once now that the tags are in (m006): a known tag
         # is indexed in its stored spelling, as the m003 triggers did.
-        self.db.execute(
-            _INDEX_ROW, (article_id, new.title, new.body, " ".join(self._tags(article_id)))
+        names = self._tags(article_id)
+        self.db.execute(_INDEX_ROW, (article_id, new.title, new.body, " ".join(names)))
+        stamped = from_ts(added)
+        assert stamped is not None
+        return Article(
+            id=article_id,
+            title=new.title,
+            body=new.body,
+            tags=names,
+            url=new.url,
+            published=from_ts(published),
+            added=stamped,
+            language=language,
+            source=new.source,
         )
-        return article_id
 
     def _tags(self, article_id: int) -> tuple[str, ...]:
         return tuple(
@@ -81,15 +95,16 @@ class Articles:
             )
         )
 
-    def article(self, row: sqlite3.Row) -> Article:
-        """The article a row of the articles table (with any extra columns) describes."""
+    def article(self, row: sqlite3.Row, tags: Sequence[str] | None = None) -> Article:
+        """The article a row of the articles table (with any extra columns) describes; its
+        tags are read unless given."""
         added = from_ts(row["added"])
         assert added is not None
         return Article(
             id=row["id"],
             title=row["title"],
             body=row["body"],
-            tags=self._tags(row["id"]),
+            tags=self._tags(row["id"]) if tags is None else tuple(tags),
             url=row["url"],
             published=from_ts(row["published"]),
             added=added,
@@ -107,10 +122,11 @@ class Articles:
     def latest(self, key: str | None, limit: int) -> list[Article]:
         """The newest articles not removed, those with the tag `key` only when it is given."""
         if key is not None:
+            # Walks the tag's index from its newest article: reads `limit` rows, not the tag's.
             rows = self.db.rows(
-                "SELECT a.* FROM articles a JOIN article_tags at ON at.article_id = a.id"
-                " JOIN tags t ON t.id = at.tag_id WHERE t.key = ? AND a.removed = 0"
-                " ORDER BY a.id DESC LIMIT ?",
+                "SELECT a.* FROM article_tags at JOIN articles a ON a.id = at.article_id"
+                " WHERE at.tag_id = (SELECT id FROM tags WHERE key = ?) AND a.removed = 0"
+                " ORDER BY at.article_id DESC LIMIT ?",
                 (key, limit),
             )
         else:
@@ -141,13 +157,13 @@ class Articles:
     # -- tags -------------------------------------------------------------------------------
 
     def tag_counts(self, limit: int) -> list[TagCount]:
+        """The most used tags; the counts are kept by triggers (m011_maintained_counts)."""
         rows = self.db.rows(
-            "SELECT t.name, count(*) AS n FROM tags t JOIN article_tags at ON at.tag_id = t.id"
-            " JOIN articles a ON a.id = at.article_id WHERE a.removed = 0"
-            " GROUP BY t.id ORDER BY n DESC, t.key LIMIT ?",
+            "SELECT name, articles FROM tags WHERE articles > 0"
+            " ORDER BY articles DESC, key LIMIT ?",
             (limit,),
         )
-        return [TagCount(tag=r["name"], articles=r["n"]) for r in rows]
+        return [TagCount(tag=r["name"], articles=r["articles"]) for r in rows]
 
     def tags_matching(self, key: str, limit: int) -> list[str]:
         """Known tags whose key contains `key`, those starting with it first, most used first."""

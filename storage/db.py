@@ -33,7 +33,15 @@ def to_ts(value: datetime) -> str:
 def from_ts(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return datetime.strptime(value, _TS).replace(tzinfo=UTC)
+    # The fixed-width format is ISO 8601, which fromisoformat reads ten times faster than
+    # strptime; anything else still gets strptime's error.
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = datetime.strptime(value, _TS)
+    if len(value) != 26 or parsed.tzinfo is not None:
+        parsed = datetime.strptime(value, _TS)
+    return parsed.replace(tzinfo=UTC)
 
 
 def like_pattern(text: str) -> str:

@@ -120,6 +120,14 @@ class Poll:
 
 
 @dataclass(frozen=True, slots=True)
+class PollState:
+    """What a vote press checks before it counts: whether the poll is closed, its options."""
+
+    closed: bool
+    options: int
+
+
+@dataclass(frozen=True, slots=True)
 class VoteOutcome:
     """What a press of a poll option did."""
 

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 
 from storage.articles import Articles
 from storage.db import Db, to_ts
-from storage.models import Poll, PollOption, RatedArticle, UserRef, VoteKind, VoteOutcome
+from storage.models import (
+    Article,
+    Poll,
+    PollOption,
+    PollState,
+    RatedArticle,
+    UserRef,
+    VoteKind,
+    VoteOutcome,
+)
+
+# The caller's check of a press: the article (None when unknown) and its poll's state (None
+# without a poll) in, the option to vote for out; raising refuses the vote.
+ChooseOption = Callable[[Article | None, PollState | None], int]
 
 # A vote counts unless its voter is banned bot-wide: such votes stay stored, uncounted.
 _COUNTS = (
     "NOT EXISTS (SELECT 1 FROM bans b WHERE b.platform = v.platform"
     " AND b.user_id = v.user_id AND b.scope = '*')"
 )
+
+# What a vote press needs to know, in one statement: the article and its tags in order, whether
+# its poll exists and is open, how many options it has, and the person's current vote.
+_VOTE_STATE = (
+    "SELECT a.*, (SELECT json_group_array(name) FROM (SELECT t.name FROM article_tags at"
+    " JOIN tags t ON t.id = at.tag_id WHERE at.article_id = a.id ORDER BY at.position))"
+    " AS tag_names, q.article_id AS poll_id, q.closed AS poll_closed,"
+    " (SELECT count(*) FROM poll_options o WHERE o.article_id = a.id) AS poll_options,"
+    " (SELECT position FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
+    " AND v.user_id = ?) AS voted"
+    " FROM articles a LEFT JOIN polls q ON q.article_id = a.id WHERE a.id = ?"
+)
+# A tag with at most this many articles is rated by reading them all (fewer rows than walking
+# the index of all ratings for its members would take).
+_SCAN_TAG_ARTICLES = 3000
+_LIVE = "EXISTS (SELECT 1 FROM articles a WHERE a.id = p.article_id AND a.removed = 0)"
+_TAGGED = (
+    "EXISTS (SELECT 1 FROM article_tags at WHERE at.article_id = p.article_id AND at.tag_id = ?)"
+)
+# When the prior of /top has moved this far from the one the index was built with, the index
+# is rebuilt: its candidates would grow with the drift.
+_REBASE_DRIFT = 0.02
 
 
 class Polls:
@@ -37,25 +73,27 @@ class Polls:
         )
 
     def get(self, article_id: int) -> Poll | None:
-        row = self.db.one("SELECT * FROM polls WHERE article_id = ?", (article_id,))
-        if row is None:
-            return None
-        options = self.db.rows(
-            "SELECT position, score, label, votes FROM poll_options"
-            " WHERE article_id = ? ORDER BY position",
+        rows = self.db.rows(
+            "SELECT q.question, q.closed, q.version, o.position, o.score, o.label, o.votes"
+            " FROM polls q LEFT JOIN poll_options o ON o.article_id = q.article_id"
+            " WHERE q.article_id = ? ORDER BY o.position",
             (article_id,),
         )
+        if not rows:
+            return None
+        first = rows[0]
         return Poll(
             article_id=article_id,
-            question=row["question"],
+            question=first["question"],
             options=tuple(
                 PollOption(
                     position=o["position"], score=o["score"], label=o["label"], votes=o["votes"]
                 )
-                for o in options
+                for o in rows
+                if o["position"] is not None
             ),
-            closed=bool(row["closed"]),
-            version=row["version"],
+            closed=bool(first["closed"]),
+            version=first["version"],
         )
 
     def ids(self) -> list[int]:
@@ -63,60 +101,65 @@ class Polls:
 
     def cast_vote(self, article_id: int, user: UserRef, position: int) -> VoteOutcome:
         """One vote per person and article: a new option moves the vote, the same option takes
-        it back. The caller has checked that the poll is open and the option exists."""
+        it back. The caller has checked that the poll is open and the option exists. The
+        votes table's triggers (m011) count the vote and bump the poll's version."""
         with self.db.write():
-            kind, added, taken = self._store_vote(article_id, user, position)
-            if not self._banned_everywhere(user):
-                for changed, delta in ((added, 1), (taken, -1)):
-                    if changed is not None:
-                        self.db.execute(
-                            "UPDATE poll_options SET votes = votes + ?"
-                            " WHERE article_id=? AND position=?",
-                            (delta, article_id, changed),
-                        )
-            self.db.execute(
-                "UPDATE polls SET version = version + 1 WHERE article_id=?", (article_id,)
+            before = self.db.scalar(
+                "SELECT position FROM votes WHERE article_id=? AND platform=? AND user_id=?",
+                (article_id, user.platform, user.user_id),
             )
+            kind = self._store_vote(article_id, user, position, before)
             poll = self.get(article_id)
         assert poll is not None
         option = next(o for o in poll.options if o.position == position)
         return VoteOutcome(kind=kind, option=option, poll=poll)
 
+    def vote(
+        self, article_id: int, user: UserRef, choose: ChooseOption
+    ) -> tuple[Article | None, VoteOutcome]:
+        """A press of a poll button in three statements, in one write: what the press needs
+        to know (the article with its tags, the poll's state, the person's vote), the vote
+        itself, and the poll's new counts. `choose(article, state)` is the caller's check:
+        it returns the option to vote for, or raises, and then nothing is written."""
+        with self.db.write():
+            row = self.db.one(_VOTE_STATE, (user.platform, user.user_id, article_id))
+            article = None
+            if row is not None:
+                article = self.articles.article(row, json.loads(row["tag_names"]))
+            state = None
+            if row is not None and row["poll_id"] is not None:
+                state = PollState(closed=bool(row["poll_closed"]), options=row["poll_options"])
+            position = choose(article, state)
+            before = row["voted"] if row is not None else None
+            kind = self._store_vote(article_id, user, position, before)
+            poll = self.get(article_id)
+        assert poll is not None
+        option = next(o for o in poll.options if o.position == position)
+        return article, VoteOutcome(kind=kind, option=option, poll=poll)
+
     def _store_vote(
-        self, article_id: int, user: UserRef, position: int
-    ) -> tuple[VoteKind, int | None, int | None]:
-        """Write the person's vote; returns what it did, the option that gained a vote and
-        the one that lost it."""
+        self, article_id: int, user: UserRef, position: int, before: int | None
+    ) -> VoteKind:
+        """Write the person's vote, given the option they voted for before, if any."""
         key = (article_id, user.platform, user.user_id)
-        before = self.db.scalar(
-            "SELECT position FROM votes WHERE article_id=? AND platform=? AND user_id=?", key
-        )
         if before is None:
             self.db.execute(
                 "INSERT INTO votes (article_id, platform, user_id, position, voted_at)"
                 " VALUES (?,?,?,?,?)",
                 (*key, position, to_ts(self.db.now())),
             )
-            return "cast", position, None
+            return "cast"
         if before == position:
             self.db.execute(
                 "DELETE FROM votes WHERE article_id=? AND platform=? AND user_id=?", key
             )
-            return "withdrawn", None, position
+            return "withdrawn"
         self.db.execute(
             "UPDATE votes SET position=?, voted_at=? WHERE article_id=? AND platform=?"
             " AND user_id=?",
             (position, to_ts(self.db.now()), *key),
         )
-        return "moved", position, int(before)
-
-    def _banned_everywhere(self, user: UserRef) -> bool:
-        return bool(
-            self.db.scalar(
-                "SELECT 1 FROM bans WHERE platform=? AND user_id=? AND scope='*'",
-                (user.platform, user.user_id),
-            )
-        )
+        return "moved"
 
     def changed(self, article_ids: Iterable[int]) -> None:
         """Recount the polls' votes from the votes table (who counts may have changed: a ban,
@@ -142,28 +185,85 @@ class Polls:
     def top_articles(self, key: str | None, limit: int, prior_weight: float) -> list[RatedArticle]:
         """Best-rated articles (those with the tag `key` when it is given) by a Bayesian
         average: each article's votes are blended with `prior_weight` imaginary votes at the
-        mean of all votes, so one lone top vote does not win over many good ones."""
-        where, params = "a.removed = 0", []
-        join = ""
-        if key is not None:
-            join = " JOIN article_tags at ON at.article_id = a.id JOIN tags t ON t.id = at.tag_id"
-            where += " AND t.key = ?"
-            params.append(key)
-        row = self.db.one("SELECT sum(score * votes) AS points, sum(votes) AS n FROM poll_options")
-        if row is None or not row["n"]:
+        mean of all votes, so one lone top vote does not win over many good ones.
+
+        The polls carry their votes and points, and a rating at a stored base prior
+        (m011_maintained_counts). A rating moves by less than |mean - base mean| when the
+        prior moves there, so the best at the base, widened by twice that, hold the best now:
+        only those are rated exactly."""
+        totals = self.db.one("SELECT votes, points, base_mean, base_weight FROM poll_totals")
+        if totals is None or not totals["votes"]:
             return []
-        global_mean = row["points"] / row["n"]
-        rows = self.db.rows(
-            "SELECT a.*, sum(o.votes) AS n, 1.0 * sum(o.score * o.votes) / sum(o.votes) AS mean,"
-            " (? * ? + sum(o.score * o.votes)) / (? + sum(o.votes)) AS rating"
-            f" FROM articles a{join} JOIN poll_options o ON o.article_id = a.id"
-            f" WHERE {where} GROUP BY a.id HAVING sum(o.votes) > 0"
-            " ORDER BY rating DESC, n DESC, a.id DESC LIMIT ?",
-            (prior_weight, global_mean, prior_weight, *params, limit),
+        mean = totals["points"] / totals["votes"]
+        if totals["base_weight"] != prior_weight or abs(mean - totals["base_mean"]) > _REBASE_DRIFT:
+            if not self._rebase(mean, prior_weight):
+                return self._rated(key, limit, prior_weight, mean, floor=None)
+            drift = 0.0
+        else:
+            drift = abs(mean - totals["base_mean"])
+        tag_id: int | None = None
+        if key is not None:
+            tag = self.db.one("SELECT id, articles FROM tags WHERE key = ?", (key,))
+            if tag is None:
+                return []
+            tag_id = tag["id"]
+            if tag["articles"] <= _SCAN_TAG_ARTICLES:
+                return self._rated(key, limit, prior_weight, mean, floor=None)
+        kth = self.db.scalar(
+            "SELECT rating_at_base FROM polls p WHERE p.votes > 0 AND"
+            f" {_LIVE} AND {_TAGGED if tag_id is not None else '1'}"
+            " ORDER BY p.rating_at_base DESC LIMIT 1 OFFSET ?",
+            (*((tag_id,) if tag_id is not None else ()), limit - 1),
         )
-        return [
-            RatedArticle(
-                article=self.articles.article(r), votes=r["n"], mean=r["mean"], rating=r["rating"]
+        floor = None if kth is None else kth - 2 * drift - 1e-9
+        return self._rated(key, limit, prior_weight, mean, floor=floor)
+
+    def _rated(
+        self, key: str | None, limit: int, prior_weight: float, mean: float, floor: float | None
+    ) -> list[RatedArticle]:
+        """Rate exactly the polls with votes (of the tag `key`; at least `floor` at the base)
+        and return the best, with their articles."""
+        source, where = "polls p", ["p.votes > 0", _LIVE]
+        params: list[object] = []
+        if key is not None and floor is None:
+            # Few enough articles: from the tag's index, each poll read once.
+            source = "article_tags at JOIN polls p ON p.article_id = at.article_id"
+            where.append("at.tag_id = (SELECT id FROM tags WHERE key = ?)")
+            params.append(key)
+        elif key is not None:
+            where.append(_TAGGED.replace("?", "(SELECT id FROM tags WHERE key = ?)"))
+            params.append(key)
+        if floor is not None:
+            where.append("p.rating_at_base >= ?")
+            params.append(floor)
+        rows = self.db.rows(
+            "SELECT p.article_id, p.votes AS n, 1.0 * p.points / p.votes AS mean,"
+            f" (? * ? + p.points) / (? + p.votes) AS rating FROM {source}"
+            f" WHERE {' AND '.join(where)}"
+            " ORDER BY rating DESC, n DESC, p.article_id DESC LIMIT ?",
+            (prior_weight, mean, prior_weight, *params, limit),
+        )
+        out = []
+        for r in rows:
+            article = self.articles.get(r["article_id"])
+            assert article is not None
+            out.append(
+                RatedArticle(article=article, votes=r["n"], mean=r["mean"], rating=r["rating"])
             )
-            for r in rows
-        ]
+        return out
+
+    def _rebase(self, mean: float, prior_weight: float) -> bool:
+        """Recompute every poll's rating at the prior as it is now; False on a read-only
+        database, where the exact scan answers instead."""
+        if self.db.read_only:
+            return False
+        with self.db.write():
+            self.db.execute(
+                "UPDATE poll_totals SET base_mean = ?, base_weight = ?", (mean, prior_weight)
+            )
+            self.db.execute(
+                "UPDATE polls SET rating_at_base = (? * ? + points) / nullif(? + votes, 0)"
+                " WHERE votes > 0",
+                (prior_weight, mean, prior_weight),
+            )
+        return True

@@ -7,9 +7,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage.db import chat_scope, from_ts, to_ts
+from storage.db import from_ts, to_ts
 from storage.models import ChatRef, MessageRef, Post
-from storage.posts import post_from_row
 from storage.store import Store
 
 
@@ -33,17 +32,7 @@ def stale_posts_due(
     only_chats: Mapping[str, Collection[str]] | None = None,
 ) -> list[Post]:
     """Posts whose counts are older than their poll and not waiting out a failed edit."""
-    where, params = chat_scope(platforms, only_chats or {}, "p")
-    if not where:
-        return []
-    rows = store.engine.rows(
-        "SELECT p.* FROM posts p JOIN polls q ON q.article_id = p.article_id"
-        " WHERE p.rendered_version < q.version"
-        " AND (p.refresh_after IS NULL OR p.refresh_after <= ?)"
-        f" AND ({where}) ORDER BY p.article_id, p.id LIMIT ?",
-        (to_ts(store.now()), *params, limit),
-    )
-    return [post_from_row(r) for r in rows]
+    return store.stale_posts(platforms, limit, only_chats=only_chats)
 
 
 def refresh_failed(store: Store, post_id: int, error: str, delay: float) -> None:

@@ -57,15 +57,20 @@ class Posts:
     def stale(
         self, platforms: Iterable[str], limit: int, only_chats: Mapping[str, Collection[str]]
     ) -> list[Post]:
-        """Posts whose counts are older than their poll: the coalescing job edits these."""
+        """Posts whose counts are older than their poll and that are not waiting out a failed
+        edit (storage/post_refresh.py): the coalescing job edits these."""
         where, params = chat_scope(platforms, only_chats, "p")
         if not where:
             return []
+        # From the queue of polls whose posts show older counts (m011), never all posts. (A
+        # join would let SQLite build a Bloom filter over all posts first.)
         rows = self.db.rows(
-            "SELECT p.* FROM posts p JOIN polls q ON q.article_id = p.article_id"
-            f" WHERE p.rendered_version < q.version AND ({where})"
-            " ORDER BY p.article_id, p.id LIMIT ?",
-            (*params, limit),
+            "SELECT p.* FROM posts p WHERE p.article_id IN (SELECT article_id FROM stale_polls)"
+            " AND p.rendered_version < (SELECT version FROM polls q"
+            " WHERE q.article_id = p.article_id)"
+            " AND (p.refresh_after IS NULL OR p.refresh_after <= ?)"
+            f" AND ({where}) ORDER BY p.article_id, p.id LIMIT ?",
+            (to_ts(self.db.now()), *params, limit),
         )
         return [post_from_row(r) for r in rows]
 

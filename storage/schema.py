@@ -460,3 +460,220 @@ def m010_post_refresh_backoff(db: Database) -> None:
         ALTER TABLE posts ADD COLUMN last_error TEXT;
         """,
     )
+
+
+@migrations()
+def m011_maintained_counts(db: Database) -> None:
+    # Listing and counting commands read every row they count: /tags joined every tag row to
+    # its article, /stats counted a million votes, /top summed every poll's options, and the
+    # refresh job compared every post with its poll. Triggers now keep those figures beside
+    # the rows they describe, from any writer, and the queries read them through indexes.
+    _run(
+        db,
+        """
+        -- Articles per tag, removed articles not counted.
+        ALTER TABLE tags ADD COLUMN articles INTEGER NOT NULL DEFAULT 0;
+        UPDATE tags SET articles = (
+            SELECT count(*) FROM article_tags at JOIN articles a ON a.id = at.article_id
+            WHERE at.tag_id = tags.id AND a.removed = 0
+        );
+        CREATE INDEX idx_tags_articles ON tags(articles DESC, key);
+        CREATE TRIGGER tag_count_insert AFTER INSERT ON article_tags BEGIN
+            UPDATE tags SET articles = articles + 1 WHERE id = new.tag_id
+            AND EXISTS (SELECT 1 FROM articles WHERE id = new.article_id AND removed = 0);
+        END;
+        CREATE TRIGGER tag_count_delete AFTER DELETE ON article_tags BEGIN
+            UPDATE tags SET articles = articles - 1 WHERE id = old.tag_id
+            AND EXISTS (SELECT 1 FROM articles WHERE id = old.article_id AND removed = 0);
+        END;
+        CREATE TRIGGER tag_count_move AFTER UPDATE OF tag_id, article_id ON article_tags BEGIN
+            UPDATE tags SET articles = articles - 1 WHERE id = old.tag_id
+            AND EXISTS (SELECT 1 FROM articles WHERE id = old.article_id AND removed = 0);
+            UPDATE tags SET articles = articles + 1 WHERE id = new.tag_id
+            AND EXISTS (SELECT 1 FROM articles WHERE id = new.article_id AND removed = 0);
+        END;
+        CREATE TRIGGER tag_count_removed AFTER UPDATE OF removed ON articles
+        WHEN (old.removed = 0) != (new.removed = 0) BEGIN
+            UPDATE tags SET articles = articles + CASE WHEN new.removed = 0 THEN 1 ELSE -1 END
+            WHERE id IN (SELECT tag_id FROM article_tags WHERE article_id = new.id);
+        END;
+        -- An article's tag rows go before it, while it can still say whether it counted.
+        CREATE TRIGGER article_tags_before_delete BEFORE DELETE ON articles BEGIN
+            DELETE FROM article_tags WHERE article_id = old.id;
+        END;
+
+        -- Figures for /stats: one row per kind of thing counted.
+        CREATE TABLE row_counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO row_counts (name, n) VALUES
+            ('articles', (SELECT count(*) FROM articles WHERE removed = 0)),
+            ('tags', (SELECT count(*) FROM tags)),
+            ('subscriptions', (SELECT count(*) FROM subscriptions WHERE active = 1)),
+            ('votes', (SELECT count(*) FROM votes)),
+            ('posts', (SELECT count(*) FROM posts)),
+            ('feeds', (SELECT count(*) FROM feeds));
+        CREATE TRIGGER count_article_insert AFTER INSERT ON articles WHEN new.removed = 0 BEGIN
+            UPDATE row_counts SET n = n + 1 WHERE name = 'articles';
+        END;
+        CREATE TRIGGER count_article_delete AFTER DELETE ON articles WHEN old.removed = 0 BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE name = 'articles';
+        END;
+        CREATE TRIGGER count_article_removed AFTER UPDATE OF removed ON articles
+        WHEN (old.removed = 0) != (new.removed = 0) BEGIN
+            UPDATE row_counts SET n = n + CASE WHEN new.removed = 0 THEN 1 ELSE -1 END
+            WHERE name = 'articles';
+        END;
+        CREATE TRIGGER count_tag_insert AFTER INSERT ON tags BEGIN
+            UPDATE row_counts SET n = n + 1 WHERE name = 'tags';
+        END;
+        CREATE TRIGGER count_tag_delete AFTER DELETE ON tags BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE name = 'tags';
+        END;
+        CREATE TRIGGER count_post_insert AFTER INSERT ON posts BEGIN
+            UPDATE row_counts SET n = n + 1 WHERE name = 'posts';
+        END;
+        CREATE TRIGGER count_post_delete AFTER DELETE ON posts BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE name = 'posts';
+        END;
+        CREATE TRIGGER count_feed_insert AFTER INSERT ON feeds BEGIN
+            UPDATE row_counts SET n = n + 1 WHERE name = 'feeds';
+        END;
+        CREATE TRIGGER count_feed_delete AFTER DELETE ON feeds BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE name = 'feeds';
+        END;
+
+        -- Active subscriptions, in all and per tag key (Store.migrate_chat deletes a clash
+        -- before it moves rows: a REPLACE would delete them without firing these triggers).
+        CREATE TABLE tag_subscribers (
+            tag_key TEXT PRIMARY KEY,
+            tag TEXT NOT NULL,
+            n INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO tag_subscribers (tag_key, tag, n)
+        SELECT tag_key, tag, count(*) FROM subscriptions WHERE active = 1 GROUP BY tag_key;
+        CREATE INDEX idx_tag_subscribers_n ON tag_subscribers(n DESC, tag_key);
+        CREATE TRIGGER subscribers_insert AFTER INSERT ON subscriptions WHEN new.active = 1 BEGIN
+            UPDATE row_counts SET n = n + 1 WHERE name = 'subscriptions';
+            INSERT INTO tag_subscribers (tag_key, tag, n) VALUES (new.tag_key, new.tag, 1)
+            ON CONFLICT(tag_key) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER subscribers_delete AFTER DELETE ON subscriptions WHEN old.active = 1 BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE name = 'subscriptions';
+            UPDATE tag_subscribers SET n = n - 1 WHERE tag_key = old.tag_key;
+        END;
+        CREATE TRIGGER subscribers_update AFTER UPDATE OF active, tag_key ON subscriptions
+        WHEN old.active != new.active OR old.tag_key != new.tag_key BEGIN
+            UPDATE row_counts SET n = n + new.active - old.active WHERE name = 'subscriptions';
+            UPDATE tag_subscribers SET n = n - 1 WHERE tag_key = old.tag_key AND old.active = 1;
+            INSERT INTO tag_subscribers (tag_key, tag, n)
+            SELECT new.tag_key, new.tag, 1 WHERE new.active = 1
+            ON CONFLICT(tag_key) DO UPDATE SET n = n + 1;
+        END;
+
+        -- Votes: an option's count, its poll's version, the poll's totals, all from the
+        -- votes table itself. A vote counts unless its voter is banned bot-wide.
+        CREATE INDEX idx_votes_voted_at ON votes(voted_at);
+        CREATE TRIGGER vote_insert AFTER INSERT ON votes BEGIN
+            UPDATE row_counts SET n = n + 1 WHERE name = 'votes';
+            UPDATE poll_options SET votes = votes + 1
+            WHERE article_id = new.article_id AND position = new.position
+            AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.platform = new.platform
+                            AND b.user_id = new.user_id AND b.scope = '*');
+            UPDATE polls SET version = version + 1 WHERE article_id = new.article_id;
+        END;
+        CREATE TRIGGER vote_delete AFTER DELETE ON votes BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE name = 'votes';
+            UPDATE poll_options SET votes = votes - 1
+            WHERE article_id = old.article_id AND position = old.position
+            AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.platform = old.platform
+                            AND b.user_id = old.user_id AND b.scope = '*');
+            UPDATE polls SET version = version + 1 WHERE article_id = old.article_id;
+        END;
+        CREATE TRIGGER vote_move AFTER UPDATE OF position ON votes
+        WHEN old.position != new.position BEGIN
+            UPDATE poll_options
+            SET votes = votes + CASE position WHEN new.position THEN 1 ELSE -1 END
+            WHERE article_id = new.article_id AND position IN (old.position, new.position)
+            AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.platform = new.platform
+                            AND b.user_id = new.user_id AND b.scope = '*');
+            UPDATE polls SET version = version + 1 WHERE article_id = new.article_id;
+        END;
+
+        -- Each poll's counted votes and points (score times votes), and the totals over all
+        -- polls, whose mean is the prior of the ratings of /top. `rating_at_base` is a poll's
+        -- rating with the prior taken at `base_mean` and `base_weight`: the true rating is
+        -- within |mean - base_mean| of it, so an index on it finds the best-rated polls.
+        ALTER TABLE polls ADD COLUMN votes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE polls ADD COLUMN points INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE polls ADD COLUMN rating_at_base REAL;
+        CREATE TABLE poll_totals (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            votes INTEGER NOT NULL,
+            points INTEGER NOT NULL,
+            base_mean REAL NOT NULL,
+            base_weight REAL NOT NULL
+        );
+        UPDATE polls SET
+            votes = (SELECT coalesce(sum(votes), 0) FROM poll_options o
+                     WHERE o.article_id = polls.article_id),
+            points = (SELECT coalesce(sum(score * votes), 0) FROM poll_options o
+                      WHERE o.article_id = polls.article_id);
+        INSERT INTO poll_totals (id, votes, points, base_mean, base_weight)
+        SELECT 1, coalesce(sum(votes), 0), coalesce(sum(points), 0),
+               coalesce(1.0 * sum(points) / nullif(sum(votes), 0), 3.0), 5.0 FROM polls;
+        UPDATE polls SET rating_at_base = (
+            SELECT (base_weight * base_mean + polls.points) / (base_weight + polls.votes)
+            FROM poll_totals) WHERE votes > 0;
+        CREATE INDEX idx_polls_rating ON polls(rating_at_base DESC) WHERE votes > 0;
+        CREATE TRIGGER poll_option_counted AFTER UPDATE OF votes ON poll_options
+        WHEN new.votes != old.votes BEGIN
+            UPDATE polls SET
+                votes = votes + new.votes - old.votes,
+                points = points + new.score * (new.votes - old.votes),
+                rating_at_base = (
+                    SELECT (base_weight * base_mean + polls.points
+                            + new.score * (new.votes - old.votes))
+                           / nullif(base_weight + polls.votes + new.votes - old.votes, 0)
+                    FROM poll_totals)
+            WHERE article_id = new.article_id;
+            UPDATE poll_totals SET votes = votes + new.votes - old.votes,
+                points = points + new.score * (new.votes - old.votes);
+        END;
+        CREATE TRIGGER poll_option_delete AFTER DELETE ON poll_options WHEN old.votes != 0 BEGIN
+            UPDATE poll_totals
+            SET votes = votes - old.votes, points = points - old.score * old.votes;
+        END;
+
+        -- Polls whose posts show older counts: the refresh job reads this queue instead of
+        -- comparing every post with its poll. An entry leaves when its last stale post is
+        -- rendered.
+        DROP INDEX idx_posts_article;
+        CREATE INDEX idx_posts_article_version ON posts(article_id, rendered_version);
+        CREATE TABLE stale_polls (
+            article_id INTEGER PRIMARY KEY REFERENCES polls(article_id) ON DELETE CASCADE
+        );
+        INSERT INTO stale_polls (article_id)
+        SELECT DISTINCT p.article_id FROM posts p JOIN polls q ON q.article_id = p.article_id
+        WHERE p.rendered_version < q.version;
+        CREATE TRIGGER stale_on_poll_change AFTER UPDATE OF version ON polls
+        WHEN new.version > old.version
+        AND EXISTS (SELECT 1 FROM posts WHERE article_id = new.article_id) BEGIN
+            INSERT OR IGNORE INTO stale_polls (article_id) VALUES (new.article_id);
+        END;
+        CREATE TRIGGER stale_on_post_insert AFTER INSERT ON posts
+        WHEN new.rendered_version < (SELECT version FROM polls WHERE article_id = new.article_id)
+        BEGIN
+            INSERT OR IGNORE INTO stale_polls (article_id) VALUES (new.article_id);
+        END;
+        CREATE TRIGGER stale_on_post_update AFTER UPDATE OF rendered_version, article_id ON posts
+        BEGIN
+            INSERT OR IGNORE INTO stale_polls (article_id)
+            SELECT new.article_id WHERE new.rendered_version
+                < (SELECT version FROM polls WHERE article_id = new.article_id);
+            DELETE FROM stale_polls WHERE article_id IN (old.article_id, new.article_id)
+            AND NOT EXISTS (
+                SELECT 1 FROM posts p JOIN polls q ON q.article_id = p.article_id
+                WHERE p.article_id = stale_polls.article_id AND p.rendered_version < q.version
+            );
+        END;
+        """,
+    )

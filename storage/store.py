@@ -39,7 +39,7 @@ from storage.models import (
     VoteOutcome,
 )
 from storage.outbox import Outbox
-from storage.polls import Polls
+from storage.polls import ChooseOption, Polls
 from storage.posts import Posts
 from storage.subscriptions import Subscriptions
 
@@ -143,7 +143,7 @@ class Store:
             duplicate = self.articles.duplicate_of(dedupe_key, chash, url_key)
             if duplicate is not None:
                 return IngestResult(article=None, duplicate_of=duplicate)
-            article_id = self.articles.insert(
+            article = self.articles.insert(
                 new,
                 dedupe_key=dedupe_key,
                 url_key=url_key,
@@ -151,6 +151,7 @@ class Store:
                 language=language,
                 tags=tags,
             )
+            article_id = article.id
             if dropped:
                 log.info(
                     "article %s: %s tags beyond the first %s were dropped",
@@ -163,8 +164,7 @@ class Store:
             if deliver:
                 keys = sorted({key for key, _name in tags} | {ALL_TAGS})
                 deliveries = self.outbox.queue_article(article_id, keys)
-        article = self.get_article(article_id)
-        assert article is not None
+        # As stored: the row is not read back.
         return IngestResult(article=article, deliveries=deliveries, tags_dropped=dropped)
 
     def get_article(self, article_id: int, *, include_removed: bool = True) -> Article | None:
@@ -249,6 +249,13 @@ class Store:
     def cast_vote(self, article_id: int, user: UserRef, position: int) -> VoteOutcome:
         """One vote per person and article (see Polls.cast_vote)."""
         return self.polls.cast_vote(article_id, user, position)
+
+    def vote(
+        self, article_id: int, user: UserRef, choose: ChooseOption
+    ) -> tuple[Article | None, VoteOutcome]:
+        """A checked vote in one write: `choose(article, poll state)` returns the option or
+        raises, and then nothing is written (see Polls.vote)."""
+        return self.polls.vote(article_id, user, choose)
 
     def polls_changed(self, article_ids: Iterable[int]) -> None:
         """Recount the polls from the votes table and mark their posts for a refresh."""

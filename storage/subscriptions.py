@@ -9,11 +9,15 @@ from storage.models import ChatRef, ChatSettings, Subscription
 
 # -- SQLite dialect: UPDATE OR REPLACE / OR IGNORE (a row under the new id may exist already;
 # PostgreSQL needs a DELETE of the clash first) --------------------------------------------
+# Subscriptions delete their clash first, as PostgreSQL would: rows that REPLACE deletes do not
+# fire the triggers that count subscriptions (m011).
 _MOVE_CHAT = (
-    "UPDATE OR REPLACE subscriptions SET chat_id=? WHERE platform=? AND chat_id=?",
-    "UPDATE OR REPLACE chats SET chat_id=? WHERE platform=? AND chat_id=?",
-    "UPDATE OR REPLACE deliveries SET chat_id=? WHERE platform=? AND chat_id=?",
-    "UPDATE OR IGNORE posts SET chat_id=? WHERE platform=? AND chat_id=?",
+    "DELETE FROM subscriptions WHERE platform=:platform AND chat_id=:new AND tag_key IN"
+    " (SELECT tag_key FROM subscriptions WHERE platform=:platform AND chat_id=:old)",
+    "UPDATE subscriptions SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+    "UPDATE OR REPLACE chats SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+    "UPDATE OR REPLACE deliveries SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+    "UPDATE OR IGNORE posts SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
 )
 CHAT_SETTINGS = frozenset({"language", "subscribe_policy", "threads", "detected_language"})
 
@@ -85,7 +89,9 @@ class Subscriptions:
         """Everything that names the old chat names the new one (its rows win a clash)."""
         with self.db.write():
             for sql in _MOVE_CHAT:
-                self.db.execute(sql, (new.chat_id, old.platform, old.chat_id))
+                self.db.execute(
+                    sql, {"new": new.chat_id, "platform": old.platform, "old": old.chat_id}
+                )
 
     # -- settings -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ and capped, compared by key, and shown as a hashtag that is accepted back."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
@@ -50,6 +51,7 @@ def tag_key(tag: str) -> str:
     return " ".join(_words(text))
 
 
+@functools.lru_cache(maxsize=8192)  # every post shows its tags as hashtags, every time
 def hashtag(tag: str) -> str:
     """A tag as a hashtag: spaces and punctuation would end it early on every platform, so
     they become '_'; its key is the tag's key, so the hashtag can be subscribed to."""
