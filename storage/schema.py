@@ -645,7 +645,8 @@ def m011_maintained_counts(db: Database) -> None:
 
         -- Polls whose posts show older counts: the refresh job reads this queue instead of
         -- comparing every post with its poll. An entry leaves when its last stale post is
-        -- rendered.
+        -- rendered. (No INSERT OR IGNORE in these triggers: an upsert that fires them, such
+        -- as recording a post, overrides a trigger's conflict clause with its own ABORT.)
         DROP INDEX idx_posts_article;
         CREATE INDEX idx_posts_article_version ON posts(article_id, rendered_version);
         CREATE TABLE stale_polls (
@@ -657,18 +658,21 @@ def m011_maintained_counts(db: Database) -> None:
         CREATE TRIGGER stale_on_poll_change AFTER UPDATE OF version ON polls
         WHEN new.version > old.version
         AND EXISTS (SELECT 1 FROM posts WHERE article_id = new.article_id) BEGIN
-            INSERT OR IGNORE INTO stale_polls (article_id) VALUES (new.article_id);
+            INSERT INTO stale_polls (article_id) SELECT new.article_id
+            WHERE NOT EXISTS (SELECT 1 FROM stale_polls WHERE article_id = new.article_id);
         END;
         CREATE TRIGGER stale_on_post_insert AFTER INSERT ON posts
         WHEN new.rendered_version < (SELECT version FROM polls WHERE article_id = new.article_id)
         BEGIN
-            INSERT OR IGNORE INTO stale_polls (article_id) VALUES (new.article_id);
+            INSERT INTO stale_polls (article_id) SELECT new.article_id
+            WHERE NOT EXISTS (SELECT 1 FROM stale_polls WHERE article_id = new.article_id);
         END;
         CREATE TRIGGER stale_on_post_update AFTER UPDATE OF rendered_version, article_id ON posts
         BEGIN
-            INSERT OR IGNORE INTO stale_polls (article_id)
+            INSERT INTO stale_polls (article_id)
             SELECT new.article_id WHERE new.rendered_version
-                < (SELECT version FROM polls WHERE article_id = new.article_id);
+                < (SELECT version FROM polls WHERE article_id = new.article_id)
+            AND NOT EXISTS (SELECT 1 FROM stale_polls WHERE article_id = new.article_id);
             DELETE FROM stale_polls WHERE article_id IN (old.article_id, new.article_id)
             AND NOT EXISTS (
                 SELECT 1 FROM posts p JOIN polls q ON q.article_id = p.article_id

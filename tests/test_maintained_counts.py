@@ -191,3 +191,23 @@ async def test_stale_posts_follow_votes_renders_and_failed_edits(chat: Chat) -> 
     assert [p.article_id for p in store.stale_posts(["telegram"])] == [second]
     store.record_post(unposted, MessageRef(dc, "late"), 0)  # posted with older counts
     assert [p.article_id for p in store.stale_posts(["discord"])] == [unposted]
+
+
+async def test_recording_posts_of_an_article_already_queued_as_stale(chat: Chat) -> None:
+    """Recording a post is an upsert, and an upsert overrides a trigger's own conflict clause:
+    a second stale post of a queued poll, or the same post recorded again while its poll is
+    queued, must neither fail nor lose the queue entry (a press on a post with a stale sibling
+    failed this way)."""
+    store = chat.ctx.store
+    article_id = add(chat.ctx, article())
+    first = MessageRef(ChatRef("telegram", "-1"), "1")
+    second = MessageRef(ChatRef("telegram", "-2"), "2")
+    store.record_post(article_id, first, 0)
+    store.cast_vote(article_id, UserRef("telegram", "7", "Ada"), 1)
+    store.record_post(article_id, second, 0)  # another stale post of a queued poll
+    store.record_post(article_id, first, 0)  # the same post again, still stale
+    stale = {p.message for p in store.stale_posts(["telegram"])}
+    assert stale == {first, second}
+    version = store.get_poll(article_id).version  # type: ignore[union-attr]
+    store.record_post(article_id, first, version)  # a press shows the new counts
+    assert [p.message for p in store.stale_posts(["telegram"])] == [second]
