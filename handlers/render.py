@@ -53,34 +53,60 @@ def poll_buttons(poll: Poll) -> tuple[tuple[Button, ...], ...]:
 
 def article_post(article: Article, poll: Poll | None, *, summary_chars: int = 600) -> Reply:
     """An article as a post: title, summary, hashtags, link and date, #N, the poll."""
+    version = poll.version if poll else None
     if article.removed:
         return Reply(
             text=Rich.of(italic(t("post.removed"))),
             article_id=article.id,
-            poll_version=poll.version if poll else None,
+            poll_version=version,
             language=current_language.get(),
         )
     summary = summarize(article.body, summary_chars)
+    parts = [*_head(article, summary), _meta_line(article)]
+    if poll:
+        parts.append(_question_line(poll))
+    return Reply(
+        text=Rich.join(parts, "\n\n"),
+        buttons=poll_buttons(poll) if poll else (),
+        article_id=article.id,
+        poll_version=version,
+        card=_card(article, summary, poll),
+        language=current_language.get(),
+    )
+
+
+def _head(article: Article, summary: str) -> list[Rich]:
+    """The title (a link when the article has one), the summary unless it only repeats the
+    title, and the hashtags."""
     title = link(article.title, article.url) if article.url else bold(article.title)
     parts: list[Rich] = [Rich.of(title)]
     if article.title != summary:
         parts.append(Rich.of(summary))
     if article.tags:
         parts.append(Rich.of(" ".join(hashtag(tg) for tg in article.tags)))
+    return parts
+
+
+def _meta_line(article: Article) -> Rich:
+    """#N · date · link."""
     meta: list[Span] = [bold(f"#{article.id}")]
     if article.published:
         meta.append(Span(" · " + format_date(article.published)))
     if article.url:
         meta += [Span(" · "), link(t("post.link"), article.url)]
-    parts.append(Rich(tuple(meta)))
-    footer = ""
-    if poll:
-        question = [italic(poll.question)]
-        if poll.closed:
-            question.append(Span(" " + t("post.closed")))
-        parts.append(Rich(tuple(question)))
-        footer = tn("post.total", poll.total)
-    card = ArticleCard(
+    return Rich(tuple(meta))
+
+
+def _question_line(poll: Poll) -> Rich:
+    question = [italic(poll.question)]
+    if poll.closed:
+        question.append(Span(" " + t("post.closed")))
+    return Rich(tuple(question))
+
+
+def _card(article: Article, summary: str, poll: Poll | None) -> ArticleCard:
+    """The same post as fields, for platforms that lay it out themselves (Discord embeds)."""
+    return ArticleCard(
         article_id=article.id,
         title=article.title,
         summary=summary,
@@ -88,15 +114,7 @@ def article_post(article: Article, poll: Poll | None, *, summary_chars: int = 60
         url=article.url,
         published=article.published,
         question=poll.question if poll else "",
-        footer=footer,
-    )
-    return Reply(
-        text=Rich.join(parts, "\n\n"),
-        buttons=poll_buttons(poll) if poll else (),
-        article_id=article.id,
-        poll_version=poll.version if poll else None,
-        card=card,
-        language=current_language.get(),
+        footer=tn("post.total", poll.total) if poll else "",
     )
 
 
