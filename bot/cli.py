@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -152,117 +152,15 @@ def print_report(report: IngestReport, out: TextIO) -> None:
     out.write(summary + "\n")
 
 
-def cmd_ingest(settings: Settings, store: Store, paths: Sequence[Path], out: TextIO) -> int:
+def cmd_ingest(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
     from bot.ingest import IngestReport, ingest_path
 
     report = IngestReport()
     config = settings.core_config()
-    for path in paths:
+    for path in args.paths:
         report.merge(ingest_path(store, config, path))
     print_report(report, out)
     return EXIT_OK if not report.rejected or report.new or report.duplicates else EXIT_FAIL
-
-
-def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
-    import asyncio
-
-    from handlers.feeds import is_feed_url
-    from handlers.i18n import t
-    from storage.tags import clean_tags, split_tag_line
-
-    if args.feeds_command == "add":
-        location: str = args.location.strip()
-        if "://" in location:
-            if not is_feed_url(location):
-                out.write(t("cli.feeds.bad_url", location=location) + "\n")
-                return EXIT_USAGE
-            kind = "url"
-        else:
-            path = Path(location).expanduser().resolve()
-            if not path.exists():
-                out.write(t("cli.feeds.not_found", location=location) + "\n")
-                return EXIT_USAGE
-            location, kind = str(path), "path"
-        feed, created = store.add_feed(
-            location,
-            kind,
-            interval_seconds=args.interval or settings.source_interval,
-            # Any form a tag is shown in (#E_Autos, "e-autos") names the known tag.
-            tags=[store.known_tag(tag) or tag for tag in clean_tags(split_tag_line(args.tags))],
-        )
-        key = "cli.feeds.added" if created else "cli.feeds.exists"
-        out.write(t(key, id=feed.id, location=feed.location) + "\n")
-        return EXIT_OK
-    if args.feeds_command == "fetch":
-        ids = record_ids(args.ids)
-        if ids is None:
-            return EXIT_USAGE
-        return asyncio.run(cmd_feeds_fetch(settings, store, ids, out))
-    if args.feeds_command == "remove":
-        found = record_ids([args.id])
-        if found is None:
-            return EXIT_USAGE
-        feed_id = found[0]
-        removed = store.remove_feed(feed_id)
-        if removed is None:
-            out.write(t("cli.feeds.unknown", id=feed_id) + "\n")
-            return EXIT_FAIL
-        out.write(t("cli.feeds.removed", id=removed.id, location=removed.location) + "\n")
-        return EXIT_OK
-    feeds = store.feeds()
-    if not feeds:
-        out.write(t("cli.feeds.none") + "\n")
-    for feed in feeds:
-        shown_tags = ",".join(feed.tags) or "-"
-        last = feed.last_success.isoformat(timespec="seconds") if feed.last_success else "-"
-        nxt = feed.next_fetch.isoformat(timespec="seconds") if feed.next_fetch else "-"
-        out.write(
-            f"{feed.id}\t{feed.state}\t{feed.kind}\t{feed.location}\ttags={shown_tags}"
-            f"\tevery={feed.interval_seconds}s\tlast_ok={last}\tnext={nxt}"
-            f"\tfailures={feed.failures}\terror={feed.last_error or '-'}\n"
-        )
-    return EXIT_OK
-
-
-async def cmd_feeds_fetch(settings: Settings, store: Store, ids: list[int], out: TextIO) -> int:
-    """Fetch the given sources, or the due ones, once; one line per source. A feed that fails
-    is a result, not an error of the command: exit 0 unless a source does not exist."""
-    from bot.sources import SourcePoller
-    from handlers.feeds import describe_failure
-    from handlers.i18n import t
-
-    feeds = []
-    for feed_id in ids:
-        feed = store.get_feed(feed_id)
-        if feed is None:
-            out.write(t("cli.feeds.unknown", id=feed_id) + "\n")
-            return EXIT_USAGE
-        feeds.append(feed)
-    if not ids:
-        feeds = store.due_feeds()
-        if not feeds:
-            out.write(t("cli.feeds.fetch_none") + "\n")
-            return EXIT_OK
-    poller = SourcePoller.from_settings(store, settings.core_config(), settings)
-    for outcome in await poller.fetch_all(feeds):
-        where = {"id": outcome.feed.id, "location": outcome.feed.location}
-        if outcome.kind == "new":
-            line = t(
-                "cli.feeds.fetch_new",
-                new=len(outcome.report.new),
-                duplicates=outcome.report.duplicates,
-                **where,
-            )
-        elif outcome.kind == "unchanged":
-            line = t("cli.feeds.fetch_unchanged", **where)
-        else:
-            reason = describe_failure(outcome.reason, outcome.detail)
-            if outcome.kind == "refused":
-                line = t("cli.feeds.fetch_refused", reason=reason, **where)
-            else:
-                line = t("cli.feeds.fetch_failed", reason=reason, **where)
-        out.write(line + "\n")
-    return EXIT_OK
 
 
 def cmd_export_results(store: Store, article: int | None, fmt: str, out: TextIO) -> int:
@@ -370,8 +268,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from handlers.i18n import current_language, t
     from storage.faults import storage_fault
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as err:
@@ -394,44 +290,70 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_command(
     settings: Settings, args: argparse.Namespace, parser: argparse.ArgumentParser
 ) -> int:
-    import asyncio
-
-    from bot.app import open_store, run_console, run_platforms
-    from handlers.i18n import t
-    from handlers.registry import clean_name
-
     out = sys.stdout
-    if args.command == "run":
-        if settings.telegram_token or settings.discord_token:
-            return asyncio.run(run_platforms(settings))
-        return asyncio.run(run_console(settings))
-    if args.command == "chat":
-        # Cleaned as every name is: a `--user` with an invisible character would otherwise be
-        # a second person that `/ban @name` cannot reach.
-        user = None if args.user is None else clean_name(args.user)
-        if user == "":
-            sys.stderr.write(t("cli.bad_user") + "\n")
-            return EXIT_USAGE
-        return asyncio.run(run_console(settings, user))
-    if args.command == "db":
-        return cmd_db(settings, args, out)
+    without_store: dict[str, Callable[[Settings, argparse.Namespace, TextIO], int]] = {
+        "run": cmd_run,
+        "chat": cmd_chat,
+        "db": cmd_db,
+    }
+    with_store: dict[str, Callable[[Settings, Store, argparse.Namespace, TextIO], int]] = {
+        "ingest": cmd_ingest,
+        "feeds": cmd_feeds,
+        "export": cmd_export,
+    }
+    if args.command in without_store:
+        return without_store[args.command](settings, args, out)
+    if args.command not in with_store:
+        parser.error("unknown command")
+    from bot.app import open_store
+
     reads_only = args.command == "export" or (
         args.command == "feeds" and args.feeds_command == "list"
     )
     store = open_store(settings, read_only_ok=reads_only)
     try:
-        if args.command == "ingest":
-            return cmd_ingest(settings, store, args.paths, out)
-        if args.command == "feeds":
-            return cmd_feeds(settings, store, args, out)
-        if args.command == "export" and args.export_command == "audit":
-            return cmd_export_audit(store, args.format, out)
-        if args.command == "export":
-            found = [] if args.article is None else record_ids([args.article])
-            if found is None:
-                return EXIT_USAGE
-            return cmd_export_results(store, found[0] if found else None, args.format, out)
+        return with_store[args.command](settings, store, args, out)
     finally:
         store.close()
-    parser.error("unknown command")
-    return EXIT_USAGE
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    """Every platform that has a token; the terminal chat when none has."""
+    import asyncio
+
+    from bot.app import run_console, run_platforms
+
+    if settings.telegram_token or settings.discord_token:
+        return asyncio.run(run_platforms(settings))
+    return asyncio.run(run_console(settings))
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
+    from bot.app import run_console
+    from handlers.i18n import t
+    from handlers.registry import clean_name
+
+    # Cleaned as every name is: a `--user` with an invisible character would otherwise be
+    # a second person that `/ban @name` cannot reach.
+    user = None if args.user is None else clean_name(args.user)
+    if user == "":
+        sys.stderr.write(t("cli.bad_user") + "\n")
+        return EXIT_USAGE
+    return asyncio.run(run_console(settings, user))
+
+
+def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    from bot import cli_feeds
+
+    return cli_feeds.cmd_feeds(settings, store, args, out)
+
+
+def cmd_export(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    if args.export_command == "audit":
+        return cmd_export_audit(store, args.format, out)
+    found = [] if args.article is None else record_ids([args.article])
+    if found is None:
+        return EXIT_USAGE
+    return cmd_export_results(store, found[0] if found else None, args.format, out)

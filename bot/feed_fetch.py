@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import socket
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Mapping
@@ -16,18 +14,16 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
-log = logging.getLogger(__name__)
+from bot.address_guard import AddressGuard, IPAddress, parse_url, port_of
+from bot.fetch_errors import FetchFailed, FetchRefused
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot)"
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Hosts with several addresses: try a few in order, so one dead IPv6 route does not fail a
 # feed, without letting a long address list eat the whole deadline.
 _MAX_ADDRESS_ATTEMPTS = 3
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # The clients' own jar takes no cookie (a client serves many feeds of a host): each fetch keeps
 # its cookies itself.
 _NO_COOKIES = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
@@ -35,25 +31,6 @@ _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
-
-
-class FetchRefused(Exception):
-    """We will not fetch this (bad scheme, private address, too large...): retrying won't help."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-class FetchFailed(Exception):
-    """A fetch went wrong in a way that may pass (timeout, network, HTTP error status)."""
-
-    def __init__(self, reason: str, detail: str, *, status: int | None = None) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,111 +43,6 @@ class FetchResult:
     last_modified: str | None
     final_url: str
     not_modified: bool
-
-
-def is_public_address(address: IPAddress) -> bool:
-    """True for an address on the public internet; False for anything internal or special."""
-    if isinstance(address, ipaddress.IPv6Address):
-        # IPv6 spellings of IPv4 addresses reach the IPv4 address: judge that one instead.
-        if address.ipv4_mapped is not None:
-            return is_public_address(address.ipv4_mapped)
-        if address in _NAT64:
-            return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address.sixtofour is not None and not is_public_address(address.sixtofour):
-            return False
-        if address.teredo is not None or address.is_site_local:
-            return False
-    elif address in _CGNAT:
-        return False
-    if (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    ):
-        return False
-    return address.is_global
-
-
-def _parse_url(url: str | httpx.URL) -> httpx.URL:
-    try:
-        return url if isinstance(url, httpx.URL) else httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise FetchRefused("bad_url", f"not a usable URL: {exc}") from None
-
-
-def _check_host_name(host: str) -> None:
-    """Refuse a name no resolver takes (RFC 1035: labels of 1 to 63 characters, 253 in all):
-    handed on, it made the IDNA codec raise from inside the lookup."""
-    labels = host.removesuffix(".").split(".")
-    if len(host) > 253 or any(not 1 <= len(label) <= 63 for label in labels):
-        raise FetchRefused("bad_url", "the host name has an empty or too long part")
-
-
-def _port(url: httpx.URL) -> int:
-    return url.port if url.port is not None else _DEFAULT_PORTS[url.scheme]
-
-
-class AddressGuard:
-    """Decides whether a URL may be fetched, and returns the addresses it was checked against."""
-
-    def __init__(self, allow_private: bool = False, *, dns_timeout: float = 5.0) -> None:
-        # allow_private (setting NEWSBOT_ALLOW_PRIVATE_FEEDS) is for tests and home setups that
-        # serve feeds on loopback; it lifts the address check only, never the scheme check.
-        self.allow_private = allow_private
-        self.dns_timeout = dns_timeout
-
-    async def check_url(self, url: str | httpx.URL) -> list[IPAddress]:
-        """The addresses to connect to, or FetchRefused; only these may be used for the request."""
-        parsed = _parse_url(url)
-        if parsed.scheme not in _DEFAULT_PORTS:
-            raise FetchRefused("scheme", f"only http and https feeds, not {parsed.scheme or '?'}:")
-        host = parsed.raw_host.decode("ascii")
-        if not host:
-            raise FetchRefused("bad_url", "the URL has no host")
-        port = _port(parsed)
-        try:
-            addresses: list[IPAddress] = [ipaddress.ip_address(host)]
-        except ValueError:
-            _check_host_name(host)
-            addresses = await self.resolve(host, port)
-        for address in addresses:
-            if not self.address_allowed(address, port):
-                # The host, not the URL: feed URLs can carry access keys.
-                log.info("refused feed host %s: it resolves to %s", host, address)
-                raise FetchRefused("private_address", f"{host} points to a non-public address")
-        return addresses
-
-    def address_allowed(self, address: IPAddress, port: int) -> bool:
-        """Whether a connection to this address and port may be made."""
-        return self.allow_private or is_public_address(address)
-
-    async def resolve(self, host: str, port: int) -> list[IPAddress]:
-        """All addresses of host, in the resolver's order of preference."""
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self.dns_timeout):
-                infos = await loop.getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-                )
-        except TimeoutError:
-            raise FetchFailed("dns", f"looking up {host} took too long") from None
-        except OSError as exc:  # socket.gaierror: no such name, resolver down
-            raise FetchFailed("dns", f"cannot look up {host}: {exc}") from None
-        except UnicodeError:  # the IDNA codec refuses the name: it can never resolve
-            raise FetchRefused("bad_url", f"{host} is not a valid host name") from None
-        addresses: list[IPAddress] = []
-        for family, _type, _proto, _name, sockaddr in infos:
-            if family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            address = ipaddress.ip_address(str(sockaddr[0]))
-            if address not in addresses:
-                addresses.append(address)
-        if not addresses:
-            raise FetchFailed("dns", f"{host} has no address")
-        return addresses
 
 
 class _BodyDecoder:
@@ -338,7 +210,7 @@ class FeedFetcher:
         """The guard's answer for this URL's host, remembered for the cycle."""
         if not self._cycles:
             return await self.guard.check_url(url)
-        key = (url.scheme, url.raw_host.decode("ascii").lower(), _port(url))
+        key = (url.scheme, url.raw_host.decode("ascii").lower(), port_of(url))
         known = self._checked.get(key)
         if known is None:
             try:
@@ -356,7 +228,7 @@ class FeedFetcher:
         self, url: str, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
         """GET a feed. FetchRefused: will not fetch; FetchFailed: try again later."""
-        start = _parse_url(url)
+        start = parse_url(url)
         async with self._total, self._hosts.hold(start.host.lower()):
             # The deadline starts once a slot is ours: waiting for a slot is not the feed's fault.
             try:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from bot.address_guard import AddressGuard
 from bot.article_input import InputRejected, parse_any, parse_feed
-from bot.feed_fetch import AddressGuard, FeedFetcher, FetchFailed, FetchRefused, FetchResult
+from bot.feed_fetch import FeedFetcher, FetchResult
+from bot.fetch_errors import FetchFailed, FetchRefused
 from bot.ingest import IngestReport, Loaded, load_path, store_article, store_loaded
 from bot.settings import Settings
 from handlers.context import CoreConfig

@@ -59,6 +59,20 @@ class CommandSpec:
     def usage(self) -> str:
         return " ".join([f"/{self.name}", *(p.usage() for p in self.params)])
 
+    def takes_count(self, count: int) -> bool:
+        """Whether this many arguments fit the parameters (a last variadic one takes the rest)."""
+        required = sum(1 for p in self.params if p.required)
+        variadic = bool(self.params) and self.params[-1].variadic
+        return required <= count and (variadic or count <= len(self.params))
+
+    @property
+    def arg_limit(self) -> int:
+        """The characters one argument may have: free text (words, a reason) as a whole
+        message, anything else MAX_ARG_CHARS."""
+        last = self.params[-1] if self.params else None
+        free_text = last is not None and last.variadic and last.kind in {"words", "reason"}
+        return MAX_TOTAL_CHARS if free_text else MAX_ARG_CHARS
+
 
 COMMANDS: dict[str, CommandSpec] = {}
 
@@ -99,18 +113,11 @@ def check_args(spec: CommandSpec, args: tuple[str, ...]) -> tuple[str, ...]:
     if sum(len(a) for a in args) > MAX_TOTAL_CHARS:
         raise UserError("error.too_long", limit=MAX_TOTAL_CHARS)
     cleaned = tuple(c for c in (clean_arg(a) for a in args) if c)
-    variadic = bool(spec.params) and spec.params[-1].variadic
-    required = sum(1 for p in spec.params if p.required)
-    if len(cleaned) < required or (not variadic and len(cleaned) > len(spec.params)):
+    if not spec.takes_count(len(cleaned)):
         raise UserError("error.usage", usage=spec.usage())
-    limit = (
-        MAX_TOTAL_CHARS
-        if variadic and spec.params[-1].kind in {"words", "reason"}
-        else MAX_ARG_CHARS
-    )
-    for arg in cleaned:
-        if len(arg) > limit:
-            raise UserError("error.too_long", limit=limit)
+    limit = spec.arg_limit
+    if any(len(arg) > limit for arg in cleaned):
+        raise UserError("error.too_long", limit=limit)
     return cleaned
 
 

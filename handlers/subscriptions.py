@@ -85,16 +85,12 @@ def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
 def cmd_unsubscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     require_chat_rights(ctx, cmd, target=" ".join(cmd.args)[:200])
     if len(cmd.args) == 1 and cmd.args[0].lower() in {"all", "alle"}:
-        removed = ctx.store.unsubscribe(cmd.chat, None)
-        if removed and not cmd.is_private:
-            audit(ctx, cmd, "unsubscribe", target=", ".join(removed))
+        removed = _unsubscribe(ctx, cmd, None)
         if not removed:
             return [Reply(text=Rich.of(t("unsub.nothing")))]
         return [Reply(text=Rich.of(t("unsub.removed", tags=_tag_list(removed))))]
     tags = split_tags(ctx, cmd.args)
-    removed = ctx.store.unsubscribe(cmd.chat, tags)
-    if removed and not cmd.is_private:
-        audit(ctx, cmd, "unsubscribe", target=", ".join(removed))
+    removed = _unsubscribe(ctx, cmd, tags)
     lines = []
     if removed:
         lines.append(t("unsub.removed", tags=_tag_list(removed)))
@@ -103,6 +99,15 @@ def cmd_unsubscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     if missing:
         lines.append(t("unsub.not_subscribed", tags=", ".join(missing)))
     return [Reply(text=Rich.of("\n".join(lines)))]
+
+
+def _unsubscribe(ctx: Ctx, cmd: Command, tags: list[str] | None) -> list[str]:
+    """End the chat's subscriptions to these tags (None: to all); the tags removed."""
+    removed = ctx.store.unsubscribe(cmd.chat, tags)
+    if removed and not cmd.is_private:
+        # As for /subscribe: what a group or channel receives is its admins' decision.
+        audit(ctx, cmd, "unsubscribe", target=", ".join(removed))
+    return removed
 
 
 @command("subscriptions")

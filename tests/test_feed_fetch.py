@@ -18,14 +18,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.feed_fetch import (
-    AddressGuard,
-    FeedFetcher,
-    FetchFailed,
-    FetchRefused,
-    IPAddress,
-    is_public_address,
-)
+from bot.address_guard import AddressGuard, IPAddress, is_public_address
+from bot.feed_fetch import FeedFetcher
+from bot.fetch_errors import FetchFailed, FetchRefused
 from tests.fakes.loopback import ConnectionCounter, Serve
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>

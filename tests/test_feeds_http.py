@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.feed_fetch import AddressGuard, FeedFetcher, IPAddress
+from bot.address_guard import AddressGuard, IPAddress
+from bot.feed_fetch import FeedFetcher
 from bot.settings import load_settings
 from bot.sources import FeedOutcome, SourcePoller
 from handlers.context import CoreConfig, Ctx

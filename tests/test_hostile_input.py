@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.feed_fetch import AddressGuard, FetchRefused
+from bot.address_guard import AddressGuard
+from bot.fetch_errors import FetchRefused
 from bot.ingest import store_article
 from handlers.context import CoreConfig, Ctx
 from storage.models import ChatRef

@@ -208,34 +208,48 @@ def parse_feed(
     entries = parsed.get("entries") or []
     if not entries and not parsed.get("version"):
         raise InputRejected("not_a_feed", "no RSS, Atom or RDF feed was found")
-    feed = parsed.get("feed") or {}
+    feed_language = _feed_language(parsed.get("feed") or {})
+    articles: list[NewArticle] = []
+    for entry in _first_entries(entries):
+        article = _entry_article(entry, feed_language, source, base_url)
+        if article is not None:
+            articles.append(article)
+    return articles
+
+
+def _feed_language(feed: Mapping[str, Any]) -> str | None:
     feed_language = language_code(_get(feed, "language"))
     if feed_language is None:
         feed_language = language_code(_get(_get(feed, "title_detail"), "language"))
+    return feed_language
+
+
+def _first_entries(entries: list[Any]) -> list[Any]:
     if len(entries) > MAX_FEED_ENTRIES:
         log.warning("feed has %d entries; using the first %d", len(entries), MAX_FEED_ENTRIES)
-        entries = entries[:MAX_FEED_ENTRIES]
+        return entries[:MAX_FEED_ENTRIES]
+    return entries
 
-    articles: list[NewArticle] = []
-    for entry in entries:
-        title = one_line(_text_field(_get(entry, "title_detail"), _get(entry, "title")))
-        body = _entry_body(entry)
-        if not title and not body:
-            continue
-        raw_guid = _get(entry, "id")
-        guid = normalise_guid(raw_guid) if isinstance(raw_guid, str) else ""
-        language = _entry_language(entry, feed_language) or detect_language(f"{title}\n{body}")
-        articles.append(
-            NewArticle(
-                title=title or title_from_body(body),
-                body=body,
-                tags=_entry_tags(entry),
-                url=safe_link(_get(entry, "link"), base_url),
-                published=_entry_date(entry),
-                guid=guid or None,
-                question=None,
-                language=language,
-                source=source,
-            )
-        )
-    return articles
+
+def _entry_article(
+    entry: Mapping[str, Any], feed_language: str | None, source: str, base_url: str | None
+) -> NewArticle | None:
+    """The article of one feed entry; None for an entry with neither title nor text."""
+    title = one_line(_text_field(_get(entry, "title_detail"), _get(entry, "title")))
+    body = _entry_body(entry)
+    if not title and not body:
+        return None
+    raw_guid = _get(entry, "id")
+    guid = normalise_guid(raw_guid) if isinstance(raw_guid, str) else ""
+    language = _entry_language(entry, feed_language) or detect_language(f"{title}\n{body}")
+    return NewArticle(
+        title=title or title_from_body(body),
+        body=body,
+        tags=_entry_tags(entry),
+        url=safe_link(_get(entry, "link"), base_url),
+        published=_entry_date(entry),
+        guid=guid or None,
+        question=None,
+        language=language,
+        source=source,
+    )

@@ -129,9 +129,7 @@ def _json_article(item: object, index: int, source: str) -> NewArticle | None:
     if not title and not body:
         log.info("article %d has neither title nor body; skipped", index)
         return None
-    url = safe_link(raw_url) if raw_url else None
-    if raw_url and url is None:
-        log.info("article %d: ignoring a URL that is not an http(s) link", index)
+    url = _json_link(raw_url, index)
     return NewArticle(
         title=title or title_from_body(body),
         body=body,
@@ -143,6 +141,16 @@ def _json_article(item: object, index: int, source: str) -> NewArticle | None:
         language=language_code(item.get("language")) or detect_language(f"{title}\n{body}"),
         source=source,
     )
+
+
+def _json_link(raw_url: str | None, index: int) -> str | None:
+    """The article's link when it is an http(s) link; any other is dropped, with a log line."""
+    if not raw_url:
+        return None
+    url = safe_link(raw_url)
+    if url is None:
+        log.info("article %d: ignoring a URL that is not an http(s) link", index)
+    return url
 
 
 def json_articles(document: object, source: str) -> list[NewArticle]:

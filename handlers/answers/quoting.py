@@ -34,13 +34,7 @@ def best_sentences(
     found = [(s, WordIndex(s)) for s in sentences(article.body)]
     if not found:
         return []
-    count = len(found)
-    title = WordIndex(article.title)
-    local = []
-    for word, weight in zip(words, weights, strict=True):
-        holding = sum(1 for _, index in found if index.covers(word.concept))
-        topic = TOPIC_WEIGHT if title.covers(word.concept) else 1.0
-        local.append(weight * topic * math.log(1 + count / holding) if holding else 0.0)
+    local = _local_weights(found, WordIndex(article.title), words, weights)
     wants_figure = bool(_AMOUNT_QUESTION.match(question))
     scored: list[tuple[float, int, str]] = []
     for position, (sentence, index) in enumerate(found):
@@ -49,6 +43,29 @@ def best_sentences(
             score *= 1.5
         scored.append((score, position, sentence))
     scored.sort(key=lambda s: (-s[0], s[1]))
+    return _within_quote_length(scored)
+
+
+def _local_weights(
+    found: Sequence[tuple[str, WordIndex]],
+    title: WordIndex,
+    words: Sequence[QueryWord],
+    weights: Sequence[float],
+) -> list[float]:
+    """Each question word's weight within this article: higher the fewer sentences hold it,
+    lower when it is in the title (the topic); 0 when no sentence holds it."""
+    count = len(found)
+    local = []
+    for word, weight in zip(words, weights, strict=True):
+        holding = sum(1 for _, index in found if index.covers(word.concept))
+        topic = TOPIC_WEIGHT if title.covers(word.concept) else 1.0
+        local.append(weight * topic * math.log(1 + count / holding) if holding else 0.0)
+    return local
+
+
+def _within_quote_length(scored: Sequence[tuple[float, int, str]]) -> list[tuple[int, str]]:
+    """From sentences best first: up to MAX_QUOTE_SENTENCES that score above 0 and at least
+    half the best (else the best alone), while they fit in QUOTE_CHARS, in the article's order."""
     top = scored[0][0]
     chosen = [s for s in scored[:MAX_QUOTE_SENTENCES] if s[0] > 0 and s[0] >= top * 0.5]
     picked: list[tuple[int, str]] = []

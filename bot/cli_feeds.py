@@ -1,0 +1,149 @@
+"""`newsbot feeds`: add, list, remove and fetch the sources the scheduler polls."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from bot.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, record_ids
+
+# Imported when a command runs, as in bot/cli.py: `newsbot --help` loads none of this.
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from storage.store import Store
+
+FeedsAction = Callable[["Settings", "Store", argparse.Namespace, TextIO], int]
+
+
+def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    """Run `newsbot feeds ACTION`; argparse has already refused any other action."""
+    actions: dict[str, FeedsAction] = {
+        "add": feeds_add,
+        "list": feeds_list,
+        "remove": feeds_remove,
+        "fetch": feeds_fetch,
+    }
+    return actions[args.feeds_command](settings, store, args, out)
+
+
+def feeds_add(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    from handlers.i18n import t
+    from storage.tags import clean_tags, split_tag_line
+
+    source = source_location(args.location.strip(), out)
+    if source is None:
+        return EXIT_USAGE
+    location, kind = source
+    feed, created = store.add_feed(
+        location,
+        kind,
+        interval_seconds=args.interval or settings.source_interval,
+        # Any form a tag is shown in (#E_Autos, "e-autos") names the known tag.
+        tags=[store.known_tag(tag) or tag for tag in clean_tags(split_tag_line(args.tags))],
+    )
+    key = "cli.feeds.added" if created else "cli.feeds.exists"
+    out.write(t(key, id=feed.id, location=feed.location) + "\n")
+    return EXIT_OK
+
+
+def source_location(location: str, out: TextIO) -> tuple[str, str] | None:
+    """The source as it is stored (a feed URL, or an existing file or folder as an absolute
+    path) and its kind; None, with one line on out, when it is neither."""
+    from handlers.feeds import is_feed_url
+    from handlers.i18n import t
+
+    if "://" in location:
+        if not is_feed_url(location):
+            out.write(t("cli.feeds.bad_url", location=location) + "\n")
+            return None
+        return location, "url"
+    path = Path(location).expanduser().resolve()
+    if not path.exists():
+        out.write(t("cli.feeds.not_found", location=location) + "\n")
+        return None
+    return str(path), "path"
+
+
+def feeds_list(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    from handlers.i18n import t
+
+    feeds = store.feeds()
+    if not feeds:
+        out.write(t("cli.feeds.none") + "\n")
+    for feed in feeds:
+        shown_tags = ",".join(feed.tags) or "-"
+        last = feed.last_success.isoformat(timespec="seconds") if feed.last_success else "-"
+        nxt = feed.next_fetch.isoformat(timespec="seconds") if feed.next_fetch else "-"
+        out.write(
+            f"{feed.id}\t{feed.state}\t{feed.kind}\t{feed.location}\ttags={shown_tags}"
+            f"\tevery={feed.interval_seconds}s\tlast_ok={last}\tnext={nxt}"
+            f"\tfailures={feed.failures}\terror={feed.last_error or '-'}\n"
+        )
+    return EXIT_OK
+
+
+def feeds_remove(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    from handlers.i18n import t
+
+    found = record_ids([args.id])
+    if found is None:
+        return EXIT_USAGE
+    feed_id = found[0]
+    removed = store.remove_feed(feed_id)
+    if removed is None:
+        out.write(t("cli.feeds.unknown", id=feed_id) + "\n")
+        return EXIT_FAIL
+    out.write(t("cli.feeds.removed", id=removed.id, location=removed.location) + "\n")
+    return EXIT_OK
+
+
+def feeds_fetch(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
+    ids = record_ids(args.ids)
+    if ids is None:
+        return EXIT_USAGE
+    return asyncio.run(fetch_now(settings, store, ids, out))
+
+
+async def fetch_now(settings: Settings, store: Store, ids: list[int], out: TextIO) -> int:
+    """Fetch the given sources, or the due ones, once; one line per source. A feed that fails
+    is a result, not an error of the command: exit 0 unless a source does not exist."""
+    from bot.sources import SourcePoller
+    from handlers.feeds import describe_failure
+    from handlers.i18n import t
+
+    feeds = []
+    for feed_id in ids:
+        feed = store.get_feed(feed_id)
+        if feed is None:
+            out.write(t("cli.feeds.unknown", id=feed_id) + "\n")
+            return EXIT_USAGE
+        feeds.append(feed)
+    if not ids:
+        feeds = store.due_feeds()
+        if not feeds:
+            out.write(t("cli.feeds.fetch_none") + "\n")
+            return EXIT_OK
+    poller = SourcePoller.from_settings(store, settings.core_config(), settings)
+    for outcome in await poller.fetch_all(feeds):
+        where = {"id": outcome.feed.id, "location": outcome.feed.location}
+        if outcome.kind == "new":
+            line = t(
+                "cli.feeds.fetch_new",
+                new=len(outcome.report.new),
+                duplicates=outcome.report.duplicates,
+                **where,
+            )
+        elif outcome.kind == "unchanged":
+            line = t("cli.feeds.fetch_unchanged", **where)
+        else:
+            reason = describe_failure(outcome.reason, outcome.detail)
+            if outcome.kind == "refused":
+                line = t("cli.feeds.fetch_refused", reason=reason, **where)
+            else:
+                line = t("cli.feeds.fetch_failed", reason=reason, **where)
+        out.write(line + "\n")
+    return EXIT_OK
