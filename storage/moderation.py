@@ -75,6 +75,34 @@ def _names_changed(row: Row, user: UserRef) -> bool:
     )
 
 
+def _worth_writing(person: Row | None, user: UserRef, now: datetime) -> bool:
+    """A person's row is written when it is new, their names changed, or a day has passed."""
+    if person is None or _names_changed(person, user):
+        return True
+    last = from_ts(person["c"])
+    return last is None or last < now - _SEEN_AGAIN
+
+
+def _ban_of(rows: list[Row], user: UserRef) -> Ban | None:
+    """The ban that holds a person, from the arrival rows: a bot-wide one first."""
+    bans = sorted((r for r in rows if r["kind"] == "ban"), key=lambda r: r["scope"] != BOT_WIDE)
+    if not bans:
+        return None
+    at = from_ts(bans[0]["c"])
+    assert at is not None
+    return Ban(user, bans[0]["scope"], bans[0]["a"], bans[0]["b"], at)
+
+
+def _mute_of(rows: list[Row], user: UserRef) -> Mute | None:
+    """The mute that holds a person longest, from the arrival rows."""
+    mutes = sorted((r for r in rows if r["kind"] == "mute"), key=lambda r: r["b"], reverse=True)
+    if not mutes:
+        return None
+    until = from_ts(mutes[0]["b"])
+    assert until is not None
+    return Mute(user, mutes[0]["scope"], until, mutes[0]["a"])
+
+
 class Moderation:
     """Moderation records, on the same connection and transactions as the Store."""
 
@@ -94,24 +122,9 @@ class Moderation:
         scopes = (BOT_WIDE, chat.key())
         rows = self.db.rows(_ARRIVAL, (*who, *who, *scopes, *who, *scopes, to_ts(now)))
         person = next((r for r in rows if r["kind"] == "person"), None)
-        if person is None or _names_changed(person, user):
+        if _worth_writing(person, user, now):
             self.seen(user)
-        else:
-            last = from_ts(person["c"])
-            if last is None or last < now - _SEEN_AGAIN:
-                self.seen(user)
-        ban = mute = None
-        bans = sorted((r for r in rows if r["kind"] == "ban"), key=lambda r: r["scope"] != BOT_WIDE)
-        if bans:
-            at = from_ts(bans[0]["c"])
-            assert at is not None
-            ban = Ban(user, bans[0]["scope"], bans[0]["a"], bans[0]["b"], at)
-        mutes = sorted((r for r in rows if r["kind"] == "mute"), key=lambda r: r["b"], reverse=True)
-        if mutes:
-            until = from_ts(mutes[0]["b"])
-            assert until is not None
-            mute = Mute(user, mutes[0]["scope"], until, mutes[0]["a"])
-        return Standing(ban, mute)
+        return Standing(_ban_of(rows, user), _mute_of(rows, user))
 
     def seen(self, user: UserRef) -> None:
         """Remember a person's names, so that @username and ids resolve later."""
