@@ -25,7 +25,7 @@ from handlers.i18n import current_language, format_date, normalise_language, t
 from handlers.permissions import MEMBER, require
 from handlers.registry import COMMANDS, check_args, clean_name
 from storage.models import ChatRef, ChatSettings, Post, UserRef
-from storage.moderation import Standing
+from storage.people import Standing
 
 log = logging.getLogger(__name__)
 
