@@ -183,15 +183,15 @@ def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: T
                 out.write(t("cli.feeds.not_found", location=location) + "\n")
                 return EXIT_USAGE
             location, kind = str(path), "path"
-        feed, created = store.add_feed(
+        added = store.add_feed(
             location,
             kind,
             interval_seconds=args.interval or settings.source_interval,
             # Any form a tag is shown in (#E_Autos, "e-autos") names the known tag.
             tags=[store.known_tag(tag) or tag for tag in clean_tags(split_tag_line(args.tags))],
         )
-        key = "cli.feeds.added" if created else "cli.feeds.exists"
-        out.write(t(key, id=feed.id, location=feed.location) + "\n")
+        key = "cli.feeds.added" if added.created else "cli.feeds.exists"
+        out.write(t(key, id=added.feed.id, location=added.feed.location) + "\n")
         return EXIT_OK
     if args.feeds_command == "fetch":
         ids = record_ids(args.ids)
@@ -269,7 +269,8 @@ def cmd_export_results(store: Store, article: int | None, fmt: str, out: TextIO)
     from handlers.i18n import t
 
     rows: list[dict[str, object]] = []
-    for art, poll in store.polls_for_export(article):
+    for exported in store.polls_for_export(article):
+        art, poll = exported.article, exported.poll
         for option in poll.options:
             rows.append(
                 {
