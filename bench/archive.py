@@ -405,10 +405,8 @@ def _write_subscriptions(store: Store, subscriptions: int, rng: random.Random) -
             platform = "telegram" if len(chats) % 4 else "discord"
             chat = ChatRef(platform, str(-100_000_000 - len(chats)))
             wanted = ["*"] if rng.random() < 0.02 else tags.draw(rng, rng.randint(1, 5))
-            added, _already, _queued = store.subscribe(
-                chat, wanted[: subscriptions - written], backlog=0
-            )
-            written += len(added)
+            result = store.subscribe(chat, wanted[: subscriptions - written], backlog=0)
+            written += len(result.added)
             chats.append(chat)
     return chats
 

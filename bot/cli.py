@@ -167,7 +167,8 @@ def cmd_export_results(store: Store, article: int | None, fmt: str, out: TextIO)
     from handlers.i18n import t
 
     rows: list[dict[str, object]] = []
-    for art, poll in store.polls_for_export(article):
+    for exported in store.polls_for_export(article):
+        art, poll = exported.article, exported.poll
         for option in poll.options:
             rows.append(
                 {

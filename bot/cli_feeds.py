@@ -36,15 +36,15 @@ def feeds_add(settings: Settings, store: Store, args: argparse.Namespace, out: T
     if source is None:
         return EXIT_USAGE
     location, kind = source
-    feed, created = store.add_feed(
+    added = store.add_feed(
         location,
         kind,
         interval_seconds=args.interval or settings.source_interval,
         # Any form a tag is shown in (#E_Autos, "e-autos") names the known tag.
         tags=[store.known_tag(tag) or tag for tag in clean_tags(split_tag_line(args.tags))],
     )
-    key = "cli.feeds.added" if created else "cli.feeds.exists"
-    out.write(t(key, id=feed.id, location=feed.location) + "\n")
+    key = "cli.feeds.added" if added.created else "cli.feeds.exists"
+    out.write(t(key, id=added.feed.id, location=added.feed.location) + "\n")
     return EXIT_OK
 
 

@@ -72,7 +72,7 @@ def cmd_stats(ctx: Ctx, cmd: Command) -> list[Reply]:
     lines = [
         Rich.of(bold(t("admin.stats_header"))),
         Rich.of(t("admin.stats_articles", count=stats.articles)),
-        Rich.of(t("admin.stats_votes", today=activity["votes_today"], total=stats.votes)),
+        Rich.of(t("admin.stats_votes", today=activity.votes_today, total=stats.votes)),
         Rich.of(
             t(
                 "admin.stats_deliveries",
@@ -80,10 +80,10 @@ def cmd_stats(ctx: Ctx, cmd: Command) -> list[Reply]:
                 failed=stats.deliveries_failed,
             )
         ),
-        Rich.of(t("admin.stats_feeds", count=stats.feeds, failing=activity["feeds_failing"])),
+        Rich.of(t("admin.stats_feeds", count=stats.feeds, failing=activity.feeds_failing)),
         Rich.of(t("admin.stats_subscriptions", count=stats.subscriptions)),
     ]
-    lines += [Rich.of(f"  {tag}: {n}") for tag, n in ctx.mod.subscriptions_per_tag()]
+    lines += [Rich.of(f"  {row.tag}: {row.chats}") for row in ctx.mod.subscriptions_per_tag()]
     return [Reply(text=Rich.join(lines), private=True)]
 
 
@@ -99,8 +99,10 @@ def cmd_why(ctx: Ctx, cmd: Command) -> list[Reply]:
     lines = []
     for sub in paused:
         lines.append(t("admin.why_paused", tag=sub.tag, reason=sub.reason or "?"))
-    for article_id, status, error in problems:
-        lines.append(t("admin.why_error", id=article_id, status=status, error=error))
+    for problem in problems:
+        lines.append(
+            t("admin.why_error", id=problem.article_id, status=problem.status, error=problem.error)
+        )
     for post in stuck:
         when = format_date(post.next_try) if post.next_try else "–"
         lines.append(

@@ -127,10 +127,11 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     if not is_feed_url(location):
         raise UserError("feeds.bad_url", url=location[:100])
     tags = split_tags(ctx, args[1:]) if len(args) > 1 else []
-    feed, created = ctx.store.add_feed(
+    added = ctx.store.add_feed(
         location, "url", interval_seconds=ctx.config.source_interval, tags=tags
     )
-    if not created:
+    feed = added.feed
+    if not added.created:
         return Reply(text=Rich.of(t("feeds.exists", id=feed.id, location=feed.location)))
     # The host only: a feed address can carry an access key, and the log is kept for long.
     audit(ctx, cmd, "feeds.add", target=f"feed:{feed.id}", reason=urlsplit(location).hostname)

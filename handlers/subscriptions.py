@@ -64,7 +64,8 @@ def _tag_list(tags: list[str]) -> str:
 def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     tags = split_tags(ctx, cmd.args)
     require_chat_rights(ctx, cmd, target=", ".join(tags))
-    added, already, queued = ctx.store.subscribe(cmd.chat, tags, backlog=ctx.config.backlog)
+    result = ctx.store.subscribe(cmd.chat, tags, backlog=ctx.config.backlog)
+    added, already = result.added, result.already
     if added and not cmd.is_private:
         # What a group or channel receives is its admins' decision: it goes in the log.
         audit(ctx, cmd, "subscribe", target=", ".join(added))
@@ -76,7 +77,7 @@ def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
             lines.append(t("sub.unknown", tags=", ".join(unknown)))
     if already:
         lines.append(t("sub.already", tags=_tag_list(already)))
-    if queued:
+    if result.backlog_queued:
         lines.append(t("sub.backlog"))
     return [Reply(text=Rich.of("\n".join(lines)))]
 

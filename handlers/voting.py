@@ -34,9 +34,9 @@ def cast(ctx: Ctx, article_id: int, user: UserRef, option_text: str) -> tuple[Ar
             raise UserError("error.poll_closed", id=article_id)
         return parse_option(option_text, poll.options)
 
-    article, outcome = ctx.store.vote(article_id, user, choose)
-    assert article is not None
-    return article, outcome
+    result = ctx.store.vote(article_id, user, choose)
+    assert result.article is not None
+    return result.article, result.outcome
 
 
 def notice(outcome: VoteOutcome) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from storage.db import Db, from_ts, to_ts
-from storage.models import Feed
+from storage.models import Feed, FeedAdded
 
 
 def _feed(row: sqlite3.Row) -> Feed:
@@ -35,8 +35,8 @@ class Feeds:
 
     def add(
         self, location: str, kind: str, *, interval_seconds: int, tags: Sequence[str]
-    ) -> tuple[Feed, bool]:
-        """Add a source; returns (feed, created). An existing location is returned unchanged."""
+    ) -> FeedAdded:
+        """Add a source; an existing location is returned unchanged (not created)."""
         now = to_ts(self.db.now())
         with self.db.write():
             known = self.db.scalar("SELECT id FROM feeds WHERE location=?", (location,))
@@ -51,7 +51,7 @@ class Feeds:
                 feed_id, created = int(cur.lastrowid or 0), True
             feed = self.get(feed_id)
         assert feed is not None
-        return feed, created
+        return FeedAdded(feed=feed, created=created)
 
     def get(self, feed_id: int) -> Feed | None:
         row = self.db.one("SELECT * FROM feeds WHERE id=?", (feed_id,))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -137,6 +137,23 @@ class VoteOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class VoteResult:
+    """A checked press of a poll button: the article it was for (None when there is no such
+    article, which the caller's check refuses) and what the vote did."""
+
+    article: Article | None
+    outcome: VoteOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedPoll:
+    """An article with its poll and counts, as `newsbot export` writes them."""
+
+    article: Article
+    poll: Poll
+
+
+@dataclass(frozen=True, slots=True)
 class TagCount:
     tag: str
     articles: int
@@ -148,6 +165,24 @@ class Subscription:
     tag: str
     active: bool
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResult:
+    """What /subscribe did: the tags newly subscribed, those the chat already had (display
+    spellings), and how many backlog articles were queued for the chat."""
+
+    added: list[str]
+    already: list[str]
+    backlog_queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class TagSubscriptions:
+    """How many chats subscribe to a tag (/stats)."""
+
+    tag: str
+    chats: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +203,15 @@ class Delivery:
     next_try: datetime
     message_id: str | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryProblem:
+    """The last error of one delivery to a chat (/why)."""
+
+    article_id: int
+    status: DeliveryStatus
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +237,15 @@ class Feed:
     next_fetch: datetime | None
     etag: str | None = None
     last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAdded:
+    """The source at a location, and whether this call created it (else it was known and is
+    returned unchanged)."""
+
+    feed: Feed
+    created: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,4 +293,11 @@ class DbStats:
     posts: int
     feeds: int
     size_bytes: int
-    extra: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Figures for /stats beyond DbStats."""
+
+    votes_today: int
+    feeds_failing: int  # failing now or parked

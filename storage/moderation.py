@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from storage.db import from_ts, to_ts
-from storage.models import AuditEntry, ChatRef, UserRef
+from storage.models import Activity, AuditEntry, ChatRef, DeliveryProblem, TagSubscriptions, UserRef
 from storage.people import BOT_WIDE as BOT_WIDE
 from storage.people import Ban, Mute, People
 
@@ -244,34 +244,34 @@ class Moderation(People):
             self._bump([article_id])
             return cur.rowcount
 
-    def chat_problems(self, chat: ChatRef, limit: int = 5) -> list[tuple[int, str, str]]:
-        """The last delivery errors for a chat: (article id, status, error)."""
+    def chat_problems(self, chat: ChatRef, limit: int = 5) -> list[DeliveryProblem]:
+        """The last delivery errors for a chat, newest first."""
         rows = self.db.rows(
             "SELECT article_id, status, last_error FROM deliveries WHERE platform=? AND"
             " chat_id=? AND last_error IS NOT NULL ORDER BY id DESC LIMIT ?",
             (chat.platform, chat.chat_id, limit),
         )
-        return [(r["article_id"], r["status"], r["last_error"]) for r in rows]
+        return [DeliveryProblem(r["article_id"], r["status"], r["last_error"]) for r in rows]
 
-    def activity(self) -> dict[str, int]:
+    def activity(self) -> Activity:
         """Figures for /stats beyond Store.stats()."""
         today = self.db.now().replace(hour=0, minute=0, second=0, microsecond=0)
-        return {
-            "votes_today": int(
+        return Activity(
+            votes_today=int(
                 self.db.scalar("SELECT count(*) FROM votes WHERE voted_at >= ?", (to_ts(today),))
             ),
-            "feeds_failing": int(
+            feeds_failing=int(
                 self.db.scalar("SELECT count(*) FROM feeds WHERE failures > 0 OR state='parked'")
             ),
-        }
+        )
 
-    def subscriptions_per_tag(self, limit: int = 10) -> list[tuple[str, int]]:
+    def subscriptions_per_tag(self, limit: int = 10) -> list[TagSubscriptions]:
         # Counted by triggers (m011), read in the order of their index.
         rows = self.db.rows(
             "SELECT tag, n FROM tag_subscribers WHERE n > 0 ORDER BY n DESC, tag_key LIMIT ?",
             (limit,),
         )
-        return [(r["tag"], r["n"]) for r in rows]
+        return [TagSubscriptions(tag=r["tag"], chats=r["n"]) for r in rows]
 
     # -- confirmations of dangerous actions ---------------------------------------------
 

@@ -16,6 +16,7 @@ from storage.models import (
     UserRef,
     VoteKind,
     VoteOutcome,
+    VoteResult,
 )
 
 # The caller's check of a press: the article (None when unknown) and its poll's state (None
@@ -114,9 +115,7 @@ class Polls:
         option = next(o for o in poll.options if o.position == position)
         return VoteOutcome(kind=kind, option=option, poll=poll)
 
-    def vote(
-        self, article_id: int, user: UserRef, choose: ChooseOption
-    ) -> tuple[Article | None, VoteOutcome]:
+    def vote(self, article_id: int, user: UserRef, choose: ChooseOption) -> VoteResult:
         """A press of a poll button in three statements, in one write: what the press needs
         to know (the article with its tags, the poll's state, the person's vote), the vote
         itself, and the poll's new counts. `choose(article, state)` is the caller's check:
@@ -135,7 +134,7 @@ class Polls:
             poll = self.get(article_id)
         assert poll is not None
         option = next(o for o in poll.options if o.position == position)
-        return article, VoteOutcome(kind=kind, option=option, poll=poll)
+        return VoteResult(article=article, outcome=VoteOutcome(kind=kind, option=option, poll=poll))
 
     def _store_vote(
         self, article_id: int, user: UserRef, position: int, before: int | None

@@ -54,6 +54,14 @@ class SearchHit:
     snippet: str  # body text around the matches, matched words between MARK_START/MARK_END
 
 
+@dataclass(frozen=True, slots=True)
+class NewestMatches:
+    """How many articles match a query, and the newest of them (Search.find_newest)."""
+
+    total: int
+    hits: list[SearchHit]
+
+
 def _word(word: Word) -> str:
     # Always a quoted string: what people type never becomes FTS5 syntax.
     quoted = '"' + word.text.replace('"', '""') + '"'
@@ -95,10 +103,8 @@ class Search:
         """Matching articles, most relevant first (or newest first among the matches, as
         find_newest), with a snippet of each unless `snippets` is false."""
         if newest_first:
-            _total, hits = self.find_newest(
-                concepts, match_all=match_all, limit=limit, snippets=snippets
-            )
-            return hits
+            newest = self.find_newest(concepts, match_all=match_all, limit=limit, snippets=snippets)
+            return newest.hits
         query = fts_query(concepts, match_all=match_all)
         if not query:
             return []
@@ -112,14 +118,14 @@ class Search:
         match_all: bool = False,
         limit: int = 10,
         snippets: bool = True,
-    ) -> tuple[int, list[SearchHit]]:
+    ) -> NewestMatches:
         """How many articles match, and the newest `limit` of them, from one pass over the
         matches (counting and sorting separately read every match's article twice). Their
         relevance is 0: ordered by date, nothing ranks them, and BM25 costs a pass over the
         index."""
         query = fts_query(concepts, match_all=match_all)
         if not query:
-            return 0, []
+            return NewestMatches(total=0, hits=[])
         rows = self.db.rows(
             "SELECT a.id, count(*) OVER () AS total FROM article_fts"
             " JOIN articles a ON a.id = article_fts.rowid WHERE article_fts MATCH ?"
@@ -127,9 +133,10 @@ class Search:
             (query, limit),
         )
         if not rows:
-            return 0, []
+            return NewestMatches(total=0, hits=[])
         total = int(rows[0]["total"])
-        return total, self._hits(query, [int(r["id"]) for r in rows], {}, snippets=snippets)
+        hits = self._hits(query, [int(r["id"]) for r in rows], {}, snippets=snippets)
+        return NewestMatches(total=total, hits=hits)
 
     def _most_relevant(self, query: str, limit: int) -> dict[int, float]:
         """The `limit` best matches that are not removed, best first: id -> relevance. BM25 is

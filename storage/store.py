@@ -26,17 +26,21 @@ from storage.models import (
     ChatSettings,
     DbStats,
     Delivery,
+    ExportedPoll,
     Feed,
+    FeedAdded,
     IngestResult,
     MessageRef,
     NewArticle,
     Poll,
     Post,
     RatedArticle,
+    SubscribeResult,
     Subscription,
     TagCount,
     UserRef,
     VoteOutcome,
+    VoteResult,
 )
 from storage.outbox import Outbox
 from storage.polls import ChooseOption, Polls
@@ -193,11 +197,9 @@ class Store:
 
     # -- subscriptions --------------------------------------------------------------------
 
-    def subscribe(
-        self, chat: ChatRef, tags: Iterable[str], *, backlog: int = 1
-    ) -> tuple[list[str], list[str], int]:
-        """Returns (added, already subscribed, backlog queued): the newest `backlog` articles
-        with a new tag, not yet sent to the chat, are queued."""
+    def subscribe(self, chat: ChatRef, tags: Iterable[str], *, backlog: int = 1) -> SubscribeResult:
+        """Subscribe the chat to `tags`; the newest `backlog` articles with a new tag, not yet
+        sent to the chat, are queued."""
         added: list[str] = []
         already: list[str] = []
         queued = 0
@@ -214,7 +216,7 @@ class Store:
                 keys = [tag_key(t) for t in added]
                 wanted = None if ALL_TAGS in keys else keys
                 queued = self.outbox.queue_backlog(chat, wanted, backlog)
-        return added, already, queued
+        return SubscribeResult(added=added, already=already, backlog_queued=queued)
 
     def unsubscribe(self, chat: ChatRef, tags: Iterable[str] | None) -> list[str]:
         """Remove subscriptions; None removes all. Returns the tags removed."""
@@ -250,9 +252,7 @@ class Store:
         """One vote per person and article (see Polls.cast_vote)."""
         return self.polls.cast_vote(article_id, user, position)
 
-    def vote(
-        self, article_id: int, user: UserRef, choose: ChooseOption
-    ) -> tuple[Article | None, VoteOutcome]:
+    def vote(self, article_id: int, user: UserRef, choose: ChooseOption) -> VoteResult:
         """A checked vote in one write: `choose(article, poll state)` returns the option or
         raises, and then nothing is written (see Polls.vote)."""
         return self.polls.vote(article_id, user, choose)
@@ -270,13 +270,13 @@ class Store:
         """Best-rated articles by a Bayesian average (see Polls.top_articles)."""
         return self.polls.top_articles(tag_key(tag) if tag else None, limit, prior_weight)
 
-    def polls_for_export(self, article_id: int | None = None) -> list[tuple[Article, Poll]]:
+    def polls_for_export(self, article_id: int | None = None) -> list[ExportedPoll]:
         ids = self.polls.ids() if article_id is None else [article_id]
-        out: list[tuple[Article, Poll]] = []
+        out: list[ExportedPoll] = []
         for aid in ids:
             article, poll = self.get_article(aid), self.get_poll(aid)
             if article and poll:
-                out.append((article, poll))
+                out.append(ExportedPoll(article=article, poll=poll))
         return out
 
     # -- the outbox -----------------------------------------------------------------------
@@ -368,8 +368,8 @@ class Store:
 
     def add_feed(
         self, location: str, kind: str, *, interval_seconds: int, tags: Sequence[str] = ()
-    ) -> tuple[Feed, bool]:
-        """Add a source; returns (feed, created). An existing location is returned unchanged."""
+    ) -> FeedAdded:
+        """Add a source; an existing location is returned unchanged (not created)."""
         return self.feed_sources.add(location, kind, interval_seconds=interval_seconds, tags=tags)
 
     def get_feed(self, feed_id: int) -> Feed | None:

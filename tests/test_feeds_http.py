@@ -124,8 +124,7 @@ def static(
 
 
 def added(store: Store, url: str, *, tags: tuple[str, ...] = (), interval: int = 300) -> Feed:
-    feed, _ = store.add_feed(url, "url", interval_seconds=interval, tags=tags)
-    return feed
+    return store.add_feed(url, "url", interval_seconds=interval, tags=tags).feed
 
 
 async def fetch(poller: SourcePoller, feed_id: int) -> FeedOutcome:

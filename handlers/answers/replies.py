@@ -55,7 +55,8 @@ def search_reply(ctx: Ctx, text: str) -> Reply:
     words = with_compound_parts(ctx, found)
     concepts = [w.concept for w in words]
     limit = ctx.config.list_limit
-    total, hits = ctx.search.find_newest(concepts, match_all=True, limit=limit)
+    newest = ctx.search.find_newest(concepts, match_all=True, limit=limit)
+    total, hits = newest.total, newest.hits
     if total:
         header = t("search.header", count=total, query=shown)
     else:
