@@ -138,7 +138,8 @@ async def fetch_now(settings: Settings, store: Store, ids: list[int], out: TextI
                 **where,
             )
         elif outcome.kind == "unchanged":
-            line = t("cli.feeds.fetch_unchanged", **where)
+            same = outcome.reason == "same_body"  # 200 with the bytes stored last time
+            line = t("cli.feeds.fetch_same_body" if same else "cli.feeds.fetch_unchanged", **where)
         else:
             reason = describe_failure(outcome.reason, outcome.detail)
             if outcome.kind == "refused":

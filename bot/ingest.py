@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from bot.article_input import InputRejected, normalise_guid, normalise_url, parse_any
+from bot.article_input import InputRejected, normalise_guid, normalise_url
+from bot.article_input.feed_entries import FeedEntry, parse_any_lazily
 from handlers.context import CoreConfig
 from storage.models import Article, NewArticle
 from storage.store import Store, content_hash
@@ -93,16 +95,73 @@ def store_article(
 @dataclass(slots=True)
 class Loaded:
     """Articles read and parsed from one file or body, ready to store; parsing needs no
-    database, so it can run off the event loop."""
+    database, so it can run off the event loop. A feed's entries may come unbuilt
+    (`FeedEntry`): those the store already has are then never built (see `prepare`)."""
 
     name: str
-    articles: list[NewArticle] = field(default_factory=list)
+    articles: Sequence[NewArticle | FeedEntry] = field(default_factory=list)
     rejected: str | None = None  # the reason key when nothing could be read
+    # An upload that yields no article at all is rejected ("no_articles"); a polled feed is not.
+    reject_if_empty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyStored:
+    """An item whose GUID, link or text key the store already holds: counted, never built."""
+
+    published: datetime | None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Loaded items checked against the store and built, in their order, ready to store."""
+
+    articles: list[NewArticle | AlreadyStored] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (name, reason key)
+
+
+def _item_keys(item: NewArticle | FeedEntry) -> tuple[str, str | None] | None:
+    """An item's dedupe keys when they need no text: a feed entry without GUID or link is
+    keyed by its text, so it has to be built first."""
+    if isinstance(item, NewArticle):
+        return dedupe_keys(item)
+    if not item.guid and not item.url:
+        return None
+    return dedupe_keys(NewArticle(title="", body="", url=item.url, guid=item.guid))
+
+
+def known_keys(store: Store, loaded: Sequence[Loaded]) -> set[str]:
+    """Which of the loaded items' keys the store already has: one query per batch of keys."""
+    keys = [k for item in loaded for k in map(_item_keys, item.articles) if k is not None]
+    return store.stored_keys([key for key, _ in keys], [url for _, url in keys if url])
+
+
+def prepare(loaded: Sequence[Loaded], known: set[str]) -> Prepared:
+    """Build the items whose keys are not `known` (from `known_keys`); the others stay
+    `AlreadyStored`. Needs no database, so it can run off the event loop too."""
+    prepared = Prepared()
+    for item in loaded:
+        if item.rejected:
+            prepared.rejected.append((item.name, item.rejected))
+            continue
+        before = len(prepared.articles)
+        for entry in item.articles:
+            keys = _item_keys(entry)
+            if keys is not None and not known.isdisjoint(k for k in keys if k is not None):
+                prepared.articles.append(AlreadyStored(entry.published))
+                continue
+            article = entry.article() if isinstance(entry, FeedEntry) else entry
+            if article is not None:
+                prepared.articles.append(article)
+        if item.reject_if_empty and len(prepared.articles) == before:
+            log.info("rejected %s: no_articles", item.name)
+            prepared.rejected.append((item.name, "no_articles"))
+    return prepared
 
 
 def parse_loaded(data: bytes, *, name: str, source: str) -> Loaded:
     try:
-        return Loaded(name, parse_any(data, name=name, source=source))
+        return Loaded(name, parse_any_lazily(data, name=name, source=source), reject_if_empty=True)
     except InputRejected as err:
         log.info("rejected %s: %s (%s)", name, err.reason_key, err.detail)
         return Loaded(name, rejected=err.reason_key)
@@ -143,14 +202,33 @@ def store_loaded(
     extra_tags: tuple[str, ...] = (),
     deliver_newest: int | None = None,
 ) -> IngestReport:
-    """Store parsed articles in their order. With `deliver_newest`, only that many of the
+    """Store parsed articles in their order (see `store_prepared`); items the store already
+    has are counted without being built."""
+    prepared = prepare(loaded, known_keys(store, loaded))
+    return store_prepared(
+        store, config, prepared, extra_tags=extra_tags, deliver_newest=deliver_newest
+    )
+
+
+def store_prepared(
+    store: Store,
+    config: CoreConfig,
+    prepared: Prepared,
+    *,
+    extra_tags: tuple[str, ...] = (),
+    deliver_newest: int | None = None,
+) -> IngestReport:
+    """Store prepared articles in their order. With `deliver_newest`, only that many of the
     last ones are posted (a source's first fetch: its backlog is archived, not flooded into
     chats)."""
     report = IngestReport()
-    articles = [a for item in loaded for a in item.articles]
-    report.rejected += [(item.name, item.rejected) for item in loaded if item.rejected]
+    articles = prepared.articles
+    report.rejected += prepared.rejected
     posted_from = len(articles) - deliver_newest if deliver_newest is not None else 0
     for index, article in enumerate(articles):
+        if isinstance(article, AlreadyStored):
+            report.duplicates += 1
+            continue
         report.merge(
             store_article(
                 store, config, article, extra_tags=extra_tags, deliver=index >= posted_from

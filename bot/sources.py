@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from bot.address_guard import AddressGuard
-from bot.article_input import InputRejected, parse_any, parse_feed
+from bot.article_input import InputRejected, parse_any
+from bot.article_input.feed_entries import FeedEntry, read_feed_entries
 from bot.feed_fetch import FeedFetcher, FetchResult
 from bot.fetch_errors import FetchFailed, FetchRefused
-from bot.ingest import IngestReport, Loaded, load_path, store_article, store_loaded
+from bot.ingest import (
+    IngestReport,
+    Loaded,
+    Prepared,
+    known_keys,
+    load_path,
+    prepare,
+    store_article,
+    store_prepared,
+)
 from bot.settings import Settings
 from handlers.context import CoreConfig
 from storage.database_thread import DatabaseThread
 from storage.faults import storage_fault
-from storage.models import Feed, NewArticle
+from storage.models import Feed
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,8 +43,9 @@ DEMO_SOURCE = "demo"
 @dataclass(slots=True)
 class FeedOutcome:
     """What one fetch of a source came to: new (articles stored, maybe none new), unchanged
-    (304), refused (we will not take it: internal address, too large, DOCTYPE...) or failed
-    (it may pass: timeout, HTTP error...), with the reason key and its detail."""
+    (304, or reason "same_body": the bytes last stored in full, sent again), refused (we will
+    not take it: internal address, too large, DOCTYPE...) or failed (it may pass: timeout,
+    HTTP error...), with the reason key and its detail."""
 
     feed: Feed
     kind: str
@@ -45,13 +59,37 @@ _REFUSED_INPUT = frozenset({"doctype", "too_deep", "too_large"})
 DAY = 86400.0
 
 
-def oldest_first(articles: list[NewArticle]) -> list[NewArticle]:
+class _Dated(Protocol):
+    @property
+    def published(self) -> datetime | None: ...
+
+
+DatedT = TypeVar("DatedT", bound=_Dated)
+
+
+def oldest_first(articles: list[DatedT]) -> list[DatedT]:
     """Feed entries oldest first, so that article numbers follow publication and the newest are
     the ones a first fetch posts. Feeds list the newest first; dates decide when all have one."""
     ordered = list(reversed(articles))
     if all(a.published for a in ordered):
         ordered.sort(key=lambda a: a.published or 0)
     return ordered
+
+
+def body_digest(body: bytes, final_url: str) -> str:
+    """What identifies a fetched body: its bytes, and the address its relative links resolve
+    against."""
+    return hashlib.sha256(final_url.encode() + b"\n" + body).hexdigest()
+
+
+def _entries_if_changed(
+    body: bytes, final_url: str, last_digest: str | None, source: str
+) -> tuple[str, list[FeedEntry] | None]:
+    """The body's digest, and its entries unless it is the body last stored in full."""
+    digest = body_digest(body, final_url)
+    if digest == last_digest:
+        return digest, None
+    return digest, read_feed_entries(body, source=source, base_url=final_url)
 
 
 class SourcePoller:
@@ -154,25 +192,64 @@ class SourcePoller:
             return FeedOutcome(feed, "unchanged")
         try:
             # feedparser is slow on large feeds: off the event loop, which keeps serving chats.
-            articles = await asyncio.to_thread(
-                parse_feed, result.body, source=f"feed:{feed.id}", base_url=result.final_url
+            digest, entries = await asyncio.to_thread(
+                _entries_if_changed,
+                result.body,
+                result.final_url,
+                feed.body_hash,
+                f"feed:{feed.id}",
             )
         except InputRejected as err:
             kind = "refused" if err.reason_key in _REFUSED_INPUT else "failed"
             return await self._failed(feed, kind, err.reason_key, err.detail)
-        report = await self.db.run(
-            lambda: store_loaded(
-                self.store,
-                self.config,
-                [Loaded(feed.location, oldest_first(articles))],
-                extra_tags=feed.tags,
-                deliver_newest=self.backlog if first else None,
-            )
-        )
-        await self._fetched(feed, first, result)
+        if entries is None:
+            # The server ignored the conditional GET and sent what is stored already.
+            await self._fetched(feed, first, result)
+            return FeedOutcome(feed, "unchanged", reason="same_body")
+        loaded = [Loaded(feed.location, entries)]
+        report = await self._store(feed, first, loaded, by_date=True, result=result, digest=digest)
         if report.new:
             log.info("source %s: %s new articles", feed.id, len(report.new))
         return FeedOutcome(feed, "new", report)
+
+    async def _store(
+        self,
+        feed: Feed,
+        first: bool,
+        loaded: list[Loaded],
+        *,
+        by_date: bool = False,
+        result: FetchResult | None = None,
+        digest: str | None = None,
+    ) -> IngestReport:
+        """Store what a fetch loaded and record the fetch: the keys are looked up in the
+        database thread, the entries not stored yet are built off it, and the body's digest is
+        recorded only after every entry is stored, so a failure halfway parses it again.
+        `by_date`: a feed's entries are stored oldest first (see `oldest_first`)."""
+        known = await self.db.run(lambda: known_keys(self.store, loaded))
+        prepared: Prepared = await asyncio.to_thread(prepare, loaded, known)
+        if by_date:
+            prepared.articles = oldest_first(prepared.articles)
+        next_in = self.next_in(feed, first=first)
+
+        def store_all() -> IngestReport:
+            report = store_prepared(
+                self.store,
+                self.config,
+                prepared,
+                extra_tags=feed.tags,
+                deliver_newest=self.backlog if first else None,
+            )
+            self.store.feed_fetched(
+                feed.id,
+                next_in=next_in,
+                etag=result.etag if result else None,
+                last_modified=result.last_modified if result else None,
+                body_hash=digest,
+            )
+            return report
+
+        return await self.db.run(store_all)
 
     async def _fetch_path(self, feed: Feed) -> FeedOutcome:
         first = not await self.db.run(self.store.feed_fetched_once, feed.id)
@@ -181,20 +258,7 @@ class SourcePoller:
             outcome = await self._failed(feed, "failed", "missing", "path not found")
             outcome.report.rejected.append((feed.location, "missing"))
             return outcome
-        next_in = self.next_in(feed, first=first)
-
-        def store_all() -> IngestReport:
-            report = store_loaded(
-                self.store,
-                self.config,
-                loaded,
-                extra_tags=feed.tags,
-                deliver_newest=self.backlog if first else None,
-            )
-            self.store.feed_fetched(feed.id, next_in=next_in)
-            return report
-
-        report = await self.db.run(store_all)
+        report = await self._store(feed, first, loaded)
         if report.new:
             log.info("source %s: %s new articles", feed.id, len(report.new))
         return FeedOutcome(feed, "new", report)

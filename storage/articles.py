@@ -10,6 +10,8 @@ from storage.models import Article, NewArticle, TagCount
 
 # -- SQLite dialect: the FTS5 index row (PostgreSQL keeps a tsvector column instead) ---------
 _INDEX_ROW = "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)"
+# Keys per IN (...) lookup: well under SQLite's (and PostgreSQL's) limit on parameters.
+_KEY_BATCH = 500
 
 
 class Articles:
@@ -26,6 +28,22 @@ class Articles:
             (dedupe_key, chash, url_key, url_key),
         )
         return int(found) if found is not None else None
+
+    def stored_keys(self, dedupe_keys: Sequence[str], url_keys: Sequence[str]) -> set[str]:
+        """Those of the given dedupe keys and link keys that an article already has (one
+        indexed lookup each, one statement per batch): what `duplicate_of` would find without
+        the text."""
+        found: set[str] = set()
+        for column, keys in (("dedupe_key", dedupe_keys), ("url_key", url_keys)):
+            unique = sorted(set(keys))
+            for start in range(0, len(unique), _KEY_BATCH):
+                batch = unique[start : start + _KEY_BATCH]
+                marks = ",".join("?" * len(batch))
+                rows = self.db.execute(
+                    f"SELECT {column} FROM articles WHERE {column} IN ({marks})", batch
+                )
+                found.update(str(r[0]) for r in rows)
+        return found
 
     def insert(
         self,

@@ -24,6 +24,7 @@ def _feed(row: sqlite3.Row) -> Feed:
         next_fetch=from_ts(row["next_fetch"]),
         etag=row["etag"],
         last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
     )
 
 
@@ -82,14 +83,29 @@ class Feeds:
         return [_feed(r) for r in rows]
 
     def fetched(
-        self, feed_id: int, *, next_in: float, etag: str | None, last_modified: str | None
+        self,
+        feed_id: int,
+        *,
+        next_in: float,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None = None,
     ) -> None:
+        """A fetch that went well; `body_hash` is given only once every item of that body is
+        stored, and then replaces the one before."""
         now = self.db.now()
         self.db.execute(
             "UPDATE feeds SET last_success=?, failures=0, last_error=NULL, next_fetch=?,"
-            " etag=coalesce(?, etag), last_modified=coalesce(?, last_modified), fetched_once=1"
-            " WHERE id=?",
-            (to_ts(now), to_ts(now + timedelta(seconds=next_in)), etag, last_modified, feed_id),
+            " etag=coalesce(?, etag), last_modified=coalesce(?, last_modified), fetched_once=1,"
+            " body_hash=coalesce(?, body_hash) WHERE id=?",
+            (
+                to_ts(now),
+                to_ts(now + timedelta(seconds=next_in)),
+                etag,
+                last_modified,
+                body_hash,
+                feed_id,
+            ),
         )
 
     def failed(self, feed_id: int, error: str, *, next_in: float, park_after: int) -> Feed:

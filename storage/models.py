@@ -237,6 +237,8 @@ class Feed:
     next_fetch: datetime | None
     etag: str | None = None
     last_modified: str | None = None
+    # The digest of the last body parsed and stored in full (see bot/sources.py).
+    body_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

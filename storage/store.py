@@ -171,6 +171,11 @@ class Store:
         # As stored: the row is not read back.
         return IngestResult(article=article, deliveries=deliveries, tags_dropped=dropped)
 
+    def stored_keys(self, dedupe_keys: Sequence[str], url_keys: Sequence[str] = ()) -> set[str]:
+        """Which of these dedupe keys and link keys are already taken: an article carrying
+        one of them would be a duplicate, so it need not be built before `add_article`."""
+        return self.articles.stored_keys(dedupe_keys, url_keys)
+
     def get_article(self, article_id: int, *, include_removed: bool = True) -> Article | None:
         return self.articles.get(article_id, include_removed=include_removed)
 
@@ -394,8 +399,11 @@ class Store:
         next_in: float,
         etag: str | None = None,
         last_modified: str | None = None,
+        body_hash: str | None = None,
     ) -> None:
-        self.feed_sources.fetched(feed_id, next_in=next_in, etag=etag, last_modified=last_modified)
+        self.feed_sources.fetched(
+            feed_id, next_in=next_in, etag=etag, last_modified=last_modified, body_hash=body_hash
+        )
 
     def feed_failed(self, feed_id: int, error: str, *, next_in: float, park_after: int) -> Feed:
         return self.feed_sources.failed(feed_id, error, next_in=next_in, park_after=park_after)

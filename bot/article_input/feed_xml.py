@@ -156,7 +156,7 @@ def _entry_body(entry: Mapping[str, Any]) -> str:
     return _text_field(_get(entry, "summary_detail"), _get(entry, "summary"))
 
 
-def _entry_date(entry: Mapping[str, Any]) -> datetime | None:
+def entry_date(entry: Mapping[str, Any]) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = _get(entry, key)
         # feedparser gives a time.struct_time already converted to UTC.
@@ -202,53 +202,59 @@ def parse_feed(
     data: bytes, *, source: str = "feed", base_url: str | None = None
 ) -> list[NewArticle]:
     """Entries of an RSS 2.0, Atom or RDF feed; base_url resolves relative links."""
+    entries, feed_language = feed_entries(data)
+    articles = (entry_article(e, feed_language, source=source, base_url=base_url) for e in entries)
+    return [a for a in articles if a is not None]
+
+
+def feed_entries(data: bytes) -> tuple[list[Mapping[str, Any]], str | None]:
+    """A feed's entries as feedparser reads them (at most MAX_FEED_ENTRIES) and its language;
+    `entry_article` turns one into an article, so a caller may skip entries it already has."""
     safe_bytes = _screen_feed(data)
     # Always a stream: feedparser.parse(str) would treat the string as a URL or a file path.
     parsed = feedparser.parse(io.BytesIO(safe_bytes))
     entries = parsed.get("entries") or []
     if not entries and not parsed.get("version"):
         raise InputRejected("not_a_feed", "no RSS, Atom or RDF feed was found")
-    feed_language = _feed_language(parsed.get("feed") or {})
-    articles: list[NewArticle] = []
-    for entry in _first_entries(entries):
-        article = _entry_article(entry, feed_language, source, base_url)
-        if article is not None:
-            articles.append(article)
-    return articles
-
-
-def _feed_language(feed: Mapping[str, Any]) -> str | None:
+    feed = parsed.get("feed") or {}
     feed_language = language_code(_get(feed, "language"))
     if feed_language is None:
         feed_language = language_code(_get(_get(feed, "title_detail"), "language"))
-    return feed_language
-
-
-def _first_entries(entries: list[Any]) -> list[Any]:
     if len(entries) > MAX_FEED_ENTRIES:
         log.warning("feed has %d entries; using the first %d", len(entries), MAX_FEED_ENTRIES)
-        return entries[:MAX_FEED_ENTRIES]
-    return entries
+        entries = entries[:MAX_FEED_ENTRIES]
+    return list(entries), feed_language
 
 
-def _entry_article(
-    entry: Mapping[str, Any], feed_language: str | None, source: str, base_url: str | None
+def entry_guid(entry: Mapping[str, Any]) -> str | None:
+    raw_guid = _get(entry, "id")
+    return (normalise_guid(raw_guid) if isinstance(raw_guid, str) else "") or None
+
+
+def entry_link(entry: Mapping[str, Any], base_url: str | None) -> str | None:
+    return safe_link(_get(entry, "link"), base_url)
+
+
+def entry_article(
+    entry: Mapping[str, Any],
+    feed_language: str | None,
+    *,
+    source: str = "feed",
+    base_url: str | None = None,
 ) -> NewArticle | None:
-    """The article of one feed entry; None for an entry with neither title nor text."""
+    """One feed entry as an article, or None when it has neither title nor text."""
     title = one_line(_text_field(_get(entry, "title_detail"), _get(entry, "title")))
     body = _entry_body(entry)
     if not title and not body:
         return None
-    raw_guid = _get(entry, "id")
-    guid = normalise_guid(raw_guid) if isinstance(raw_guid, str) else ""
     language = _entry_language(entry, feed_language) or detect_language(f"{title}\n{body}")
     return NewArticle(
         title=title or title_from_body(body),
         body=body,
         tags=_entry_tags(entry),
-        url=safe_link(_get(entry, "link"), base_url),
-        published=_entry_date(entry),
-        guid=guid or None,
+        url=entry_link(entry, base_url),
+        published=entry_date(entry),
+        guid=entry_guid(entry),
         question=None,
         language=language,
         source=source,
