@@ -43,6 +43,9 @@ corpus: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.outbox_bench
 	$(BIN)/python -m bench.search_bench
+	$(BIN)/python -m bench.platform_bench
+	$(BIN)/python -m bench.loop_lag_bench
+	$(BIN)/python -m bench.memory_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
