@@ -71,6 +71,41 @@ def _sent_count(app: App, article_id: int) -> int:
     return int(row[0])
 
 
+def print_figures(
+    archive: Archive,
+    idle_late: list[float],
+    busy_late: list[float],
+    deliveries: int,
+    written: float,
+    sent: int,
+    elapsed: float,
+    load: dict[str, int],
+) -> None:
+    i50, i99, imax = percentiles(idle_late)
+    b50, b99, bmax = percentiles(busy_late)
+    verdict = "met" if b99 < GOAL_MS else f"missed by {b99 - GOAL_MS:.1f} ms"
+    print(
+        f"archive: {archive.articles:,} articles, {archive.votes:,} votes,"
+        f" {archive.subscriptions:,} subscriptions"
+    )
+    print(
+        f"fan-out: {deliveries:,} deliveries written in {written * 1000:.0f} ms;"
+        f" {sent:,} sent in {elapsed:.1f} s ({sent / elapsed:,.0f} posts/s)"
+    )
+    print(
+        f"load: {load['presses']:,} presses sent ({load['presses'] / elapsed:,.0f}/s),"
+        f" {load['answers']:,} answered, {load['edits']:,} edits,"
+        f" {load['commands']:,} commands answered"
+    )
+    print(
+        f"loop lag under load: p50 {b50:.2f} ms, p99 {b99:.2f} ms, max {bmax:.1f} ms"
+        f" ({len(busy_late):,} ticks); idle loop: p50 {i50:.2f} ms, p99 {i99:.2f} ms,"
+        f" max {imax:.1f} ms; ratio p99 {b99 / max(i99, 1e-3):.1f}x;"
+        f" goal p99 < {GOAL_MS:g} ms: {verdict}",
+        flush=True,
+    )
+
+
 async def measure(
     archive: Archive,
     rate: float,
@@ -136,35 +171,17 @@ async def measure(
                 profiler.disable()
             child.stdin.write(b"mark\n")
             load = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
+            # Before the bot stops: it handles every press it has fetched first (minutes, when
+            # it fell behind).
+            print_figures(
+                archive, idle_late, busy_late, report.deliveries, written, sent, elapsed, load
+            )
         # The bot has stopped: the fake answered its last calls.
         child.stdin.write(b"stop\n")
     finally:
         if child.returncode is None:
             child.stdin.close()
             await asyncio.wait_for(child.wait(), 60)
-
-    i50, i99, imax = percentiles(idle_late)
-    b50, b99, bmax = percentiles(busy_late)
-    verdict = "met" if b99 < GOAL_MS else f"missed by {b99 - GOAL_MS:.1f} ms"
-    print(
-        f"archive: {archive.articles:,} articles, {archive.votes:,} votes,"
-        f" {archive.subscriptions:,} subscriptions"
-    )
-    print(
-        f"fan-out: {report.deliveries:,} deliveries written in {written * 1000:.0f} ms;"
-        f" {sent:,} sent in {elapsed:.1f} s ({sent / elapsed:,.0f} posts/s)"
-    )
-    print(
-        f"load: {load['presses']:,} presses sent ({load['presses'] / elapsed:,.0f}/s),"
-        f" {load['answers']:,} answered, {load['edits']:,} edits,"
-        f" {load['commands']:,} commands answered"
-    )
-    print(
-        f"loop lag under load: p50 {b50:.2f} ms, p99 {b99:.2f} ms, max {bmax:.1f} ms"
-        f" ({len(busy_late):,} ticks); idle loop: p50 {i50:.2f} ms, p99 {i99:.2f} ms,"
-        f" max {imax:.1f} ms; ratio p99 {b99 / max(i99, 1e-3):.1f}x;"
-        f" goal p99 < {GOAL_MS:g} ms: {verdict}"
-    )
 
 
 def main() -> None:

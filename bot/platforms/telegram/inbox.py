@@ -82,27 +82,23 @@ def _as_sent(raw: Sequence[object]) -> dict[int, str]:
 
 
 class RawUpdatesRequest(HTTPXRequest):
-    """The connection getUpdates goes through: it keeps the last answer as Telegram sent it.
-    PTB calls getUpdates one at a time, so the last answer is the batch just fetched."""
+    """The connection getUpdates goes through: it keeps the last answer as Telegram sent it,
+    parsed once (PTB's documented hook for parsing answers). PTB calls getUpdates one at a
+    time, so the last answer is the batch just fetched; PTB copies what it reads from it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._last_body = b""
+        self._last: Any = None
 
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        self._last_body = b""
-        code, body = await super().do_request(*args, **kwargs)
-        self._last_body = body
-        return code, body
+    def parse_json_payload(self, payload: bytes) -> Any:  # type: ignore[override]
+        self._last = None
+        self._last = HTTPXRequest.parse_json_payload(payload)
+        return self._last
 
     @property
     def last_result(self) -> object:
-        """The `result` of the last answer; None when it had none or was no JSON."""
-        try:
-            answer = json.loads(self._last_body)
-        except ValueError:
-            return None
-        return answer.get("result") if isinstance(answer, dict) else None
+        """The `result` of the last answer; None when it had none."""
+        return self._last.get("result") if isinstance(self._last, dict) else None
 
 
 class InboxBot(ExtBot[None]):
