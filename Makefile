@@ -48,6 +48,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.startup_bench
 	$(BIN)/python -m bench.store_bench
 	$(BIN)/python -m bench.ingest_bench
+	$(BIN)/python -m bench.platform_bench
+	$(BIN)/python -m bench.loop_lag_bench
+	$(BIN)/python -m bench.memory_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -151,11 +151,15 @@ class Runtime:
         """A press's replies; an edit of the pressed message is recorded as shown before the
         refresh job wakes, so that the adapter's edit in answer to the press is the only one
         (one press, one edit). If that edit fails, the adapter says so (edit_failed)."""
-        replies = await dispatch.handle_press(self.ctx, press)
-        if press.message is not None:
+        pressed = press.message
+
+        def record_shown(replies: list[Reply]) -> None:
+            # In the database thread, in the same call as the vote (see handle_press).
             for reply in replies:
-                if reply.edit:
-                    await self.posted(reply, press.message)
+                if reply.edit and pressed is not None:
+                    self._record_post(reply, pressed)
+
+        replies = await dispatch.handle_press(self.ctx, press, then=record_shown)
         self.wake()
         return await self._in_language(replies, press.chat, press.locale)
 
@@ -168,13 +172,11 @@ class Runtime:
         """An adapter sent or edited a message showing an article: remember it, with the poll
         version it shows, so the coalescing job keeps its counts live."""
         if reply.article_id is not None and reply.poll_version is not None:
-            await self.db.run(
-                self.store.record_post,
-                reply.article_id,
-                message,
-                reply.poll_version,
-                reply.language,
-            )
+            await self.db.run(self._record_post, reply, message)
+
+    def _record_post(self, reply: Reply, message: MessageRef) -> None:
+        if reply.article_id is not None and reply.poll_version is not None:
+            self.store.record_post(reply.article_id, message, reply.poll_version, reply.language)
 
     # -- the update inbox: updates stored before the platform forgets them ---------------
 

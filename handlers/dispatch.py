@@ -199,12 +199,32 @@ def _command_in_thread(ctx: Ctx, cmd: Command) -> list[Reply] | _OnLoop:
         current_language.reset(token)
 
 
-async def handle_press(ctx: Ctx, press: Press) -> list[Reply]:
+async def handle_press(
+    ctx: Ctx, press: Press, *, then: Callable[[list[Reply]], None] | None = None
+) -> list[Reply]:
     """Run one button press, checked again on arrival by what its button declares: the data
     may be forged or stale, and anyone who sees a message can press its buttons. Replies to
-    the presser are in their language; an edit of the pressed post keeps the post's."""
-    outcome = await ctx.db.run(_press_in_thread, ctx, press)
-    return await _finished(outcome, f"press {press.action[:20]}{press.params}")
+    the presser are in their language; an edit of the pressed post keeps the post's.
+
+    `then` runs in the database thread on the replies: for a plain handler in the same call,
+    so that no other call (the refresh job's look for stale posts) comes between the vote and
+    what `then` records about it, and a press costs one trip to the database thread."""
+    outcome = await ctx.db.run(_press_then, ctx, press, then)
+    if isinstance(outcome, list):
+        return outcome
+    replies = await _finished(outcome, f"press {press.action[:20]}{press.params}")
+    if then is not None:
+        await ctx.db.run(then, replies)
+    return replies
+
+
+def _press_then(
+    ctx: Ctx, press: Press, then: Callable[[list[Reply]], None] | None
+) -> list[Reply] | _OnLoop:
+    outcome = _press_in_thread(ctx, press)
+    if then is not None and isinstance(outcome, list):
+        then(outcome)
+    return outcome
 
 
 def _press_in_thread(ctx: Ctx, press: Press) -> list[Reply] | _OnLoop:

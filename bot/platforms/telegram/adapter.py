@@ -27,7 +27,12 @@ from bot.platforms.log_redaction import GuardedLoggers, Redactor
 from bot.platforms.telegram.commands import register_menus
 from bot.platforms.telegram.identities import INLINE, PLATFORM
 from bot.platforms.telegram.inbound import Context, Inbound
-from bot.platforms.telegram.inbox import InboxBot, InboxProcessor, TelegramInbox
+from bot.platforms.telegram.inbox import (
+    InboxBot,
+    InboxProcessor,
+    RawUpdatesRequest,
+    TelegramInbox,
+)
 from bot.platforms.telegram.inline import Inline
 from bot.platforms.telegram.moderation import MemberActions
 from bot.platforms.telegram.outbound import AnyApp, Outbound
@@ -113,6 +118,11 @@ class TelegramAdapter:
         s = self.settings
         assert s.telegram_token is not None
         root = s.telegram_api_url.rstrip("/")
+        polls = RawUpdatesRequest(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=CONNECT_TIMEOUT,  # added to the long-poll timeout
+            pool_timeout=POOL_TIMEOUT,
+        )
         bot = InboxBot(
             s.telegram_token.get_secret_value(),
             base_url=f"{root}/bot",
@@ -124,12 +134,9 @@ class TelegramAdapter:
                 write_timeout=WRITE_TIMEOUT,
                 pool_timeout=POOL_TIMEOUT,
             ),
-            get_updates_request=HTTPXRequest(
-                connect_timeout=CONNECT_TIMEOUT,
-                read_timeout=CONNECT_TIMEOUT,  # added to the long-poll timeout
-                pool_timeout=POOL_TIMEOUT,
-            ),
+            get_updates_request=polls,
             inbox=self._inbox,
+            raw_updates=polls,
         )
         builder = (
             ApplicationBuilder()
