@@ -122,6 +122,9 @@ def test_the_terminal_subscribes_to_the_forms_a_post_shows(tmp_path: Path) -> No
         "chat", stdin='/unsubscribe all\n/subscribe #Künstliche_Intelligenz "E Autos"\n'
     ).stdout
     assert "Abonniert: Künstliche Intelligenz, E-Autos." in out
+    # A quoted tag no article carries yet is one tag in the terminal too.
+    out = newsbot("chat", stdin='/subscribe "Quanten Computing"\n').stdout
+    assert "Abonniert: Quanten Computing." in out
 
 
 def test_feeds_add_tags_in_the_hashtag_form(tmp_path: Path) -> None:

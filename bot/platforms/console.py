@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shlex
 import sys
 import threading
 import uuid
@@ -49,10 +48,9 @@ def parse_line(line: str) -> tuple[str, tuple[str, ...]] | None:
     text = line.strip()
     if not text.startswith("/") or len(text) < 2:
         return None
-    try:
-        parts = shlex.split(text[1:])
-    except ValueError:
-        parts = text[1:].split()
+    # Split on whitespace only, as Telegram's commands arrive: quotes stay for the core, which
+    # reads "Künstliche Intelligenz" as one tag the same way on every platform.
+    parts = text[1:].split()
     if not parts:
         return None
     return parts[0].split("@", 1)[0], tuple(parts[1:])
