@@ -75,14 +75,7 @@ def _configured(conn: sqlite3.Connection) -> sqlite3.Connection:
 def _connect_read_only(path: str) -> sqlite3.Connection:
     uri = Path(path).resolve().as_uri()
     try:
-        conn = sqlite3.connect(
-            f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-        )
-        try:
-            return _configured(conn)
-        except BaseException:
-            conn.close()
-            raise
+        return _open_configured(f"{uri}?mode=ro")
     except sqlite3.OperationalError as err:
         # A WAL database in a folder that cannot be written: SQLite cannot create the shared
         # memory file that readers use (CANTOPEN on a read-only mount, READONLY_DIRECTORY
@@ -93,9 +86,12 @@ def _connect_read_only(path: str) -> sqlite3.Connection:
             raise
         if Path(f"{path}-wal").exists():
             raise
-    conn = sqlite3.connect(
-        f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False
-    )
+    return _open_configured(f"{uri}?mode=ro&immutable=1")
+
+
+def _open_configured(uri: str) -> sqlite3.Connection:
+    """A read-only connection to `uri`, configured; closed again if configuring fails."""
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
         return _configured(conn)
     except BaseException:
