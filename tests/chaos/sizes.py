@@ -80,3 +80,11 @@ def seed() -> int:
 
 
 SIZE = chosen()
+
+# Fast enough that pacing is not what is measured (the e2e tests raise it the same way).
+FAST_TELEGRAM = {
+    "telegram_rate_overall": "1000",
+    "telegram_rate_per_chat": "50",
+    "telegram_rate_per_group_minute": "1200",
+}
+START = 60.0  # seconds a start may take before its first post or answer (a busy machine)

@@ -22,21 +22,13 @@ from tests.chaos.ledger import (
     votes,
 )
 from tests.chaos.process import Runs, child_env
-from tests.chaos.sizes import SIZE, seed
+from tests.chaos.sizes import FAST_TELEGRAM, SIZE, START, seed
 from tests.chaos.verdict import database, figures_for, judge, people, posts, presses
 from tests.chaos.waits import Arrivals, Counted, Delivered
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_helpers import button_data
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(SIZE.test_timeout)]
-
-# Fast enough that pacing is not what is measured (the e2e tests raise it the same way).
-FAST = {
-    "telegram_rate_overall": "1000",
-    "telegram_rate_per_chat": "50",
-    "telegram_rate_per_group_minute": "1200",
-}
-START = 60.0  # seconds a start may take before its first post or answer (a busy machine)
 
 
 async def test_sigkill_during_fanout_loses_nothing_and_doubles_only_what_was_in_flight(
@@ -46,7 +38,7 @@ async def test_sigkill_during_fanout_loses_nothing_and_doubles_only_what_was_in_
     rng = random.Random(seed())
     readers = [tg.user(100_000 + n, f"Leser{n}") for n in range(SIZE.fanout_chats)]
     newsroom.subscribe(ChatRef("telegram", str(reader.id)) for reader in readers)
-    env = child_env(db, telegram=tg, settings=FAST)
+    env = child_env(db, telegram=tg, settings=FAST_TELEGRAM)
     in_flight: collections.Counter[Pair] = collections.Counter()
     per_kill: list[int] = []
     for number in range(1, SIZE.fanout_kills + 1):
@@ -96,7 +88,7 @@ async def test_sigkill_during_press_bursts_loses_no_press(
     group = tg.chat(-100_900_000, "supergroup", title="Chaos")
     newsroom.subscribe([ChatRef("telegram", str(group.id))])
     article = newsroom.add_article(1)
-    env = child_env(db, telegram=tg, settings=FAST)
+    env = child_env(db, telegram=tg, settings=FAST_TELEGRAM)
     bot = await runs.start(env)
     post = await bot.until(tg.wait_for_message(group, title(1), START))
     buttons = button_data(post)

@@ -15,7 +15,7 @@ from storage.models import ChatRef
 from tests.chaos.conftest import Newsroom
 from tests.chaos.ledger import check_posts, check_presses, platform_posts, title, votes
 from tests.chaos.process import Runs, child_env
-from tests.chaos.sizes import SIZE, seed
+from tests.chaos.sizes import FAST_TELEGRAM, SIZE, seed
 from tests.chaos.verdict import database, figures_for, judge, people, posts, presses
 from tests.chaos.waits import Counted, Delivered
 from tests.fakes.discord_api import FakeDiscord
@@ -36,9 +36,7 @@ SENDS = {"sendMessage", "send_message"}
 SETTLE = 4 * SIZE.settle + 60
 GUILD, OWNER, FIRST_CHANNEL = 810_000_000_000_000_001, 810_000_000_000_000_002, 810_000_000_001
 FAST = {
-    "telegram_rate_overall": "1000",
-    "telegram_rate_per_chat": "50",
-    "telegram_rate_per_group_minute": "1200",
+    **FAST_TELEGRAM,
     "discord_rate_overall": "45",
     "discord_rate_per_channel": "50",
 }

@@ -11,7 +11,7 @@ from storage.models import ChatRef
 from tests.chaos.conftest import Newsroom
 from tests.chaos.ledger import check_posts, outbox, platform_posts
 from tests.chaos.process import Runs, child_env
-from tests.chaos.sizes import SIZE
+from tests.chaos.sizes import SIZE, START
 from tests.chaos.verdict import ISSUE, database, figures_for, judge, people, posts
 from tests.chaos.waits import Arrivals, Delivered
 from tests.fakes.telegram_api import FakeTelegram
@@ -23,7 +23,6 @@ PACED = {"telegram_rate_overall": "30", "telegram_rate_per_chat": "1"}
 FAST = {"telegram_rate_overall": "1000", "telegram_rate_per_chat": "50"}
 # Sends that may already be on the wire when the signal comes: one second of paced sending.
 IN_FLIGHT = int(PACED["telegram_rate_overall"])
-START = 60.0
 
 
 async def test_sigterm_with_a_backlog_leaves_it_in_the_outbox_and_loses_nothing(

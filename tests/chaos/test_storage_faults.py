@@ -25,20 +25,13 @@ from tests.chaos.ledger import (
 )
 from tests.chaos.process import BotProcess, Runs, child_env
 from tests.chaos.report import Figures
-from tests.chaos.sizes import SIZE, seed
+from tests.chaos.sizes import FAST_TELEGRAM, SIZE, START, seed
 from tests.chaos.verdict import ISSUE, database, figures_for, judge, people, posts, presses
 from tests.chaos.waits import Counted, Delivered
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_helpers import button_data
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(SIZE.test_timeout)]
-
-FAST = {
-    "telegram_rate_overall": "1000",
-    "telegram_rate_per_chat": "50",
-    "telegram_rate_per_group_minute": "1200",
-}
-START = 60.0
 
 
 @dataclass
@@ -85,7 +78,7 @@ async def set_the_scene(
         [ChatRef("telegram", str(r.id)) for r in readers] + [ChatRef("telegram", str(group.id))]
     )
     article = newsroom.add_article(1)
-    env = child_env(db, telegram=tg, settings=FAST)
+    env = child_env(db, telegram=tg, settings=FAST_TELEGRAM)
     bot = await runs.start(env)
     post = await bot.until(tg.wait_for_message(group, title(1), START))
     scene = Scene(
