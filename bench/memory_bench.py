@@ -23,6 +23,7 @@ from bot.ingest import store_article
 from bot.settings import load_settings
 from storage.models import ChatRef, NewArticle
 from storage.store import Store
+from tests.chaos.process import child_env
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -84,29 +85,13 @@ async def measure(archive: Archive, bound: float, log: IO[bytes]) -> None:
         dc.add_guild(GUILD, "Bench Guild", owner_id=GUILD + 1, locale="de")
         for i in range(DISCORD_CHANNELS):
             dc.add_channel(GUILD, FIRST_CHANNEL + i, f"news-{i}")
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith("NEWSBOT_") and not name.lower().endswith("_proxy")
+        # The highest pacing the settings allow: the fan-out is no subject here.
+        pace = {
+            "telegram_rate_overall": "1000",
+            "telegram_rate_per_chat": "100",
+            "discord_rate_overall": "45",
         }
-        env |= {
-            "PYTHONPATH": str(ROOT),
-            "PTB_TIMEDELTA": "true",
-            "NEWSBOT_CONFIG": str(archive.path.parent / "absent.toml"),
-            "NEWSBOT_DB": str(archive.path),
-            "NEWSBOT_DEMO": "false",
-            "NEWSBOT_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
-            "NEWSBOT_TELEGRAM_API_URL": tg.api_root,
-            # The highest pacing the settings allow: the fan-out is no subject here.
-            "NEWSBOT_TELEGRAM_RATE_OVERALL": "1000",
-            "NEWSBOT_TELEGRAM_RATE_PER_CHAT": "100",
-            "NEWSBOT_DISCORD_TOKEN": dc.token,
-            "NEWSBOT_DISCORD_GUILD_READY_TIMEOUT": "0.05",
-            "NEWSBOT_DISCORD_RATE_OVERALL": "45",
-            # Read by tests/chaos/launch.py, which points discord.py at the fake.
-            "CHAOS_DISCORD_API": dc.api_base,
-            "CHAOS_DISCORD_GATEWAY": dc.gateway_url,
-        }
+        env = child_env(archive.path, telegram=tg, discord=dc, settings=pace)
         bot = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.chaos.launch", "run", cwd=ROOT, env=env,
             stdout=log, stderr=log,
