@@ -5,6 +5,7 @@ way SQLite's do, checked against a real PostgreSQL server (pgserver) and a fresh
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 import tempfile
 import warnings
@@ -37,9 +38,11 @@ def server() -> Iterator[Any]:
             warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
             srv = pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as err:  # pgserver fails in many ways; the reason is shown in the skip
+        shutil.rmtree(pgdata, ignore_errors=True)
         pytest.skip(f"PostgreSQL (pgserver) could not start: {err}")
     yield srv
-    srv.cleanup()
+    srv.cleanup()  # stops the server; its data folder is ours to remove
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 _databases = iter(range(1, 1_000_000))
