@@ -21,6 +21,7 @@ from bot.platforms.console import ConsoleAdapter
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
+from bot.storage_health import StorageHealth
 from handlers.i18n import t
 from storage.connection import writable
 from storage.database_thread import DatabaseThread
@@ -31,6 +32,18 @@ from storage.store import ALL_TAGS, Store
 log = logging.getLogger(__name__)
 
 
+class _SkippedRunFilter(logging.Filter):
+    """APScheduler warns whenever a job's interval comes round while its last run still goes
+    on. That is what max_instances=1 is for (a due run is coalesced, or kicked again by Job),
+    and a database outage, which makes runs wait, would turn it into one line per tick."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunFilter())
+
+
 class Job:
     """A periodic coroutine that can also be kicked. A kick while it runs makes it run once
     more right after, instead of being dropped, so nothing waits for the next interval. When
@@ -39,9 +52,16 @@ class Job:
 
     MAX_PAUSE = 60.0
 
-    def __init__(self, name: str, func: Callable[[], Awaitable[object]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        func: Callable[[], Awaitable[object]],
+        health: StorageHealth | None = None,
+    ) -> None:
         self.name = name
         self.func = func
+        # Shared by the jobs of one process: one line per outage, not one per job.
+        self.health = health or StorageHealth()
         self.running = False
         self.again = False
         self._idle = asyncio.Event()
@@ -92,17 +112,11 @@ class Job:
         self._faults += 1
         pause = min(2.0 ** (self._faults - 1), self.MAX_PAUSE)
         self._resume_at = asyncio.get_running_loop().time() + pause
-        if self._faults == 1:
-            level = logging.WARNING if fault.transient else logging.ERROR
-            log.log(
-                level, "job %s: the database failed (%s); retrying with backoff", self.name, fault
-            )
-        else:
-            log.debug("job %s: the database still fails; next try in %g s", self.name, pause)
+        self.health.failed(f"job {self.name}", fault, pause)
 
     def _storage_works(self) -> None:
         if self._faults:
-            log.warning("job %s: the database works again after %s tries", self.name, self._faults)
+            self.health.works(f"job {self.name}")
         self._faults = 0
         self._resume_at = 0.0
 
@@ -169,10 +183,11 @@ class App:
         )
         self.runtime.ctx.answers = answer_writer(settings)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
-        self.deliver_job = Job("deliver", self.deliverer.deliver_due)
-        self.refresh_job = Job("refresh", self.deliverer.refresh_stale)
-        self.sources_job = Job("sources", self._poll_sources)
-        self.demo_job = Job("demo", self._next_demo)
+        health = self.runtime.storage_health
+        self.deliver_job = Job("deliver", self.deliverer.deliver_due, health)
+        self.refresh_job = Job("refresh", self.deliverer.refresh_stale, health)
+        self.sources_job = Job("sources", self._poll_sources, health)
+        self.demo_job = Job("demo", self._next_demo, health)
         self.demo = False
         self.runtime.on_wake(self.deliver_job.kick)
         self.runtime.on_wake(self.refresh_job.kick)

@@ -134,8 +134,8 @@ def db_copy(source_text: str, target_text: str, out: TextIO) -> int:
             target=target.display,
             rows=report.rows,
             seconds=f"{report.seconds:.1f}",
-            polls=report.polls_checked,
-            audit=report.audit_checked,
+            polls=report.checked.polls,
+            audit=report.checked.audit_entries,
         )
         + "\n"
     )

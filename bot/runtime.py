@@ -8,19 +8,23 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 from bot.adapter_contract import Adapter
+from bot.storage_health import StorageHealth
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
 from storage.database_thread import DatabaseThread
+from storage.faults import storage_fault
 from storage.inbox import Inbox, InboxUpdate
 from storage.models import ChatRef, MessageRef, UserRef
 from storage.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Finished updates are remembered this long: Telegram repeats an unconfirmed update for at
 # most a day, so a repeat always finds its row.
@@ -42,6 +46,8 @@ class Runtime:
         self._wake_listeners: list[Callable[[], None]] = []
         self.inbox = Inbox(store)
         self._next_prune = 0.0
+        # Whether the database answers, told once per outage by whichever part meets it.
+        self.storage_health = StorageHealth()
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -180,20 +186,37 @@ class Runtime:
 
     # -- the update inbox: updates stored before the platform forgets them ---------------
 
+    async def _inbox_call(self, source: str, call: Callable[[], T]) -> T:
+        """A call into the update inbox in the database thread. The database failing it is
+        reported to `storage_health` (one line per outage): the platform keeps what it could
+        not store and hands it over again."""
+        part = f"inbox {source}"
+        try:
+            result = await self.db.run(call)
+        except Exception as err:
+            fault = storage_fault(err)
+            if fault is not None:
+                self.storage_health.failed(part, fault)
+            raise
+        self.storage_health.works(part)
+        return result
+
     async def updates_received(self, source: str, updates: Sequence[tuple[int, str]]) -> None:
         """Store a batch of (update id, JSON) in one transaction, before it is confirmed."""
-        await self.db.run(self.inbox.receive, source, updates)
+        await self._inbox_call(source, lambda: self.inbox.receive(source, updates))
 
     async def unfinished_updates(
         self, source: str, worker: str, *, take_over: bool
     ) -> list[InboxUpdate]:
         """Stored updates that were never finished (a crash, a kill), to handle now."""
-        return await self.db.run(lambda: self.inbox.unfinished(source, worker, take_over=take_over))
+        return await self._inbox_call(
+            source, lambda: self.inbox.unfinished(source, worker, take_over=take_over)
+        )
 
     async def claim_update(self, source: str, update_id: int, worker: str) -> bool:
         """True when `worker` is to handle the update: not finished, and nobody (this worker
         included) is handling it already."""
-        return await self.db.run(self.inbox.claim, source, update_id, worker)
+        return await self._inbox_call(source, lambda: self.inbox.claim(source, update_id, worker))
 
     def handling_update(
         self, source: str, update_id: int
@@ -205,7 +228,7 @@ class Runtime:
         prune = time.monotonic() >= self._next_prune
         if prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY
-        await self.db.run(self._update_handled, source, update_id, prune)
+        await self._inbox_call(source, lambda: self._update_handled(source, update_id, prune))
 
     def _update_handled(self, source: str, update_id: int, prune: bool) -> None:
         self.inbox.done(source, update_id)
@@ -214,7 +237,7 @@ class Runtime:
 
     async def update_released(self, source: str, update_id: int) -> None:
         """A handler was cancelled before it finished: a restart handles the update."""
-        await self.db.run(self.inbox.release, source, update_id)
+        await self._inbox_call(source, lambda: self.inbox.release(source, update_id))
 
     async def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
         """Known tags for completion: those starting with `prefix` first, then those containing

@@ -38,17 +38,30 @@ class Table:
 
 
 @dataclass(frozen=True, slots=True)
+class TableCopied:
+    table: str
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """How many polls (their vote totals) and audit log entries were compared."""
+
+    polls: int
+    audit_entries: int
+
+
+@dataclass(frozen=True, slots=True)
 class CopyReport:
     """What was copied, table by table in the order copied, and what was checked."""
 
-    tables: tuple[tuple[str, int], ...]
+    tables: tuple[TableCopied, ...]
     seconds: float
-    polls_checked: int
-    audit_checked: int
+    checked: Checked
 
     @property
     def rows(self) -> int:
-        return sum(n for _table, n in self.tables)
+        return sum(copied.rows for copied in self.tables)
 
 
 class CopyRefused(Exception):
@@ -139,13 +152,13 @@ def copy_store(
                 with _triggers_off(dst, plan):
                     for table in plan:
                         count = _copy_table_or_say(src, dst, table)
-                        copied.append((table.name, count))
+                        copied.append(TableCopied(table.name, count))
                         if on_table is not None:
                             on_table(table.name, count)
                 _reset_identities(dst, plan)
                 _REBUILD_SEARCH[dst.dialect](dst)
-                polls, audit = verify(src, dst, plan)
-    return CopyReport(tuple(copied), time.monotonic() - started, polls, audit)
+                checked = verify(src, dst, plan)
+    return CopyReport(tuple(copied), time.monotonic() - started, checked)
 
 
 def _same_store(a: Location, b: Location) -> bool:
@@ -334,7 +347,7 @@ _AUDIT = (
 )
 
 
-def verify(src: Db, dst: Db, plan: Sequence[Table]) -> tuple[int, int]:
+def verify(src: Db, dst: Db, plan: Sequence[Table]) -> Checked:
     """The target reads back as the source: the same number of rows in every table, the same
     votes per poll option and the same totals per poll, the same audit log entry for entry.
     Raises CopyMismatch at the first difference; returns how many polls and audit entries
@@ -346,7 +359,7 @@ def verify(src: Db, dst: Db, plan: Sequence[Table]) -> tuple[int, int]:
     _same_rows(src, dst, _VOTES_PER_OPTION, "votes", "poll")
     polls = _same_rows(src, dst, _POLL_TOTALS, "votes", "poll")
     audit = _same_rows(src, dst, _AUDIT, "audit", "entry")
-    return polls, audit
+    return Checked(polls, audit)
 
 
 def _same_rows(src: Db, dst: Db, sql: str, what: str, name: str) -> int:

@@ -19,18 +19,6 @@ _SET_STATE = (
 )
 
 
-def _file_size(db: Db) -> int:
-    return Path(db.location.target).stat().st_size if db.location.target != ":memory:" else 0
-
-
-def _database_size(db: Db) -> int:
-    return int(db.scalar("SELECT pg_database_size(current_database())") or 0)
-
-
-# The size of the store: its file, or the server's figure for the database.
-_SIZE = {"sqlite": _file_size, "postgresql": _database_size}
-
-
 class Maintenance:
     """What an operator asks of the database as a whole."""
 
@@ -52,7 +40,7 @@ class Maintenance:
         def count(sql: str) -> int:
             return int(self.db.scalar(sql) or 0)
 
-        size = _SIZE[self.db.dialect](self.db)
+        size = Path(self.db.path).stat().st_size if self.db.path != ":memory:" else 0
         return DbStats(
             articles=counts["articles"],
             tags=counts["tags"],

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from storage.copy import copy_plan, copy_store
+from storage.copy import Checked, copy_plan, copy_store
 from storage.db import Db
 from storage.location import parse_location
 from storage.models import ChatRef, MessageRef, NewArticle, UserRef
@@ -131,9 +131,9 @@ def test_a_store_goes_to_postgresql_and_back_unchanged(
         parse_location(postgres_url),
         on_table=lambda table, rows: seen.append((table, rows)),
     )
-    assert seen == list(there.tables)
-    assert dict(there.tables)["votes"] == len(before["votes"]) > 0
-    assert there.polls_checked == 30 and there.audit_checked == len(before["audit_log"]) == 5
+    assert seen == [(copied.table, copied.rows) for copied in there.tables]
+    assert dict(seen)["votes"] == len(before["votes"]) > 0
+    assert there.checked == Checked(polls=30, audit_entries=5) and len(before["audit_log"]) == 5
 
     back = copy_store(parse_location(postgres_url), parse_location(str(tmp_path / "back.db")))
     assert back.tables == there.tables
@@ -218,3 +218,65 @@ def test_db_copy_there_and_back_prints_each_table_and_refuses_a_full_target(
     # The bot finds the article on the copy by its words: the search index was rebuilt.
     found = newsbot(tmp_path, "chat", stdin="/search Marktplatz\n", db=str(tmp_path / "back.db"))
     assert "Microsoft" in found.stdout, found.stdout + found.stderr
+
+
+def articles_in(url: str) -> int:
+    with contextlib.closing(Db(url)) as db:
+        return int(db.scalar("SELECT count(*) FROM articles"))
+
+
+def test_a_target_that_does_not_read_back_as_its_source_is_not_committed(
+    source: Store, tmp_path: Path, postgres_url: str
+) -> None:
+    source.close()
+    # A target whose audit log keeps times as timestamps, not as the text it was given:
+    # every row goes in, and the entries read back differently.
+    with contextlib.closing(Db(postgres_url)) as target:
+        target.migrate()
+        target.execute("ALTER TABLE audit_log ALTER COLUMN at TYPE timestamp USING at::timestamp")
+    proc = newsbot(tmp_path, "db", "copy", "source.db", postgres_url)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"Not copied: audit log entry 1 differs between source.db and"
+        f" {parse_location(postgres_url).display}; the target is unchanged."
+    ]
+    assert articles_in(postgres_url) == 0
+
+
+def test_text_postgresql_cannot_hold_is_one_line_and_the_target_stays_empty(
+    source: Store, tmp_path: Path, postgres_url: str
+) -> None:
+    source.engine.execute("UPDATE articles SET body = body || char(0) WHERE id = 3")
+    source.close()
+    proc = newsbot(tmp_path, "db", "copy", "source.db", postgres_url)
+    assert proc.returncode == 1
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(
+        f"Not copied: {parse_location(postgres_url).display} refused a row of table articles ("
+    )
+    assert line.endswith("); the target is unchanged.")
+    assert articles_in(postgres_url) == 0
+
+
+def test_a_source_that_needs_migrating_first_is_refused(tmp_path: Path) -> None:
+    old = Store(tmp_path / "old.db")
+    from storage.schema import migrations
+
+    migrations.apply(old.db, stop_before="m012_feed_body_hash")
+    old.close()
+    proc = newsbot(tmp_path, "db", "copy", "old.db", "new.db")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "Not copied: old.db still needs migration m012_feed_body_hash; run newsbot db migrate"
+        " with NEWSBOT_DB=old.db first."
+    ]
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_every_refusal_and_mismatch_has_its_line_in_both_languages() -> None:
+    from handlers.i18n import catalogue
+
+    keys = [f"cli.db.copy.{k}" for k in ("same_store", "no_source", "not_empty", "source_behind")]
+    keys += [f"cli.db.copy.mismatch_{what}" for what in ("rows", "votes", "audit")]
+    for language in ("de", "en"):
+        assert [key for key in keys if key not in catalogue(language)] == []

@@ -30,6 +30,7 @@ from bot.platforms.telegram.inbound import Context, Inbound
 from bot.platforms.telegram.inbox import (
     InboxBot,
     InboxProcessor,
+    InboxUnavailable,
     RawUpdatesRequest,
     TelegramInbox,
 )
@@ -246,6 +247,10 @@ class TelegramAdapter:
         self._logs.guard([*libraries, *GUARDED_LOGGERS, *own])
 
     def _polling_failed(self, err: TelegramError) -> None:
+        if isinstance(err, InboxUnavailable):
+            # The batch stays with Telegram and comes again; the inbox has said why.
+            log.debug("Telegram polling paused: %s", err)
+            return
         level = logging.ERROR if isinstance(err, Conflict | InvalidToken) else logging.WARNING
         log.log(level, "Telegram polling failed: %s", self._redactor.redact(str(err)))
 
