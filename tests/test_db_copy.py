@@ -23,6 +23,7 @@ from storage.models import ChatRef, MessageRef, NewArticle, UserRef
 from storage.moderation import BOT_WIDE, Moderation
 from storage.search import Concept, Search, Word
 from storage.store import Store
+from tests.postgres_server import PostgresServer
 
 VOTERS = 12
 
@@ -202,6 +203,10 @@ def test_db_copy_there_and_back_prints_each_table_and_refuses_a_full_target(
     assert "postgres:***@" in summary
     assert "s3cret" not in there.stdout + there.stderr
 
+    # The bot finds the article on the copy by its words: its search vector was written.
+    found = newsbot(tmp_path, "chat", stdin="/search Marktplatz\n", db=url)
+    assert "Microsoft" in found.stdout, found.stdout + found.stderr
+
     again = newsbot(tmp_path, "db", "copy", "newsbot.db", url)
     assert again.returncode == 2
     assert again.stdout == ""
@@ -280,3 +285,52 @@ def test_every_refusal_and_mismatch_has_its_line_in_both_languages() -> None:
     keys += [f"cli.db.copy.mismatch_{what}" for what in ("rows", "votes", "audit")]
     for language in ("de", "en"):
         assert [key for key in keys if key not in catalogue(language)] == []
+
+
+def test_a_copy_on_postgresql_goes_on_as_the_original_would(
+    source: Store, postgres_url: str, tmp_path: Path
+) -> None:
+    """Ids continue after the copied ones, the triggers count again, search finds the
+    copied articles: a bot can run on the target at once."""
+    newest = max(row[0] for row in dump(source.engine)["articles"])
+    polls_before = {poll.article_id: poll for poll in source.polls_for_export()}
+    source.close()
+    copy_store(parse_location(str(tmp_path / "source.db")), parse_location(postgres_url))
+    target = Store(postgres_url)
+    try:
+        added = target.add_article(
+            NewArticle(title="Nach dem Umzug", body="Ein neuer Text.", tags=("xAI",)),
+            dedupe_key="after-the-move",
+            url_key=None,
+            question="Wie bewerten Sie den Schreibstil des Artikels?",
+            options=[("Gut", 2), ("Schlecht", 1)],
+            language="de",
+        )
+        assert added.article is not None and added.article.id == newest + 1
+        voter = UserRef("telegram", "4242", "Neu", "neu")
+        target.cast_vote(1, voter, 2)
+        poll = target.get_poll(1)
+        assert poll is not None and poll.total == polls_before[1].poll.total + 1
+        assert poll.version == polls_before[1].poll.version + 1
+        assert target.stats().articles == len(polls_before)  # one removed, one added
+    finally:
+        target.close()
+
+
+def test_a_store_copies_into_the_same_engine_too(
+    source: Store, tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    before = dump(source.engine)
+    source.close()
+    copy_store(parse_location(str(tmp_path / "source.db")), parse_location(str(tmp_path / "b.db")))
+    with contextlib.closing(Db(tmp_path / "b.db")) as copied:
+        assert dump(copied) == before
+    copy_store(parse_location(str(tmp_path / "b.db")), parse_location(postgres_url))
+    second = postgres_server.create_database()
+    try:
+        other = postgres_server.url_for(second)
+        copy_store(parse_location(postgres_url), parse_location(other))
+        with contextlib.closing(Db(other)) as copied:
+            assert dump(copied) == before
+    finally:
+        postgres_server.drop_database(second)
