@@ -203,10 +203,6 @@ def test_db_copy_there_and_back_prints_each_table_and_refuses_a_full_target(
     assert "postgres:***@" in summary
     assert "s3cret" not in there.stdout + there.stderr
 
-    # The bot finds the article on the copy by its words: its search vector was written.
-    found = newsbot(tmp_path, "chat", stdin="/search Marktplatz\n", db=url)
-    assert "Microsoft" in found.stdout, found.stdout + found.stderr
-
     again = newsbot(tmp_path, "db", "copy", "newsbot.db", url)
     assert again.returncode == 2
     assert again.stdout == ""
@@ -220,9 +216,10 @@ def test_db_copy_there_and_back_prints_each_table_and_refuses_a_full_target(
     assert back.stdout.splitlines()[:-1] == tables
     stats = newsbot(tmp_path, "db", "stats", db=str(tmp_path / "back.db"))
     assert "articles\t1" in stats.stdout.splitlines()
-    # The bot finds the article on the copy by its words: the search index was rebuilt.
-    found = newsbot(tmp_path, "chat", stdin="/search Marktplatz\n", db=str(tmp_path / "back.db"))
-    assert "Microsoft" in found.stdout, found.stdout + found.stderr
+    # The bot finds the article on either copy by its words: the search index was rebuilt.
+    for copy in (url, str(tmp_path / "back.db")):
+        found = newsbot(tmp_path, "chat", stdin="/search Marktplatz\n", db=copy)
+        assert "Microsoft" in found.stdout, found.stdout + found.stderr
 
 
 def articles_in(url: str) -> int:
@@ -293,7 +290,7 @@ def test_a_copy_on_postgresql_goes_on_as_the_original_would(
     """Ids continue after the copied ones, the triggers count again, search finds the
     copied articles: a bot can run on the target at once."""
     newest = max(row[0] for row in dump(source.engine)["articles"])
-    polls_before = {poll.article_id: poll for poll in source.polls_for_export()}
+    polls_before = {poll.article.id: poll for poll in source.polls_for_export()}
     source.close()
     copy_store(parse_location(str(tmp_path / "source.db")), parse_location(postgres_url))
     target = Store(postgres_url)
