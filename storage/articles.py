@@ -9,6 +9,16 @@ from storage.models import Article, NewArticle, TagCount
 
 # -- SQLite dialect: the FTS5 index row (PostgreSQL keeps a tsvector column instead) ---------
 _INDEX_ROW = "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)"
+
+# -- SQLite dialect: LIKE ignores the case of ASCII letters (PostgreSQL's ILIKE in the "C"
+# collation of the schema does the same; its LIKE does not) ---------------------------------
+_FIND_SQL = (
+    "SELECT DISTINCT a.* FROM articles a LEFT JOIN article_tags at ON at.article_id = a.id"
+    " LEFT JOIN tags t ON t.id = at.tag_id WHERE a.removed = 0 AND"
+    " (a.title {like} ? ESCAPE '\\' OR t.name {like} ? ESCAPE '\\')"
+    " ORDER BY a.id DESC LIMIT ?"
+)
+_FIND = {"sqlite": _FIND_SQL.format(like="LIKE"), "postgresql": _FIND_SQL.format(like="ILIKE")}
 # Keys per IN (...) lookup: well under SQLite's (and PostgreSQL's) limit on parameters.
 _KEY_BATCH = 500
 
@@ -87,7 +97,10 @@ class Articles:
         # The search index row, written once now that the tags are in (m006): a known tag
         # is indexed in its stored spelling, as the m003 triggers did.
         names = self._tags(article_id)
-        self.db.execute(_INDEX_ROW, (article_id, new.title, new.body, " ".join(names)))
+        if self.db.dialect == "sqlite":
+            # PostgreSQL's tsvector is written by storage/postgres_search.py (branch i12-search,
+            # which replaces these lines); until it lands, a PostgreSQL article is unindexed.
+            self.db.execute(_INDEX_ROW, (article_id, new.title, new.body, " ".join(names)))
         stamped = from_ts(added)
         assert stamped is not None
         return Article(
@@ -155,13 +168,7 @@ class Articles:
     def find(self, text: str, limit: int) -> list[Article]:
         """Articles whose title or tags contain `text` (case-insensitive), newest first."""
         needle = like_pattern(text.strip())
-        rows = self.db.rows(
-            "SELECT DISTINCT a.* FROM articles a LEFT JOIN article_tags at ON at.article_id = a.id"
-            " LEFT JOIN tags t ON t.id = at.tag_id WHERE a.removed = 0 AND"
-            " (a.title LIKE ? ESCAPE '\\' OR t.name LIKE ? ESCAPE '\\')"
-            " ORDER BY a.id DESC LIMIT ?",
-            (needle, needle, limit),
-        )
+        rows = self.db.rows(_FIND[self.db.dialect], (needle, needle, limit))
         return [self.article(r) for r in rows]
 
     def count(self, *, exclude_source: str | None = None) -> int:
