@@ -33,7 +33,8 @@ class Articles:
         """The article already stored under this key, text or link, if any."""
         found = self.db.scalar(
             "SELECT id FROM articles WHERE dedupe_key = ? OR content_hash = ?"
-            " OR (? IS NOT NULL AND url_key = ?) LIMIT 1",
+            # (A typed NULL: PostgreSQL cannot tell the type of a bare parameter's NULL.)
+            " OR (CAST(? AS TEXT) IS NOT NULL AND url_key = ?) LIMIT 1",
             (dedupe_key, chash, url_key, url_key),
         )
         return int(found) if found is not None else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from handlers.context import Ctx
@@ -15,8 +17,8 @@ async def test_help_lists_every_command_in_german_then_english(any_chat: Chat) -
     assert "Befehle" in german
     for name in ("subscribe", "unsubscribe", "subscriptions", "tags", "latest", "vote", "top"):
         assert f"/{name}" in german
-    assert await any_chat.text("/lang en") == "This any_chat now speaks English."
-    assert "This any_chat's language: en" in await any_chat.text("/lang")
+    assert await any_chat.text("/lang en") == "This chat now speaks English."
+    assert "This chat's language: en" in await any_chat.text("/lang")
     english = await any_chat.text("/help")
     assert "Commands" in english and "subscribe to tags" in english
 
@@ -36,7 +38,7 @@ async def test_subscribe_matches_tags_case_insensitively_with_or_without_hash(
     reply = await any_chat.text("/subscribe #XAI openai")
     assert "Abonniert: xAI, OpenAI" in reply
     assert "neueste passende Artikel" in reply
-    # Backlog of one: only the newest matching article is queued for this any_chat.
+    # Backlog of one: only the newest matching article is queued for this chat.
     queued = any_ctx.store.deliveries_for_chat(any_chat.chat)
     assert [d.article_id for d in queued] == [newest]
     assert first != newest
@@ -150,7 +152,7 @@ async def test_a_press_acts_only_on_the_article_its_message_shows(
     post = any_chat.post(first, "post-1")
     refused = "Dieser Knopf gehört nicht zu diesem Beitrag."
     # Another article's vote, its results, a confirmation, or any vote on a message in the
-    # any_chat that is no recorded post: refused, nothing stored, nothing to edit.
+    # chat that is no recorded post: refused, nothing stored, nothing to edit.
     for data, on in [
         (vote_data(second, 1), post),
         (f"nb:results:{second}", post),
@@ -236,9 +238,10 @@ async def test_bad_input_gets_a_clear_translated_answer_and_changes_nothing(
     any_chat: Chat, any_ctx: Ctx, text: str, expected: str
 ) -> None:
     add(any_ctx, article())
-    before = any_ctx.store.stats()
+    # Every row count; not the size, which PostgreSQL's housekeeping moves by itself.
+    before = dataclasses.replace(any_ctx.store.stats(), size_bytes=0)
     assert expected in await any_chat.text(text)
-    assert any_ctx.store.stats() == before
+    assert dataclasses.replace(any_ctx.store.stats(), size_bytes=0) == before
 
 
 async def test_bad_input_in_english(any_chat: Chat, any_ctx: Ctx) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+
 import psycopg
 import pytest
 
@@ -59,7 +60,7 @@ def test_a_failed_commit_rolls_back_and_the_next_write_is_its_own(
     any_store: Store, other: Store
 ) -> None:
     break_next_commit(any_store)
-    with pytest.raises(INTEGRITY, match="(?i)FOREIGN KEY"):
+    with pytest.raises(INTEGRITY, match=r"(?i)FOREIGN KEY"):
         any_store.subscribe(CHAT, ["xAI"])
     assert not any_store.engine.conn.in_transaction  # nothing left open for the next write to join
     assert tags_of(any_store) == []
