@@ -140,8 +140,11 @@ class Subscriptions:
                 (chat.platform, chat.chat_id),
             )
             for column, value in changes.items():
+                # Flags are stored as 0/1 on both engines (PostgreSQL will not put a boolean
+                # into an integer column).
+                stored = int(value) if isinstance(value, bool) else value
                 self.db.execute(
                     f"UPDATE chats SET {column} = ? WHERE platform=? AND chat_id=?",
-                    (value, chat.platform, chat.chat_id),
+                    (stored, chat.platform, chat.chat_id),
                 )
         return self.settings(chat)
