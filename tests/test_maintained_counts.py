@@ -60,6 +60,8 @@ def kept(chat: Chat) -> dict[str, object]:
     }
 
 
+# SQLite only: the count comes from SQLite's statement trace (bench/press_bench.py counts a
+# press on both engines: PostgreSQL adds its write lock to the same statements).
 async def test_a_vote_press_runs_at_most_six_statements(chat: Chat) -> None:
     article_id = add(chat.ctx, article())
     post = chat.post(article_id)

@@ -153,6 +153,7 @@ def test_feeds_add_tags_in_the_hashtag_form(tmp_path: Path) -> None:
     assert "Ladesäulen" in out
 
 
+# SQLite only: m009 rewrote stored SQLite data; PostgreSQL stores start after it (m001_core).
 def test_m009_rekeys_and_merges_stored_tags_and_subscriptions(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = Database(sqlite3.connect(path))
