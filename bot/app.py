@@ -137,11 +137,12 @@ class Job:
 def open_store(settings: Settings, *, read_only_ok: bool = False) -> Store:
     """The store with its schema up to date. A command that only reads (`read_only_ok`) opens
     a file it cannot write read-only instead of failing."""
-    read_only = not writable(settings.db)
+    location = settings.store
+    read_only = not location.is_postgres and not writable(location.path)
     if read_only and not read_only_ok:
         # SQLite would open it and fail at the first write; say so before anything starts.
-        raise StorageError(Fault.READ_ONLY, path=str(settings.db))
-    store = Store(settings.db, synchronous=settings.db_synchronous, read_only=read_only)
+        raise StorageError(Fault.READ_ONLY, path=location.display)
+    store = Store(location, synchronous=settings.db_synchronous, read_only=read_only)
     try:
         store.migrate()
     except BaseException:

@@ -224,14 +224,15 @@ def cmd_db(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     from storage.store import Store
 
     if args.db_command == "migrate":
-        if not writable(settings.db):
-            raise StorageError(Fault.READ_ONLY, path=str(settings.db))
-        store = Store(settings.db, synchronous=settings.db_synchronous)
+        location = settings.store
+        if not location.is_postgres and not writable(location.path):
+            raise StorageError(Fault.READ_ONLY, path=location.display)
+        store = Store(location, synchronous=settings.db_synchronous)
         try:
             applied = store.migrate()
         finally:
             store.close()
-        out.write(t("cli.db.migrated", path=settings.db, count=len(applied)) + "\n")
+        out.write(t("cli.db.migrated", path=location.display, count=len(applied)) + "\n")
         return EXIT_OK
     # Backups and counts only read: they work on a database that cannot be written.
     store = open_store(settings, read_only_ok=True)
@@ -258,7 +259,7 @@ def storage_line(err: StorageError, settings: Settings) -> str:
     """One line, in the configured language, for a database that cannot be used."""
     from handlers.i18n import t
 
-    params = {"path": str(settings.db), "db_version": "?", "code_version": "?", **err.params}
+    params = {"path": settings.store.display, "db_version": "?", "code_version": "?", **err.params}
     return t(f"storage.{err.fault.value}", **params)
 
 
@@ -267,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from bot.settings import SettingsError, load_settings
     from handlers.i18n import current_language, t
-    from storage.faults import storage_fault
+    from storage.faults import WRONG_SETTING, storage_fault
 
     try:
         settings = load_settings()
@@ -282,10 +283,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault = storage_fault(err)
         if fault is None:
             raise
-        # What SQLite said, for whoever reads the log; the person gets one line.
+        # What the database said, for whoever reads the log; the person gets one line.
         log.info("storage fault: %s", fault)
         sys.stderr.write(storage_line(fault, settings) + "\n")
-        return EXIT_FAIL
+        # A server that is not there, or refuses the URL's user, password or database name,
+        # means NEWSBOT_DB is wrong: a setting, like a wrong token.
+        return EXIT_USAGE if fault.fault in WRONG_SETTING else EXIT_FAIL
 
 
 def run_command(

@@ -18,6 +18,7 @@ from pydantic_settings import (
 
 from handlers.context import CoreConfig, PollDefaults
 from handlers.registry import clean_name
+from storage.location import Location, parse_location
 
 CONFIG_FILE_ENV = "NEWSBOT_CONFIG"
 
@@ -39,7 +40,8 @@ class Settings(BaseSettings):
         env_prefix="NEWSBOT_", extra="forbid", validate_default=True, frozen=True
     )
 
-    db: Path = Path("./data/newsbot.db")
+    # A SQLite file (a path or sqlite:///path) or postgresql://user:password@host:5432/name.
+    db: str = "./data/newsbot.db"
     db_synchronous: str = Field("NORMAL", pattern=r"^(?i:normal|full)$")
     language: str = Field("de", pattern=r"^(de|en)$")
     demo: bool = True
@@ -68,6 +70,20 @@ class Settings(BaseSettings):
     telegram_rate_overall: float = Field(30.0, gt=0, le=1000)
     telegram_rate_per_chat: float = Field(1.0, gt=0, le=100)
     telegram_rate_per_group_minute: int = Field(20, ge=1, le=1200)
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _store_location(cls, value: object) -> str:
+        text = str(value) if isinstance(value, str | Path) else value
+        if not isinstance(text, str):
+            raise ValueError("a path or a postgresql:// URL")
+        parse_location(text)  # BadLocation (a ValueError) says why, without the password
+        return text
+
+    @property
+    def store(self) -> Location:
+        """Where the store lives (NEWSBOT_DB); its `display` is safe to show."""
+        return parse_location(self.db)
 
     @field_validator("console_user")
     @classmethod

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
-from storage.db import Db, from_ts, like_pattern, to_ts
+from storage.db import Db, Row, from_ts, like_pattern, to_ts
 from storage.models import Article, NewArticle, TagCount
 
 # -- SQLite dialect: the FTS5 index row (PostgreSQL keeps a tsvector column instead) ---------
@@ -62,7 +61,7 @@ class Articles:
         published = to_ts(new.published) if new.published else None
         cur = self.db.execute(
             "INSERT INTO articles (dedupe_key, url_key, content_hash, title, body, url,"
-            " published, added, language, source) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " published, added, language, source) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (
                 dedupe_key,
                 url_key,
@@ -76,7 +75,7 @@ class Articles:
                 new.source,
             ),
         )
-        article_id = int(cur.lastrowid or 0)
+        article_id = int(cur.fetchone()[0])
         self.db.executemany(
             "INSERT INTO tags (key, name) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", tags
         )
@@ -113,7 +112,7 @@ class Articles:
             )
         )
 
-    def article(self, row: sqlite3.Row, tags: Sequence[str] | None = None) -> Article:
+    def article(self, row: Row, tags: Sequence[str] | None = None) -> Article:
         """The article a row of the articles table (with any extra columns) describes; its
         tags are read unless given."""
         added = from_ts(row["added"])

@@ -104,11 +104,10 @@ def known_migrations() -> list[str]:
     return [m.name for m in migrations.pending(Database(memory=True))]
 
 
-def pending_migrations(db: Database, path: str) -> list[str]:
-    """Migrations the database still needs. Refuses (StorageError) a database that has
-    migrations this code does not know: it was written by a newer newsbot."""
+def pending_migrations(applied: list[str], path: str) -> list[str]:
+    """Migrations a database that has `applied` still needs. Refuses (StorageError) a database
+    that has migrations this code does not know: it was written by a newer newsbot."""
     known = known_migrations()
-    applied = [m.name for m in migrations.applied(db)]
     unknown = [name for name in applied if name not in known]
     if unknown:
         raise StorageError(

@@ -7,18 +7,62 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlite_utils import Database
 
 from storage.connection import connect, known_migrations, pending_migrations
 from storage.faults import Fault, StorageError
+from storage.location import Dialect, Location, parse_location
 from storage.schema import migrations
+
+if TYPE_CHECKING:
+    from storage.postgres import PgConnection
 
 _TS = "%Y-%m-%d %H:%M:%S.%f"
 
 Params = Sequence[Any] | dict[str, Any]
-CommitHook = Callable[[sqlite3.Connection], None]
+
+
+class Row(Protocol):
+    """A result row on either engine: by position, by column name, and its column names."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
+
+class Cursor(Protocol):
+    """What the store uses of a cursor, on either engine."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the store uses of a connection: sqlite3.Connection, or storage.postgres's."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, params: Params = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+
+    # (Any, not Cursor: sqlite3.Connection's methods return sqlite3.Cursor, whose
+    # row_factory the store sets; storage code that calls them types the result itself.)
+
+    def close(self) -> None: ...
+
+
+CommitHook = Callable[[Connection], None]
 
 
 def utcnow() -> datetime:
@@ -75,26 +119,53 @@ def chat_scope(
 
 
 class Db:
-    """One SQLite connection in autocommit mode, with the clock the store stamps rows with.
-    A single statement is atomic by itself; `write()` groups statements into one transaction
-    that takes the write lock up front (BEGIN IMMEDIATE), so that several processes can share
-    the file, and nests as savepoints."""
+    """One connection in autocommit mode (a SQLite file, or a PostgreSQL server: `dialect`),
+    with the clock the store stamps rows with. A single statement is atomic by itself;
+    `write()` groups statements into one transaction that takes the write lock up front
+    (SQLite's BEGIN IMMEDIATE; on PostgreSQL one advisory lock), so that several processes
+    can share the store, and nests as savepoints."""
 
     def __init__(
         self,
-        path: str,
+        location: str | Path | Location,
         *,
         clock: Callable[[], datetime] = utcnow,
         synchronous: str = "NORMAL",
         read_only: bool = False,
     ) -> None:
-        self.path = path
+        self.location = location if isinstance(location, Location) else parse_location(location)
+        self.dialect: Dialect = self.location.dialect
+        self.path = self.location.display
         self.read_only = read_only
-        self.conn = connect(path, read_only=read_only, synchronous=synchronous)
-        # sqlite-utils runs the migrations; queries go straight to the connection.
-        self.database = Database(self.conn)
         self.clock = clock
         self._before_commit: list[CommitHook] = []
+        self._database: Database | None = None
+        self._pg: PgConnection | None = None
+        self.conn: Connection
+        if self.location.is_postgres:
+            from storage.postgres import PgConnection
+
+            self._pg = PgConnection(self.location)
+            self.conn = self._pg
+        else:
+            sqlite = connect(self.location.target, read_only=read_only, synchronous=synchronous)
+            # sqlite-utils runs the migrations; queries go straight to the connection.
+            self._database = Database(sqlite)
+            self.conn = sqlite
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The SQLite connection itself (backups); a PostgreSQL store has none."""
+        if self._database is None:
+            raise TypeError("a PostgreSQL store has no SQLite connection")
+        return self._database.conn
+
+    @property
+    def database(self) -> Database:
+        """The sqlite-utils view of a SQLite store (migrations, tests, benchmarks)."""
+        if self._database is None:
+            raise TypeError("a PostgreSQL store has no sqlite-utils view")
+        return self._database
 
     def now(self) -> datetime:
         return self.clock()
@@ -105,14 +176,14 @@ class Db:
     # -- transactions ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Iterator[Connection]:
         """All statements inside commit together or not at all. Inside another write it is a
         savepoint: its failure undoes only its own statements, and the outer write decides."""
         if self.conn.in_transaction:
             with self._savepoint():
                 yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             yield self.conn
             for hook in self._before_commit:
@@ -121,6 +192,19 @@ class Db:
         except BaseException:
             self._rollback()
             raise
+
+    def _begin(self) -> None:
+        if self._pg is not None:
+            from storage.postgres import WRITE_LOCK_KEY
+
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+            except BaseException:
+                self._rollback()
+                raise
+        else:
+            self.conn.execute("BEGIN IMMEDIATE")
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
@@ -151,18 +235,21 @@ class Db:
 
     # -- queries --------------------------------------------------------------------------
 
-    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        result: Cursor = self.conn.execute(sql, params)
+        return result
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
-        return self.conn.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        result: Cursor = self.conn.executemany(sql, rows)
+        return result
 
-    def rows(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    def rows(self, sql: str, params: Params = ()) -> list[Row]:
         cur = self.conn.execute(sql, params)
-        cur.row_factory = sqlite3.Row
+        if self._pg is None:
+            cur.row_factory = sqlite3.Row
         return list(cur.fetchall())
 
-    def one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    def one(self, sql: str, params: Params = ()) -> Row | None:
         rows = self.rows(sql, params)
         return rows[0] if rows else None
 
@@ -177,7 +264,11 @@ class Db:
     # -- the schema -----------------------------------------------------------------------
 
     def pending_migrations(self) -> list[str]:
-        return pending_migrations(self.database, self.path)
+        if self._pg is not None:
+            from storage.postgres import applied_migrations
+
+            return pending_migrations(applied_migrations(self._pg), self.path)
+        return pending_migrations([m.name for m in migrations.applied(self.database)], self.path)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return their names. Deciding what is pending and applying
@@ -198,6 +289,10 @@ class Db:
             return []
         with self.write():
             pending = self.pending_migrations()
-            if pending:
+            if pending and self._pg is not None:
+                from storage.postgres import apply_migrations
+
+                apply_migrations(self._pg, pending, to_ts(self.now()))
+            elif pending:
                 migrations.apply(self.database)
         return pending

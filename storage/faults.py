@@ -18,11 +18,17 @@ class Fault(enum.StrEnum):
     IO = "io"  # the operating system reported an I/O error
     SCHEMA_NEWER = "schema_newer"  # written by a newer newsbot: this one refuses to use it
     NEEDS_MIGRATION = "needs_migration"  # older schema, and the file is read-only
+    # PostgreSQL only:
+    UNREACHABLE = "unreachable"  # no server answers at the URL's address (or it went away)
+    AUTH = "auth"  # the server refused the URL's user or password
+    NO_DATABASE = "no_database"  # the server has no database of the URL's name
 
 
 # Faults a running bot waits out (retrying with backoff) instead of stopping: space can be
 # freed, a lock released, a mount made writable again.
-TRANSIENT = frozenset({Fault.READ_ONLY, Fault.FULL, Fault.BUSY, Fault.IO})
+TRANSIENT = frozenset({Fault.READ_ONLY, Fault.FULL, Fault.BUSY, Fault.IO, Fault.UNREACHABLE})
+# Faults that mean NEWSBOT_DB itself is wrong (exit 2 at start), not that the store failed.
+WRONG_SETTING = frozenset({Fault.AUTH, Fault.NO_DATABASE, Fault.UNREACHABLE})
 
 _BY_CODE = {
     sqlite3.SQLITE_NOTADB: Fault.NOT_DATABASE,
@@ -55,6 +61,11 @@ def storage_fault(err: BaseException) -> StorageError | None:
     """The storage fault behind an exception, or None when it is something else (a bug)."""
     if isinstance(err, StorageError):
         return err
+    if type(err).__module__.startswith("psycopg"):
+        # Imported only when PostgreSQL is in use: it is the only source of psycopg errors.
+        from storage.postgres import pg_fault
+
+        return pg_fault(err)
     if isinstance(err, sqlite3.DatabaseError):
         code = getattr(err, "sqlite_errorcode", None)
         # Extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, ...) keep the primary

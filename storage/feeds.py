@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import timedelta
 
-from storage.db import Db, from_ts, to_ts
+from storage.db import Db, Row, from_ts, to_ts
 from storage.models import Feed, FeedAdded
 
 
-def _feed(row: sqlite3.Row) -> Feed:
+def _feed(row: Row) -> Feed:
     return Feed(
         id=row["id"],
         location=row["location"],
@@ -46,10 +45,10 @@ class Feeds:
             else:
                 cur = self.db.execute(
                     "INSERT INTO feeds (location, kind, tags, interval_seconds, next_fetch, added)"
-                    " VALUES (?,?,?,?,?,?)",
+                    " VALUES (?,?,?,?,?,?) RETURNING id",
                     (location, kind, "\n".join(tags), interval_seconds, now, now),
                 )
-                feed_id, created = int(cur.lastrowid or 0), True
+                feed_id, created = int(cur.fetchone()[0]), True
             feed = self.get(feed_id)
         assert feed is not None
         return FeedAdded(feed=feed, created=created)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 
 from storage.database_thread import calling_task
-from storage.db import to_ts
+from storage.db import Connection, to_ts
 from storage.models import InboxState
 
 if TYPE_CHECKING:
@@ -73,14 +72,13 @@ class Inbox:
         rows = [(source, update_id, payload, now) for update_id, payload in updates]
         if not rows:
             return 0
-        with self.db.write() as conn:
-            before = conn.total_changes
-            conn.executemany(
+        with self.db.write():
+            cur = self.db.executemany(
                 "INSERT INTO update_inbox (source, update_id, payload, received)"
                 " VALUES (?,?,?,?) ON CONFLICT (source, update_id) DO NOTHING",
                 rows,
             )
-            return conn.total_changes - before
+            return cur.rowcount
 
     def claim(self, source: str, update_id: int, worker: str) -> bool:
         """Take a pending update for handling. False when it is finished, or held by a worker
@@ -118,7 +116,7 @@ class Inbox:
     def done(self, source: str, update_id: int) -> None:
         self._mark_done(self.db.conn, source, update_id)
 
-    def _mark_done(self, conn: sqlite3.Connection, source: str, update_id: int) -> None:
+    def _mark_done(self, conn: Connection, source: str, update_id: int) -> None:
         conn.execute(
             # The id alone recognises repeats: the update itself is no longer needed.
             "UPDATE update_inbox SET state='done', done_at=?, payload='', claimed_by=NULL,"
@@ -135,7 +133,7 @@ class Inbox:
         finally:
             _handling.reset(token)
 
-    def _finish_current(self, conn: sqlite3.Connection) -> None:
+    def _finish_current(self, conn: Connection) -> None:
         # Tasks started by a handler inherit its context; only the handler's own writes are
         # its effect.
         current = _handling.get()

@@ -72,7 +72,7 @@ class Maintenance:
             partial.unlink(missing_ok=True)
             dest = sqlite3.connect(str(partial), isolation_level=None)
             try:
-                self.db.conn.backup(dest)
+                self.db.sqlite.backup(dest)
                 dest.execute("PRAGMA journal_mode = DELETE")
             finally:
                 dest.close()

@@ -125,7 +125,7 @@ class Moderation(People):
             )
             if cur.rowcount and scope == BOT_WIDE:
                 self.bump_votes_of(user)
-            return cur.rowcount > 0
+            return int(cur.rowcount) > 0
 
     def unban(self, user: UserRef, scope: str) -> bool:
         with self.db.write() as conn:
@@ -135,7 +135,7 @@ class Moderation(People):
             )
             if cur.rowcount and scope == BOT_WIDE:
                 self.bump_votes_of(user)
-            return cur.rowcount > 0
+            return int(cur.rowcount) > 0
 
     def ban_of(self, user: UserRef, chat: ChatRef | None) -> Ban | None:
         """A bot-wide ban, or a ban in this chat."""
@@ -242,7 +242,7 @@ class Moderation(People):
         with self.db.write() as conn:
             cur = conn.execute("DELETE FROM votes WHERE article_id=?", (article_id,))
             self._bump([article_id])
-            return cur.rowcount
+            return int(cur.rowcount)
 
     def chat_problems(self, chat: ChatRef, limit: int = 5) -> list[DeliveryProblem]:
         """The last delivery errors for a chat, newest first."""

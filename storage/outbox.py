@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import timedelta
 
-from storage.db import Db, chat_scope, from_ts, marks, to_ts
+from storage.db import Db, Row, chat_scope, from_ts, marks, to_ts
 from storage.models import ChatRef, Delivery, MessageRef
 from storage.posts import Posts
 
@@ -23,7 +22,7 @@ _GIVE_BACK = (
 )
 
 
-def _delivery(row: sqlite3.Row) -> Delivery:
+def _delivery(row: Row) -> Delivery:
     next_try = from_ts(row["next_try"])
     assert next_try is not None
     return Delivery(

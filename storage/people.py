@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from sqlite3 import Row
 from typing import TYPE_CHECKING
 
-from storage.db import from_ts, to_ts
+from storage.db import Row, from_ts, to_ts
 from storage.models import ChatRef, UserRef
 
 if TYPE_CHECKING:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection, Iterable, Mapping
 
-from storage.db import Db, chat_scope, to_ts
+from storage.db import Db, Row, chat_scope, to_ts
 from storage.models import ChatRef, MessageRef, Post
 
 # -- SQLite dialect: two-argument max() (GREATEST on PostgreSQL) ------------------------------
@@ -22,7 +21,7 @@ _RECORD = (
 _RENDERED = "UPDATE posts SET rendered_version = max(rendered_version, ?) WHERE id=?"
 
 
-def post_from_row(row: sqlite3.Row) -> Post:
+def post_from_row(row: Row) -> Post:
     return Post(
         id=row["id"],
         article_id=row["article_id"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import sqlite3
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -15,10 +14,11 @@ from sqlite_utils import Database
 
 from storage.articles import Articles
 from storage.audit import AuditLog
-from storage.db import Db, utcnow
+from storage.db import Connection, Db, utcnow
 from storage.db import from_ts as from_ts  # re-exported: the column format of times
 from storage.db import to_ts as to_ts
 from storage.feeds import Feeds
+from storage.location import Location
 from storage.maintenance import Maintenance
 from storage.models import (
     Article,
@@ -70,13 +70,13 @@ class Store:
 
     def __init__(
         self,
-        path: str | Path,
+        location: str | Path | Location,
         *,
         clock: Callable[[], datetime] = utcnow,
         synchronous: str = "NORMAL",
         read_only: bool = False,
     ) -> None:
-        self.engine = Db(str(path), clock=clock, synchronous=synchronous, read_only=read_only)
+        self.engine = Db(location, clock=clock, synchronous=synchronous, read_only=read_only)
         self.articles = Articles(self.engine)
         self.polls = Polls(self.engine, self.articles)
         self.posts = Posts(self.engine)
@@ -119,7 +119,7 @@ class Store:
     def close(self) -> None:
         self.engine.close()
 
-    def before_commit(self, hook: Callable[[sqlite3.Connection], None]) -> None:
+    def before_commit(self, hook: Callable[[Connection], None]) -> None:
         """Run `hook` inside every write, just before it commits (the update inbox)."""
         self.engine.before_commit(hook)
 

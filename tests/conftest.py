@@ -18,6 +18,8 @@ from handlers.events import Command, Press, Reply
 from storage.models import ChatRef, MessageRef, NewArticle, UserRef
 from storage.store import Store
 from tests.fakes.loopback import ConnectionCounter, Serve, serving
+from tests.postgres_server import postgres_server as postgres_server  # fixtures
+from tests.postgres_server import postgres_url as postgres_url
 
 # Tests never read a developer's own settings or tokens.
 for _name in list(os.environ):
@@ -31,6 +33,36 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.migrate()
     yield s
     s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on each engine: the store's contract holds on both."""
+    if request.param == "sqlite":
+        s = Store(tmp_path / "test.db")
+    else:
+        s = Store(request.getfixturevalue("postgres_url"))
+    s.migrate()
+    yield s
+    s.close()
+
+
+# -- under CI, a skipped test is a failure: a part the suite needs was missing -------------
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(f"{report.nodeid}: {report.longrepr}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI") and _skipped and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nCI: {len(_skipped)} tests skipped, which CI does not allow:")
+        for line in _skipped[:20]:
+            print(f"  {line}")
 
 
 @pytest.fixture
