@@ -6,9 +6,20 @@ from collections.abc import Sequence
 
 from storage.db import Db, Row, from_ts, like_pattern, to_ts
 from storage.models import Article, NewArticle, TagCount
+from storage.postgres_search import write_vector
 
 # -- SQLite dialect: the FTS5 index row (PostgreSQL keeps a tsvector column instead) ---------
 _INDEX_ROW = "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)"
+
+
+def _index_row(
+    db: Db, article_id: int, *, title: str, body: str, tags: Sequence[str], language: str
+) -> None:
+    del language  # FTS5's tokenizer is the same for every language
+    db.execute(_INDEX_ROW, (article_id, title, body, " ".join(tags)))
+
+
+_WRITE_INDEX = {"sqlite": _index_row, "postgresql": write_vector}
 # Keys per IN (...) lookup: well under SQLite's (and PostgreSQL's) limit on parameters.
 _KEY_BATCH = 500
 
@@ -87,7 +98,9 @@ class Articles:
         # The search index row, written once now that the tags are in (m006): a known tag
         # is indexed in its stored spelling, as the m003 triggers did.
         names = self._tags(article_id)
-        self.db.execute(_INDEX_ROW, (article_id, new.title, new.body, " ".join(names)))
+        _WRITE_INDEX[self.db.dialect](
+            self.db, article_id, title=new.title, body=new.body, tags=names, language=language
+        )
         stamped = from_ts(added)
         assert stamped is not None
         return Article(
