@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from storage.db import Db, Row, from_ts, like_pattern, to_ts
 from storage.models import Article, NewArticle, TagCount
+from storage.postgres_search import write_vector
 
 # -- SQLite dialect: the FTS5 index row (PostgreSQL keeps a tsvector column instead) ---------
 _INDEX_ROW = "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)"
@@ -19,6 +20,16 @@ _FIND_SQL = (
     " ORDER BY a.id DESC LIMIT ?"
 )
 _FIND = {"sqlite": _FIND_SQL.format(like="LIKE"), "postgresql": _FIND_SQL.format(like="ILIKE")}
+
+
+def _index_row(
+    db: Db, article_id: int, *, title: str, body: str, tags: Sequence[str], language: str
+) -> None:
+    del language  # FTS5's tokenizer is the same for every language
+    db.execute(_INDEX_ROW, (article_id, title, body, " ".join(tags)))
+
+
+_WRITE_INDEX = {"sqlite": _index_row, "postgresql": write_vector}
 # Keys per IN (...) lookup: well under SQLite's (and PostgreSQL's) limit on parameters.
 _KEY_BATCH = 500
 
@@ -98,10 +109,9 @@ class Articles:
         # The search index row, written once now that the tags are in (m006): a known tag
         # is indexed in its stored spelling, as the m003 triggers did.
         names = self._tags(article_id)
-        if self.db.dialect == "sqlite":
-            # PostgreSQL's tsvector is written by storage/postgres_search.py (branch i12-search,
-            # which replaces these lines); until it lands, a PostgreSQL article is unindexed.
-            self.db.execute(_INDEX_ROW, (article_id, new.title, new.body, " ".join(names)))
+        _WRITE_INDEX[self.db.dialect](
+            self.db, article_id, title=new.title, body=new.body, tags=names, language=language
+        )
         stamped = from_ts(added)
         assert stamped is not None
         return Article(

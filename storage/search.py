@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from storage.models import Article
 
 if TYPE_CHECKING:
+    from storage.postgres_search import PostgresSearch
     from storage.store import Store
 
 # Marks around matched words in snippets: control characters that article text never holds
@@ -250,3 +251,14 @@ class Search:
             ):
                 out[doc - 1].append(term)
         return out
+
+
+def search_for(store: Store) -> Search | PostgresSearch:
+    """The store's search on its engine: FTS5 on SQLite, a tsvector column on PostgreSQL
+    (storage/postgres_search.py), with the same methods and answers."""
+    if store.engine.dialect == "postgresql":
+        # Imported here: that module builds on this one's query types.
+        from storage.postgres_search import PostgresSearch
+
+        return PostgresSearch(store)
+    return Search(store)
