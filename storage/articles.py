@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.db import Db, Row, from_ts, like_pattern, to_ts
+from storage.db import ARTICLE_COLUMNS, ARTICLE_COLUMNS_A, Db, Row, from_ts, like_pattern, to_ts
 from storage.models import Article, NewArticle, TagCount
 from storage.postgres_search import write_vector
 
@@ -14,7 +14,8 @@ _INDEX_ROW = "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?
 # -- SQLite dialect: LIKE ignores the case of ASCII letters (PostgreSQL's ILIKE in the "C"
 # collation of the schema does the same; its LIKE does not) ---------------------------------
 _FIND_SQL = (
-    "SELECT DISTINCT a.* FROM articles a LEFT JOIN article_tags at ON at.article_id = a.id"
+    f"SELECT DISTINCT {ARTICLE_COLUMNS_A} FROM articles a"
+    " LEFT JOIN article_tags at ON at.article_id = a.id"
     " LEFT JOIN tags t ON t.id = at.tag_id WHERE a.removed = 0 AND"
     " (a.title {like} ? ESCAPE '\\' OR t.name {like} ? ESCAPE '\\')"
     " ORDER BY a.id DESC LIMIT ?"
@@ -155,7 +156,7 @@ class Articles:
         )
 
     def get(self, article_id: int, *, include_removed: bool = True) -> Article | None:
-        row = self.db.one("SELECT * FROM articles WHERE id = ?", (article_id,))
+        row = self.db.one(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))
         if row is None or (row["removed"] and not include_removed):
             return None
         return self.article(row)
@@ -165,14 +166,17 @@ class Articles:
         if key is not None:
             # Walks the tag's index from its newest article: reads `limit` rows, not the tag's.
             rows = self.db.rows(
-                "SELECT a.* FROM article_tags at JOIN articles a ON a.id = at.article_id"
+                f"SELECT {ARTICLE_COLUMNS_A} FROM article_tags at"
+                " JOIN articles a ON a.id = at.article_id"
                 " WHERE at.tag_id = (SELECT id FROM tags WHERE key = ?) AND a.removed = 0"
                 " ORDER BY at.article_id DESC LIMIT ?",
                 (key, limit),
             )
         else:
             rows = self.db.rows(
-                "SELECT * FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (limit,)
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE removed = 0"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
             )
         return [self.article(r) for r in rows]
 

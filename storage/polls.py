@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 
 from storage.articles import Articles
-from storage.db import Db, to_ts
+from storage.db import ARTICLE_COLUMNS_A, Db, to_ts
 from storage.models import (
     Article,
     Poll,
@@ -34,7 +34,8 @@ _COUNTS = (
 # What a vote press needs to know, in one statement: the article and its tags in order, whether
 # its poll exists and is open, how many options it has, and the person's current vote.
 _VOTE_STATE_SQL = (
-    "SELECT a.*, {tag_names} AS tag_names, q.article_id AS poll_id, q.closed AS poll_closed,"
+    f"SELECT {ARTICLE_COLUMNS_A}, {{tag_names}} AS tag_names, q.article_id AS poll_id,"
+    " q.closed AS poll_closed,"
     " (SELECT count(*) FROM poll_options o WHERE o.article_id = a.id) AS poll_options,"
     " (SELECT position FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
     " AND v.user_id = ?) AS voted"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from storage.db import Db
+from storage.db import ARTICLE_COLUMNS, Db
 from storage.models import Article
 from storage.search import MARK_END, MARK_START, Concept, NewestMatches, SearchHit, Word
 from storage.snippets import snippet
@@ -346,7 +346,8 @@ class PostgresSearch:
         rows = {
             int(r["id"]): r
             for r in self.db.rows(
-                f"SELECT * FROM articles WHERE id IN ({', '.join('?' * len(ids))})", ids
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({', '.join('?' * len(ids))})",
+                ids,
             )
         }
         return [self.store.articles.article(rows[i]) for i in ids if i in rows]

@@ -10,6 +10,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from storage.db import ARTICLE_COLUMNS
 from storage.models import Article
 
 if TYPE_CHECKING:
@@ -185,7 +186,8 @@ class Search:
         rows = {
             int(r["id"]): r
             for r in self.db.rows(
-                f"SELECT * FROM articles WHERE id IN ({', '.join('?' * len(ids))})", ids
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({', '.join('?' * len(ids))})",
+                ids,
             )
         }
         return [self.store.articles.article(rows[i]) for i in ids if i in rows]
