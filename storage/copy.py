@@ -321,10 +321,8 @@ def _rebuild_fts(db: Db) -> None:
 
 def _rebuild_vectors(db: Db) -> None:
     """PostgreSQL's search vectors and word counts, written by the search module."""
-    try:  # TEMPORARY until the search branch lands
-        from storage.postgres_search import rebuild_index  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:
-        return
+    from storage.postgres_search import rebuild_index
+
     rebuild_index(db)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -87,12 +89,18 @@ def watch() -> Iterator[Watch]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[OwnServer]:
-    own = OwnServer(tmp_path / "pg")
+def server() -> Iterator[OwnServer]:
+    # Not under pytest's numbered temp folders, which another session may prune meanwhile
+    # (see tests/postgres_server.py), and a short path for the unix socket.
+    folder = Path(tempfile.mkdtemp(prefix="nbpgout"))
     try:
-        yield own
+        own = OwnServer(folder / "pg")
+        try:
+            yield own
+        finally:
+            own.close()
     finally:
-        own.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
