@@ -80,7 +80,7 @@ class DiscordAdapter:
         self.guild_ready_timeout = settings.discord_guild_ready_timeout
         # For what a reply leaves open (it carries the language it was written in).
         self.language = runtime.ctx.config.default_language
-        self.outbound = Outbound(settings, self.language)
+        self.outbound = Outbound(settings, self.language, runtime.sharing)
         self.interactions = Interactions(runtime, self.outbound)
         self.members = MemberActions(lambda: self.client)
         self.client: NewsbotClient | None = None
