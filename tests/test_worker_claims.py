@@ -12,7 +12,8 @@ import pytest
 from bot.ingest import store_article
 from bot.settings import load_settings
 from storage.db import utcnow
-from storage.models import ChatRef, NewArticle
+from storage.models import ChatRef, MessageRef, NewArticle, UserRef
+from storage.post_refresh import overtaken
 from storage.store import Store
 
 TAG = "Rechenzentren"
@@ -131,3 +132,19 @@ def test_each_due_source_is_fetched_by_one_worker_at_a_time(
     assert a.claim_due_feeds("a", lease=140) == [], "fetched: not due for 300 s"
     clock.advance(301)
     assert [f.id for f in a.claim_due_feeds("a", lease=140)] == [feed.id]
+
+
+def test_an_edit_overtaken_by_a_newer_vote_leaves_the_post_for_the_refresh_job(
+    workers: tuple[Store, Store],
+) -> None:
+    a, _ = workers
+    article = fan_out(a, 1)
+    message = MessageRef(ChatRef("telegram", "1000"), "7")
+    a.record_post(article, message, 0, "de")
+    assert not overtaken(a, message, 0), "the edit shows the newest counts"
+    assert a.stale_posts(["telegram"]) == []
+    # A vote on another worker came in while this edit (of version 0) was on its way.
+    a.cast_vote(article, UserRef("telegram", "55", "Ada", "ada"), 3)
+    a.post_rendered(a.posts_of(article)[0].id, 1)  # that worker's edit, recorded first
+    assert overtaken(a, message, 0)
+    assert [p.message for p in a.stale_posts(["telegram"])] == [message]
