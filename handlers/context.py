@@ -8,7 +8,8 @@ from typing import Protocol
 
 from storage.database_thread import DatabaseThread
 from storage.moderation import Moderation
-from storage.search import Search
+from storage.postgres_search import PostgresSearch
+from storage.search import Search, search_for
 from storage.store import Store
 
 
@@ -62,10 +63,10 @@ class Ctx:
     store: Store
     config: CoreConfig
     mod: Moderation = field(init=False)
-    search: Search = field(init=False)
+    search: Search | PostgresSearch = field(init=False)
     answers: AnswerWriter | None = None  # optional generated answers for /ask
     db: DatabaseThread = field(default_factory=DatabaseThread)
 
     def __post_init__(self) -> None:
         self.mod = Moderation(self.store)
-        self.search = Search(self.store)
+        self.search = search_for(self.store)

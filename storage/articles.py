@@ -4,11 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.db import Db, Row, from_ts, like_pattern, to_ts
+from storage.db import ARTICLE_COLUMNS, ARTICLE_COLUMNS_A, Db, Row, from_ts, like_pattern, to_ts
 from storage.models import Article, NewArticle, TagCount
+from storage.postgres_search import write_vector
 
 # -- SQLite dialect: the FTS5 index row (PostgreSQL keeps a tsvector column instead) ---------
 _INDEX_ROW = "INSERT INTO article_fts (rowid, title, body, tags) VALUES (?, ?, ?, ?)"
+
+# -- SQLite dialect: LIKE ignores the case of ASCII letters (PostgreSQL's ILIKE in the "C"
+# collation of the schema does the same; its LIKE does not) ---------------------------------
+_FIND_SQL = (
+    f"SELECT DISTINCT {ARTICLE_COLUMNS_A} FROM articles a"
+    " LEFT JOIN article_tags at ON at.article_id = a.id"
+    " LEFT JOIN tags t ON t.id = at.tag_id WHERE a.removed = 0 AND"
+    " (a.title {like} ? ESCAPE '\\' OR t.name {like} ? ESCAPE '\\')"
+    " ORDER BY a.id DESC LIMIT ?"
+)
+_FIND = {"sqlite": _FIND_SQL.format(like="LIKE"), "postgresql": _FIND_SQL.format(like="ILIKE")}
+
+
+def _index_row(
+    db: Db, article_id: int, *, title: str, body: str, tags: Sequence[str], language: str
+) -> None:
+    del language  # FTS5's tokenizer is the same for every language
+    db.execute(_INDEX_ROW, (article_id, title, body, " ".join(tags)))
+
+
+_WRITE_INDEX = {"sqlite": _index_row, "postgresql": write_vector}
 # Keys per IN (...) lookup: well under SQLite's (and PostgreSQL's) limit on parameters.
 _KEY_BATCH = 500
 
@@ -23,7 +45,8 @@ class Articles:
         """The article already stored under this key, text or link, if any."""
         found = self.db.scalar(
             "SELECT id FROM articles WHERE dedupe_key = ? OR content_hash = ?"
-            " OR (? IS NOT NULL AND url_key = ?) LIMIT 1",
+            # (A typed NULL: PostgreSQL cannot tell the type of a bare parameter's NULL.)
+            " OR (CAST(? AS TEXT) IS NOT NULL AND url_key = ?) LIMIT 1",
             (dedupe_key, chash, url_key, url_key),
         )
         return int(found) if found is not None else None
@@ -87,7 +110,9 @@ class Articles:
         # The search index row, written once now that the tags are in (m006): a known tag
         # is indexed in its stored spelling, as the m003 triggers did.
         names = self._tags(article_id)
-        self.db.execute(_INDEX_ROW, (article_id, new.title, new.body, " ".join(names)))
+        _WRITE_INDEX[self.db.dialect](
+            self.db, article_id, title=new.title, body=new.body, tags=names, language=language
+        )
         stamped = from_ts(added)
         assert stamped is not None
         return Article(
@@ -131,7 +156,7 @@ class Articles:
         )
 
     def get(self, article_id: int, *, include_removed: bool = True) -> Article | None:
-        row = self.db.one("SELECT * FROM articles WHERE id = ?", (article_id,))
+        row = self.db.one(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))
         if row is None or (row["removed"] and not include_removed):
             return None
         return self.article(row)
@@ -141,27 +166,24 @@ class Articles:
         if key is not None:
             # Walks the tag's index from its newest article: reads `limit` rows, not the tag's.
             rows = self.db.rows(
-                "SELECT a.* FROM article_tags at JOIN articles a ON a.id = at.article_id"
+                f"SELECT {ARTICLE_COLUMNS_A} FROM article_tags at"
+                " JOIN articles a ON a.id = at.article_id"
                 " WHERE at.tag_id = (SELECT id FROM tags WHERE key = ?) AND a.removed = 0"
                 " ORDER BY at.article_id DESC LIMIT ?",
                 (key, limit),
             )
         else:
             rows = self.db.rows(
-                "SELECT * FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (limit,)
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE removed = 0"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
             )
         return [self.article(r) for r in rows]
 
     def find(self, text: str, limit: int) -> list[Article]:
         """Articles whose title or tags contain `text` (case-insensitive), newest first."""
         needle = like_pattern(text.strip())
-        rows = self.db.rows(
-            "SELECT DISTINCT a.* FROM articles a LEFT JOIN article_tags at ON at.article_id = a.id"
-            " LEFT JOIN tags t ON t.id = at.tag_id WHERE a.removed = 0 AND"
-            " (a.title LIKE ? ESCAPE '\\' OR t.name LIKE ? ESCAPE '\\')"
-            " ORDER BY a.id DESC LIMIT ?",
-            (needle, needle, limit),
-        )
+        rows = self.db.rows(_FIND[self.db.dialect], (needle, needle, limit))
         return [self.article(r) for r in rows]
 
     def count(self, *, exclude_source: str | None = None) -> int:

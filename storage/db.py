@@ -24,6 +24,13 @@ _TS = "%Y-%m-%d %H:%M:%S.%f"
 
 Params = Sequence[Any] | dict[str, Any]
 
+# The columns an Article is made of: never `*`, which on PostgreSQL would also read each
+# article's search vector.
+ARTICLE_COLUMNS = "id, title, body, url, published, added, language, source, removed"
+ARTICLE_COLUMNS_A = (
+    "a.id, a.title, a.body, a.url, a.published, a.added, a.language, a.source, a.removed"
+)
+
 
 class Row(Protocol):
     """A result row on either engine: by position, by column name, and its column names."""

@@ -76,7 +76,7 @@ class Feeds:
 
     def due(self) -> list[Feed]:
         rows = self.db.rows(
-            "SELECT * FROM feeds WHERE state='active' AND next_fetch <= ? ORDER BY next_fetch",
+            "SELECT * FROM feeds WHERE state='active' AND next_fetch <= ? ORDER BY next_fetch, id",
             (to_ts(self.db.now()),),
         )
         return [_feed(r) for r in rows]

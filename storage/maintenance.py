@@ -11,12 +11,14 @@ from storage.db import Db
 from storage.faults import Fault, StorageError, storage_fault
 from storage.models import DbStats
 
-# -- SQLite dialect: the upsert of the key-value table works on PostgreSQL as it is; the backup
-# uses SQLite's backup API (pg_dump's job on PostgreSQL) --------------------------------------
+# -- SQLite dialect: the upsert of the key-value table works on PostgreSQL as it is; the size
+# is the file's on SQLite and the server's figure on PostgreSQL; the backup uses SQLite's
+# backup API (pg_dump's job on PostgreSQL) ---------------------------------------------------
 _SET_STATE = (
     "INSERT INTO state (key, value) VALUES (?, ?)"
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 )
+_POSTGRES_SIZE = "SELECT pg_database_size(current_database())"
 
 
 class Maintenance:
@@ -40,7 +42,10 @@ class Maintenance:
         def count(sql: str) -> int:
             return int(self.db.scalar(sql) or 0)
 
-        size = Path(self.db.path).stat().st_size if self.db.path != ":memory:" else 0
+        if self.db.location.is_postgres:
+            size = int(self.db.scalar(_POSTGRES_SIZE))
+        else:
+            size = Path(self.db.path).stat().st_size if self.db.path != ":memory:" else 0
         return DbStats(
             articles=counts["articles"],
             tags=counts["tags"],
@@ -63,6 +68,11 @@ class Maintenance:
         over it only when complete, and it is one self-contained file (no WAL). Raises
         StorageError (with the target as path) when the copy cannot be written."""
         final = Path(target)
+        if self.db.location.is_postgres:
+            # No file to copy: the server's own tools (pg_dump) back it up.
+            raise StorageError(
+                Fault.CANNOT_OPEN, "a PostgreSQL store is backed up with pg_dump", path=str(final)
+            )
         partial = final.with_name(final.name + ".partial")
         if self.db.path != ":memory:" and final.resolve() == Path(self.db.path).resolve():
             # Renaming over the live file would leave running processes writing to a ghost.

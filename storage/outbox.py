@@ -10,16 +10,29 @@ from storage.db import Db, Row, chat_scope, from_ts, marks, to_ts
 from storage.models import ChatRef, Delivery, MessageRef
 from storage.posts import Posts
 
-# -- SQLite dialect: UPDATE OR IGNORE (a row for the new chat may exist already), and the
-# two-argument max() (GREATEST on PostgreSQL) ----------------------------------------------
-_MOVED = (
-    "UPDATE OR IGNORE deliveries SET chat_id=?, status='pending', lease_until=NULL,"
-    " claimed_by=NULL, next_try=? WHERE id=?"
-)
-_GIVE_BACK = (
+# -- SQLite dialect: UPDATE OR IGNORE (a row for the new chat may exist already: the row is
+# then left as it is; PostgreSQL skips it by a NOT EXISTS), and the two-argument max()
+# (GREATEST on PostgreSQL) -------------------------------------------------------------------
+_MOVED = {
+    "sqlite": (
+        "UPDATE OR IGNORE deliveries SET chat_id=:chat, status='pending', lease_until=NULL,"
+        " claimed_by=NULL, next_try=:now WHERE id=:id"
+    ),
+    "postgresql": (
+        "UPDATE deliveries d SET chat_id=:chat, status='pending', lease_until=NULL,"
+        " claimed_by=NULL, next_try=:now WHERE d.id=:id AND NOT EXISTS (SELECT 1 FROM"
+        " deliveries c WHERE c.article_id = d.article_id AND c.platform = d.platform"
+        " AND c.chat_id = :chat AND c.id != d.id)"
+    ),
+}
+_GIVE_BACK_SQL = (
     "UPDATE deliveries SET status='pending', lease_until=NULL, claimed_by=NULL,"
-    " attempts=max(attempts-?, 0)"
+    " attempts={larger}(attempts-?, 0)"
 )
+_GIVE_BACK = {
+    "sqlite": _GIVE_BACK_SQL.format(larger="max"),
+    "postgresql": _GIVE_BACK_SQL.format(larger="GREATEST"),
+}
 
 
 def _delivery(row: Row) -> Delivery:
@@ -125,7 +138,8 @@ class Outbox:
         its way: the attempt counts). Returns how many rows were given back."""
         undo = 0 if count_attempt else 1
         return self.db.changes(
-            _GIVE_BACK + " WHERE status='sending' AND claimed_by=?", (undo, worker)
+            _GIVE_BACK[self.db.dialect] + " WHERE status='sending' AND claimed_by=?",
+            (undo, worker),
         )
 
     def renew_claims(self, worker: str, lease: float) -> int:
@@ -157,7 +171,9 @@ class Outbox:
         )
 
     def release(self, delivery_id: int) -> None:
-        self.db.execute(_GIVE_BACK + " WHERE id=? AND status='sending'", (1, delivery_id))
+        self.db.execute(
+            _GIVE_BACK[self.db.dialect] + " WHERE id=? AND status='sending'", (1, delivery_id)
+        )
 
     def failed(self, delivery_id: int, error: str) -> None:
         self.db.execute(
@@ -167,7 +183,10 @@ class Outbox:
         )
 
     def moved(self, delivery_id: int, new_chat: ChatRef) -> None:
-        self.db.execute(_MOVED, (new_chat.chat_id, to_ts(self.db.now()), delivery_id))
+        self.db.execute(
+            _MOVED[self.db.dialect],
+            {"chat": new_chat.chat_id, "now": to_ts(self.db.now()), "id": delivery_id},
+        )
 
     def for_chat(self, chat: ChatRef, status: str | None) -> list[Delivery]:
         sql = "SELECT * FROM deliveries WHERE platform=? AND chat_id=?"

@@ -14,8 +14,15 @@ if TYPE_CHECKING:
 
 BOT_WIDE = "*"
 
-# -- SQLite dialect: COLLATE NOCASE (lower() on both sides, or citext, on PostgreSQL) ----------
-_BY_USERNAME = "SELECT * FROM people WHERE platform=? AND username = ? COLLATE NOCASE"
+# -- SQLite dialect: COLLATE NOCASE (lower() on both sides on PostgreSQL: in the "C" collation
+# it folds ASCII only, as NOCASE does, and idx_people_username is on it) --------------------
+_BY_USERNAME = {
+    "sqlite": "SELECT * FROM people WHERE platform=? AND username = ? COLLATE NOCASE"
+    " ORDER BY user_id",
+    "postgresql": "SELECT * FROM people WHERE platform=?"
+    ' AND lower(username) = lower(CAST(? AS TEXT) COLLATE "C")'
+    " ORDER BY user_id",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +138,7 @@ class People:
         """People matching '@name' (username, case-insensitive) or a numeric id."""
         name = text.strip()
         if name.startswith("@"):
-            rows = self.db.rows(_BY_USERNAME, (platform, name[1:]))
+            rows = self.db.rows(_BY_USERNAME[self.db.dialect], (platform, name[1:]))
         else:
             rows = self.db.rows(
                 "SELECT * FROM people WHERE platform=? AND user_id=?", (platform, name)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 
 from storage.articles import Articles
-from storage.db import Db, to_ts
+from storage.db import ARTICLE_COLUMNS_A, Db, to_ts
 from storage.models import (
     Article,
     Poll,
@@ -29,17 +29,28 @@ _COUNTS = (
     " AND b.user_id = v.user_id AND b.scope = '*')"
 )
 
+# -- SQLite dialect: the article's tags in order as one JSON array (json_group_array over an
+# ordered subquery; json_agg(... ORDER BY) on PostgreSQL, as text like SQLite's) -------------
 # What a vote press needs to know, in one statement: the article and its tags in order, whether
 # its poll exists and is open, how many options it has, and the person's current vote.
-_VOTE_STATE = (
-    "SELECT a.*, (SELECT json_group_array(name) FROM (SELECT t.name FROM article_tags at"
-    " JOIN tags t ON t.id = at.tag_id WHERE at.article_id = a.id ORDER BY at.position))"
-    " AS tag_names, q.article_id AS poll_id, q.closed AS poll_closed,"
+_VOTE_STATE_SQL = (
+    f"SELECT {ARTICLE_COLUMNS_A}, {{tag_names}} AS tag_names, q.article_id AS poll_id,"
+    " q.closed AS poll_closed,"
     " (SELECT count(*) FROM poll_options o WHERE o.article_id = a.id) AS poll_options,"
     " (SELECT position FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
     " AND v.user_id = ?) AS voted"
     " FROM articles a LEFT JOIN polls q ON q.article_id = a.id WHERE a.id = ?"
 )
+_VOTE_STATE = {
+    "sqlite": _VOTE_STATE_SQL.format(
+        tag_names="(SELECT json_group_array(name) FROM (SELECT t.name FROM article_tags at"
+        " JOIN tags t ON t.id = at.tag_id WHERE at.article_id = a.id ORDER BY at.position))"
+    ),
+    "postgresql": _VOTE_STATE_SQL.format(
+        tag_names="(SELECT coalesce(json_agg(t.name ORDER BY at.position), '[]')::text"
+        " FROM article_tags at JOIN tags t ON t.id = at.tag_id WHERE at.article_id = a.id)"
+    ),
+}
 # A tag with at most this many articles is rated by reading them all (fewer rows than walking
 # the index of all ratings for its members would take).
 _SCAN_TAG_ARTICLES = 3000
@@ -121,7 +132,9 @@ class Polls:
         itself, and the poll's new counts. `choose(article, state)` is the caller's check:
         it returns the option to vote for, or raises, and then nothing is written."""
         with self.db.write():
-            row = self.db.one(_VOTE_STATE, (user.platform, user.user_id, article_id))
+            row = self.db.one(
+                _VOTE_STATE[self.db.dialect], (user.platform, user.user_id, article_id)
+            )
             article = None
             if row is not None:
                 article = self.articles.article(row, json.loads(row["tag_names"]))
@@ -210,7 +223,7 @@ class Polls:
                 return self._rated(key, limit, prior_weight, mean, floor=None)
         kth = self.db.scalar(
             "SELECT rating_at_base FROM polls p WHERE p.votes > 0 AND"
-            f" {_LIVE} AND {_TAGGED if tag_id is not None else '1'}"
+            f" {_LIVE} AND {_TAGGED if tag_id is not None else 'TRUE'}"
             " ORDER BY p.rating_at_base DESC LIMIT 1 OFFSET ?",
             (*((tag_id,) if tag_id is not None else ()), limit - 1),
         )
@@ -236,7 +249,9 @@ class Polls:
             where.append("p.rating_at_base >= ?")
             params.append(floor)
         rows = self.db.rows(
-            "SELECT p.article_id, p.votes AS n, 1.0 * p.points / p.votes AS mean,"
+            # DOUBLE PRECISION is a REAL to SQLite: a float on both (not PostgreSQL's numeric).
+            "SELECT p.article_id, p.votes AS n, CAST(p.points AS DOUBLE PRECISION) / p.votes"
+            " AS mean,"
             f" (? * ? + p.points) / (? + p.votes) AS rating FROM {source}"
             f" WHERE {' AND '.join(where)}"
             " ORDER BY rating DESC, n DESC, p.article_id DESC LIMIT ?",

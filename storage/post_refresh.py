@@ -11,6 +11,16 @@ from storage.db import from_ts, to_ts
 from storage.models import ChatRef, MessageRef, Post
 from storage.store import Store
 
+# -- SQLite dialect: two-argument max() (GREATEST on PostgreSQL) ------------------------------
+_REFRESHED_SQL = (
+    "UPDATE posts SET rendered_version = {newest}(rendered_version, ?), refresh_failures = 0,"
+    " refresh_after = NULL, last_error = NULL WHERE id = ?"
+)
+_REFRESHED = {
+    "sqlite": _REFRESHED_SQL.format(newest="max"),
+    "postgresql": _REFRESHED_SQL.format(newest="GREATEST"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class RefreshProblem:
@@ -53,11 +63,7 @@ def refresh_failures(store: Store, post_id: int) -> int:
 
 def refreshed(store: Store, post_id: int, version: int) -> None:
     """A post shows the counts of poll `version`; any earlier failure is over."""
-    store.engine.execute(
-        "UPDATE posts SET rendered_version = max(rendered_version, ?), refresh_failures = 0,"
-        " refresh_after = NULL, last_error = NULL WHERE id = ?",
-        (version, post_id),
-    )
+    store.engine.execute(_REFRESHED[store.engine.dialect], (version, post_id))
 
 
 def refresh_problems(store: Store, chat: ChatRef, limit: int = 5) -> list[RefreshProblem]:

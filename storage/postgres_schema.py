@@ -23,6 +23,8 @@ How the SQLite forms map (the design is in the PostgreSQL backend's design, issu
 
 from __future__ import annotations
 
+from storage.postgres_search import SEARCH_SCHEMA
+
 # The figures m011 counted from the tables, as they are in an empty database.
 _SEED = """
 INSERT INTO row_counts (name, n) VALUES
@@ -539,10 +541,8 @@ _FOLDED = "-- Folded into m001_core on PostgreSQL.\n"
 
 # Full-text search: the article's title (weight A), tags (B) and body (C), written by the
 # store once the article's tags are known, as SQLite writes its FTS row (m006).
-_SEARCH = """
-ALTER TABLE articles ADD COLUMN search_vector tsvector NOT NULL DEFAULT '';
-CREATE INDEX idx_articles_search ON articles USING GIN (search_vector);
-"""
+# The search column, its index and the word counts: storage/postgres_search.py owns them.
+_SEARCH = SEARCH_SCHEMA
 
 # m013: leases (a worker polls Telegram, runs a singleton job, is alive) and the claim on a
 # source being fetched, as on SQLite.

@@ -8,17 +8,24 @@ from storage.db import Db, Row, chat_scope, to_ts
 from storage.models import ChatRef, MessageRef, Post
 
 # -- SQLite dialect: two-argument max() (GREATEST on PostgreSQL) ------------------------------
-_RECORD = (
+_RECORD_SQL = (
     "INSERT INTO posts (article_id, platform, chat_id, message_id, rendered_version,"
     " language, posted_at) VALUES (?,?,?,?,?,?,?)"
     " ON CONFLICT(platform, chat_id, message_id) DO UPDATE SET"
-    " rendered_version = max(rendered_version, excluded.rendered_version),"
-    " language = coalesce(excluded.language, language)"
+    " rendered_version = {newest}(posts.rendered_version, excluded.rendered_version),"
+    " language = coalesce(excluded.language, posts.language)"
     # A message shows one article for good: another article's poll version must never make
     # its post look current.
     " WHERE posts.article_id = excluded.article_id"
 )
-_RENDERED = "UPDATE posts SET rendered_version = max(rendered_version, ?) WHERE id=?"
+_RECORD = {
+    "sqlite": _RECORD_SQL.format(newest="max"),
+    "postgresql": _RECORD_SQL.format(newest="GREATEST"),
+}
+_RENDERED = {
+    "sqlite": "UPDATE posts SET rendered_version = max(rendered_version, ?) WHERE id=?",
+    "postgresql": "UPDATE posts SET rendered_version = GREATEST(rendered_version, ?) WHERE id=?",
+}
 
 
 def post_from_row(row: Row) -> Post:
@@ -41,7 +48,7 @@ class Posts:
         self, article_id: int, message: MessageRef, poll_version: int, language: str | None
     ) -> None:
         self.db.execute(
-            _RECORD,
+            _RECORD[self.db.dialect],
             (
                 article_id,
                 message.chat.platform,
@@ -74,7 +81,7 @@ class Posts:
         return [post_from_row(r) for r in rows]
 
     def rendered(self, post_id: int, version: int) -> None:
-        self.db.execute(_RENDERED, (version, post_id))
+        self.db.execute(_RENDERED[self.db.dialect], (version, post_id))
 
     def outdated(self, message: MessageRef) -> None:
         """The message does not show what was recorded for it (an edit failed): the refresh

@@ -10,9 +10,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from storage.db import ARTICLE_COLUMNS
 from storage.models import Article
 
 if TYPE_CHECKING:
+    from storage.postgres_search import PostgresSearch
     from storage.store import Store
 
 # Marks around matched words in snippets: control characters that article text never holds
@@ -184,7 +186,8 @@ class Search:
         rows = {
             int(r["id"]): r
             for r in self.db.rows(
-                f"SELECT * FROM articles WHERE id IN ({', '.join('?' * len(ids))})", ids
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({', '.join('?' * len(ids))})",
+                ids,
             )
         }
         return [self.store.articles.article(rows[i]) for i in ids if i in rows]
@@ -250,3 +253,14 @@ class Search:
             ):
                 out[doc - 1].append(term)
         return out
+
+
+def search_for(store: Store) -> Search | PostgresSearch:
+    """The store's search on its engine: FTS5 on SQLite, a tsvector column on PostgreSQL
+    (storage/postgres_search.py), with the same methods and answers."""
+    if store.engine.dialect == "postgresql":
+        # Imported here: that module builds on this one's query types.
+        from storage.postgres_search import PostgresSearch
+
+        return PostgresSearch(store)
+    return Search(store)

@@ -8,17 +8,39 @@ from storage.db import Db, to_ts
 from storage.models import ChatRef, ChatSettings, Subscription
 
 # -- SQLite dialect: UPDATE OR REPLACE / OR IGNORE (a row under the new id may exist already;
-# PostgreSQL needs a DELETE of the clash first) --------------------------------------------
-# Subscriptions delete their clash first, as PostgreSQL would: rows that REPLACE deletes do not
-# fire the triggers that count subscriptions (m011).
-_MOVE_CHAT = (
-    "DELETE FROM subscriptions WHERE platform=:platform AND chat_id=:new AND tag_key IN"
+# PostgreSQL has neither: REPLACE is a DELETE of the clash first, IGNORE a NOT EXISTS) --------
+# Subscriptions delete their clash first on both: rows that REPLACE deletes do not fire the
+# triggers that count subscriptions (m011).
+_MOVE_SUBSCRIPTIONS = (
+    "DELETE FROM subscriptions WHERE platform=:platform AND chat_id=:new AND :new != :old"
+    " AND tag_key IN"
     " (SELECT tag_key FROM subscriptions WHERE platform=:platform AND chat_id=:old)",
     "UPDATE subscriptions SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
-    "UPDATE OR REPLACE chats SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
-    "UPDATE OR REPLACE deliveries SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
-    "UPDATE OR IGNORE posts SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
 )
+_MOVE_CHAT = {
+    "sqlite": (
+        *_MOVE_SUBSCRIPTIONS,
+        "UPDATE OR REPLACE chats SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+        "UPDATE OR REPLACE deliveries SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+        "UPDATE OR IGNORE posts SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+    ),
+    "postgresql": (
+        *_MOVE_SUBSCRIPTIONS,
+        # The old chat's settings win, when it has any (REPLACE replaces only on a move).
+        "DELETE FROM chats WHERE platform=:platform AND chat_id=:new AND :new != :old"
+        " AND EXISTS (SELECT 1 FROM chats WHERE platform=:platform AND chat_id=:old)",
+        "UPDATE chats SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+        # The old chat's delivery of an article wins over the new chat's.
+        "DELETE FROM deliveries WHERE platform=:platform AND chat_id=:new AND :new != :old"
+        " AND article_id IN"
+        " (SELECT article_id FROM deliveries WHERE platform=:platform AND chat_id=:old)",
+        "UPDATE deliveries SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+        # A post whose message id the new chat has already stays where it is (IGNORE).
+        "UPDATE posts p SET chat_id=:new WHERE p.platform=:platform AND p.chat_id=:old"
+        " AND NOT EXISTS (SELECT 1 FROM posts n WHERE n.platform=:platform"
+        " AND n.chat_id=:new AND n.message_id = p.message_id AND n.id != p.id)",
+    ),
+}
 CHAT_SETTINGS = frozenset({"language", "subscribe_policy", "threads", "detected_language"})
 
 
@@ -88,7 +110,7 @@ class Subscriptions:
     def move_chat(self, old: ChatRef, new: ChatRef) -> None:
         """Everything that names the old chat names the new one (its rows win a clash)."""
         with self.db.write():
-            for sql in _MOVE_CHAT:
+            for sql in _MOVE_CHAT[self.db.dialect]:
                 self.db.execute(
                     sql, {"new": new.chat_id, "platform": old.platform, "old": old.chat_id}
                 )
@@ -118,8 +140,11 @@ class Subscriptions:
                 (chat.platform, chat.chat_id),
             )
             for column, value in changes.items():
+                # Flags are stored as 0/1 on both engines (PostgreSQL will not put a boolean
+                # into an integer column).
+                stored = int(value) if isinstance(value, bool) else value
                 self.db.execute(
                     f"UPDATE chats SET {column} = ? WHERE platform=? AND chat_id=?",
-                    (value, chat.platform, chat.chat_id),
+                    (stored, chat.platform, chat.chat_id),
                 )
         return self.settings(chat)

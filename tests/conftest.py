@@ -158,6 +158,19 @@ def chat(ctx: Ctx) -> Chat:
     return Chat(ctx)
 
 
+@pytest.fixture
+def any_ctx(any_store: Store, config: CoreConfig) -> Iterator[Ctx]:
+    """`ctx` on each engine (any_store): the handlers' view of the store's contract."""
+    context = Ctx(store=any_store, config=config)
+    yield context
+    context.db.close()
+
+
+@pytest.fixture
+def any_chat(any_ctx: Ctx) -> Chat:
+    return Chat(any_ctx)
+
+
 def add(ctx: Ctx, new: NewArticle) -> int:
     report = store_article(ctx.store, ctx.config, new)
     assert report.new, "expected a new article"

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -54,10 +57,11 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_server(folder: Path) -> PostgresServer:
-    """The server the tests use, or pytest.skip with the reason there is none."""
+def start_server(folder: Path) -> tuple[PostgresServer, Any]:
+    """The server the tests use and pgserver's handle on it (None for a server of your own),
+    or pytest.skip with the reason there is none."""
     if _OWN_SERVER:
-        return PostgresServer(_OWN_SERVER, None)
+        return PostgresServer(_OWN_SERVER, None), None
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): not ours to fix.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -69,14 +73,22 @@ def start_server(folder: Path) -> PostgresServer:
             server = pgserver.get_server(folder, cleanup_mode="stop")
         except Exception as err:  # pgserver raises whatever initdb or pg_ctl reported
             pytest.skip(f"pgserver could not start PostgreSQL here: {err}")
-    return PostgresServer(server.get_uri(), folder / "pg_hba.conf")
+    return PostgresServer(server.get_uri(), folder / "pg_hba.conf"), server
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> PostgresServer:
-    # A short folder: the unix socket's path must fit in 107 bytes.
-    folder = Path(tmp_path_factory.mktemp("pg", numbered=True))
-    return start_server(folder)
+def postgres_server() -> Iterator[PostgresServer]:
+    # A folder of its own, not under pytest's numbered temp folders (another pytest session
+    # starting meanwhile prunes old ones, data folder and all), with a short path: the unix
+    # socket lives in it and its path must fit in 107 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="nbpg"))
+    try:
+        server, handle = start_server(folder)
+        yield server
+        if handle is not None:
+            handle.cleanup()  # stops the server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from aiohttp import web
 
@@ -20,6 +22,7 @@ from bot.settings import load_settings
 from handlers.context import CoreConfig, Ctx
 from storage.store import Store
 from tests.conftest import Chat
+from tests.postgres_server import PostgresServer
 
 DATA = Path(__file__).parent / "data"
 # Measured 67 of 68 (98.5 %) when written; the one miss is a German question about an English
@@ -57,34 +60,57 @@ UNANSWERABLE = [
 HONESTY_THRESHOLD = 0.9
 
 
-@pytest.fixture(scope="module")
-def archive_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
-    """The test articles ingested once, through the real ingest, into a database file."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def archive_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, int]]]:
+    """The test articles ingested once, through the real ingest, into a store on each engine:
+    /ask passes the same thresholds on SQLite and PostgreSQL. Yields its location."""
     folder = tmp_path_factory.mktemp("archive")
+    server: PostgresServer | None = None
+    if request.param == "sqlite":
+        location = str(folder / "archive.db")
+    else:
+        server = request.getfixturevalue("postgres_server")
+        template = server.create_database()
+        location = server.url_for(template)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("NEWSBOT_CONFIG", str(folder / "absent.toml"))
         config = load_settings().core_config()
-    store = Store(folder / "archive.db")
+    store = Store(location)
     store.migrate()
     ids = {}
     for file in sorted((DATA / "archive").glob("*.txt")):
         report = ingest_path(store, config, file)
         ids[file.name] = report.new[0].id
     store.close()
-    return folder / "archive.db", ids
+    yield location, ids
+    if server is not None:
+        server.drop_database(template)
 
 
 @pytest.fixture
 def archive(
-    archive_db: tuple[Path, dict[str, int]], config: CoreConfig, tmp_path: Path
+    archive_db: tuple[str, dict[str, int]], config: CoreConfig, tmp_path: Path
 ) -> Iterator[tuple[Chat, dict[str, int]]]:
     """A chat on a copy of the archive, so that one test's /lang does not reach the next."""
-    path, ids = archive_db
-    copy = tmp_path / "archive.db"
-    shutil.copyfile(path, copy)
-    store = Store(copy)
+    location, ids = archive_db
+    if location.startswith("postgresql:"):
+        parts = urlsplit(location)
+        copy = f"{parts.path.lstrip('/')}_copy"
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{parts.path.lstrip("/")}"')
+        store = Store(urlunsplit(parts._replace(path=f"/{copy}")))
+    else:
+        copy = str(tmp_path / "archive.db")
+        shutil.copyfile(location, copy)
+        store = Store(copy)
     yield Chat(Ctx(store=store, config=config)), ids
     store.close()
+    if location.startswith("postgresql:"):
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{copy}" WITH (FORCE)')
 
 
 def first_cited(text: str) -> int | None:

@@ -514,20 +514,20 @@ def test_thousands_of_feeds_spread_over_their_interval(store: Store, config: Cor
 # --- /feeds in a chat ----------------------------------------------------------------------
 
 
-async def test_feeds_command_is_refused_for_others_and_audited(ctx: Ctx) -> None:
-    chat = Chat(ctx)
+async def test_feeds_command_is_refused_for_others_and_audited(any_ctx: Ctx) -> None:
+    chat = Chat(any_ctx)
     for text in ("/feeds", "/feeds add https://example.org/feed.xml", "/feeds remove 1"):
         assert "Bot-Admin-Rechte" in await chat.text(text, user="mallory", admin=True)
-    assert ctx.store.feeds() == []
-    refused = [e for e in ctx.mod.audit_entries() if e.outcome == "refused"]
+    assert any_ctx.store.feeds() == []
+    refused = [e for e in any_ctx.mod.audit_entries() if e.outcome == "refused"]
     assert len(refused) == 3 and {e.actor for e in refused} == {"console:mallory"}
     assert {e.action for e in refused} == {"feeds"}
 
 
 async def test_an_owner_manages_feeds_from_a_chat(
-    serve: Serve, ctx: Ctx, config: CoreConfig
+    serve: Serve, any_ctx: Ctx, config: CoreConfig
 ) -> None:
-    chat = Chat(ctx)
+    chat = Chat(any_ctx)
     base = await serve(static(rss([("urn:x:1", "Eins", "")])))
     url = f"{base}/feed"
 
@@ -539,10 +539,10 @@ async def test_an_owner_manages_feeds_from_a_chat(
     )
     assert "So geht es: /feeds" in await chat.text("/feeds delete 1", user="owner")
     assert "Es gibt keine Quelle 7." in await chat.text("/feeds pause 7", user="owner")
-    [feed] = ctx.store.feeds()
+    [feed] = any_ctx.store.feeds()
     assert (feed.kind, feed.tags) == ("url", ("Lokal", "KI"))
 
-    outcome = await fetch(make_poller(ctx.store, config), feed.id)
+    outcome = await fetch(make_poller(any_ctx.store, config), feed.id)
     assert outcome.report.new[0].tags == ("Technik", "Lokal", "KI")
     [reply] = await chat.say("/feeds list", user="owner")
     listing = reply.text.plain()
@@ -551,11 +551,13 @@ async def test_an_owner_manages_feeds_from_a_chat(
     assert "noch nie" not in listing
 
     assert "pausiert" in await chat.text("/feeds pause 1", user="owner")
-    assert ctx.store.due_feeds() == []
+    assert any_ctx.store.due_feeds() == []
     assert "läuft wieder" in await chat.text("/feeds resume 1", user="owner")
     assert "Quelle 1 entfernt" in await chat.text("/feeds remove 1", user="owner")
-    assert ctx.store.feeds() == []
-    done = [(e.action, e.target) for e in reversed(ctx.mod.audit_entries()) if e.outcome == "ok"]
+    assert any_ctx.store.feeds() == []
+    done = [
+        (e.action, e.target) for e in reversed(any_ctx.mod.audit_entries()) if e.outcome == "ok"
+    ]
     assert done == [
         ("feeds.add", "feed:1"),
         ("feeds.pause", "feed:1"),
@@ -563,7 +565,7 @@ async def test_an_owner_manages_feeds_from_a_chat(
         ("feeds.remove", "feed:1"),
     ]
     # A bot admin may do it too, and in English the words are English.
-    ctx.mod.grant_admin(chat.person("bob"), "console:owner")
+    any_ctx.mod.grant_admin(chat.person("bob"), "console:owner")
     await chat.text("/lang en", user="owner")
     assert "No sources yet" in await chat.text("/feeds list", user="bob")
 

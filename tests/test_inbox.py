@@ -16,9 +16,9 @@ CHAT = ChatRef("telegram", "42")
 
 
 @pytest.fixture
-def clock(store: Store) -> list[datetime]:
+def clock(any_store: Store) -> list[datetime]:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    store.clock = lambda: now[0]
+    any_store.clock = lambda: now[0]
     return now
 
 
@@ -30,8 +30,8 @@ def pending(inbox: Inbox, worker: str = "w1", *, take_over: bool = False) -> lis
     return [u.update_id for u in inbox.unfinished(SOURCE, worker, take_over=take_over)]
 
 
-def test_a_repeated_update_is_stored_once_and_handled_once(store: Store) -> None:
-    inbox = Inbox(store)
+def test_a_repeated_update_is_stored_once_and_handled_once(any_store: Store) -> None:
+    inbox = Inbox(any_store)
     assert inbox.receive(SOURCE, batch(1, 2)) == 2
     assert inbox.receive(SOURCE, batch(2, 3)) == 1  # Telegram sent 2 again
     assert inbox.receive("telegram:999", batch(1)) == 1  # another bot's update 1
@@ -46,9 +46,9 @@ def test_a_repeated_update_is_stored_once_and_handled_once(store: Store) -> None
 
 
 def test_unfinished_updates_wait_for_a_restart_of_their_worker_or_their_lease(
-    store: Store, clock: list[datetime]
+    any_store: Store, clock: list[datetime]
 ) -> None:
-    inbox = Inbox(store)
+    inbox = Inbox(any_store)
     inbox.receive(SOURCE, batch(5, 3, 4))
     assert inbox.claim(SOURCE, 3, "w1")
     assert inbox.claim(SOURCE, 4, "w2")
@@ -62,8 +62,8 @@ def test_unfinished_updates_wait_for_a_restart_of_their_worker_or_their_lease(
     assert pending(inbox, "w1", take_over=True) == [3, 4, 5]
 
 
-def test_an_update_that_never_finishes_is_given_up(store: Store, clock: list[datetime]) -> None:
-    inbox = Inbox(store)
+def test_an_update_that_never_finishes_is_given_up(any_store: Store, clock: list[datetime]) -> None:
+    inbox = Inbox(any_store)
     inbox.receive(SOURCE, batch(7))
     for _ in range(MAX_ATTEMPTS):
         assert pending(inbox, take_over=True) == [7]
@@ -72,8 +72,10 @@ def test_an_update_that_never_finishes_is_given_up(store: Store, clock: list[dat
     assert inbox.state(SOURCE, 7) == "failed"
 
 
-def test_finished_updates_are_forgotten_after_a_while(store: Store, clock: list[datetime]) -> None:
-    inbox = Inbox(store)
+def test_finished_updates_are_forgotten_after_a_while(
+    any_store: Store, clock: list[datetime]
+) -> None:
+    inbox = Inbox(any_store)
     inbox.receive(SOURCE, batch(1, 2))
     inbox.done(SOURCE, 1)
     clock[0] += timedelta(days=3)
@@ -82,18 +84,18 @@ def test_finished_updates_are_forgotten_after_a_while(store: Store, clock: list[
     assert inbox.state(SOURCE, 2) == "pending"  # unfinished updates are never forgotten
 
 
-async def test_an_update_is_finished_in_the_transaction_of_its_effect(store: Store) -> None:
+async def test_an_update_is_finished_in_the_transaction_of_its_effect(any_store: Store) -> None:
     """A crash right after a handler's write must not replay it (a second press would take
     the vote back): the write and 'done' commit together, and only the handler's own."""
-    inbox = Inbox(store)
+    inbox = Inbox(any_store)
     inbox.receive(SOURCE, batch(1, 2))
 
     async def side_job() -> None:
-        store.subscribe(ChatRef("telegram", "7"), ["OpenAI"])
+        any_store.subscribe(ChatRef("telegram", "7"), ["OpenAI"])
 
     def failing_write() -> None:
-        with store.engine.write():
-            store.subscribe(CHAT, ["Microsoft"])
+        with any_store.engine.write():
+            any_store.subscribe(CHAT, ["Microsoft"])
             raise ZeroDivisionError
 
     with inbox.handling(SOURCE, 1):
@@ -103,10 +105,10 @@ async def test_an_update_is_finished_in_the_transaction_of_its_effect(store: Sto
         with pytest.raises(ZeroDivisionError):
             failing_write()  # rolled back: no effect, not finished
         assert inbox.state(SOURCE, 1) == "pending"
-        store.subscribe(CHAT, ["xAI"])
+        any_store.subscribe(CHAT, ["xAI"])
         assert inbox.state(SOURCE, 1) == "done"
     with inbox.handling(SOURCE, 2):
         pass  # a handler that wrote nothing is finished by its caller
-    store.subscribe(CHAT, ["Apple"])  # not a handler's write
+    any_store.subscribe(CHAT, ["Apple"])  # not a handler's write
     assert inbox.state(SOURCE, 2) == "pending"
-    assert [s.tag for s in store.subscriptions(CHAT)] == ["Apple", "xAI"]
+    assert [s.tag for s in any_store.subscriptions(CHAT)] == ["Apple", "xAI"]

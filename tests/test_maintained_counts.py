@@ -60,6 +60,8 @@ def kept(chat: Chat) -> dict[str, object]:
     }
 
 
+# SQLite only: the count comes from SQLite's statement trace (bench/press_bench.py counts a
+# press on both engines: PostgreSQL adds its write lock to the same statements).
 async def test_a_vote_press_runs_at_most_six_statements(chat: Chat) -> None:
     article_id = add(chat.ctx, article())
     post = chat.post(article_id)
@@ -76,42 +78,42 @@ async def test_a_vote_press_runs_at_most_six_statements(chat: Chat) -> None:
     assert poll is not None and [o.votes for o in poll.options] == [0, 1, 0, 0, 0]
 
 
-async def test_refused_presses_write_nothing(chat: Chat) -> None:
-    article_id = add(chat.ctx, article())
-    post = chat.post(article_id)
-    chat.ctx.store.set_poll_closed(article_id, True)
-    [reply] = await chat.press(vote_data(article_id, 1), "alice", on=post)
+async def test_refused_presses_write_nothing(any_chat: Chat) -> None:
+    article_id = add(any_chat.ctx, article())
+    post = any_chat.post(article_id)
+    any_chat.ctx.store.set_poll_closed(article_id, True)
+    [reply] = await any_chat.press(vote_data(article_id, 1), "alice", on=post)
     assert reply.notice and "geschlossen" in reply.notice.lower()
-    assert chat.ctx.store.stats().votes == 0
+    assert any_chat.ctx.store.stats().votes == 0
 
 
-async def test_counts_stay_true_through_every_change(chat: Chat) -> None:
-    store, mod = chat.ctx.store, chat.ctx.mod
-    first = add(chat.ctx, article("Eins", "Erster Text über Netze.", ("KI", "Netz")))
-    second = add(chat.ctx, article("Zwei", "Zweiter Text über Energie.", ("KI", "Energie")))
-    third = add(chat.ctx, article("Drei", "Dritter Text über Roboter.", ("Robotik",)))
+async def test_counts_stay_true_through_every_change(any_chat: Chat) -> None:
+    store, mod = any_chat.ctx.store, any_chat.ctx.mod
+    first = add(any_chat.ctx, article("Eins", "Erster Text über Netze.", ("KI", "Netz")))
+    second = add(any_chat.ctx, article("Zwei", "Zweiter Text über Energie.", ("KI", "Energie")))
+    third = add(any_chat.ctx, article("Drei", "Dritter Text über Roboter.", ("Robotik",)))
     old, new = ChatRef("telegram", "-1"), ChatRef("telegram", "-2")
     store.subscribe(old, ["KI", "Netz"], backlog=0)
     store.subscribe(new, ["KI", "Robotik"], backlog=0)
     store.subscribe(ChatRef("discord", "9"), ["KI"], backlog=0)
     for number, target in enumerate((first, first, second, third, third, third)):
         store.cast_vote(target, UserRef("telegram", f"u{number}", "U"), 1 + number % 5)
-    chat.post(first, "p1")
+    any_chat.post(first, "p1")
     store.record_post(second, MessageRef(new, "p2"), 0)
-    assert kept(chat) == counted_truth(chat)
+    assert kept(any_chat) == counted_truth(any_chat)
 
     mod.set_removed(second, True, "spam")
     store.cast_vote(first, UserRef("telegram", "u0", "U"), 1)  # taken back
     store.cast_vote(third, UserRef("telegram", "u3", "U"), 2)  # moved
     store.pause_chat(ChatRef("discord", "9"), "blocked")
     store.migrate_chat(old, new)  # "KI" clashes: one subscription stays
-    assert kept(chat) == counted_truth(chat)
+    assert kept(any_chat) == counted_truth(any_chat)
 
     mod.set_removed(second, False)
     mod.ban(UserRef("telegram", "u4", "U"), BOT_WIDE, "spam", "telegram:1")
     store.unsubscribe(new, ["Robotik"])
     store.engine.execute("DELETE FROM articles WHERE id = ?", (first,))
-    assert kept(chat) == counted_truth(chat)
+    assert kept(any_chat) == counted_truth(any_chat)
 
 
 def exact_top(chat: Chat, key: str | None, weight: float = 5.0) -> list[tuple[int, int]]:
@@ -137,14 +139,16 @@ def exact_top(chat: Chat, key: str | None, weight: float = 5.0) -> list[tuple[in
 
 @pytest.mark.parametrize("scan_tags_up_to", [3000, 0])
 async def test_top_ranks_as_counting_every_vote_would(
-    chat: Chat, monkeypatch: pytest.MonkeyPatch, scan_tags_up_to: int
+    any_chat: Chat, monkeypatch: pytest.MonkeyPatch, scan_tags_up_to: int
 ) -> None:
     # Small tags are rated by reading their articles, large ones through the ratings' index:
     # both ways, the same ranking.
     monkeypatch.setattr(storage.polls, "_SCAN_TAG_ARTICLES", scan_tags_up_to)
-    store = chat.ctx.store
+    store = any_chat.ctx.store
     ids = [
-        add(chat.ctx, article(f"Artikel {n}", f"Text Nummer {n} über Dinge.", ("KI",) * (n % 2)))
+        add(
+            any_chat.ctx, article(f"Artikel {n}", f"Text Nummer {n} über Dinge.", ("KI",) * (n % 2))
+        )
         for n in range(12)
     ]
 
@@ -159,17 +163,20 @@ async def test_top_ranks_as_counting_every_vote_would(
             for _ in range((wave + offset) % 4):
                 voter += 1
                 store.cast_vote(article_id, UserRef("telegram", str(voter), "V"), option)
-            assert top(None) == exact_top(chat, None)
-            assert top("KI") == exact_top(chat, "ki")
-    assert top(None, 0.0) == exact_top(chat, None, 0.0)
-    chat.ctx.mod.set_removed(exact_top(chat, None)[0][0], True)
-    assert top(None) == exact_top(chat, None)
+            assert top(None) == exact_top(any_chat, None)
+            assert top("KI") == exact_top(any_chat, "ki")
+    assert top(None, 0.0) == exact_top(any_chat, None, 0.0)
+    any_chat.ctx.mod.set_removed(exact_top(any_chat, None)[0][0], True)
+    assert top(None) == exact_top(any_chat, None)
 
 
-async def test_stale_posts_follow_votes_renders_and_failed_edits(chat: Chat) -> None:
-    store = chat.ctx.store
-    first, second = add(chat.ctx, article()), add(chat.ctx, article("Zwei", "Anderer Text."))
-    unposted = add(chat.ctx, article("Drei", "Noch ein Text."))
+async def test_stale_posts_follow_votes_renders_and_failed_edits(any_chat: Chat) -> None:
+    store = any_chat.ctx.store
+    first, second = (
+        add(any_chat.ctx, article()),
+        add(any_chat.ctx, article("Zwei", "Anderer Text.")),
+    )
+    unposted = add(any_chat.ctx, article("Drei", "Noch ein Text."))
     tg, dc = ChatRef("telegram", "1"), ChatRef("discord", "2")
     for n, (article_id, where) in enumerate(((first, tg), (first, dc), (second, tg))):
         store.record_post(article_id, MessageRef(where, f"m{n}"), 0)
@@ -193,13 +200,13 @@ async def test_stale_posts_follow_votes_renders_and_failed_edits(chat: Chat) -> 
     assert [p.article_id for p in store.stale_posts(["discord"])] == [unposted]
 
 
-async def test_recording_posts_of_an_article_already_queued_as_stale(chat: Chat) -> None:
+async def test_recording_posts_of_an_article_already_queued_as_stale(any_chat: Chat) -> None:
     """Recording a post is an upsert, and an upsert overrides a trigger's own conflict clause:
     a second stale post of a queued poll, or the same post recorded again while its poll is
     queued, must neither fail nor lose the queue entry (a press on a post with a stale sibling
     failed this way)."""
-    store = chat.ctx.store
-    article_id = add(chat.ctx, article())
+    store = any_chat.ctx.store
+    article_id = add(any_chat.ctx, article())
     first = MessageRef(ChatRef("telegram", "-1"), "1")
     second = MessageRef(ChatRef("telegram", "-2"), "2")
     store.record_post(article_id, first, 0)

@@ -5,10 +5,7 @@ way SQLite's do, checked against a real PostgreSQL server (pgserver) and a fresh
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
-import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ import pytest
 from storage.connection import known_migrations
 from storage.postgres_schema import MIGRATIONS
 from storage.store import Store
+from tests.postgres_server import PostgresServer
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 pgserver = pytest.importorskip("pgserver", reason="pgserver is not installed")
@@ -27,34 +25,16 @@ pgserver = pytest.importorskip("pgserver", reason="pgserver is not installed")
 SEARCH_ONLY = re.compile(r"^article_fts")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Any]:
-    # A short path: the server's unix socket lives in its data folder.
-    pgdata = Path(tempfile.mkdtemp(prefix="nbpg"))
-    try:
-        with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset; that is about pgserver's
-            # own lock files, not about anything tested here.
-            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-            srv = pgserver.get_server(pgdata, cleanup_mode="stop")
-    except Exception as err:  # pgserver fails in many ways; the reason is shown in the skip
-        shutil.rmtree(pgdata, ignore_errors=True)
-        pytest.skip(f"PostgreSQL (pgserver) could not start: {err}")
-    yield srv
-    srv.cleanup()  # stops the server; its data folder is ours to remove
-    shutil.rmtree(pgdata, ignore_errors=True)
-
-
 _databases = iter(range(1, 1_000_000))
 
 
 @pytest.fixture
-def pg(server: Any) -> Iterator[Any]:
+def pg(postgres_server: PostgresServer) -> Iterator[Any]:
     """A connection (autocommit) to a fresh database with every migration applied."""
     name = f"schema_test_{next(_databases)}"
-    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    conn = psycopg.connect(server.get_uri(name), autocommit=True)
+    conn = psycopg.connect(postgres_server.url_for(name), autocommit=True)
     try:
         for _name, script in MIGRATIONS:
             with conn.transaction():
@@ -62,8 +42,8 @@ def pg(server: Any) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
-        with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name}")
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture

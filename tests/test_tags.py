@@ -26,28 +26,30 @@ def queued(ctx: Ctx, chat: Chat) -> list[int]:
     return [d.article_id for d in ctx.store.deliveries_for_chat(chat.chat)]
 
 
-async def test_subscribe_cpp_gets_cpp_articles_and_not_c(chat: Chat, ctx: Ctx) -> None:
-    add(ctx, article(title="Über C", body="Ein Text über die Sprache C.", tags=("C",)))
-    assert "Abonniert: C++." in await chat.text("/subscribe C++")
-    assert [s.tag for s in ctx.store.subscriptions(chat.chat)] == ["C++"]
+async def test_subscribe_cpp_gets_cpp_articles_and_not_c(any_chat: Chat, any_ctx: Ctx) -> None:
+    add(any_ctx, article(title="Über C", body="Ein Text über die Sprache C.", tags=("C",)))
+    assert "Abonniert: C++." in await any_chat.text("/subscribe C++")
+    assert [s.tag for s in any_ctx.store.subscriptions(any_chat.chat)] == ["C++"]
     cpp = add(
-        ctx, article(title="Über C++", body="Ein Text über C++ und Templates.", tags=("C++",))
+        any_ctx, article(title="Über C++", body="Ein Text über C++ und Templates.", tags=("C++",))
     )
-    assert queued(ctx, chat) == [cpp]
+    assert queued(any_ctx, any_chat) == [cpp]
 
 
-async def test_a_post_shows_hashtags_that_subscribe_to_its_tags(chat: Chat, ctx: Ctx) -> None:
-    first = add(ctx, article(tags=MIXED))
-    post = await chat.text(f"/article {first}")
+async def test_a_post_shows_hashtags_that_subscribe_to_its_tags(
+    any_chat: Chat, any_ctx: Ctx
+) -> None:
+    first = add(any_ctx, article(tags=MIXED))
+    post = await any_chat.text(f"/article {first}")
     assert "#E_Autos #Künstliche_Intelligenz #R_D #Test_Tag" in post
-    reply = await chat.text("/subscribe E_Autos #Künstliche_Intelligenz #R_D Test_Tag")
+    reply = await any_chat.text("/subscribe E_Autos #Künstliche_Intelligenz #R_D Test_Tag")
     assert "Abonniert: E-Autos, Künstliche Intelligenz, R&D, Test<Tag>." in reply
     assert "Noch kein Artikel" not in reply  # all four were recognised as known tags
-    assert queued(ctx, chat) == [first]
-    assert "Schon abonniert: E-Autos" in await chat.text("/subscribe e-autos")
-    assert "Abo beendet: E-Autos" in await chat.text("/unsubscribe #E_Autos")
-    assert "Nicht abonniert" not in await chat.text("/unsubscribe #Test_Tag R_D")
-    assert [s.tag for s in ctx.store.subscriptions(chat.chat)] == ["Künstliche Intelligenz"]
+    assert queued(any_ctx, any_chat) == [first]
+    assert "Schon abonniert: E-Autos" in await any_chat.text("/subscribe e-autos")
+    assert "Abo beendet: E-Autos" in await any_chat.text("/unsubscribe #E_Autos")
+    assert "Nicht abonniert" not in await any_chat.text("/unsubscribe #Test_Tag R_D")
+    assert [s.tag for s in any_ctx.store.subscriptions(any_chat.chat)] == ["Künstliche Intelligenz"]
 
 
 @pytest.mark.parametrize(
@@ -63,44 +65,49 @@ async def test_a_post_shows_hashtags_that_subscribe_to_its_tags(chat: Chat, ctx:
     ],
 )
 async def test_every_spelling_of_a_tag_with_a_space_is_one_subscription(
-    chat: Chat, ctx: Ctx, typed: str
+    any_chat: Chat, any_ctx: Ctx, typed: str
 ) -> None:
-    add(ctx, article(tags=MIXED))
-    reply = await chat.text(f"/subscribe {typed} xAI")
+    add(any_ctx, article(tags=MIXED))
+    reply = await any_chat.text(f"/subscribe {typed} xAI")
     assert "Abonniert: Künstliche Intelligenz, xAI." in reply
-    assert [s.tag for s in ctx.store.subscriptions(chat.chat)] == ["Künstliche Intelligenz", "xAI"]
-    assert "Neueste Artikel zu Künstliche Intelligenz:" in await chat.text(f"/latest {typed}")
+    assert [s.tag for s in any_ctx.store.subscriptions(any_chat.chat)] == [
+        "Künstliche Intelligenz",
+        "xAI",
+    ]
+    assert "Neueste Artikel zu Künstliche Intelligenz:" in await any_chat.text(f"/latest {typed}")
 
 
-async def test_a_quoted_new_tag_is_one_tag_without_its_quotes(chat: Chat, ctx: Ctx) -> None:
-    reply = await chat.text('/subscribe "Quanten Computing" „Open Source“')
+async def test_a_quoted_new_tag_is_one_tag_without_its_quotes(any_chat: Chat, any_ctx: Ctx) -> None:
+    reply = await any_chat.text('/subscribe "Quanten Computing" „Open Source“')
     assert "Abonniert: Quanten Computing, Open Source." in reply
-    assert [s.tag for s in ctx.store.subscriptions(chat.chat)] == [
+    assert [s.tag for s in any_ctx.store.subscriptions(any_chat.chat)] == [
         "Open Source",
         "Quanten Computing",
     ]
 
 
-async def test_top_and_latest_take_the_hashtag_form(chat: Chat, ctx: Ctx) -> None:
-    rated = add(ctx, article(tags=("R&D",)))
-    await chat.press(vote_data(rated, 1), on=chat.post(rated))
-    assert "Am besten geschrieben zu R&D:" in await chat.text("/top #R_D")
-    assert "Neueste Artikel zu R&D:" in await chat.text("/latest R_D")
-    assert "Neueste Artikel zu C++:" not in await chat.text("/latest C++")
+async def test_top_and_latest_take_the_hashtag_form(any_chat: Chat, any_ctx: Ctx) -> None:
+    rated = add(any_ctx, article(tags=("R&D",)))
+    await any_chat.press(vote_data(rated, 1), on=any_chat.post(rated))
+    assert "Am besten geschrieben zu R&D:" in await any_chat.text("/top #R_D")
+    assert "Neueste Artikel zu R&D:" in await any_chat.text("/latest R_D")
+    assert "Neueste Artikel zu C++:" not in await any_chat.text("/latest C++")
 
 
-async def test_a_discord_completion_is_accepted_back(chat: Chat, ctx: Ctx) -> None:
-    add(ctx, article(tags=MIXED))
+async def test_a_discord_completion_is_accepted_back(any_chat: Chat, any_ctx: Ctx) -> None:
+    add(any_ctx, article(tags=MIXED))
 
     async def known(prefix: str, limit: int) -> list[str]:
-        return ctx.store.tags_matching(prefix, limit)
+        return any_ctx.store.tags_matching(prefix, limit)
 
     choices = await tag_choices("Künstliche Int", known, many=True)
     value = choices[0][1]
     assert value.startswith("Künstliche Intelligenz")
     # Discord hands an option over whole, as one argument.
-    cmd = Command(chat=chat.chat, user=chat.person("alice"), name="subscribe", args=(value,))
-    replies = await dispatch.handle_command(ctx, cmd)
+    cmd = Command(
+        chat=any_chat.chat, user=any_chat.person("alice"), name="subscribe", args=(value,)
+    )
+    replies = await dispatch.handle_command(any_ctx, cmd)
     assert "Abonniert: Künstliche Intelligenz." in replies[0].text.plain()
 
 
@@ -146,6 +153,7 @@ def test_feeds_add_tags_in_the_hashtag_form(tmp_path: Path) -> None:
     assert "Ladesäulen" in out
 
 
+# SQLite only: m009 rewrote stored SQLite data; PostgreSQL stores start after it (m001_core).
 def test_m009_rekeys_and_merges_stored_tags_and_subscriptions(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = Database(sqlite3.connect(path))
