@@ -198,6 +198,11 @@ class Runtime:
 
     # -- the update inbox: updates stored before the platform forgets them ---------------
 
+    def database_failed(self, err: BaseException) -> bool:
+        """Whether `err` is the database failing (a server gone away, a full disk), which
+        `storage_health` tells once per outage, rather than a bug worth a traceback."""
+        return storage_fault(err) is not None
+
     async def _inbox_call(self, source: str, call: Callable[[], T]) -> T:
         """A call into the update inbox in the database thread. The database failing it is
         reported to `storage_health` (one line per outage): the platform keeps what it could

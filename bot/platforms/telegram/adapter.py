@@ -272,6 +272,11 @@ class TelegramAdapter:
         err = context.error
         where = update.update_id if isinstance(update, Update) else "-"
         reason = self._redactor.redact(repr(err))
+        if err is not None and self.runtime.database_failed(err):
+            # A handler cut short by a database outage (said once by the runtime), after it
+            # answered or before anything was written: one line, no traceback.
+            log.warning("Telegram update %s cut short: %s", where, reason)
+            return
         log.error("Telegram update %s failed: %s", where, reason, exc_info=err)
 
     def _add_handlers(self, app: AnyApp) -> None:

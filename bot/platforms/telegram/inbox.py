@@ -50,7 +50,7 @@ class TelegramInbox:
             await self.runtime.updates_received(self.source, rows)
         except Exception as err:
             # A database outage is told once, by the runtime; each try here only at DEBUG.
-            level = logging.DEBUG if self.runtime.storage_health.outage else logging.WARNING
+            level = logging.DEBUG if self.runtime.database_failed(err) else logging.WARNING
             log.log(level, "cannot store %d Telegram updates: %s", len(updates), err)
             raise InboxUnavailable(f"cannot store updates: {type(err).__name__}") from err
 
@@ -175,9 +175,9 @@ class InboxProcessor(BaseUpdateProcessor):
             self._failed("cannot mark Telegram update %s handled", update_id, err)
 
     def _failed(self, message: str, update_id: int, err: Exception) -> None:
-        """During a database outage (said once by the runtime) one DEBUG
-        line; anything else with its traceback."""
-        if self._inbox.runtime.storage_health.outage:
+        """The database failing (said once per outage by the runtime) is one DEBUG line;
+        anything else is logged with its traceback."""
+        if self._inbox.runtime.database_failed(err):
             log.debug(message, update_id)
         else:
             log.error(message, update_id, exc_info=err)
