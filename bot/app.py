@@ -17,7 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.adapter_contract import Adapter, PlatformStartError
 from bot.delivery import Deliverer
 from bot.llm import answer_writer
-from bot.platforms.console import ConsoleAdapter
+from bot.platforms.console import SHARED_CHAT, ConsoleAdapter
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
@@ -25,7 +25,7 @@ from handlers.i18n import t
 from storage.connection import writable
 from storage.database_thread import DatabaseThread
 from storage.faults import Fault, StorageError, storage_fault
-from storage.models import ChatRef, UserRef
+from storage.models import ChatRef, ChatSettings, UserRef
 from storage.store import ALL_TAGS, Store
 
 log = logging.getLogger(__name__)
@@ -280,6 +280,8 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     # Only this terminal's chat: another process's terminal shows its own deliveries.
     app.add_adapter(console, only_chats=frozenset({console.chat.chat_id}))
     install_signal_handlers(app.stopping)
+    if name == settings.console_user:
+        await app.db.run(_take_over_shared_chat, store, console.chat)
     lang = await app.runtime.language(console.chat)
     if console.interactive:
         console.say(t("console.banner", lang, user=name))
@@ -302,6 +304,17 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     finally:
         await app.shutdown()
     return 0
+
+
+def _take_over_shared_chat(store: Store, chat: ChatRef) -> None:
+    """The shared terminal chat of older versions becomes the default person's own, once: its
+    subscriptions, settings and pending posts move to `chat`."""
+    shared = store.subscriptions(SHARED_CHAT) or store.chat_settings(SHARED_CHAT) != ChatSettings(
+        chat=SHARED_CHAT
+    )
+    if shared and chat != SHARED_CHAT:
+        store.migrate_chat(SHARED_CHAT, chat)
+        log.info("the shared terminal chat is now %s's own", chat.chat_id)
 
 
 def _subscribe_demo(store: Store, chat: ChatRef, settings: Settings) -> bool:

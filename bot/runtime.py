@@ -242,7 +242,10 @@ class Runtime:
         try:
             return [
                 article_post(
-                    a, self.store.get_poll(a.id), summary_chars=self.ctx.config.summary_chars
+                    a,
+                    self.store.get_poll(a.id),
+                    summary_chars=self.ctx.config.summary_chars,
+                    polls=self.ctx.config.polls,
                 )
                 for a in self.store.find_articles(query, limit=limit)
             ]
@@ -272,6 +275,7 @@ class Runtime:
                 article,
                 self.store.get_poll(article_id),
                 summary_chars=self.ctx.config.summary_chars,
+                polls=self.ctx.config.polls,
             )
         finally:
             current_language.reset(token)
