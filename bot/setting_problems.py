@@ -79,35 +79,56 @@ class SettingsError(Exception):
         return t(message, language, name=self.name, expected=expected, value=self.value, **params)
 
 
+Expected = tuple[str, dict[str, object]]  # a settings.expect.* key and its parameters
+
+
 def problem(err: ValidationError, fields: dict[str, FieldInfo]) -> SettingsError:
     """The first problem of a failed validation, in plain words."""
     first = err.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else ""
     name = f"NEWSBOT_{field.upper()}" if field else "?"
-    value = _shown(field, first.get("input"))
-    kind = first["type"]
     own = first.get("ctx", {}).get("error")
     if isinstance(own, SettingProblem):
-        if own.key.startswith("settings.expect."):
-            shown = own.value if field not in SECRET else None
-            return SettingsError(name, own.key, shown, params=own.params)
-        return SettingsError(name, "", message=own.key, params=own.params)
+        return _own(name, field, own)
+    expected = _expected(field, first["type"], fields)
+    if expected is not None:
+        key, params = expected
+        return SettingsError(name, key, _shown(field, first.get("input")), params=params)
+    return _other(name, field, first, own)
+
+
+def _own(name: str, field: str, own: SettingProblem) -> SettingsError:
+    """A problem one of the settings' own checks found."""
+    if own.key.startswith("settings.expect."):
+        shown = own.value if field not in SECRET else None
+        return SettingsError(name, own.key, shown, params=own.params)
+    return SettingsError(name, "", message=own.key, params=own.params)
+
+
+def _expected(field: str, kind: str, fields: dict[str, FieldInfo]) -> Expected | None:
+    """What a setting takes, for a value of the wrong kind or out of its range."""
+    if field in CHOICES:
+        return "settings.expect.choice", {"choices": CHOICES[field]}
+    if kind == "string_pattern_mismatch" and field in PATTERNS:
+        return PATTERNS[field], {}
+    if kind == "bool_parsing":
+        return "settings.expect.boolean", {}
+    if kind in _NUMBER_ERRORS and field in fields:
+        return _number(fields[field])
+    return None
+
+
+def _other(name: str, field: str, error: ErrorDetails, own: object) -> SettingsError:
+    kind = error["type"]
     if kind == "extra_forbidden":
         return SettingsError(name, "", message="settings.unknown")
-    if field in CHOICES:
-        return SettingsError(
-            name, "settings.expect.choice", value, params={"choices": CHOICES[field]}
-        )
-    if field in PATTERNS and kind == "string_pattern_mismatch":
-        return SettingsError(name, PATTERNS[field], value)
-    if kind == "bool_parsing":
-        return SettingsError(name, "settings.expect.boolean", value)
-    if kind in _NUMBER_ERRORS and field in fields:
-        return _number(name, fields[field], value)
     if kind in {"string_too_long", "string_too_short"}:
-        return _length(name, first)
-    if kind == "value_error" and isinstance(own, ValueError) and field not in SECRET:
-        # A check of a library's (a path that cannot be a store): its words, not the value.
+        limit = error.get("ctx", {}).get("max_length")
+        if limit is None:
+            return SettingsError(name, "settings.expect.not_empty")
+        return SettingsError(name, "settings.expect.at_most_chars", params={"max": limit})
+    if isinstance(own, ValueError) and field not in SECRET:
+        # A library's check (a path that cannot be a store): its words, never the value.
         return SettingsError(name, "", message="settings.because", params={"detail": str(own)})
     return SettingsError(name, "", message="settings.unusable")
 
@@ -119,8 +140,22 @@ def _shown(field: str, value: Any) -> str | None:
     return clean_name(str(value))[:40] or None
 
 
-def _number(name: str, info: FieldInfo, value: str | None) -> SettingsError:
+def _number(info: FieldInfo) -> Expected:
     whole = info.annotation is int
+    low, above, high = _bounds(info)
+    if whole and above and low is not None:
+        low, above = low + 1, False
+    if low is None or high is None:
+        return ("settings.expect.whole" if whole else "settings.expect.number"), {}
+    if above:
+        key = "settings.expect.number_above"
+    else:
+        key = "settings.expect.whole_from" if whole else "settings.expect.number_from"
+    return key, {"low": _plain(low), "high": _plain(high)}
+
+
+def _bounds(info: FieldInfo) -> tuple[float | None, bool, float | None]:
+    """The lowest value, whether it is excluded (gt), and the highest (le)."""
     low: float | None = None
     above = False
     high: float | None = None
@@ -132,24 +167,8 @@ def _number(name: str, info: FieldInfo, value: str | None) -> SettingsError:
             low, above = float(rule.gt), True
         if getattr(rule, "le", None) is not None:
             high = float(rule.le)
-    if whole and above and low is not None:
-        low, above = low + 1, False
-    if low is None or high is None:
-        key = "settings.expect.whole" if whole else "settings.expect.number"
-        return SettingsError(name, key, value)
-    if above:
-        key = "settings.expect.number_above"
-    else:
-        key = "settings.expect.whole_from" if whole else "settings.expect.number_from"
-    return SettingsError(name, key, value, params={"low": _plain(low), "high": _plain(high)})
+    return low, above, high
 
 
 def _plain(number: float) -> str:
     return str(int(number)) if number == int(number) else str(number)
-
-
-def _length(name: str, error: ErrorDetails) -> SettingsError:
-    limit = error.get("ctx", {}).get("max_length")
-    if limit is None:
-        return SettingsError(name, "settings.expect.not_empty")
-    return SettingsError(name, "settings.expect.at_most_chars", params={"max": limit})
