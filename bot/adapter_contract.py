@@ -35,7 +35,12 @@ class DeliveryError(Exception):
 
 class PlatformStartError(RuntimeError):
     """A platform could not start (a wrong token, no connection). The message is safe to show:
-    it never holds the token."""
+    it never holds the token. `exit_code`: 1 for a failure, 2 for a setting that cannot work
+    (README, exit codes)."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Adapter(Protocol):
@@ -67,3 +72,18 @@ class Adapter(Protocol):
 
     async def restrict_member(self, chat: ChatRef, user: UserRef, until: datetime | None) -> bool:
         """Mute the person in the chat until `until` (None lifts it); False without the right."""
+
+
+class Sharing:
+    """Whether other workers share the store, and so edit the same messages: then what this
+    process remembers a message shows may be out of date, and is not trusted. `epoch` counts
+    the changes, so that memory from before a change is forgotten."""
+
+    def __init__(self, shared: bool = False) -> None:
+        self.shared = shared
+        self.epoch = 0
+
+    def set(self, shared: bool) -> None:
+        if shared != self.shared:
+            self.shared = shared
+            self.epoch += 1

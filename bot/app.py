@@ -8,130 +8,31 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.adapter_contract import Adapter, PlatformStartError
 from bot.delivery import Deliverer
+from bot.jobs import Job
 from bot.llm import answer_writer
 from bot.platforms.console import SHARED_CHAT, ConsoleAdapter
-from bot.runtime import Runtime
+from bot.runtime import KEEP_HANDLED, Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
+from bot.workers import PRESENCE_LEASE, Presence, Singleton
 from handlers.i18n import t
 from storage.connection import writable
 from storage.database_thread import DatabaseThread
 from storage.faults import Fault, StorageError, storage_fault
+from storage.housekeeping import sweep
 from storage.models import ChatRef, ChatSettings, UserRef
 from storage.store import ALL_TAGS, Store
 
 log = logging.getLogger(__name__)
 
-
-class Job:
-    """A periodic coroutine that can also be kicked. A kick while it runs makes it run once
-    more right after, instead of being dropped, so nothing waits for the next interval. When
-    the database fails (full, read-only, locked) it waits, doubling the pause, and says so once
-    per outage instead of once per try."""
-
-    MAX_PAUSE = 60.0
-
-    def __init__(self, name: str, func: Callable[[], Awaitable[object]]) -> None:
-        self.name = name
-        self.func = func
-        self.running = False
-        self.again = False
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._current: asyncio.Task[Any] | None = None
-        self._cancelled = False
-        self._faults = 0  # storage faults in a row
-        self._resume_at = 0.0
-
-    async def run(self) -> None:
-        if self.running:
-            self.again = True
-            return
-        if self._cancelled or asyncio.get_running_loop().time() < self._resume_at:
-            return
-        self.running = True
-        self._idle.clear()
-        self._current = asyncio.current_task()
-        try:
-            while True:
-                self.again = False
-                try:
-                    await self.func()
-                except asyncio.CancelledError:
-                    if not self._cancelled or self._current is None:
-                        raise
-                    # Our own stop (cancel()): nothing to report.
-                    self._current.uncancel()
-                    break
-                except Exception as err:
-                    fault = storage_fault(err)
-                    if fault is None:
-                        log.exception("job %s failed", self.name)
-                    else:
-                        self._storage_failed(fault)
-                        break
-                else:
-                    self._storage_works()
-                if not self.again:
-                    break
-        finally:
-            self.running = False
-            self._current = None
-            self._idle.set()
-
-    def _storage_failed(self, fault: StorageError) -> None:
-        self._faults += 1
-        pause = min(2.0 ** (self._faults - 1), self.MAX_PAUSE)
-        self._resume_at = asyncio.get_running_loop().time() + pause
-        if self._faults == 1:
-            level = logging.WARNING if fault.transient else logging.ERROR
-            log.log(
-                level, "job %s: the database failed (%s); retrying with backoff", self.name, fault
-            )
-        else:
-            log.debug("job %s: the database still fails; next try in %g s", self.name, pause)
-
-    def _storage_works(self) -> None:
-        if self._faults:
-            log.warning("job %s: the database works again after %s tries", self.name, self._faults)
-        self._faults = 0
-        self._resume_at = 0.0
-
-    async def run_now(self) -> None:
-        """Run it and wait until a run that started after this call has finished."""
-        if self.running:
-            self.again = True
-            await self._idle.wait()
-        else:
-            await self.run()
-
-    def kick(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def cancel(self) -> None:
-        """Stop it: a run in progress is cancelled (for work that is safe to drop midway, such
-        as a fetch) and no run starts any more."""
-        self._cancelled = True
-        if self._current is not None:
-            self._current.cancel()
-
-    async def idle(self) -> None:
-        """Wait until no run is in progress, kicked or scheduled."""
-        while self._tasks or self.running:
-            if self._tasks:
-                await asyncio.gather(*list(self._tasks))
-            await self._idle.wait()
+HOUSEKEEPING_EVERY = 3600.0  # seconds
 
 
 def open_store(settings: Settings, *, read_only_ok: bool = False) -> Store:
@@ -155,24 +56,51 @@ class App:
     """One process of newsbot: the adapters that have tokens (or the terminal), the scheduler
     with its jobs, all on one asyncio loop."""
 
-    def __init__(self, settings: Settings, store: Store, *, worker: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        worker: str | None = None,
+        singletons: bool = True,
+    ) -> None:
         self.settings = settings
         self.store = store  # while the app runs, used in the database thread `db` only
         self.db = DatabaseThread()
         self.worker = worker or settings.worker()
         self.runtime = Runtime(store, settings.core_config(), self.db)
         self.deliverer = Deliverer(
-            self.runtime, max_attempts=settings.max_attempts, worker=self.worker
+            self.runtime,
+            max_attempts=settings.max_attempts,
+            worker=self.worker,
+            lease=settings.delivery_lease,
         )
         self.poller = SourcePoller.from_settings(
-            store, self.runtime.ctx.config, settings, db=self.db
+            store, self.runtime.ctx.config, settings, db=self.db, worker=self.worker
         )
         self.runtime.ctx.answers = answer_writer(settings)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        # Jobs that one worker at a time runs, whichever it is (bot/workers.py). A terminal
+        # session serves its own chat only: it runs them for itself, never for the workers.
+        self.singletons = {
+            name: Singleton(
+                name, func, store=store, db=self.db, holder=self.worker, seconds=settings.job_lease
+            )
+            for name, func in (
+                ("refresh", self.deliverer.refresh_stale),
+                ("demo", self._next_demo),
+                ("housekeeping", self._housekeeping),
+            )
+            if singletons
+        }
+        self.presence = Presence(store, self.db, self.worker)
         self.deliver_job = Job("deliver", self.deliverer.deliver_due)
-        self.refresh_job = Job("refresh", self.deliverer.refresh_stale)
+        jobs = self.singletons
+        self.refresh_job = Job("refresh", jobs.get("refresh", self.deliverer.refresh_stale))
         self.sources_job = Job("sources", self._poll_sources)
-        self.demo_job = Job("demo", self._next_demo)
+        self.demo_job = Job("demo", jobs.get("demo", self._next_demo))
+        self.housekeeping_job = Job("housekeeping", jobs.get("housekeeping", self._housekeeping))
+        self.presence_job = Job("presence", self._beat)
         self.demo = False
         self.runtime.on_wake(self.deliver_job.kick)
         self.runtime.on_wake(self.refresh_job.kick)
@@ -182,6 +110,16 @@ class App:
         report = await self.poller.poll_due()
         if report.new:
             self.runtime.wake()
+
+    async def _beat(self) -> None:
+        others = await self.presence.renew()
+        # On PostgreSQL the store is there to be shared: another worker may start any time.
+        self.runtime.sharing.set(bool(others) or self.store.engine.dialect == "postgresql")
+
+    async def _housekeeping(self) -> None:
+        swept = await self.db.run(sweep, self.store, self.runtime.inbox, KEEP_HANDLED)
+        if swept.updates or swept.mutes or swept.confirmations:
+            log.info("housekeeping: %s", swept)
 
     async def _next_demo(self) -> None:
         report = await self.db.run(ingest_next_demo, self.store, self.runtime.ctx.config)
@@ -195,6 +133,13 @@ class App:
         """Start the scheduler's jobs."""
         s = self.settings
         every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+        # Before any job or adapter acts: whether other workers share the store.
+        await self.presence_job.run_now()
+        beat = PRESENCE_LEASE / 3
+        self.scheduler.add_job(self.presence_job.run, "interval", seconds=beat, **every)
+        self.scheduler.add_job(
+            self.housekeeping_job.run, "interval", seconds=HOUSEKEEPING_EVERY, **every
+        )
         self.scheduler.add_job(self.deliver_job.run, "interval", seconds=s.deliver_every, **every)
         self.scheduler.add_job(self.refresh_job.run, "interval", seconds=s.refresh_every, **every)
         self.scheduler.add_job(self.sources_job.run, "interval", seconds=s.sources_every, **every)
@@ -231,7 +176,9 @@ class App:
         # A fetch in progress is safe to drop: the source stays due and is fetched next time.
         self.sources_job.cancel()
         self.demo_job.cancel()
-        for job in (self.deliver_job, self.refresh_job, self.sources_job, self.demo_job):
+        self.housekeeping_job.cancel()
+        jobs = (self.deliver_job, self.refresh_job, self.sources_job, self.demo_job)
+        for job in (*jobs, self.housekeeping_job, self.presence_job):
             await job.idle()
         if self.scheduler.running:
             # Nothing runs any more: the executor has nothing to cancel.
@@ -240,9 +187,21 @@ class App:
             with contextlib.suppress(Exception):
                 await adapter.stop()
         await self._release_claims()
+        await self._hand_over()
         # Calls still queued finish before the connection closes under them.
         self.db.close()
         self.store.close()
+
+    async def _hand_over(self) -> None:
+        """Leave the singleton jobs to the other workers now, not when the leases run out."""
+        try:
+            for singleton in self.singletons.values():
+                await singleton.release()
+            await self.presence.leave()
+        except Exception as err:
+            if storage_fault(err) is None:
+                raise
+            log.warning("cannot hand the jobs over at stop: %s", storage_fault(err))
 
     async def _release_claims(self) -> None:
         """Rows this process still holds go back to pending, their attempt not counted. (The
@@ -274,7 +233,9 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     at the end of piped input, what is due for this chat is shown, then it exits."""
     store = open_store(settings)
     # A terminal session is not a worker that restarts: its own id, never another's claims.
-    app = App(settings, store, worker=f"{settings.worker()}:console:{os.getpid()}")
+    app = App(
+        settings, store, worker=f"{settings.worker()}:console:{os.getpid()}", singletons=False
+    )
     name = user_name or settings.console_user
     console = ConsoleAdapter(app.runtime, UserRef("console", name, name, name))
     # Only this terminal's chat: another process's terminal shows its own deliveries.
@@ -364,7 +325,7 @@ async def run_platforms(settings: Settings) -> int:
         await app.stopping.wait()
     except PlatformStartError as err:
         sys.stderr.write(f"{err}\n")
-        return 1
+        return err.exit_code
     finally:
         await app.shutdown()
     return 0

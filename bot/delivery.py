@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 
@@ -33,7 +34,13 @@ class Deliverer:
     reached through the runtime's database thread only."""
 
     def __init__(
-        self, runtime: Runtime, *, max_attempts: int = 12, batch: int = 200, worker: str = ""
+        self,
+        runtime: Runtime,
+        *,
+        max_attempts: int = 12,
+        batch: int = 200,
+        worker: str = "",
+        lease: float = 60.0,
     ) -> None:
         self.runtime = runtime
         self.store = runtime.store
@@ -41,6 +48,9 @@ class Deliverer:
         self.max_attempts = max_attempts
         self.batch = batch
         self.worker = worker  # recorded on the rows it claims (deliveries.claimed_by)
+        # Rows held are renewed every third of it while their sends wait their turn; rows
+        # of a worker that died go to another worker at most this long after its last renewal.
+        self.lease = lease
         self.stopping = asyncio.Event()
 
     @property
@@ -65,21 +75,40 @@ class Deliverer:
                     only_chats=only_chats,
                     limit=self.batch,
                     worker=self.worker,
+                    lease=self.lease,
                 )
                 if not due:
                     return sent
                 by_chat: dict[ChatRef, list[Delivery]] = defaultdict(list)
                 for delivery in due:
                     by_chat[delivery.chat].append(delivery)
-                results = await asyncio.gather(
-                    *(self._send_chat(rows) for rows in by_chat.values())
-                )
+                renewal = asyncio.create_task(self._renew_claims())
+                try:
+                    results = await asyncio.gather(
+                        *(self._send_chat(rows) for rows in by_chat.values())
+                    )
+                finally:
+                    renewal.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await renewal
                 sent += sum(results)
                 if len(due) < self.batch:
                     return sent
             return sent
         finally:
             call_off.reset(token)
+
+    async def _renew_claims(self) -> None:
+        """While a batch is sent (paced sends may take longer than the lease), its rows stay
+        this worker's: no other worker sends them twice."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self.db.run(self.store.renew_delivery_claims, self.worker, self.lease)
+            except Exception as err:
+                if storage_fault(err) is None:
+                    raise
+                log.warning("cannot renew the lease of claimed deliveries: %s", err)
 
     async def _send_chat(self, rows: list[Delivery]) -> int:
         sent = 0
@@ -201,6 +230,8 @@ class Deliverer:
             return 0
         version = reply.poll_version if reply is not None else None
         await self.db.run(refreshed, self.store, post.id, version or 0)
+        if reply is not None:
+            await self.runtime.edit_landed(post.message, reply)
         return 1
 
     def _refresh_failed(self, post: Post, error: str) -> None:

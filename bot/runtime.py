@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from bot.adapter_contract import Adapter
+from bot.adapter_contract import Adapter, Sharing
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
@@ -17,15 +16,16 @@ from handlers.i18n import current_language, t
 from handlers.render import article_post
 from storage.database_thread import DatabaseThread
 from storage.inbox import Inbox, InboxUpdate
+from storage.leases import Lease
 from storage.models import ChatRef, MessageRef, UserRef
+from storage.post_refresh import overtaken
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
 # Finished updates are remembered this long: Telegram repeats an unconfirmed update for at
-# most a day, so a repeat always finds its row.
+# most a day, so a repeat always finds its row. (The housekeeping job forgets older ones.)
 KEEP_HANDLED = timedelta(days=2)
-PRUNE_EVERY = 3600.0  # seconds
 
 
 class Runtime:
@@ -41,7 +41,9 @@ class Runtime:
         self.only_chats: dict[str, frozenset[str]] = {}
         self._wake_listeners: list[Callable[[], None]] = []
         self.inbox = Inbox(store)
-        self._next_prune = 0.0
+        # Other workers share the store (bot/workers.py Presence sets it): no process may
+        # trust its memory of what a message shows.
+        self.sharing = Sharing()
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -168,6 +170,16 @@ class Runtime:
         await self.db.run(self.store.post_outdated, message)
         self.wake()
 
+    async def edit_landed(self, message: MessageRef, reply: Reply) -> None:
+        """An edit of a post arrived. With other workers, an edit of theirs showing newer
+        counts may have arrived before it: if the poll moved on past what this edit shows,
+        the refresh job edits the message once more, so the last edit shows the newest."""
+        version = reply.poll_version
+        if not self.sharing.shared or reply.article_id is None or version is None:
+            return
+        if await self.db.run(overtaken, self.store, message, version):
+            self.wake()
+
     async def posted(self, reply: Reply, message: MessageRef) -> None:
         """An adapter sent or edited a message showing an article: remember it, with the poll
         version it shows, so the coalescing job keeps its counts live."""
@@ -202,19 +214,31 @@ class Runtime:
         return self.inbox.handling(source, update_id)
 
     async def update_handled(self, source: str, update_id: int) -> None:
-        prune = time.monotonic() >= self._next_prune
-        if prune:
-            self._next_prune = time.monotonic() + PRUNE_EVERY
-        await self.db.run(self._update_handled, source, update_id, prune)
-
-    def _update_handled(self, source: str, update_id: int, prune: bool) -> None:
-        self.inbox.done(source, update_id)
-        if prune:
-            self.inbox.prune(KEEP_HANDLED)
+        await self.db.run(self.inbox.done, source, update_id)
 
     async def update_released(self, source: str, update_id: int) -> None:
         """A handler was cancelled before it finished: a restart handles the update."""
         await self.db.run(self.inbox.release, source, update_id)
+
+    # -- leases: what one worker at a time may do (storage/leases.py) ------------------------
+
+    async def take_lease(self, name: str, holder: str, seconds: float) -> Lease | None:
+        """Take or renew the lease `name` for `seconds`: None when taken, else the lease of
+        the other holder that runs."""
+        return await self.db.run(self._take_lease, name, holder, seconds)
+
+    def _take_lease(self, name: str, holder: str, seconds: float) -> Lease | None:
+        for _ in range(2):
+            if self.store.leases.take(name, holder, seconds):
+                return None
+            other = self.store.leases.holder(name)
+            if other is not None:
+                return other
+            # It expired between the two statements: try once more.
+        return Lease(name, "another worker", self.store.now())
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self.db.run(self.store.leases.release, name, holder)
 
     async def known_tags(self, prefix: str = "", limit: int = 25) -> list[str]:
         """Known tags for completion: those starting with `prefix` first, then those containing

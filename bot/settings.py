@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # Who holds a delivery while sending it; a restart with the same id takes back what a
     # crashed run held. Empty: this machine's host name (give each worker on one host its own).
     worker_id: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9._:@-]*$")
+    # Several workers on one store (README "Scaling out"): seconds a worker's claim on a
+    # delivery, and its lease on a singleton job or on Telegram polling, outlive its last
+    # renewal; a worker that dies hands them over at most this much later.
+    delivery_lease: float = Field(60.0, ge=3, le=3600)
+    job_lease: float = Field(15.0, ge=3, le=600)
+    telegram_poll_lease: float = Field(30.0, ge=3, le=600)
 
     telegram_token: SecretStr | None = None
     discord_token: SecretStr | None = None
@@ -132,6 +138,25 @@ class Settings(BaseSettings):
     discord_ready_timeout: float = Field(60.0, gt=0, le=600)
     # discord.py waits this long after the last server arrives before it is ready.
     discord_guild_ready_timeout: float = Field(2.0, ge=0, le=60)
+    # Gateway shards this worker runs (e.g. "0,1") out of discord_shard_count; empty: all of
+    # them (one process, discord.py's own choice when the count is empty too).
+    discord_shards: str = Field("", pattern=r"^\s*(\d{1,5}\s*(,\s*\d{1,5}\s*)*)?$")
+    discord_shard_count: int | None = Field(None, ge=1, le=65535)
+
+    @field_validator("discord_shard_count")
+    @classmethod
+    def _shards_within_count(cls, value: int | None, info: ValidationInfo) -> int | None:
+        shards = _shard_ids(info.data.get("discord_shards", ""))
+        if shards and value is None:
+            raise ValueError("NEWSBOT_DISCORD_SHARDS needs NEWSBOT_DISCORD_SHARD_COUNT")
+        if value is not None and any(shard >= value for shard in shards):
+            raise ValueError(f"every shard in NEWSBOT_DISCORD_SHARDS must be below {value}")
+        return value
+
+    def discord_shard_ids(self) -> list[int] | None:
+        """The shards this worker runs; None: every shard of discord_shard_count."""
+        return _shard_ids(self.discord_shards) or None
+
     # -- end discord --
 
     poll_question_de: str = "Wie bewerten Sie den Schreibstil des Artikels?"
@@ -239,6 +264,10 @@ class Settings(BaseSettings):
             warn_action=self.warn_action,
             warn_mute_seconds=self.warn_mute,
         )
+
+
+def _shard_ids(text: str) -> list[int]:
+    return sorted({int(part) for part in text.replace(" ", "").split(",") if part})
 
 
 def _five(labels: list[str]) -> tuple[str, str, str, str, str]:

@@ -114,8 +114,14 @@ class SourcePoller:
         jitter: float = 0.1,
         rng: random.Random | None = None,
         db: DatabaseThread | None = None,
+        worker: str = "",
+        claim_lease: float = 300.0,
     ) -> None:
         self.store = store  # used in the database thread `db` only
+        # With a worker name, each due source is claimed for `claim_lease` seconds before it is
+        # fetched, so that several workers never fetch one source at once.
+        self.worker = worker
+        self.claim_lease = claim_lease
         self.db = db or DatabaseThread()
         self.config = config
         self.backlog = backlog
@@ -133,6 +139,7 @@ class SourcePoller:
         settings: Settings,
         *,
         db: DatabaseThread | None = None,
+        worker: str = "",
     ) -> SourcePoller:
         fetcher = FeedFetcher(
             AddressGuard(allow_private=settings.allow_private_feeds),
@@ -151,13 +158,21 @@ class SourcePoller:
             concurrency=settings.feed_concurrency,
             jitter=settings.feed_jitter,
             db=db,
+            worker=worker,
+            # A fetch is bounded by feed_timeout; parsing and storing take the rest.
+            claim_lease=settings.feed_timeout + 120.0,
         )
 
     async def poll_due(self) -> IngestReport:
         report = IngestReport()
-        for outcome in await self.fetch_all(await self.db.run(self.store.due_feeds)):
+        for outcome in await self.fetch_all(await self.db.run(self._due)):
             report.merge(outcome.report)
         return report
+
+    def _due(self) -> list[Feed]:
+        if not self.worker:
+            return self.store.due_feeds()
+        return self.store.claim_due_feeds(self.worker, lease=self.claim_lease)
 
     async def fetch_all(self, feeds: list[Feed]) -> list[FeedOutcome]:
         """Fetch these sources now, at most `concurrency` at once, in the given order."""
@@ -174,6 +189,18 @@ class SourcePoller:
                 # One broken feed must not stop the others; it is retried with backoff.
                 log.exception("source %s: fetch failed unexpectedly", feed.id)
                 return await self._failed(feed, "failed", "internal", type(exc).__name__)
+            finally:
+                if self.worker:
+                    await self._release(feed)
+
+    async def _release(self, feed: Feed) -> None:
+        try:
+            await self.db.run(self.store.release_feed, feed.id, self.worker)
+        except Exception as err:
+            if storage_fault(err) is None:
+                raise
+            # Its claim runs out by itself; the source is not due before then anyway.
+            log.info("source %s: cannot give back the claim: %s", feed.id, err)
 
     async def fetch_feed(self, feed: Feed) -> FeedOutcome:
         if feed.kind == "path":

@@ -81,6 +81,30 @@ class Feeds:
         )
         return [_feed(r) for r in rows]
 
+    def claim_due(self, worker: str, *, lease: float, limit: int) -> list[Feed]:
+        """Due sources that no other worker is fetching, claimed by `worker` for `lease`
+        seconds (a worker that dies mid-fetch leaves its sources to the others then)."""
+        now = self.db.now()
+        with self.db.write():
+            rows = self.db.rows(
+                "SELECT * FROM feeds WHERE state='active' AND next_fetch <= ?"
+                " AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY next_fetch LIMIT ?",
+                (to_ts(now), to_ts(now), limit),
+            )
+            until = to_ts(now + timedelta(seconds=lease))
+            self.db.executemany(
+                "UPDATE feeds SET claimed_by=?, claimed_until=? WHERE id=?",
+                [(worker, until, r["id"]) for r in rows],
+            )
+        return [_feed(r) for r in rows]
+
+    def release(self, feed_id: int, worker: str) -> None:
+        """`worker` is done with its fetch of the source."""
+        self.db.execute(
+            "UPDATE feeds SET claimed_by=NULL, claimed_until=NULL WHERE id=? AND claimed_by=?",
+            (feed_id, worker),
+        )
+
     def fetched(
         self,
         feed_id: int,

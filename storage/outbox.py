@@ -142,6 +142,15 @@ class Outbox:
             (undo, worker),
         )
 
+    def renew_claims(self, worker: str, lease: float) -> int:
+        """`worker` is still at work on the rows it holds: their lease runs `lease` seconds
+        from now. Returns how many rows it holds."""
+        until = to_ts(self.db.now() + timedelta(seconds=lease))
+        return self.db.changes(
+            "UPDATE deliveries SET lease_until=? WHERE status='sending' AND claimed_by=?",
+            (until, worker),
+        )
+
     def sent(
         self, delivery_id: int, message: MessageRef, poll_version: int, language: str | None
     ) -> None:

@@ -84,3 +84,18 @@ def refresh_problems(store: Store, chat: ChatRef, limit: int = 5) -> list[Refres
         )
         for r in rows
     ]
+
+
+def overtaken(store: Store, message: MessageRef, version: int) -> bool:
+    """An edit showing poll `version` arrived at `message`; if the poll has moved on since,
+    another worker's newer edit may have arrived before it, so the message is marked for
+    the refresh job (True). Several workers edit a message in no agreed order: this makes
+    the last edit show the newest counts, at the price of one edit more."""
+    newer = store.engine.scalar(
+        "SELECT 1 FROM posts p JOIN polls q ON q.article_id = p.article_id"
+        " WHERE p.platform=? AND p.chat_id=? AND p.message_id=? AND q.version > ?",
+        (message.chat.platform, message.chat.chat_id, message.message_id, version),
+    )
+    if newer:
+        store.post_outdated(message)
+    return bool(newer)

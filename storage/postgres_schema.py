@@ -544,6 +544,18 @@ _FOLDED = "-- Folded into m001_core on PostgreSQL.\n"
 # The search column, its index and the word counts: storage/postgres_search.py owns them.
 _SEARCH = SEARCH_SCHEMA
 
+# m013: leases (a worker polls Telegram, runs a singleton job, is alive) and the claim on a
+# source being fetched, as on SQLite.
+_WORKER_LEASES = """
+CREATE TABLE leases (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    holder TEXT COLLATE "C" NOT NULL,
+    expires TEXT COLLATE "C" NOT NULL
+);
+ALTER TABLE feeds ADD COLUMN claimed_by TEXT COLLATE "C";
+ALTER TABLE feeds ADD COLUMN claimed_until TEXT COLLATE "C";
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -557,4 +569,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m010_post_refresh_backoff", _FOLDED),
     ("m011_maintained_counts", _FOLDED),
     ("m012_feed_body_hash", _FOLDED),
+    ("m013_worker_leases", _WORKER_LEASES),
 ]

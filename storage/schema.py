@@ -688,3 +688,23 @@ def m012_feed_body_hash(db: Database) -> None:
     # The digest of the last body of a feed that was parsed and stored in full: a server
     # that ignores conditional GET sends the same bytes again, and those need no parsing.
     db.execute("ALTER TABLE feeds ADD COLUMN body_hash TEXT")
+
+
+@migrations()
+def m013_worker_leases(db: Database) -> None:
+    # Several workers share one store: a lease names the one worker that may do a thing until
+    # it expires (poll Telegram, run a singleton job, be alive as a worker), and each source is
+    # claimed by the worker fetching it, so that a worker that dies leaves nothing held for
+    # longer than its lease.
+    _run(
+        db,
+        """
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires TEXT NOT NULL
+        );
+        ALTER TABLE feeds ADD COLUMN claimed_by TEXT;
+        ALTER TABLE feeds ADD COLUMN claimed_until TEXT;
+        """,
+    )

@@ -18,6 +18,7 @@ from storage.db import Connection, Db, utcnow
 from storage.db import from_ts as from_ts  # re-exported: the column format of times
 from storage.db import to_ts as to_ts
 from storage.feeds import Feeds
+from storage.leases import Leases
 from storage.location import Location
 from storage.maintenance import Maintenance
 from storage.models import (
@@ -85,6 +86,7 @@ class Store:
         self.feed_sources = Feeds(self.engine)
         self.audit_log = AuditLog(self.engine)
         self.maintenance = Maintenance(self.engine)
+        self.leases = Leases(self.engine)  # what several workers hand each other
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -304,6 +306,10 @@ class Store:
         """Give back every row `worker` holds; `count_attempt` when a send may have left."""
         return self.outbox.release_claims(worker, count_attempt=count_attempt)
 
+    def renew_delivery_claims(self, worker: str, lease: float) -> int:
+        """The rows `worker` holds stay its own for `lease` more seconds."""
+        return self.outbox.renew_claims(worker, lease)
+
     def delivery_sent(
         self,
         delivery_id: int,
@@ -391,6 +397,13 @@ class Store:
 
     def due_feeds(self) -> list[Feed]:
         return self.feed_sources.due()
+
+    def claim_due_feeds(self, worker: str, *, lease: float, limit: int = 500) -> list[Feed]:
+        """Due sources no other worker is fetching, claimed by `worker` (see Feeds.claim_due)."""
+        return self.feed_sources.claim_due(worker, lease=lease, limit=limit)
+
+    def release_feed(self, feed_id: int, worker: str) -> None:
+        self.feed_sources.release(feed_id, worker)
 
     def feed_fetched(
         self,

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from bot.adapter_contract import Sharing
 from bot.platforms.edit_batching import EditBatching, Shown
 from bot.platforms.keyed_locks import KeyedLocks
 from bot.platforms.lru import Lru
@@ -136,3 +137,18 @@ async def test_keyed_locks_are_dropped_when_free() -> None:
     async with locks.hold("a"):
         assert locks.busy("a") and len(locks) == 1
     assert not locks.busy("a") and len(locks) == 0
+
+
+async def test_with_other_workers_an_edit_is_sent_whatever_this_process_remembers() -> None:
+    # Another worker may have edited the message since: "counts 1" remembered here is not
+    # what it shows, so an edit back to it must go out, as a whole edit (no lighter one).
+    sharing = Sharing()
+    batching: EditBatching[str] = EditBatching(sharing=sharing)
+    platform = Platform()
+    batching.sent("m1", Shown(1, "counts 1"))
+    sharing.set(True)
+    assert await batching.edit("m1", Shown(3, "counts 1"), platform.sender("m1", Shown(3, "")))
+    assert [(key, before) for key, before, _ in platform.sent] == [("m1", None)]
+    # Alone again: what was remembered while others edited is forgotten, not trusted.
+    sharing.set(False)
+    assert batching.shown("m1") is None

@@ -45,7 +45,7 @@ class Watch(logging.Handler):
 
 @pytest.fixture
 def watch() -> Iterator[Watch]:
-    logger = logging.getLogger("bot.app")
+    logger = logging.getLogger("bot.jobs")
     handler, level = Watch(), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from bot.adapter_contract import Sharing
 from bot.platforms.keyed_locks import KeyedLocks
 from bot.platforms.lru import Lru
 
@@ -32,17 +33,26 @@ class Shown(Generic[Look]):
 class EditBatching(Generic[Look]):
     """The edits of one platform's messages, keyed by a string naming the message."""
 
-    def __init__(self, size: int = 20_000) -> None:
+    def __init__(self, size: int = 20_000, *, sharing: Sharing | None = None) -> None:
         # Bounded: a message forgotten here is edited once more than needed, nothing worse.
         self._shown: Lru[str, Shown[Look]] = Lru(size)
         self._wanted: Lru[str, int] = Lru(size)
         self._locks = KeyedLocks()
+        self._sharing = sharing or Sharing()
+        self._epoch = self._sharing.epoch
 
     def sent(self, key: str, shown: Shown[Look]) -> None:
         """A message was just sent showing `shown`."""
         self._shown.set(key, shown)
 
     def shown(self, key: str) -> Shown[Look] | None:
+        """What the message shows as far as this process knows; None when it does not know,
+        or when another worker may have edited it since (a shared store)."""
+        if self._epoch != self._sharing.epoch:
+            self._shown = Lru(self._shown.size)
+            self._epoch = self._sharing.epoch
+        if self._sharing.shared:
+            return None
         return self._shown.get(key)
 
     def busy(self, key: str) -> bool:
@@ -64,7 +74,7 @@ class EditBatching(Generic[Look]):
             before = self._wanted.get(key)
             self._wanted.set(key, version if before is None else max(before, version))
         async with self._locks.hold(key):
-            shown = self._shown.get(key)
+            shown = self.shown(key)
             settled = self._settled(key, version, shown)
             if settled is not None:
                 return settled

@@ -532,6 +532,15 @@ class _GatewaySession:
     def open(self) -> bool:
         return not self.closed and not self.ws.closed
 
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether this connection receives the guild's events: every guild without sharding,
+        else the guilds of its shard, (guild_id >> 22) % shard_count; DMs go to shard 0."""
+        shard = (self.identify or {}).get("shard")
+        if not shard:
+            return True
+        shard_id, count = int(shard[0]), int(shard[1])
+        return shard_id == (0 if guild_id is None else (guild_id >> 22) % count)
+
 
 @dataclass
 class _Call:
@@ -716,6 +725,12 @@ ROUTE_NAMES = frozenset(route[2] for route in _ROUTES) | {
     "edit_original_interaction_response",
     "delete_original_interaction_response",
 }
+
+
+def _guild_of(data: Json) -> int | None:
+    """The guild an event belongs to (GUILD_* events name it as "id"), for shard routing."""
+    guild_id = data.get("guild_id")
+    return int(guild_id) if guild_id is not None else None
 
 
 # --------------------------------------------------------------------------- patching
@@ -1293,8 +1308,9 @@ class FakeDiscord:
         return message
 
     async def dispatch(self, event: str, data: Json) -> None:
-        """Send any DISPATCH event to the connected client."""
-        session = self._active_session()
+        """Send any DISPATCH event to the connected client (the one whose shard serves the
+        event's guild)."""
+        session = self._active_session(_guild_of(data))
         if session is None:
             raise AssertionError(
                 f"FakeDiscord: no identified client to send {event}\n{self.summary()}"
@@ -1310,12 +1326,21 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- gateway
 
-    def _active_session(self) -> _GatewaySession | None:
-        # The newest identified open connection is "the" client (restarts make a new one).
+    def _active_session(self, guild_id: int | None = None) -> _GatewaySession | None:
+        # The newest identified open connection is "the" client (restarts make a new one);
+        # with shards, the newest one of the shard that serves the guild.
         for session in reversed(self.sessions):
-            if session.identified and session.open:
+            if session.identified and session.open and session.serves(guild_id):
                 return session
         return None
+
+    def shard_sessions(self, shard_id: int) -> list[_GatewaySession]:
+        """Connections that IDENTIFYed as this shard."""
+        return [
+            s
+            for s in self.sessions
+            if s.identify and (s.identify.get("shard") or [0])[0] == shard_id
+        ]
 
     async def _handle_gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(timeout=2.0, max_msg_size=0)
@@ -1384,10 +1409,11 @@ class FakeDiscord:
         session.identify = data
         session.intents = int(data.get("intents", 0))
         session.session_id = secrets.token_hex(16)
+        guilds = [g for g in self.guilds.values() if session.serves(g.id)]
         ready = {
             "v": API_VERSION,
             "user": {**self.bot.payload(), "verified": True, "mfa_enabled": False, "flags": 0},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.session_id,
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.application_id), "flags": 0},
@@ -1400,7 +1426,7 @@ class FakeDiscord:
         if "shard" in data:
             ready["shard"] = data["shard"]
         await self._send_dispatch(session, "READY", ready)
-        for guild in self.guilds.values():
+        for guild in guilds:
             await self._send_dispatch(session, "GUILD_CREATE", self._guild_create_payload(guild))
         session.identified = True
         self.identify_count += 1
@@ -1443,14 +1469,14 @@ class FakeDiscord:
 
     async def _dispatch_auto(self, event: str, data: Json, intent: int) -> None:
         # Events the real gateway sends on its own: only when a client listens with that intent.
-        session = self._active_session()
+        session = self._active_session(_guild_of(data))
         if session is not None and session.intents & intent:
             await self._send_dispatch(session, event, data)
 
     async def _dispatch_message_event(self, event: str, message: FakeMessage) -> None:
         if message.ephemeral:
             return
-        session = self._active_session()
+        session = self._active_session(message.guild_id)
         intent = INTENT_GUILD_MESSAGES if message.guild_id else INTENT_DIRECT_MESSAGES
         if session is None or not session.intents & intent:
             return

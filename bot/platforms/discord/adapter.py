@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import discord
@@ -37,11 +38,14 @@ def parse_guild_ids(text: str) -> list[int]:
 class NewsbotClient(discord.Client):
     """The discord.py client; everything it hears goes to the adapter."""
 
-    def __init__(self, adapter: DiscordAdapter, *, guild_ready_timeout: float) -> None:
+    def __init__(
+        self, adapter: DiscordAdapter, *, guild_ready_timeout: float, **shards: Any
+    ) -> None:
         super().__init__(
             intents=discord.Intents.default(),
             allowed_mentions=NO_MENTIONS,
             guild_ready_timeout=guild_ready_timeout,
+            **shards,
         )
         bound(self)  # every REST request with a connect and a read timeout
         self.adapter = adapter
@@ -65,6 +69,13 @@ class NewsbotClient(discord.Client):
         await self.adapter.channel_gone(thread.id, "discord: the thread was deleted")
 
 
+class ShardedNewsbotClient(NewsbotClient, discord.AutoShardedClient):
+    """The same client on some of the gateway's shards (NEWSBOT_DISCORD_SHARDS of
+    NEWSBOT_DISCORD_SHARD_COUNT): Discord sends each server's events and interactions to the
+    shard (server id >> 22) % count, so each worker answers the interactions its shards
+    receive, within Discord's 3 s; posts and edits go through REST from any worker."""
+
+
 class DiscordAdapter:
     """newsbot on Discord. One client per start(); the outbox worker calls send and edit."""
 
@@ -78,9 +89,11 @@ class DiscordAdapter:
         self.guild_ids = parse_guild_ids(settings.discord_guild_ids)
         self.ready_timeout = settings.discord_ready_timeout
         self.guild_ready_timeout = settings.discord_guild_ready_timeout
+        self.shard_count = settings.discord_shard_count
+        self.shard_ids = settings.discord_shard_ids()
         # For what a reply leaves open (it carries the language it was written in).
         self.language = runtime.ctx.config.default_language
-        self.outbound = Outbound(settings, self.language)
+        self.outbound = Outbound(settings, self.language, runtime.sharing)
         self.interactions = Interactions(runtime, self.outbound)
         self.members = MemberActions(lambda: self.client)
         self.client: NewsbotClient | None = None
@@ -105,7 +118,7 @@ class DiscordAdapter:
         """Log in (which syncs the commands), connect in a task, return once ready."""
         if self.client is not None:
             return
-        client = NewsbotClient(self, guild_ready_timeout=self.guild_ready_timeout)
+        client = self._client()
         try:
             await client.login(self._token.get_secret_value())
         except discord.LoginFailure:
@@ -121,13 +134,25 @@ class DiscordAdapter:
             {ready, self._gateway}, timeout=self.ready_timeout, return_when="FIRST_COMPLETED"
         )
         if ready in done:
-            log.info("discord: ready as %s in %s servers", client.user, len(client.guilds))
+            shards = f" (shards {self.shard_ids or 'all'} of {self.shard_count})"
+            where = shards if self.shard_count is not None else ""
+            log.info("discord: ready as %s in %s servers%s", client.user, len(client.guilds), where)
             return
         ready.cancel()
         gateway = self._gateway
         problem = gateway.exception() if gateway.done() and not gateway.cancelled() else None
         await self.stop()
         raise PlatformStartError(f"Discord did not become ready: {problem or 'timeout'}")
+
+    def _client(self) -> NewsbotClient:
+        if self.shard_count is None:
+            return NewsbotClient(self, guild_ready_timeout=self.guild_ready_timeout)
+        return ShardedNewsbotClient(
+            self,
+            guild_ready_timeout=self.guild_ready_timeout,
+            shard_count=self.shard_count,
+            shard_ids=self.shard_ids,
+        )
 
     async def stop(self) -> None:
         """Close the connection; what is still to be sent stays in the outbox."""

@@ -215,7 +215,9 @@ class Interactions:
                 if self.out.edits.busy(key) and not interaction.response.is_done():
                     # Its turn may come later than Discord's 3 s: keep the message meanwhile.
                     await interaction.response.defer()
-                await self.out.edits.edit(key, Shown(reply.poll_version, rendered.look()), send)
+                shown = Shown(reply.poll_version, rendered.look())
+                if await self.out.edits.edit(key, shown, send):
+                    await self.runtime.edit_landed(ref, reply)
             if not interaction.response.is_done():
                 await interaction.response.defer()  # a newer edit shows the press
         except SEND_ERRORS:

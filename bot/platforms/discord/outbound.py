@@ -8,7 +8,7 @@ import logging
 import aiohttp
 import discord
 
-from bot.adapter_contract import DeliveryError
+from bot.adapter_contract import DeliveryError, Sharing
 from bot.pacing import Limit, Pacer
 from bot.platforms.discord.identities import Channel, message_key
 from bot.platforms.discord.render import Rendered, render, thread_name
@@ -82,14 +82,16 @@ def refusal(channel: Channel, rendered: Rendered) -> DeliveryError | None:
 class Outbound:
     """Everything the outbox sends to Discord. `client` is set while the adapter runs."""
 
-    def __init__(self, settings: Settings, default_language: str) -> None:
+    def __init__(
+        self, settings: Settings, default_language: str, sharing: Sharing | None = None
+    ) -> None:
         per_channel = Limit(settings.discord_rate_per_channel, 5.0)
         self.pacer = Pacer(Limit(settings.discord_rate_overall, 1.0), lambda _key: [per_channel])
         self.language = default_language
         self.client: discord.Client | None = None
         # Channels fetched once because the cache lacked them (DMs, mostly).
         self.fetched: dict[int, Channel] = {}
-        self.edits: EditBatching[str] = EditBatching()
+        self.edits: EditBatching[str] = EditBatching(sharing=sharing)
 
     def connected(self) -> discord.Client:
         if self.client is None or self.client.is_closed():

@@ -36,6 +36,7 @@ from bot.platforms.telegram.inbox import (
 from bot.platforms.telegram.inline import Inline
 from bot.platforms.telegram.moderation import MemberActions
 from bot.platforms.telegram.outbound import AnyApp, Outbound
+from bot.platforms.telegram.polling_lease import PollingLease
 from bot.platforms.telegram.webhook import WebhookServer
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -58,7 +59,7 @@ ALLOWED_UPDATES = [
 ]
 # Loggers that may see the token besides this package's own: PTB's, httpx's, and ours that
 # log what a send failed with.
-GUARDED_LOGGERS = ("telegram", "httpx", "httpcore", "bot.delivery", "bot.app")
+GUARDED_LOGGERS = ("telegram", "httpx", "httpcore", "bot.delivery", "bot.app", "bot.jobs")
 
 
 class TelegramAdapter:
@@ -89,6 +90,7 @@ class TelegramAdapter:
         port = settings.telegram_webhook_port if settings.telegram_webhook_url else None
         self._inbox = TelegramInbox(runtime, self.bot_id, webhook_port=port)
         self._webhook: WebhookServer | None = None
+        self._poller = PollingLease(runtime, self.bot_id, settings, self._polling_lost)
 
     @property
     def username(self) -> str:
@@ -99,17 +101,21 @@ class TelegramAdapter:
     async def start(self) -> None:
         # Opt in to PTB 23's timedelta durations now; without it every RetryAfter warns.
         os.environ.setdefault("PTB_TIMEDELTA", "true")
+        if not self.settings.telegram_webhook_url:
+            await self._poller.take()
         self._guard_logs()
         app = self._build_app()
         try:
             await self._run(app)
         except (TelegramError, OSError) as err:
             await self._abort_start(app)
+            await self._poller.release()
             # InvalidToken quotes the token: only a redacted message leaves this method.
             reason = self._redactor.redact(f"{type(err).__name__}: {err}")
             raise PlatformStartError(f"Telegram could not start: {reason}") from None
         except BaseException:
             await self._abort_start(app)
+            await self._poller.release()
             raise
         mode = "webhook" if self.settings.telegram_webhook_url else "polling"
         log.info("Telegram: @%s running (%s)", self.username, mode)
@@ -183,6 +189,7 @@ class TelegramAdapter:
         await self._stop_webhook()
         if app is not None:
             await self._close(app)
+        await self._poller.release()
         self._logs.unguard()
 
     async def _start_webhook(self, app: AnyApp) -> None:
@@ -244,6 +251,13 @@ class TelegramAdapter:
         own += [f"{package}.identities"]
         libraries = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "telegram"]
         self._logs.guard([*libraries, *GUARDED_LOGGERS, *own])
+
+    async def _polling_lost(self) -> None:
+        """Another worker polls now (this one's lease ran out, the database being away): two
+        pollers would take turns cancelling each other's getUpdates, so this one stops."""
+        app = self.outbound.app
+        if app is not None and app.updater is not None and app.updater.running:
+            await app.updater.stop()
 
     def _polling_failed(self, err: TelegramError) -> None:
         level = logging.ERROR if isinstance(err, Conflict | InvalidToken) else logging.WARNING

@@ -243,10 +243,13 @@ class Inbound:
         """Edit the pressed message as the core rendered it (in the post's own language); the
         core has recorded it as shown already."""
         try:
-            await self.out.edit(ref, reply)
+            shown = await self.out.edit(ref, reply)
         except DeliveryError as err:
             log.info("cannot edit pressed message: %s", err.reason)
             await self.runtime.edit_failed(ref)
+            return
+        if shown:
+            await self.runtime.edit_landed(ref, reply)
 
 
 def _button_on_message(query: CallbackQuery) -> bool:

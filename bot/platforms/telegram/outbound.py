@@ -85,7 +85,7 @@ class Outbound:
         self.redactor = redactor
         self.pacer = pacer_for(settings)
         self.app: AnyApp | None = None
-        self._edits: EditBatching[Look] = EditBatching()
+        self._edits: EditBatching[Look] = EditBatching(sharing=runtime.sharing)
 
     def bot(self) -> Bot:
         if self.app is None:
