@@ -48,6 +48,11 @@ POLL_TIMEOUT = timedelta(seconds=10)  # long polling; stop() cancels a poll in f
 # Request timeouts in seconds: every call is bounded (connect + write + read + pool wait).
 CONNECT_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, POOL_TIMEOUT = 5.0, 15.0, 15.0, 5.0
 CONCURRENT_UPDATES = 64
+# Polling fetches again once this many fetched updates are unfinished at most, and no more
+# than fit under MAX_FETCHED: the handlers always have the next updates at hand, while what
+# they cannot take yet stays with Telegram (inbox.TelegramInbox.room_to_fetch).
+FETCH_AT_LEAST = 16
+MAX_FETCHED = CONCURRENT_UPDATES + FETCH_AT_LEAST
 ALLOWED_UPDATES = [
     "message",
     "channel_post",
@@ -87,7 +92,13 @@ class TelegramAdapter:
         self.inline = Inline(runtime)
         self.members = MemberActions(self.outbound.bot, self._redactor)
         port = settings.telegram_webhook_port if settings.telegram_webhook_url else None
-        self._inbox = TelegramInbox(runtime, self.bot_id, webhook_port=port)
+        self._inbox = TelegramInbox(
+            runtime,
+            self.bot_id,
+            webhook_port=port,
+            max_fetched=MAX_FETCHED,
+            fetch_at_least=FETCH_AT_LEAST,
+        )
         self._webhook: WebhookServer | None = None
 
     @property
@@ -219,6 +230,7 @@ class TelegramAdapter:
                 await server.stop()
 
     async def _close(self, app: AnyApp) -> None:
+        self._inbox.stop_fetching()
         try:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
