@@ -21,6 +21,7 @@ from bot.platforms.telegram.adapter import (
     ALLOWED_UPDATES,
     CONCURRENT_UPDATES,
     CONNECT_TIMEOUT,
+    CONNECTIONS,
     POLL_TIMEOUT,
     POOL_TIMEOUT,
     READ_TIMEOUT,
@@ -128,7 +129,7 @@ class BarePressBot:
     def __init__(self, api_root: str) -> None:
         self.votes: dict[tuple[int, int], dict[int, int]] = {}
         request = HTTPXRequest(
-            connection_pool_size=CONCURRENT_UPDATES,
+            connection_pool_size=CONNECTIONS,
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
             write_timeout=WRITE_TIMEOUT,
@@ -187,7 +188,7 @@ async def raw_posts(tg: FakeTelegram, payloads: list[dict[str, Any]]) -> Timed:
     adapter's connection pool, each taking the next payload (httpcore's pool gets slow when
     far more requests wait on it than it has connections, so a good client does not do that)."""
     url = f"{tg.api_root}/bot{TELEGRAM_TOKEN}/sendMessage"
-    limits = httpx.Limits(max_connections=CONCURRENT_UPDATES)
+    limits = httpx.Limits(max_connections=CONNECTIONS)
     async with httpx.AsyncClient(limits=limits, timeout=READ_TIMEOUT) as client:
 
         async def sender(queue: list[dict[str, Any]]) -> None:
@@ -197,7 +198,7 @@ async def raw_posts(tg: FakeTelegram, payloads: list[dict[str, Any]]) -> Timed:
 
         async def work() -> None:
             queue = payloads[::-1]
-            await asyncio.gather(*(sender(queue) for _ in range(CONCURRENT_UPDATES)))
+            await asyncio.gather(*(sender(queue) for _ in range(CONNECTIONS)))
 
         return await timed(len(payloads), work)
 

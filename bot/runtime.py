@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from datetime import timedelta
 
 from bot.adapter_contract import Adapter
@@ -15,7 +17,7 @@ from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
-from storage.database_thread import DatabaseThread
+from storage.database_thread import DatabaseThread, calling_task
 from storage.inbox import Inbox, InboxUpdate
 from storage.models import ChatRef, MessageRef, UserRef
 from storage.store import Store
@@ -26,6 +28,19 @@ log = logging.getLogger(__name__)
 # most a day, so a repeat always finds its row.
 KEEP_HANDLED = timedelta(days=2)
 PRUNE_EVERY = 3600.0  # seconds
+
+
+@dataclasses.dataclass(slots=True)
+class Handling:
+    """An update being handled. `written`: one of its handler's own write transactions has
+    come to its commit, which marks the update done in that transaction (storage/inbox.py),
+    so nothing is left to mark afterwards."""
+
+    task: object
+    written: bool = False
+
+
+_handling: ContextVar[Handling | None] = ContextVar("newsbot_runtime_handling", default=None)
 
 
 class Runtime:
@@ -40,7 +55,9 @@ class Runtime:
         # outbox worker takes only those chats' rows, and leaves the rest to their process.
         self.only_chats: dict[str, frozenset[str]] = {}
         self._wake_listeners: list[Callable[[], None]] = []
+        self._stale_listeners: list[Callable[[], None]] = []
         self.inbox = Inbox(store)
+        store.before_commit(self._note_write)
         self._next_prune = 0.0
 
     # -- wiring ---------------------------------------------------------------------------
@@ -56,8 +73,17 @@ class Runtime:
         """Called whenever something may have made deliveries due (a subscription, an ingest)."""
         self._wake_listeners.append(listener)
 
+    def on_stale_posts(self, listener: Callable[[], None]) -> None:
+        """Called whenever posts may show outdated counts (a vote), and on every wake()."""
+        self._stale_listeners.append(listener)
+
     def wake(self) -> None:
         for listener in self._wake_listeners:
+            listener()
+        self.posts_stale()
+
+    def posts_stale(self) -> None:
+        for listener in self._stale_listeners:
             listener()
 
     # -- what adapters call ---------------------------------------------------------------
@@ -160,7 +186,12 @@ class Runtime:
                     self._record_post(reply, pressed)
 
         replies = await dispatch.handle_press(self.ctx, press, then=record_shown)
-        self.wake()
+        if press.action == "vote":
+            # A vote makes other posts of the article stale; it queues no delivery, so the
+            # outbox worker is not woken for it (one database call less per press).
+            self.posts_stale()
+        else:
+            self.wake()
         return await self._in_language(replies, press.chat, press.locale)
 
     async def edit_failed(self, message: MessageRef) -> None:
@@ -195,14 +226,33 @@ class Runtime:
         included) is handling it already."""
         return await self.db.run(self.inbox.claim, source, update_id, worker)
 
-    def handling_update(
-        self, source: str, update_id: int
-    ) -> contextlib.AbstractContextManager[None]:
-        """Around a handler: what it commits marks the update done in the same transaction."""
-        return self.inbox.handling(source, update_id)
+    @contextlib.contextmanager
+    def handling_update(self, source: str, update_id: int) -> Iterator[Handling]:
+        """Around a handler: what it commits marks the update done in the same transaction;
+        the Handling says whether that happened (then update_handled is not needed)."""
+        handling = Handling(task=calling_task())
+        token = _handling.set(handling)
+        try:
+            with self.inbox.handling(source, update_id):
+                yield handling
+        finally:
+            _handling.reset(token)
 
-    async def update_handled(self, source: str, update_id: int) -> None:
+    def _note_write(self, conn: sqlite3.Connection) -> None:
+        # In the database thread, inside a write about to commit: the inbox marks the update
+        # done in it when the write is the handler's own (the same test as storage/inbox.py).
+        handling = _handling.get()
+        if handling is not None and handling.task is calling_task():
+            handling.written = True
+
+    async def update_handled(
+        self, source: str, update_id: int, handling: Handling | None = None
+    ) -> None:
+        """Mark the update done, unless its handler's own write did (`handling`), which
+        spares a database call per vote; the hourly pruning of old rows happens either way."""
         prune = time.monotonic() >= self._next_prune
+        if handling is not None and handling.written and not prune:
+            return
         if prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY
         await self.db.run(self._update_handled, source, update_id, prune)

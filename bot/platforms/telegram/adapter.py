@@ -20,7 +20,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot.adapter_contract import DeliveryError, PlatformStartError
 from bot.platforms.log_redaction import GuardedLoggers, Redactor
@@ -36,6 +35,7 @@ from bot.platforms.telegram.inbox import (
 from bot.platforms.telegram.inline import Inline
 from bot.platforms.telegram.moderation import MemberActions
 from bot.platforms.telegram.outbound import AnyApp, Outbound
+from bot.platforms.telegram.pooled_request import PooledRequest
 from bot.platforms.telegram.webhook import WebhookServer
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -48,6 +48,9 @@ POLL_TIMEOUT = timedelta(seconds=10)  # long polling; stop() cancels a poll in f
 # Request timeouts in seconds: every call is bounded (connect + write + read + pool wait).
 CONNECT_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, POOL_TIMEOUT = 5.0, 15.0, 15.0, 5.0
 CONCURRENT_UPDATES = 64
+# Connections to the Bot API for everything but getUpdates; requests beyond them wait their
+# turn outside httpx (pooled_request: the pool's own bookkeeping grows with its square).
+CONNECTIONS = 8
 # Polling fetches again once this many fetched updates are unfinished at most, and no more
 # than fit under MAX_FETCHED: the handlers always have the next updates at hand, while what
 # they cannot take yet stays with Telegram (inbox.TelegramInbox.room_to_fetch).
@@ -138,8 +141,8 @@ class TelegramAdapter:
             s.telegram_token.get_secret_value(),
             base_url=f"{root}/bot",
             base_file_url=f"{root}/file/bot",
-            request=HTTPXRequest(
-                connection_pool_size=CONCURRENT_UPDATES,
+            request=PooledRequest(
+                connection_pool_size=CONNECTIONS,
                 connect_timeout=CONNECT_TIMEOUT,
                 read_timeout=READ_TIMEOUT,
                 write_timeout=WRITE_TIMEOUT,

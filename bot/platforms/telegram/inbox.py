@@ -213,7 +213,7 @@ class InboxProcessor(BaseUpdateProcessor):
                 coroutine.close()  # never started: close it, or Python warns
             return
         try:
-            with runtime.handling_update(source, update_id):
+            with runtime.handling_update(source, update_id) as handling:
                 await coroutine
         except BaseException:
             # Cancelled at shutdown (handler errors never get here): a restart handles it.
@@ -223,7 +223,7 @@ class InboxProcessor(BaseUpdateProcessor):
                 log.exception("cannot release Telegram update %s", update_id)
             raise
         try:
-            await runtime.update_handled(source, update_id)
+            await runtime.update_handled(source, update_id, handling)
         except Exception:
             log.exception("cannot mark Telegram update %s handled", update_id)
 
