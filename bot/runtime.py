@@ -19,7 +19,7 @@ from handlers.i18n import current_language, t
 from handlers.render import article_post
 from storage.database_thread import DatabaseThread, calling_task
 from storage.inbox import Inbox, InboxUpdate
-from storage.models import ChatRef, MessageRef, UserRef
+from storage.models import ChatRef, Delivery, MessageRef, UserRef
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -326,14 +326,25 @@ class Runtime:
         finally:
             current_language.reset(token)
 
-    async def outgoing_post(self, article_id: int, chat: ChatRef) -> Outgoing | None:
-        """A delivery as the adapter sends it: the post in the chat's language, with the chat's
-        settings that shape the send (a discussion thread under it), so that the adapter never
-        asks the core in the middle of a send."""
-        return await self.db.run(self._outgoing_post, article_id, chat)
+    async def outgoing_posts(self, deliveries: Sequence[Delivery]) -> list[Outgoing | None]:
+        """Each delivery as the adapter sends it: the post in the chat's language, with the
+        chat's settings that shape the send (a discussion thread under it), so that the adapter
+        never asks the core in the middle of a send. One database call for the batch: an
+        article is read and rendered once per language, however many chats it goes to."""
+        return await self.db.run(self._outgoing_posts, list(deliveries))
 
-    def _outgoing_post(self, article_id: int, chat: ChatRef) -> Outgoing | None:
-        reply = self._render_post(article_id, chat)
-        if reply is None:
-            return None
-        return Outgoing(chat, reply, threads=self.store.chat_settings(chat).threads)
+    def _outgoing_posts(self, deliveries: list[Delivery]) -> list[Outgoing | None]:
+        rendered: dict[tuple[int, str], Reply | None] = {}
+        outgoing: list[Outgoing | None] = []
+        for delivery in deliveries:
+            settings = self.store.chat_settings(delivery.chat)
+            language = dispatch.chat_language(self.ctx, delivery.chat, settings=settings)
+            key = (delivery.article_id, language)
+            if key not in rendered:
+                rendered[key] = self._render_post(delivery.article_id, delivery.chat, language)
+            reply = rendered[key]
+            if reply is None:
+                outgoing.append(None)
+            else:
+                outgoing.append(Outgoing(delivery.chat, reply, threads=settings.threads))
+        return outgoing
