@@ -128,8 +128,9 @@ class BarePressBot:
 
     def __init__(self, api_root: str) -> None:
         self.votes: dict[tuple[int, int], dict[int, int]] = {}
+        # As PTB advises for concurrent updates: a connection for each handler.
         request = HTTPXRequest(
-            connection_pool_size=CONNECTIONS,
+            connection_pool_size=CONCURRENT_UPDATES,
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
             write_timeout=WRITE_TIMEOUT,
@@ -195,6 +196,8 @@ async def raw_posts(tg: FakeTelegram, payloads: list[dict[str, Any]]) -> Timed:
             while queue:
                 response = await client.post(url, json=queue.pop())
                 response.raise_for_status()
+                # A sender needs the new message's id (to edit it later), as newsbot does.
+                assert response.json()["result"]["message_id"]
 
         async def work() -> None:
             queue = payloads[::-1]
