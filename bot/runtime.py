@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -238,7 +237,7 @@ class Runtime:
         finally:
             _handling.reset(token)
 
-    def _note_write(self, conn: sqlite3.Connection) -> None:
+    def _note_write(self, conn: object) -> None:
         # In the database thread, inside a write about to commit: the inbox marks the update
         # done in it when the write is the handler's own (the same test as storage/inbox.py).
         handling = _handling.get()
