@@ -35,7 +35,7 @@ from bot.platforms.telegram.inbox import (
 from bot.platforms.telegram.inline import Inline
 from bot.platforms.telegram.moderation import MemberActions
 from bot.platforms.telegram.outbound import AnyApp, Outbound
-from bot.platforms.telegram.pooled_request import PooledRequest
+from bot.platforms.telegram.pooled_request import PooledRequest, bulk_send
 from bot.platforms.telegram.webhook import WebhookServer
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -51,6 +51,9 @@ CONCURRENT_UPDATES = 64
 # Connections to the Bot API for everything but getUpdates; requests beyond them wait their
 # turn outside httpx (pooled_request: the pool's own bookkeeping grows with its square).
 CONNECTIONS = 8
+# Of them, never taken by deliveries alone nor by people's presses alone: a press is answered
+# during a fan-out, and a fan-out goes on during a flood of presses.
+KEPT_FREE = 2
 # Polling fetches again once this many fetched updates are unfinished at most, and no more
 # than fit under MAX_FETCHED: the handlers always have the next updates at hand, while what
 # they cannot take yet stays with Telegram (inbox.TelegramInbox.room_to_fetch).
@@ -143,6 +146,7 @@ class TelegramAdapter:
             base_file_url=f"{root}/file/bot",
             request=PooledRequest(
                 connection_pool_size=CONNECTIONS,
+                kept_free=KEPT_FREE,
                 connect_timeout=CONNECT_TIMEOUT,
                 read_timeout=READ_TIMEOUT,
                 write_timeout=WRITE_TIMEOUT,
@@ -288,7 +292,8 @@ class TelegramAdapter:
     async def send(self, out: Outgoing) -> MessageRef:
         if out.chat.chat_id == INLINE:
             raise DeliveryError("inline messages have no chat to send to", permanent=True)
-        return await self.outbound.post(out.chat.chat_id, out.reply)
+        with bulk_send():
+            return await self.outbound.post(out.chat.chat_id, out.reply)
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         await self.outbound.edit(message, reply)
