@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
-from storage.faults import StorageError
+from storage.faults import StorageError, storage_fault
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StorageHealth:
@@ -49,3 +52,21 @@ class StorageHealth:
                 tries,
                 time.monotonic() - self._since,
             )
+
+    async def reporting(self, part: str, call: Awaitable[T]) -> T:
+        """Await a database call of `part`, reporting whether the database failed it."""
+        try:
+            result = await call
+        except Exception as err:
+            fault = storage_fault(err)
+            if fault is not None:
+                self.failed(part, fault)
+            raise
+        self.works(part)
+        return result
+
+    @staticmethod
+    def is_fault(err: BaseException) -> bool:
+        """Whether `err` is the database failing (a server gone away, a full disk), which is
+        told once per outage, rather than a bug worth a traceback."""
+        return storage_fault(err) is not None

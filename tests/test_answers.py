@@ -185,7 +185,7 @@ async def test_ask_without_content_words(archive: tuple[Chat, dict[str, int]]) -
     chat, _ = archive
     assert "zu häufig" in await chat.text("/ask Was ist das?")
     assert "Was möchtest du wissen?" in await chat.text("/ask ???")
-    assert "So geht es: /ask QUESTION" in await chat.text("/ask")
+    assert "So geht es: /ask FRAGE" in await chat.text("/ask")
 
 
 # --- generated answers ----------------------------------------------------------------------
