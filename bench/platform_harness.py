@@ -31,7 +31,7 @@ LIFTED |= {"discord_rate_per_channel": 10**6, "telegram_rate_per_group_minute": 
 def bot_environment(folder: Path, **env: str) -> Iterator[None]:
     """The environment of a production start, pointed at a fresh database in `folder`."""
     values = {
-        "NEWSBOT_CONFIG": str(folder / "absent.toml"),
+        "NEWSBOT_CONFIG": "",
         "NEWSBOT_DB": str(folder / "newsbot.db"),
         "NEWSBOT_DEMO": "false",
         "PTB_TIMEDELTA": "true",

@@ -57,7 +57,7 @@ class CountingConnection:
 
 
 def core_config() -> CoreConfig:
-    os.environ["NEWSBOT_CONFIG"] = "/nonexistent/newsbot.toml"
+    os.environ["NEWSBOT_CONFIG"] = ""
     return load_settings(demo=False).core_config()
 
 

@@ -40,7 +40,7 @@ def environment(folder: Path) -> dict[str, str]:
     env |= {
         "PYTHONPATH": str(ROOT),
         "NEWSBOT_DB": str(folder / "newsbot.db"),
-        "NEWSBOT_CONFIG": str(folder / "absent.toml"),
+        "NEWSBOT_CONFIG": "",
     }
     return env
 

@@ -33,7 +33,7 @@ ROUNDS = 3
 
 
 def core_config() -> CoreConfig:
-    os.environ["NEWSBOT_CONFIG"] = "/nonexistent/newsbot.toml"
+    os.environ["NEWSBOT_CONFIG"] = ""
     os.environ["NEWSBOT_ADMINS"] = "console:bench-admin"
     return load_settings(demo=False).core_config()
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from handlers.events import Outgoing, Reply
+from handlers.i18n import t
 from storage.models import ChatRef, MessageRef, UserRef
 
 
@@ -38,9 +39,17 @@ class PlatformStartError(RuntimeError):
     it never holds the token. `exit_code`: 1 for a failure, 2 for a setting that cannot work
     (README, exit codes)."""
 
-    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+    def __init__(
+        self, message: str, *, exit_code: int = 1, key: str = "", **params: object
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.key, self.params = key, params
+
+    def line(self) -> str:
+        """What the person is told: the message `key` in the current language when there is
+        one, else the message as given."""
+        return t(self.key, **self.params) if self.key else str(self)
 
 
 class Adapter(Protocol):

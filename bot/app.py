@@ -332,7 +332,7 @@ async def run_platforms(settings: Settings) -> int:
         await app.start()
         await app.stopping.wait()
     except PlatformStartError as err:
-        sys.stderr.write(f"{err}\n")
+        sys.stderr.write(err.line() + "\n")
         return err.exit_code
     finally:
         await app.shutdown()

@@ -11,28 +11,26 @@ from bot.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 # Imported when a command runs, as in bot/cli.py: `newsbot --help` loads none of this.
 if TYPE_CHECKING:
+    from bot.cli_parser import Commands
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def add_db_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pathlib import Path
+def add_db_parser(sub: Commands) -> None:
+    from bot.cli_parser import command_parser
+    from handlers.i18n import t
 
-    db = sub.add_parser("db", help="database maintenance")
-    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    dsub.add_parser("migrate", help="apply pending migrations")
-    backup = dsub.add_parser("backup", help="write an online backup (SQLite)")
-    backup.add_argument("path", type=Path)
-    dsub.add_parser("stats", help="counts and size")
-    copy = dsub.add_parser(
-        "copy",
-        help="copy a whole store into an empty one: SQLite to PostgreSQL or back",
-        description="SOURCE and TARGET are each a file path, sqlite:///path or "
-        "postgresql://user:password@host:5432/db. The target is migrated and must hold no rows.",
-    )
-    copy.add_argument("source", metavar="SOURCE")
-    copy.add_argument("target", metavar="TARGET")
+    db = command_parser(sub, "db", "db")
+    dsub = db.add_subparsers(dest="db_command", metavar=t("cli.help.action_metavar"))
+    command_parser(dsub, "migrate", "db.migrate")
+    backup = command_parser(dsub, "backup", "db.backup")
+    backup.add_argument("path", metavar=t("cli.help.file_metavar"), help=t("cli.help.backup_file"))
+    backup.add_argument("--force", action="store_true", help=t("cli.help.db.force"))
+    command_parser(dsub, "stats", "db.stats")
+    copy = command_parser(dsub, "copy", "db.copy")
+    copy.add_argument("source", metavar="SOURCE", help=t("cli.help.copy_source"))
+    copy.add_argument("target", metavar="TARGET", help=t("cli.help.copy_target"))
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
@@ -75,6 +73,11 @@ def db_read(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     from handlers.i18n import t
     from storage.faults import StorageError
 
+    if args.db_command == "backup":
+        refusal = backup_refusal(args.path, force=args.force)
+        if refusal is not None:
+            sys.stderr.write(refusal + "\n")
+            return EXIT_USAGE
     store = open_store(settings, read_only_ok=True)
     try:
         if args.db_command == "backup":
@@ -93,6 +96,25 @@ def db_read(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def backup_refusal(target: str, *, force: bool) -> str | None:
+    """Why the backup may not be written to `target` as given, in one line; None when it
+    may. A missing folder is made, and an existing file replaced, only with --force."""
+    from pathlib import Path
+
+    from handlers.i18n import t
+
+    if not target.strip():
+        return t("cli.db.backup_no_path")
+    path = Path(target)
+    if path.is_dir():
+        return t("cli.db.backup_is_folder", path=target)
+    if path.exists() and not force:
+        return t("cli.db.backup_exists", path=target)
+    if not path.parent.is_dir() and not force:
+        return t("cli.db.backup_no_folder", path=target, folder=str(path.parent))
+    return None
 
 
 def db_copy(source_text: str, target_text: str, out: TextIO) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -12,6 +13,7 @@ from bot.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, record_ids
 # Imported when a command runs, as in bot/cli.py: `newsbot --help` loads none of this.
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from storage.models import Feed
     from storage.store import Store
 
 FeedsAction = Callable[["Settings", "Store", argparse.Namespace, TextIO], int]
@@ -66,21 +68,51 @@ def source_location(location: str, out: TextIO) -> tuple[str, str] | None:
     return str(path), "path"
 
 
+FEED_COLUMNS = (
+    "id", "state", "kind", "location", "tags", "interval", "last_ok", "next", "failures", "error",
+)  # fmt: skip
+
+
+def feed_row(feed: Feed) -> dict[str, object]:
+    def when(moment: datetime | None) -> str | None:
+        return moment.isoformat(timespec="seconds") if moment else None
+
+    return {
+        "id": feed.id,
+        "state": feed.state,
+        "kind": feed.kind,
+        "location": feed.location,
+        "tags": list(feed.tags),
+        "interval": feed.interval_seconds,
+        "last_ok": when(feed.last_success),
+        "next": when(feed.next_fetch),
+        "failures": feed.failures,
+        "error": feed.last_error,
+    }
+
+
 def feeds_list(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    """One row per source under a header of tab-separated columns, or a JSON list."""
     from handlers.i18n import t
 
-    feeds = store.feeds()
-    if not feeds:
+    rows = [feed_row(feed) for feed in store.feeds()]
+    if args.format == "json":
+        import json
+
+        json.dump(rows, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    if not rows:
         out.write(t("cli.feeds.none") + "\n")
-    for feed in feeds:
-        shown_tags = ",".join(feed.tags) or "-"
-        last = feed.last_success.isoformat(timespec="seconds") if feed.last_success else "-"
-        nxt = feed.next_fetch.isoformat(timespec="seconds") if feed.next_fetch else "-"
-        out.write(
-            f"{feed.id}\t{feed.state}\t{feed.kind}\t{feed.location}\ttags={shown_tags}"
-            f"\tevery={feed.interval_seconds}s\tlast_ok={last}\tnext={nxt}"
-            f"\tfailures={feed.failures}\terror={feed.last_error or '-'}\n"
-        )
+        return EXIT_OK
+    out.write("\t".join(FEED_COLUMNS) + "\n")
+    for row in rows:
+        cells = [row[column] for column in FEED_COLUMNS]
+        shown = [
+            ",".join(cell) if isinstance(cell, list) else "-" if cell in (None, "", []) else cell
+            for cell in cells
+        ]
+        out.write("\t".join(str(cell) or "-" for cell in shown) + "\n")
     return EXIT_OK
 
 

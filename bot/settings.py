@@ -26,8 +26,11 @@ from storage.location import BadLocation, Location, parse_location
 CONFIG_FILE_ENV = "NEWSBOT_CONFIG"
 
 
-def _toml_path() -> Path:
-    return Path(os.environ.get(CONFIG_FILE_ENV, "newsbot.toml"))
+def _toml_path() -> Path | None:
+    named = os.environ.get(CONFIG_FILE_ENV)
+    if named == "":
+        return None
+    return Path(named or "newsbot.toml")
 
 
 def _split(value: object) -> object:
@@ -197,6 +200,15 @@ class Settings(BaseSettings):
     llm_url: str | None = Field(None, pattern=r"^https?://\S+$")
     llm_model: str = Field("", max_length=200)
     llm_api_key: SecretStr | None = None
+
+    @field_validator("llm_model")
+    @classmethod
+    def _model_with_url(cls, value: str, info: ValidationInfo) -> str:
+        # Without a model name the server cannot be asked: say so at start, not at every /ask.
+        if info.data.get("llm_url") and not value.strip():
+            raise SettingProblem("settings.required_with", other="NEWSBOT_LLM_URL")
+        return value
+
     llm_timeout: float = Field(20.0, gt=0, le=120)
 
     # What follows the last allowed warning: a mute for warn_mute seconds, a ban, or nothing.
@@ -275,6 +287,11 @@ def _five(labels: list[str]) -> tuple[str, str, str, str, str]:
 
 
 def load_settings(**overrides: object) -> Settings:
+    named = os.environ.get(CONFIG_FILE_ENV)
+    # A file asked for by name and not there is a mistake; only the default newsbot.toml is
+    # optional. An empty NEWSBOT_CONFIG means: no settings file.
+    if named and not Path(named).is_file():
+        raise SettingsError("", "", message="settings.config_missing", params={"path": named})
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:

@@ -73,7 +73,7 @@ def configure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dc: FakeDiscord, 
         "NEWSBOT_DB": str(tmp_path / "newsbot.db"),
         "NEWSBOT_DEMO": "false",
         "NEWSBOT_DISCORD_TOKEN": dc.token,
-        "NEWSBOT_CONFIG": str(tmp_path / "absent.toml"),
+        "NEWSBOT_CONFIG": "",
         # discord.py waits 2 s after the last server by default.
         "NEWSBOT_DISCORD_GUILD_READY_TIMEOUT": "0.05",
         "NEWSBOT_DISCORD_READY_TIMEOUT": "10",

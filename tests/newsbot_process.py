@@ -26,7 +26,7 @@ def base_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     }
     env |= {
         "NEWSBOT_DB": str(tmp_path / "newsbot.db"),
-        "NEWSBOT_CONFIG": str(tmp_path / "absent.toml"),
+        "NEWSBOT_CONFIG": "",
         "NEWSBOT_DEMO": "false",
         "PTB_TIMEDELTA": "true",
     }

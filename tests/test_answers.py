@@ -74,7 +74,7 @@ def archive_db(
         template = server.create_database()
         location = server.url_for(template)
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("NEWSBOT_CONFIG", str(folder / "absent.toml"))
+        env.setenv("NEWSBOT_CONFIG", "")
         config = load_settings().core_config()
     store = Store(location)
     store.migrate()

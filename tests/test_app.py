@@ -39,7 +39,7 @@ class Screen(io.StringIO):
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
     return load_settings(db=tmp_path / "bot.db", demo=False)
 
 

@@ -15,11 +15,13 @@ SAMPLE = DATA / "sample_de.txt"
 
 
 class Newsbot:
-    def __init__(self, tmp_path: Path, **env: str) -> None:
+    def __init__(self, tmp_path: Path, language: str | None = "de", **env: str) -> None:
+        """newsbot in `tmp_path` (its newsbot.toml, when there is one), speaking `language`
+        (NEWSBOT_LANGUAGE; None: unset, so the CLI speaks English and chats German)."""
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")} | {
             "NEWSBOT_DB": str(tmp_path / "newsbot.db"),
-            "NEWSBOT_CONFIG": str(tmp_path / "newsbot.toml"),
             "NEWSBOT_DEMO": "false",
+            **({"NEWSBOT_LANGUAGE": language} if language else {}),
             **env,
         }
         self.cwd = tmp_path
@@ -111,8 +113,11 @@ def test_feeds_add_list_remove_and_the_scheduler_picks_them_up(
     folder.mkdir()
     (folder / "a.txt").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     assert "Quelle 1 hinzugefügt" in newsbot("feeds", "add", str(folder), "--tags", "Cloud").stdout
-    listing = newsbot("feeds", "list").stdout
-    assert "\tactive\tpath\t" in listing and "tags=Cloud" in listing
+    listing = newsbot("feeds", "list").stdout.splitlines()
+    assert listing[0].split("\t")[:5] == ["id", "state", "kind", "location", "tags"]
+    assert listing[1].split("\t")[:5] == ["1", "active", "path", str(folder), "Cloud"]
+    (listed,) = json.loads(newsbot("feeds", "list", "--format", "json").stdout)
+    assert (listed["id"], listed["location"], listed["tags"]) == (1, str(folder), ["Cloud"])
     out = newsbot("chat", stdin="/subscribe Cloud\n/tags\n").stdout
     assert "#Microsoft #xAI #OpenAI #Cloud" in out
     assert "Quelle 1 entfernt" in newsbot("feeds", "remove", "1").stdout
@@ -129,7 +134,7 @@ def test_an_invalid_setting_is_one_clear_line_and_exit_code_2(tmp_path: Path) ->
 
 def test_settings_from_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "newsbot.toml").write_text('language = "en"\n', encoding="utf-8")
-    bot = Newsbot(tmp_path)
+    bot = Newsbot(tmp_path, language=None)
     assert "Unknown command /nope" in bot("chat", stdin="/nope\n").stdout
 
 
@@ -211,5 +216,5 @@ def test_a_platform_that_cannot_start_is_one_line_without_the_token(tmp_path: Pa
     )
     proc = bot("run", check=False)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("Telegram could not start")
+    assert proc.stderr.startswith("Telegram konnte nicht starten")
     assert "Traceback" not in proc.stderr and "SECRET" not in proc.stderr + proc.stdout

@@ -37,7 +37,7 @@ DENIED = {
 
 @pytest.fixture
 async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> App:
-    monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
     settings = load_settings(db=tmp_path / "bot.db", demo=False)
     app = App(settings, open_store(settings))
     store_article(app.store, settings.core_config(), article())

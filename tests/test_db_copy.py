@@ -163,7 +163,7 @@ def newsbot(
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")} | {
         "NEWSBOT_DB": db or str(tmp_path / "newsbot.db"),
-        "NEWSBOT_CONFIG": str(tmp_path / "absent.toml"),
+        "NEWSBOT_CONFIG": "",
         "NEWSBOT_LANGUAGE": "en",
         "NEWSBOT_DEMO": "false",
     }

@@ -572,7 +572,8 @@ async def newsbot(tmp_path: Path, *args: str, private: bool = True) -> tuple[int
     """`newsbot ARGS` in a real process; the loop keeps serving feeds meanwhile."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")} | {
         "NEWSBOT_DB": str(tmp_path / "newsbot.db"),
-        "NEWSBOT_CONFIG": str(tmp_path / "newsbot.toml"),
+        "NEWSBOT_CONFIG": "",
+        "NEWSBOT_LANGUAGE": "de",
         "NEWSBOT_DEMO": "false",
         "NEWSBOT_ALLOW_PRIVATE_FEEDS": "true" if private else "false",
     }

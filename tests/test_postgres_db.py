@@ -170,7 +170,7 @@ def run_newsbot(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedPro
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")} | {
         "NEWSBOT_DB": url,
-        "NEWSBOT_CONFIG": str(tmp_path / "absent.toml"),
+        "NEWSBOT_CONFIG": "",
         "NEWSBOT_LANGUAGE": "en",
     }
     return subprocess.run(

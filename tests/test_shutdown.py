@@ -53,7 +53,7 @@ def seed_outbox(
 ) -> Path:
     """`chats` private chats subscribed to everything, then `articles` new articles: one
     waiting delivery per chat and article."""
-    monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
     config = load_settings().core_config()
     db = tmp_path / "newsbot.db"
     store = Store(db)

@@ -57,7 +57,7 @@ def watch() -> Iterator[Watch]:
 async def test_a_full_disk_pauses_the_jobs_until_there_is_space_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watch: Watch
 ) -> None:
-    monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
     settings = load_settings(db=tmp_path / "bot.db", demo=False, sources_every=0.2)
     folder = tmp_path / "inbox"
     folder.mkdir()

@@ -731,7 +731,7 @@ async def test_token_never_logged(
 
 
 def test_webhook_settings_need_a_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
     monkeypatch.setenv("NEWSBOT_TELEGRAM_TOKEN", TOKEN)
     monkeypatch.setenv("NEWSBOT_TELEGRAM_WEBHOOK_URL", "https://bot.example.org/hook")
     with pytest.raises(
@@ -785,7 +785,7 @@ def test_pacing_limits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert per_second(30) == Limit(30, 1.0)
     assert per_second(0.5) == Limit(1, 2.0)
     assert per_second(1.5) == Limit(1, 1 / 1.5)
-    monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
     settings = load_settings(telegram_token=TOKEN)
     store = Store(":memory:")
     try:

@@ -49,7 +49,7 @@ class NewsbotProcess:
             self.env.pop(var.lower(), None)
         self.env |= {
             "NEWSBOT_DB": str(self.db),
-            "NEWSBOT_CONFIG": str(tmp_path / "absent.toml"),
+            "NEWSBOT_CONFIG": "",
             "NEWSBOT_DEMO": "false",
             "NEWSBOT_TELEGRAM_TOKEN": TOKEN,
             "NEWSBOT_TELEGRAM_API_URL": tg.api_root,

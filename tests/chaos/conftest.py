@@ -65,7 +65,7 @@ class Newsroom:
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # The test process reads settings too (to set up the store): never a developer's file.
-    monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
     (tmp_path / "data").mkdir()
     return tmp_path
 

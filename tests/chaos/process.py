@@ -44,7 +44,7 @@ def child_env(
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
         "PTB_TIMEDELTA": "true",
-        "NEWSBOT_CONFIG": str(db.parent / "absent.toml"),
+        "NEWSBOT_CONFIG": "",
         "NEWSBOT_DB": str(db),
         "NEWSBOT_DEMO": "false",
         "NEWSBOT_LOG_LEVEL": "WARNING",

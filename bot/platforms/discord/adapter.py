@@ -123,7 +123,23 @@ class DiscordAdapter:
             await client.login(self._token.get_secret_value())
         except discord.LoginFailure:
             await client.close()
-            raise PlatformStartError("Discord could not start: the token was refused") from None
+            raise PlatformStartError(
+                "Discord could not start: the token was refused",
+                exit_code=2,
+                key="platform.token_refused",
+                platform="Discord",
+                setting="NEWSBOT_DISCORD_TOKEN",
+            ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError, discord.HTTPException) as err:
+            # No network, no name resolution, Discord down: one line, like Telegram's.
+            await client.close()
+            reason = f"{type(err).__name__}: {err}"[:300]
+            raise PlatformStartError(
+                f"Discord could not start: {reason}",
+                key="platform.unreachable",
+                platform="Discord",
+                reason=reason,
+            ) from None
         except BaseException:
             await client.close()
             raise
@@ -142,9 +158,18 @@ class DiscordAdapter:
         gateway = self._gateway
         problem = gateway.exception() if gateway.done() and not gateway.cancelled() else None
         await self.stop()
-        raise PlatformStartError(f"Discord did not become ready: {problem or 'timeout'}")
+        reason = f"{type(problem).__name__}: {problem}"[:300] if problem else "timeout"
+        raise PlatformStartError(
+            f"Discord did not become ready: {reason}",
+            key="platform.unreachable",
+            platform="Discord",
+            reason=reason,
+        )
 
     def _client(self) -> NewsbotClient:
+        # newsbot never speaks in voice channels: discord.py's warnings about voice libraries
+        # would be the first lines every person sees at start.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         if self.shard_count is None:
             return NewsbotClient(self, guild_ready_timeout=self.guild_ready_timeout)
         return ShardedNewsbotClient(

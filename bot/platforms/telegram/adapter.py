@@ -130,7 +130,12 @@ class TelegramAdapter:
             await self._poller.release()
             # InvalidToken quotes the token: only a redacted message leaves this method.
             reason = self._redactor.redact(f"{type(err).__name__}: {err}")
-            raise PlatformStartError(f"Telegram could not start: {reason}") from None
+            raise PlatformStartError(
+                f"Telegram could not start: {reason}",
+                key="platform.start_failed",
+                platform="Telegram",
+                reason=reason,
+            ) from None
         except BaseException:
             await self._abort_start(app)
             await self._poller.release()
