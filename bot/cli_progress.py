@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,5 +27,18 @@ def progress(total: int | None, what: str) -> Iterator[Progress]:
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=what, unit="", leave=False, file=sys.stderr) as bar:
+    columns, lines = _size()
+    with tqdm(
+        total=total, desc=what, unit="", leave=False, file=sys.stderr, ncols=columns, nrows=lines
+    ) as bar:
         yield bar
+
+
+def _size() -> tuple[int, int]:
+    # A terminal that has not been given a size (a fresh pty, `script`) says 0 by 0, and
+    # tqdm would then draw nothing.
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except OSError:
+        return 80, 24
+    return size.columns or 80, size.lines or 24
