@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
+import textwrap
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +35,31 @@ CHAT = terminal_chat("owner")  # the default person's (NEWSBOT_CONSOLE_USER unse
 # takes it over (bot.app), so that an existing database keeps the owner's subscriptions.
 SHARED_CHAT = ChatRef(PLATFORM, "local")
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
+PROMPT = "> "
+
+
+def _terminal_width(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (OSError, ValueError):
+        return 80
+
+
+def wrap(text: str, width: int) -> str:
+    """Each line broken at words to fit `width` columns, its indentation kept; a word longer
+    than a line (a link) stays whole."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        indent = line[: len(line) - len(line.lstrip(" "))]
+        out += textwrap.wrap(
+            line,
+            width=width,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+            drop_whitespace=True,
+        ) or [""]
+    return "\n".join(out)
 
 
 def render(text: Rich, *, color: bool) -> str:
@@ -90,6 +117,10 @@ class ConsoleAdapter:
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty() if interactive is None else interactive
         self.color = self.interactive and self.stdout.isatty()
+        # A terminal breaks long lines wherever its edge falls: lines are broken at words
+        # for it (a script reads them unbroken).
+        self.width = _terminal_width(self.stdout) if self.stdout.isatty() else None
+        self._prompt_shown = False
         self._last_counts: dict[int, str] = {}
         self.finished = asyncio.Event()
 
@@ -107,10 +138,11 @@ class ConsoleAdapter:
         return message
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
-        if reply.article_id is None or not reply.buttons:
+        if reply.article_id is None:
             self.say(render(reply.text, color=self.color))
             return
-        counts = counts_line(reply)
+        # A closed poll has no buttons: its post ends with the line that says so.
+        counts = counts_line(reply) or render(reply.text, color=False).strip().split("\n")[-1]
         # Several posts of one article in this terminal: print each change of counts once.
         if self._last_counts.get(reply.article_id) == counts:
             return
@@ -139,7 +171,14 @@ class ConsoleAdapter:
     # -- the conversation ---------------------------------------------------------------
 
     def say(self, text: str) -> None:
-        self.stdout.write(text + "\n")
+        if self.width is not None:
+            text = wrap(text, self.width)
+        if self._prompt_shown:
+            # A post arrived while the prompt waits: it takes the prompt's line, and the
+            # prompt is drawn again below it (what was typed stays in the terminal's buffer).
+            self.stdout.write("\r\033[K" + text + "\n" + PROMPT)
+        else:
+            self.stdout.write(text + "\n")
         self.stdout.flush()
 
     def _print_reply(self, reply: Reply) -> None:
@@ -208,9 +247,11 @@ class ConsoleAdapter:
         threading.Thread(target=read, name="console-stdin", daemon=True).start()
         while True:
             if self.interactive:
-                self.stdout.write("> ")
+                self.stdout.write(PROMPT)
                 self.stdout.flush()
+                self._prompt_shown = True
             line = await queue.get()
+            self._prompt_shown = False
             if line is None:
                 break
             await self.handle_line(line)
