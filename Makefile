@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORPUS ?= ../shared/corpora/feedparser
 
-.PHONY: run test lint typecheck pytest chaos corpus bench clean
+.PHONY: run shell test lint typecheck pytest chaos corpus corpus-present bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "newsbot needs Python 3.11 or newer")'
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/newsbot run
+
+# A shell with `newsbot` on the PATH, for the README's examples; `exit` leaves it.
+shell: $(STAMP)
+	@echo "newsbot is on the PATH in this shell ($(BIN)); exit leaves it."
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $${SHELL:-/bin/sh}
 
 test: lint typecheck pytest
 
@@ -36,8 +41,12 @@ CHAOS_REPORT ?= chaos-report.json
 chaos: $(STAMP)
 	CHAOS_SIZE=full CHAOS_REPORT=$(CHAOS_REPORT) $(BIN)/pytest -q -m chaos -p no:cacheprovider tests/chaos
 
+corpus-present:
+	@test -d "$(CORPUS)" || { echo "make corpus: no corpus at $(CORPUS). It needs feedparser's test files: clone https://github.com/kurtmckee/feedparser and run make corpus CORPUS=path/to/feedparser/tests" >&2; exit 2; }
+
 # Feeds every file of feedparser's own test corpus through ingest (not part of `make test`).
-corpus: $(STAMP)
+# The corpus is checked for first, before the virtual environment is built.
+corpus: corpus-present $(STAMP)
 	$(BIN)/python -m bench.corpus_check $(CORPUS)
 
 # search_bench builds its archives (up to 100k articles) once, in the temp folder.
