@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ from bot.adapter_contract import Adapter, PlatformStartError
 from bot.delivery import Deliverer
 from bot.jobs import Job
 from bot.llm import answer_writer
-from bot.platforms.console import ConsoleAdapter
+from bot.platforms.console import SHARED_CHAT, ConsoleAdapter
 from bot.runtime import KEEP_HANDLED, Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
@@ -27,7 +28,7 @@ from storage.connection import writable
 from storage.database_thread import DatabaseThread
 from storage.faults import Fault, StorageError, storage_fault
 from storage.housekeeping import sweep
-from storage.models import ChatRef, UserRef
+from storage.models import ChatRef, ChatSettings, UserRef
 from storage.store import ALL_TAGS, Store
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class App:
         self.presence_job = Job("presence", self._beat)
         self.demo = False
         self.runtime.on_wake(self.deliver_job.kick)
-        self.runtime.on_wake(self.refresh_job.kick)
+        self.runtime.on_stale_posts(self.refresh_job.kick)
         self.stopping = asyncio.Event()
 
     async def _poll_sources(self) -> None:
@@ -152,6 +153,11 @@ class App:
         await self.sources_job.run_now()
         if self.demo:
             await self.demo_job.run_now()
+        # What start-up built (modules, libraries, settings) lives as long as the process:
+        # kept out of the collector's full passes, which otherwise stall the loop for 25-30 ms
+        # each time one runs (docs/benchmarks.md). Garbage is collected first, not kept.
+        gc.collect()
+        gc.freeze()
 
     async def drain(self, chat_filter: Callable[[], int], bound: float = 20.0) -> None:
         """Wait (bounded) until `chat_filter()` (a store query, run in the database thread)
@@ -241,6 +247,8 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     # Only this terminal's chat: another process's terminal shows its own deliveries.
     app.add_adapter(console, only_chats=frozenset({console.chat.chat_id}))
     install_signal_handlers(app.stopping)
+    if name == settings.console_user:
+        await app.db.run(_take_over_shared_chat, store, console.chat)
     lang = await app.runtime.language(console.chat)
     if console.interactive:
         console.say(t("console.banner", lang, user=name))
@@ -263,6 +271,17 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     finally:
         await app.shutdown()
     return 0
+
+
+def _take_over_shared_chat(store: Store, chat: ChatRef) -> None:
+    """The shared terminal chat of older versions becomes the default person's own, once: its
+    subscriptions, settings and pending posts move to `chat`."""
+    shared = store.subscriptions(SHARED_CHAT) or store.chat_settings(SHARED_CHAT) != ChatSettings(
+        chat=SHARED_CHAT
+    )
+    if shared and chat != SHARED_CHAT:
+        store.migrate_chat(SHARED_CHAT, chat)
+        log.info("the shared terminal chat is now %s's own", chat.chat_id)
 
 
 def _subscribe_demo(store: Store, chat: ChatRef, settings: Settings) -> bool:

@@ -16,9 +16,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.setting_problems import SettingProblem, problem
+from bot.setting_problems import SettingsError as SettingsError
 from handlers.context import CoreConfig, PollDefaults
+from handlers.i18n import normalise_language
 from handlers.registry import clean_name
-from storage.location import Location, parse_location
+from storage.location import BadLocation, Location, parse_location
 
 CONFIG_FILE_ENV = "NEWSBOT_CONFIG"
 
@@ -43,7 +46,7 @@ class Settings(BaseSettings):
     # A SQLite file (a path or sqlite:///path) or postgresql://user:password@host:5432/name.
     db: str = "./data/newsbot.db"
     db_synchronous: str = Field("NORMAL", pattern=r"^(?i:normal|full)$")
-    language: str = Field("de", pattern=r"^(de|en)$")
+    language: str = "de"  # de or en, in any case or form /lang takes (EN, en-GB)
     demo: bool = True
     demo_interval: float = Field(30.0, gt=0, le=86400)
     backlog: int = Field(1, ge=0, le=20)
@@ -82,9 +85,20 @@ class Settings(BaseSettings):
     def _store_location(cls, value: object) -> str:
         text = str(value) if isinstance(value, str | Path) else value
         if not isinstance(text, str):
-            raise ValueError("a path or a postgresql:// URL")
-        parse_location(text)  # BadLocation (a ValueError) says why, without the password
+            raise SettingProblem("settings.bad_db", detail=type(value).__name__)
+        try:
+            parse_location(text)
+        except BadLocation as err:  # it says why, without the password
+            raise SettingProblem("settings.bad_db", detail=str(err)) from None
         return text
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> str:
+        language = normalise_language(value) if isinstance(value, str) else None
+        if language is None:
+            raise SettingProblem("settings.expect.choice", str(value), choices=("de", "en"))
+        return language
 
     @property
     def store(self) -> Location:
@@ -97,7 +111,7 @@ class Settings(BaseSettings):
         # The terminal's person is named as every person is, so that owners and @name agree.
         name = clean_name(value)
         if not name:
-            raise ValueError("needs visible characters")
+            raise SettingProblem("settings.expect.visible_name")
         return name
 
     @field_validator("telegram_webhook_secret")
@@ -105,13 +119,13 @@ class Settings(BaseSettings):
     def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None:
             if info.data.get("telegram_webhook_url"):
-                raise ValueError("is required when NEWSBOT_TELEGRAM_WEBHOOK_URL is set")
+                raise SettingProblem("settings.required_with", other="NEWSBOT_TELEGRAM_WEBHOOK_URL")
             return None
         # Telegram's secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -.
         secret = value.get_secret_value()
         letters = secret.replace("_", "").replace("-", "")
         if not 1 <= len(secret) <= 256 or not letters.isascii() or not letters.isalnum():
-            raise ValueError("needs 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+            raise SettingProblem("settings.expect.webhook_secret")
         return value
 
     # -- end of telegram --
@@ -199,7 +213,7 @@ class Settings(BaseSettings):
     @classmethod
     def _five_options(cls, value: list[str]) -> list[str]:
         if len(value) != 5 or any(not v or len(v) > 40 for v in value):
-            raise ValueError("needs exactly five labels of 1 to 40 characters")
+            raise SettingProblem("settings.expect.five_labels")
         return value
 
     @field_validator("admins")
@@ -208,7 +222,7 @@ class Settings(BaseSettings):
         for ref in value:
             platform, _, user = ref.partition(":")
             if platform not in {"telegram", "discord", "console"} or not user:
-                raise ValueError(f"{ref!r} is not platform:id (telegram, discord or console)")
+                raise SettingProblem("settings.expect.admins", ref)
         return value
 
     @classmethod
@@ -260,18 +274,13 @@ def _five(labels: list[str]) -> tuple[str, str, str, str, str]:
     return (labels[0], labels[1], labels[2], labels[3], labels[4])
 
 
-class SettingsError(Exception):
-    """Settings that cannot be used: one line for the person, no traceback."""
-
-
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "?"
-        name = f"NEWSBOT_{where.upper()}" if where != "?" else where
-        # Only the message, never the input: the input may be a token.
-        raise SettingsError(f"{name}: {first['msg']}") from None
+        # Plain words, and the value only for a setting that is no secret.
+        raise problem(err, Settings.model_fields) from None
     except (OSError, ValueError) as err:
-        raise SettingsError(f"{_toml_path()}: {err}") from None
+        raise SettingsError(
+            "", "", message="settings.file", params={"path": str(_toml_path()), "detail": str(err)}
+        ) from None

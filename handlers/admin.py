@@ -4,10 +4,11 @@ and a person deleting their own data."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, UserError, bold
-from handlers.i18n import current_language, format_date, normalise_language, t
+from handlers.i18n import current_language, format_date, normalise_language, t, tn
 from handlers.moderation import name_of, resolve_user, target_and_rest
 from handlers.permissions import (
     BOT_ADMIN,
@@ -22,6 +23,7 @@ from handlers.registry import Param, command, parse_id
 from storage.post_refresh import refresh_problems
 
 AUDIT_MAX = 50
+_SIGNED_NUMBER = re.compile(r"^[+\-−]\d+([.,]\d+)?$|^\d+[.,]\d+$")
 
 
 @command(
@@ -42,6 +44,9 @@ def cmd_audit(ctx: Ctx, cmd: Command) -> list[Reply]:
     for arg in cmd.args:
         if arg.isascii() and arg.isdigit():  # "²" is a digit to isdigit(), not to int()
             count = max(1, min(int(arg), AUDIT_MAX))
+        elif _SIGNED_NUMBER.match(arg):
+            # "-5" is a count gone wrong, not a person's name.
+            raise UserError("admin.bad_audit_count", value=arg[:20], max=AUDIT_MAX)
         elif arg.startswith("#"):
             about = f"#{parse_id(arg)}"
         else:
@@ -158,7 +163,7 @@ def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
 def cmd_forgetme(ctx: Ctx, cmd: Command) -> list[Reply]:
     votes = ctx.mod.forget_person(cmd.user, cmd.chat if cmd.is_private else None)
     audit(ctx, cmd, "forgetme", target=cmd.user.key(), outcome=f"votes={votes}")
-    return [Reply(text=Rich.of(t("admin.forgotten", votes=votes)), private=True)]
+    return [Reply(text=Rich.of(tn("admin.forgotten", votes)), private=True)]
 
 
 @command("admin", Param("action", "text"), Param("user", "user", required=False), admin_only=True)
@@ -179,7 +184,9 @@ def cmd_admin(ctx: Ctx, cmd: Command) -> list[Reply]:
     if action not in {"add", "remove"}:
         raise UserError("error.usage", usage="/admin add|remove|list @name")
     require(ctx, cmd, OWNER)
-    target, _ = target_and_rest(ctx, dataclasses.replace(cmd, args=cmd.args[1:]))
+    target, _ = target_and_rest(
+        ctx, dataclasses.replace(cmd, args=cmd.args[1:]), usage=f"/admin {action} @name"
+    )
     if action == "add":
         changed = ctx.mod.grant_admin(target, cmd.user.key())
         key = "admin.added" if changed else "admin.already"

@@ -21,7 +21,10 @@ def require_article(ctx: Ctx, value: str | int) -> Article:
 
 def post_reply(ctx: Ctx, article: Article) -> Reply:
     return article_post(
-        article, ctx.store.get_poll(article.id), summary_chars=ctx.config.summary_chars
+        article,
+        ctx.store.get_poll(article.id),
+        summary_chars=ctx.config.summary_chars,
+        polls=ctx.config.polls,
     )
 
 
@@ -60,7 +63,7 @@ def results_reply(ctx: Ctx, article: Article) -> Reply:
     poll = ctx.store.get_poll(article.id)
     if poll is None:
         raise UserError("error.no_poll", id=article.id)
-    return Reply(text=results_text(article, poll))
+    return Reply(text=results_text(article, poll, ctx.config.polls))
 
 
 @command("results", Param("id", "id"))

@@ -113,7 +113,7 @@ def list_reply(ctx: Ctx) -> Reply:
 def require_feed(ctx: Ctx, args: tuple[str, ...]) -> Feed:
     if len(args) != 1:
         raise UserError("feeds.usage")
-    feed_id = parse_id(args[0])
+    feed_id = parse_id(args[0], not_an_id="feeds.bad_id")
     feed = ctx.store.get_feed(feed_id)
     if feed is None:
         raise UserError("feeds.unknown", id=feed_id)

@@ -1,19 +1,24 @@
-"""Translations: gettext catalogues (de, en) read with Babel, and the locale of the current turn."""
+"""Translations: gettext catalogues (de, en) read with Babel, compiled for gettext's plural
+forms, and the locale of the current turn."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import functools
+import gettext
+import io
 import logging
 import string
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
 
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
@@ -41,12 +46,48 @@ def speaking(language: str) -> Iterator[None]:
         current_language.reset(token)
 
 
+@dataclass(frozen=True, slots=True)
+class Messages:
+    """One language's catalogue: plain messages by key, messages about a count (msgid_plural)
+    by key with their forms, and the catalogue compiled, whose ngettext picks the form."""
+
+    plain: dict[str, str]
+    plural: dict[str, tuple[str, ...]]
+    compiled: gettext.GNUTranslations
+
+
 @cache
-def catalogue(language: str) -> dict[str, str]:
+def messages(language: str) -> Messages:
     path = resources.files("handlers") / "locales" / language / "LC_MESSAGES" / f"{DOMAIN}.po"
     with path.open("rb") as handle:
         cat = read_po(handle, locale=language)
-    return {str(m.id): str(m.string) for m in cat if m.id and m.string}
+    plain: dict[str, str] = {}
+    plural: dict[str, tuple[str, ...]] = {}
+    for m in cat:
+        if not m.id:
+            continue
+        if m.pluralizable and isinstance(m.string, tuple | list):
+            forms = tuple(str(s) for s in m.string)
+            if all(forms):
+                plural[str(m.id[0])] = forms
+        elif m.string:
+            plain[str(m.id)] = str(m.string)
+    # Compiled in memory: the .po files stay the one source, and gettext's own plural rule
+    # (the catalogue's Plural-Forms header) chooses between "1 vote" and "2 votes".
+    mo = io.BytesIO()
+    write_mo(mo, cat)
+    mo.seek(0)
+    return Messages(plain, plural, gettext.GNUTranslations(mo))
+
+
+def catalogue(language: str) -> dict[str, str]:
+    """The plain messages (those not about a count) of `language`, by key."""
+    return messages(language).plain
+
+
+def plural_catalogue(language: str) -> dict[str, tuple[str, ...]]:
+    """The messages about a count of `language`, by key, with their plural forms."""
+    return messages(language).plural
 
 
 def normalise_language(value: str | None) -> str | None:
@@ -58,11 +99,12 @@ def normalise_language(value: str | None) -> str | None:
 
 
 def t(key: str, language: str | None = None, /, **params: object) -> str:
-    """The message `key` in `language` (default: the current turn's), with {params} filled."""
+    """The message `key` in `language` (default: the current turn's), with {params} filled. A
+    message about a count takes the plural form that fits the parameter `count`."""
     lang = language or current_language.get()
-    text = catalogue(lang).get(key)
+    text = _text(key, lang, params.get("count"))
     if text is None:
-        text = catalogue(DEFAULT_LANGUAGE).get(key)
+        text = _text(key, DEFAULT_LANGUAGE, params.get("count"))
         if text is None:
             log.error("missing message %s", key)
             return key
@@ -76,11 +118,18 @@ def t(key: str, language: str | None = None, /, **params: object) -> str:
 
 
 def tn(key: str, count: int, language: str | None = None, /, **params: object) -> str:
-    """Like t(), for a message about `count` things: `key.one` when there is exactly one."""
-    lang = language or current_language.get()
-    if count == 1 and f"{key}.one" in catalogue(lang):
-        key = f"{key}.one"
-    return t(key, lang, count=count, **params)
+    """The message `key` about `count` things, in the plural form that fits `count`."""
+    return t(key, language, count=count, **params)
+
+
+def _text(key: str, language: str, count: object) -> str | None:
+    catalogue_ = messages(language)
+    if key in catalogue_.plural:
+        if not isinstance(count, int):
+            log.error("message %s needs a whole number as count", key)
+            return catalogue_.plural[key][-1]
+        return catalogue_.compiled.ngettext(key, key, count)
+    return catalogue_.plain.get(key)
 
 
 def placeholders(text: str) -> set[str]:

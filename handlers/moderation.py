@@ -11,13 +11,14 @@ from handlers.events import Button, Command, MemberAction, Reply, Rich, UserErro
 from handlers.i18n import format_date, t, tn
 from handlers.permissions import BOT_ADMIN, CHAT_ADMIN, OWNER, audit, has, require, role_of
 from handlers.registry import Param, clean_name, command, parse_id
-from storage.models import ChatRef, UserRef
+from storage.models import ChatRef, UserRef, VoteTally
 from storage.moderation import BOT_WIDE
 
 _MENTION = re.compile(r"^<@!?(\d{1,20})>$")  # how Discord writes a mention
 _DURATION = re.compile(r"^(\d{1,6})\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 MAX_MUTE = timedelta(days=366)
+TERMINAL = "console"  # the terminal chat's platform: no replies, people are --user names
 USER = Param("user", "user", required=False)
 REASON = Param("reason", "reason", required=False)
 
@@ -46,19 +47,36 @@ def resolve_user(ctx: Ctx, platform: str, text: str) -> UserRef:
         return found[0]
     if len(found) > 1:
         raise UserError("mod.ambiguous_user", value=text[:40])
-    if key.isdigit() and platform != "console":
+    if key.isdigit() and platform != TERMINAL:
         # A numeric id names exactly one account even before the bot has seen it.
         return UserRef(platform, key)
-    raise UserError("mod.unknown_user", value=text[:40])
+    # The terminal has no messages to reply to: a person there is a name used with --user.
+    raise UserError(_on_platform("mod.unknown_user", platform), value=text[:40])
 
 
-def target_and_rest(ctx: Ctx, cmd: Command) -> tuple[UserRef, tuple[str, ...]]:
-    """The person a command is about: its first argument, else the message it answers."""
+def target_and_rest(
+    ctx: Ctx, cmd: Command, usage: str | None = None
+) -> tuple[UserRef, tuple[str, ...]]:
+    """The person a command is about: its first argument, else the message it answers.
+    `usage` is how to name one, for the error (default: /NAME @name)."""
     if cmd.args and looks_like_user(cmd.args[0]):
         return resolve_user(ctx, cmd.chat.platform, cmd.args[0]), cmd.args[1:]
     if cmd.reply_to_user is not None:
         return cmd.reply_to_user, cmd.args
-    raise UserError("mod.which_user", usage=f"/{cmd.name} @name")
+    if cmd.args:
+        # "/admin add bob": a word where a person belongs; say how to name bob.
+        word = cmd.args[0][:40]
+        raise UserError(
+            _on_platform("mod.not_a_user", cmd.chat.platform), value=word, name=word.lstrip("@")
+        )
+    raise UserError(
+        _on_platform("mod.which_user", cmd.chat.platform), usage=usage or f"/{cmd.name} @name"
+    )
+
+
+def _on_platform(key: str, platform: str) -> str:
+    """The terminal's version of a message that would suggest replying to a message."""
+    return f"{key}_terminal" if platform == TERMINAL else key
 
 
 def name_of(user: UserRef) -> str:
@@ -323,10 +341,20 @@ def cmd_reopenpoll(ctx: Ctx, cmd: Command) -> list[Reply]:
 RESET_VOTES = 1  # the confirmation kind carried by the confirm button
 
 
+def tally_lines(key: str, article_id: int, tally: VoteTally) -> Rich:
+    """A message about an article's stored votes; when a ban keeps some of them out of the
+    results, a second line says how many count and how many do not, so that the number
+    agrees with what the confirmation said and the results show."""
+    lines = [tn(key, tally.stored, id=article_id)]
+    if tally.uncounted:
+        lines.append(t("mod.votes_split", counted=tally.counted, uncounted=tally.uncounted))
+    return Rich.of("\n".join(lines))
+
+
 def reset_votes(ctx: Ctx, cmd: Command, article_id: int) -> Reply:
     removed = ctx.mod.reset_votes(article_id)
-    audit(ctx, cmd, "resetvotes", target=f"#{article_id}", outcome=f"votes={removed}")
-    return Reply(text=Rich.of(t("mod.votes_reset", id=article_id, count=removed)))
+    audit(ctx, cmd, "resetvotes", target=f"#{article_id}", outcome=f"votes={removed.stored}")
+    return Reply(text=tally_lines("mod.votes_reset", article_id, removed))
 
 
 @command("resetvotes", Param("id", "id"), Param("confirm", "text", required=False), admin_only=True)
@@ -339,7 +367,6 @@ def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
             raise UserError("error.usage", usage="/resetvotes N confirm")
         return [reset_votes(ctx, cmd, article_id)]
     ctx.mod.ask_confirmation("resetvotes", target, cmd.user.key())
-    poll = ctx.store.get_poll(article_id)
     button = Button(
         t("mod.confirm_button"),
         "confirm",
@@ -348,7 +375,7 @@ def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
     )
     return [
         Reply(
-            text=Rich.of(t("mod.confirm_reset", id=article_id, count=poll.total if poll else 0)),
+            text=tally_lines("mod.confirm_reset", article_id, ctx.mod.vote_tally(article_id)),
             buttons=((button,),),
             private=True,
         )

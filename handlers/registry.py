@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from handlers.context import Ctx
 from handlers.events import Command, Reply, UserError
+from handlers.i18n import t
 from storage.tags import (
     MAX_TAG_CHARS,
     command_tags,
@@ -43,7 +44,8 @@ class Param:
         return self.kind in {"tags", "tag", "words", "reason"}
 
     def usage(self) -> str:
-        shown = {"tags": "TAG...", "id": "N", "option": "K"}.get(self.kind, self.name.upper())
+        """How help and usage lines name the parameter, in the current turn's language."""
+        shown = t(f"usage.{self.name}")
         return shown if self.required else f"[{shown}]"
 
 
@@ -121,10 +123,12 @@ def check_args(spec: CommandSpec, args: tuple[str, ...]) -> tuple[str, ...]:
     return cleaned
 
 
-def parse_id(value: str) -> int:
+def parse_id(value: str, *, not_an_id: str = "error.bad_id") -> int:
+    """A record's number (#12 or 12); `not_an_id` is the message that names what was expected
+    (an article number unless told otherwise)."""
     text = value.strip().lstrip("#")
     if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
-        raise UserError("error.bad_id", value=value[:40])
+        raise UserError(not_an_id, value=value[:40])
     return int(text)
 
 

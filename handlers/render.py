@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Mapping
 
+from handlers.context import PollDefaults
 from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link
 from handlers.i18n import current_language, format_date, format_number, t, tn
 from handlers.sentences import sentences
@@ -31,6 +34,30 @@ def summarize(body: str, limit: int = 600) -> str:
     return cut + " …"
 
 
+def shown_poll(poll: Poll, polls: Mapping[str, PollDefaults]) -> Poll:
+    """The poll as the current language shows it. A stored option is its position: its label
+    is the one the settings give that position in this language, so an English chat reads
+    "Good" where a German one reads "Gut". A default question is translated the same way; an
+    article's own question stays as written."""
+    defaults = polls.get(current_language.get())
+    if defaults is None:
+        return poll
+    asked_by_default = poll.question in {d.question for d in polls.values()}
+    return dataclasses.replace(
+        poll,
+        question=defaults.question if asked_by_default else poll.question,
+        options=tuple(
+            dataclasses.replace(o, label=option_label(o.position, o.label, defaults))
+            for o in poll.options
+        ),
+    )
+
+
+def option_label(position: int, stored: str, defaults: PollDefaults) -> str:
+    """The label of option `position` (1 = best) in the language of `defaults`."""
+    return defaults.options[position - 1] if 1 <= position <= len(defaults.options) else stored
+
+
 def button_label(label: str, votes: int) -> str:
     return f"{label} · {votes}"
 
@@ -51,9 +78,18 @@ def poll_buttons(poll: Poll) -> tuple[tuple[Button, ...], ...]:
     )
 
 
-def article_post(article: Article, poll: Poll | None, *, summary_chars: int = 600) -> Reply:
-    """An article as a post: title, summary, hashtags, link and date, #N, the poll."""
+def article_post(
+    article: Article,
+    poll: Poll | None,
+    *,
+    summary_chars: int = 600,
+    polls: Mapping[str, PollDefaults] | None = None,
+) -> Reply:
+    """An article as a post: title, summary, hashtags, link and date, #N, the poll (in the
+    current language when `polls`, the configured defaults, are given)."""
     version = poll.version if poll else None
+    if poll is not None and polls:
+        poll = shown_poll(poll, polls)
     if article.removed:
         return Reply(
             text=Rich.of(italic(t("post.removed"))),
@@ -123,7 +159,11 @@ def bar(count: int, total: int, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def results_text(article: Article, poll: Poll) -> Rich:
+def results_text(
+    article: Article, poll: Poll, polls: Mapping[str, PollDefaults] | None = None
+) -> Rich:
+    if polls:
+        poll = shown_poll(poll, polls)
     lines = [Rich.of(bold(t("results.header", id=article.id, title=article.title)))]
     lines.append(Rich.of(italic(poll.question)))
     total = poll.total

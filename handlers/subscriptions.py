@@ -11,6 +11,8 @@ from handlers.permissions import CHAT_ADMIN, audit, has, require_chat_rights
 from handlers.registry import COMMANDS, Param, command, split_tags
 from storage.tags import ALL_TAGS, tag_key
 
+MAX_TAGS_AT_ONCE = 20  # tags one /subscribe may name
+
 
 def help_text(ctx: Ctx, cmd: Command) -> Rich:
     lines = [Rich.of(bold(t("help.header")))]
@@ -63,7 +65,10 @@ def _tag_list(tags: list[str]) -> str:
 @command("subscribe", Param("tags", "tags"))
 def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     tags = split_tags(ctx, cmd.args)
-    require_chat_rights(ctx, cmd, target=", ".join(tags))
+    require_chat_rights(ctx, cmd, target=", ".join(tags)[:200])
+    if len(tags) > MAX_TAGS_AT_ONCE:
+        # All or nothing: a cut list would subscribe to an arbitrary part of what was meant.
+        raise UserError("sub.too_many", count=len(tags), limit=MAX_TAGS_AT_ONCE)
     result = ctx.store.subscribe(cmd.chat, tags, backlog=ctx.config.backlog)
     added, already = result.added, result.already
     if added and not cmd.is_private:

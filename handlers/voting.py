@@ -7,9 +7,9 @@ import dataclasses
 from handlers.buttons import Key, Pressed, button
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, UserError
-from handlers.i18n import speaking, t
+from handlers.i18n import current_language, speaking, t
 from handlers.registry import Param, command, parse_id
-from handlers.render import article_post
+from handlers.render import article_post, option_label
 from storage.models import Article, PollState, UserRef, VoteOutcome
 
 
@@ -39,10 +39,14 @@ def cast(ctx: Ctx, article_id: int, user: UserRef, option_text: str) -> tuple[Ar
     return result.article, result.outcome
 
 
-def notice(outcome: VoteOutcome) -> str:
+def notice(ctx: Ctx, outcome: VoteOutcome) -> str:
+    """What the voter is told, with the option's label in their language."""
     if outcome.kind == "withdrawn":
         return t("vote.withdrawn")
-    return t(f"vote.{outcome.kind}", label=outcome.option.label)
+    option = outcome.option
+    defaults = ctx.config.polls.get(current_language.get())
+    label = option_label(option.position, option.label, defaults) if defaults else option.label
+    return t(f"vote.{outcome.kind}", label=label)
 
 
 @command("vote", Param("id", "id"), Param("option", "option"))
@@ -50,7 +54,7 @@ def cmd_vote(ctx: Ctx, cmd: Command) -> list[Reply]:
     article_id = parse_id(cmd.args[0])
     _article, outcome = cast(ctx, article_id, cmd.user, cmd.args[1])
     # Every post of the article, this chat's included, is refreshed by the coalescing job.
-    text = t("vote.on_article", id=article_id, notice=notice(outcome))
+    text = t("vote.on_article", id=article_id, notice=notice(ctx, outcome))
     return [Reply(text=Rich.of(text), notice=text, private=True)]
 
 
@@ -61,5 +65,7 @@ def press_vote(ctx: Ctx, pressed: Pressed) -> list[Reply]:
     article_id, option = pressed.keys
     article, outcome = cast(ctx, article_id, pressed.press.user, str(option))
     with speaking(pressed.post_language):
-        post = article_post(article, outcome.poll, summary_chars=ctx.config.summary_chars)
-    return [dataclasses.replace(post, edit=True, notice=notice(outcome))]
+        post = article_post(
+            article, outcome.poll, summary_chars=ctx.config.summary_chars, polls=ctx.config.polls
+        )
+    return [dataclasses.replace(post, edit=True, notice=notice(ctx, outcome))]

@@ -298,6 +298,19 @@ class DbStats:
 
 
 @dataclass(frozen=True, slots=True)
+class VoteTally:
+    """The votes stored on one article: those its results count, and those of people banned
+    bot-wide, which stay stored but do not count."""
+
+    counted: int
+    uncounted: int
+
+    @property
+    def stored(self) -> int:
+        return self.counted + self.uncounted
+
+
+@dataclass(frozen=True, slots=True)
 class Activity:
     """Figures for /stats beyond DbStats."""
 

@@ -9,9 +9,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from storage.db import from_ts, to_ts
-from storage.models import Activity, AuditEntry, ChatRef, DeliveryProblem, TagSubscriptions, UserRef
+from storage.models import (
+    Activity,
+    AuditEntry,
+    ChatRef,
+    DeliveryProblem,
+    TagSubscriptions,
+    UserRef,
+    VoteTally,
+)
 from storage.people import BOT_WIDE as BOT_WIDE
 from storage.people import Ban, Mute, People
+from storage.polls import COUNTED_VOTE
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -238,11 +247,24 @@ class Moderation(People):
             self._bump([article_id])
             return True
 
-    def reset_votes(self, article_id: int) -> int:
+    def vote_tally(self, article_id: int) -> VoteTally:
+        """The votes stored on an article, counted and uncounted (a bot-wide ban's)."""
+        row = self.db.rows(
+            "SELECT count(*) AS stored,"
+            f" coalesce(sum(CASE WHEN {COUNTED_VOTE} THEN 1 ELSE 0 END), 0) AS counted"
+            " FROM votes v WHERE v.article_id = ?",
+            (article_id,),
+        )[0]
+        counted = int(row["counted"])
+        return VoteTally(counted=counted, uncounted=int(row["stored"]) - counted)
+
+    def reset_votes(self, article_id: int) -> VoteTally:
+        """Delete every vote stored on an article; what was deleted, counted and uncounted."""
         with self.db.write() as conn:
-            cur = conn.execute("DELETE FROM votes WHERE article_id=?", (article_id,))
+            tally = self.vote_tally(article_id)
+            conn.execute("DELETE FROM votes WHERE article_id=?", (article_id,))
             self._bump([article_id])
-            return int(cur.rowcount)
+            return tally
 
     def chat_problems(self, chat: ChatRef, limit: int = 5) -> list[DeliveryProblem]:
         """The last delivery errors for a chat, newest first."""

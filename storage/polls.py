@@ -24,7 +24,7 @@ from storage.models import (
 ChooseOption = Callable[[Article | None, PollState | None], int]
 
 # A vote counts unless its voter is banned bot-wide: such votes stay stored, uncounted.
-_COUNTS = (
+COUNTED_VOTE = (
     "NOT EXISTS (SELECT 1 FROM bans b WHERE b.platform = v.platform"
     " AND b.user_id = v.user_id AND b.scope = '*')"
 )
@@ -180,7 +180,7 @@ class Polls:
         self.db.executemany(
             "UPDATE poll_options SET votes = (SELECT count(*) FROM votes v"
             " WHERE v.article_id = poll_options.article_id"
-            f" AND v.position = poll_options.position AND {_COUNTS}) WHERE article_id = ?",
+            f" AND v.position = poll_options.position AND {COUNTED_VOTE}) WHERE article_id = ?",
             ids,
         )
         self.db.executemany("UPDATE polls SET version = version + 1 WHERE article_id = ?", ids)

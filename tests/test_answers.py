@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 import shutil
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -186,7 +185,7 @@ async def test_ask_without_content_words(archive: tuple[Chat, dict[str, int]]) -
     chat, _ = archive
     assert "zu häufig" in await chat.text("/ask Was ist das?")
     assert "Was möchtest du wissen?" in await chat.text("/ask ???")
-    assert "So geht es: /ask QUESTION" in await chat.text("/ask")
+    assert "So geht es: /ask FRAGE" in await chat.text("/ask")
 
 
 # --- generated answers ----------------------------------------------------------------------
@@ -242,7 +241,9 @@ def generated(
     archive: tuple[Chat, dict[str, int]], model: FakeModel
 ) -> tuple[Chat, dict[str, int], FakeModel]:
     chat, ids = archive
-    chat.ctx.answers = LlmAnswerWriter(model.url, "tiny-model", timeout=0.5, api_key="k")
+    # A timeout far above what the fake model takes, even on a loaded machine: these tests are
+    # about what the answer says, not about time (the slow model's test sets its own).
+    chat.ctx.answers = LlmAnswerWriter(model.url, "tiny-model", timeout=30, api_key="k")
     return chat, ids, model
 
 
@@ -288,12 +289,16 @@ async def test_a_generated_answer_without_a_proper_citation_is_replaced(
 async def test_a_slow_or_failing_model_gives_the_extractive_answer(
     generated: tuple[Chat, dict[str, int], FakeModel],
 ) -> None:
-    chat, _, model = generated
+    chat, ids, model = generated
+    chat.ctx.answers = LlmAnswerWriter(model.url, "tiny-model", timeout=0.5, api_key="k")
+    # The model holds a properly cited answer until the test lets go (10 s at most): had the
+    # writer waited for it, the answer would be the model's. Only the timeout gives the
+    # extractive one.
+    model.reply = f"Der Schnellladepark hat 48 Ladepunkte (#{ids['21_schnellladepark_a7.txt']})."
     model.delay_until = asyncio.Event()
-    started = time.monotonic()
     out = await chat.text("/ask " + QUESTION)
-    assert time.monotonic() - started < 3  # the writer's timeout is 0.5 s
     assert out.startswith("„") and "48 Ladepunkte" in out
+    assert "Sprachmodell" not in out
     model.delay_until.set()
     model.delay_until = None
     model.status = 503

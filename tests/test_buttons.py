@@ -100,6 +100,6 @@ async def test_a_vote_edits_the_post_in_its_language_and_answers_in_the_pressers
     message = MessageRef(GROUP, "m1")
     ctx.store.record_post(aid, message, 0, "de")
     [reply] = await group.press(vote_data(aid, 1), "bob", on=message, locale="en")
-    assert reply.notice == "Your vote: Sehr gut"
+    assert reply.notice == "Your vote: Excellent"
     assert (reply.edit, reply.language) == (True, "de")
     assert reply.card is not None and reply.card.footer == "1 Stimme"

@@ -230,7 +230,7 @@ async def test_top_uses_a_bayesian_average(any_chat: Chat, any_ctx: Ctx) -> None
         ("/vote 1 0", "keine Antwort"),
         ("/lang fr", "„fr“ kenne ich nicht"),
         ("/subscribe " + "x" * 10_000, "zu lang"),
-        ("/subscribe \u200b\u200b", "So geht es: /subscribe TAG..."),
+        ("/subscribe \u200b\u200b", "So geht es: /subscribe SCHLAGWORT..."),
         ("/subscribe ###", "kein gültiges Schlagwort"),
     ],
 )

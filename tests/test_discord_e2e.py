@@ -359,9 +359,9 @@ async def test_a_vote_in_another_language_leaves_the_post_in_its_own(dc: FakeDis
         update, note = await bot.press(post, ALICE, VOTE.format(article_id, 1), locale="en-US")
         assert update.type == 7
         assert note.ephemeral
-        assert note.content == t("vote.cast", "en", label="Sehr gut")
+        assert note.content == t("vote.cast", "en", label="Excellent")
         footer = dc.message(post.id).embeds[0]["footer"]["text"]
-        assert t("post.total.one", "de") in footer
+        assert t("post.total", "de", count=1) in footer
         assert format_date(published, "de") in footer
         assert "vote" not in footer
 

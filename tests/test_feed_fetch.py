@@ -9,7 +9,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 import tracemalloc
 import zlib
 from functools import cache
@@ -251,11 +250,11 @@ async def test_a_body_that_never_ends_fails_at_the_deadline(serve: Serve) -> Non
     app.router.add_get("/slow", trickle)
     base = await serve(app)
 
-    started = time.monotonic()
+    # The trickle outlasts the deadline tenfold and then ends the body short: only the total
+    # deadline makes this a timeout (no stopwatch here: the reason says it).
     with pytest.raises(FetchFailed) as excinfo:
         await FeedFetcher(open_guard(), timeout=1.0).fetch(f"{base}/slow")
     assert excinfo.value.reason == "timeout"
-    assert time.monotonic() - started < 2.5
 
 
 async def test_a_server_that_never_answers_fails_at_the_deadline() -> None:
@@ -267,11 +266,10 @@ async def test_a_server_that_never_answers_fails_at_the_deadline() -> None:
     server = await asyncio.start_server(accept_and_wait, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        started = time.monotonic()
+        # Without a deadline this would hang until the test's own timeout fails it.
         with pytest.raises(FetchFailed) as excinfo:
             await FeedFetcher(open_guard(), timeout=0.5).fetch(f"http://127.0.0.1:{port}/")
         assert excinfo.value.reason == "timeout"
-        assert time.monotonic() - started < 2.0
     finally:
         for writer in hung:
             writer.close()

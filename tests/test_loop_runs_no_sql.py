@@ -121,7 +121,7 @@ async def test_serving_runs_no_sql_on_the_loop(tg: FakeTelegram) -> None:
         tg.chosen_inline_result(bob, result["id"], "inline-1")
         tg.press(None, bob, None, f"nb:vote:{article}:1", inline_message_id="inline-1")
         await tg.wait_for(
-            lambda: labels(tg.inline_messages.get("inline-1", {}))[:1] == ["Sehr gut · 1"],
+            lambda: labels(tg.inline_messages.get("inline-1", {}))[:1] == ["Excellent · 1"],
             what="the inline message's counts",
         )
     finally:

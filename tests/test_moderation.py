@@ -154,7 +154,7 @@ async def test_close_reopen_and_reset_with_confirmation(dm: Chat, any_ctx: Ctx) 
     assert post.buttons == ()
     await dm.text(f"/reopenpoll {aid}", user="1")
     [ask] = await dm.say(f"/resetvotes {aid}", user="1")
-    assert "Wirklich alle 1 Stimmen" in ask.text.plain()
+    assert "Wirklich die 1 Stimme zu" in ask.text.plain()
     button = ask.buttons[0][0]
     from handlers.codec import encode
 
@@ -162,7 +162,7 @@ async def test_close_reopen_and_reset_with_confirmation(dm: Chat, any_ctx: Ctx) 
     [refused] = await dm.press(encode(button), user="m")
     assert "Bot-Admin-Rechte" in refused.text.plain()
     [done] = await dm.press(encode(button), user="1")
-    assert "1 Stimmen zu" in done.text.plain()
+    assert "1 Stimme zu" in done.text.plain()
     poll = any_ctx.store.get_poll(aid)
     assert poll is not None and poll.total == 0
     [again] = await dm.press(encode(button), user="1")
@@ -190,7 +190,7 @@ async def test_audit_stats_why_settings_forgetme(dm: Chat, group: Chat, any_ctx:
     any_ctx.store.pause_chat(GROUP, "bot was kicked from the group chat")
     why = await group.text("/why", user="ca", admin=True)
     assert "pausiert: bot was kicked" in why
-    assert "1 Stimmen" in await dm.text("/forgetme", user="m")
+    assert "deine 1 Stimme und" in await dm.text("/forgetme", user="m")
     poll = any_ctx.store.get_poll(aid)
     assert poll is not None and poll.total == 0
 
@@ -225,5 +225,7 @@ async def test_a_bot_admin_sees_and_resets_a_chats_warnings_too(group: Chat, any
     shown = await group.text("/warnings @w1", user="1")
     assert "2 Verwarnungen" in shown and "Ton" in shown and "Spam" in shown
     assert "1 Verwarnung\n" in await group.text("/warnings @w1", user="ca", admin=True)
-    assert "(2)" in await group.text("/resetwarnings @w1", user="1")
+    assert "2 Verwarnungen von @w1 zurückgesetzt" in await group.text(
+        "/resetwarnings @w1", user="1"
+    )
     assert "keine Verwarnungen" in await group.text("/warnings @w1", user="ca", admin=True)

@@ -191,7 +191,7 @@ async def test_fts_syntax_in_queries_is_just_text(
 
 
 async def test_bad_search_input_gets_a_clear_answer(chat: Chat, archive: dict[str, int]) -> None:
-    assert "So geht es: /search WORDS" in await chat.text("/search")
+    assert "So geht es: /search WÖRTER" in await chat.text("/search")
     assert "zu lang" in await chat.text("/search " + "a" * 10_000)
     assert "zu häufig" in await chat.text("/search der die das und the of")
     assert "nichts, wonach ich suchen könnte" in await chat.text("/search 🙂 … ⚡")

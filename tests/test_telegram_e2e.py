@@ -37,6 +37,8 @@ from tests.telegram_helpers import (
 
 SECRET = TOKEN.split(":", 1)[1]
 ZERO = ["Sehr gut · 0", "Gut · 0", "Befriedigend · 0", "Ausreichend · 0", "Mangelhaft · 0"]
+# The same poll in an English chat: an option is its position, its label the chat's language's.
+ZERO_EN = ["Excellent · 0", "Good · 0", "Fair · 0", "Poor · 0", "Bad · 0"]
 
 
 @pytest.fixture
@@ -124,7 +126,7 @@ async def test_two_people_in_two_chats_see_each_others_votes(tg: FakeTelegram) -
         bob_post = await tg.wait_for_message(bob, "Büro in Berlin")
 
         query = tg.press(bob, bob, bob_post["message_id"], f"nb:vote:{article}:2")
-        assert await answer_of(tg, query) == "Your vote: Gut"
+        assert await answer_of(tg, query) == "Your vote: Good"
         # Alice's copy is refreshed by the coalescing job.
         await tg.wait_for(
             lambda: labels(tg.message(alice, alice_post["message_id"]))[1] == "Gut · 1",
@@ -134,7 +136,7 @@ async def test_two_people_in_two_chats_see_each_others_votes(tg: FakeTelegram) -
         assert await answer_of(tg, query) == "Deine Stimme: Sehr gut"
         await tg.wait_for(
             lambda: (
-                labels(tg.message(bob, bob_post["message_id"]))[:2] == ["Sehr gut · 1", "Gut · 1"]
+                labels(tg.message(bob, bob_post["message_id"]))[:2] == ["Excellent · 1", "Good · 1"]
             ),
             what="Bob's copy refreshed",
         )
@@ -623,7 +625,7 @@ async def test_inline_mode_lists_sends_and_counts(tg: FakeTelegram) -> None:
         content = result["input_message_content"]
         assert content["parse_mode"] == "HTML"
         assert "xAI baut &lt;ein&gt; Rechenzentrum" in content["message_text"]
-        assert labels(result) == ZERO
+        assert labels(result) == ZERO_EN
 
         empty = tg.inline_query(bob, "")
         everything = await tg.wait_for(lambda: tg.inline_answers.get(empty), what="all")
@@ -631,8 +633,8 @@ async def test_inline_mode_lists_sends_and_counts(tg: FakeTelegram) -> None:
 
         tg.chosen_inline_result(bob, result["id"], "inline-1")
         query = tg.press(None, bob, None, f"nb:vote:{wanted}:2", inline_message_id="inline-1")
-        assert await answer_of(tg, query) == "Your vote: Gut"
-        await tg.wait_for(lambda: labels(tg.inline_messages["inline-1"])[1] == "Gut · 1")
+        assert await answer_of(tg, query) == "Your vote: Good"
+        await tg.wait_for(lambda: labels(tg.inline_messages["inline-1"])[1] == "Good · 1")
 
         # A vote elsewhere refreshes the inline message too.
         tg.send_text(alice, alice, "/subscribe xAI")
@@ -641,7 +643,7 @@ async def test_inline_mode_lists_sends_and_counts(tg: FakeTelegram) -> None:
         query = tg.press(alice, alice, post["message_id"], f"nb:vote:{wanted}:1")
         assert await answer_of(tg, query) == "Deine Stimme: Sehr gut"
         await tg.wait_for(
-            lambda: labels(tg.inline_messages["inline-1"])[:2] == ["Sehr gut · 1", "Gut · 1"],
+            lambda: labels(tg.inline_messages["inline-1"])[:2] == ["Excellent · 1", "Good · 1"],
             what="inline message refreshed",
         )
         # It keeps the language Bob sent it in, whoever votes.
@@ -727,7 +729,9 @@ def test_webhook_settings_need_a_secret(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("NEWSBOT_CONFIG", str(tmp_path / "absent.toml"))
     monkeypatch.setenv("NEWSBOT_TELEGRAM_TOKEN", TOKEN)
     monkeypatch.setenv("NEWSBOT_TELEGRAM_WEBHOOK_URL", "https://bot.example.org/hook")
-    with pytest.raises(SettingsError, match=r"NEWSBOT_TELEGRAM_WEBHOOK_SECRET: .*required"):
+    with pytest.raises(
+        SettingsError, match=r"NEWSBOT_TELEGRAM_WEBHOOK_SECRET .*NEWSBOT_TELEGRAM_WEBHOOK_URL"
+    ):
         load_settings()
     monkeypatch.setenv("NEWSBOT_TELEGRAM_WEBHOOK_SECRET", "not allowed!")
     with pytest.raises(SettingsError, match="NEWSBOT_TELEGRAM_WEBHOOK_SECRET"):

@@ -1,6 +1,6 @@
 """Terminal deliveries go to the terminal they are for: `newsbot run` (here with Telegram) and
-several scripted `newsbot chat` processes on one database, each showing only its own chat's
-posts, and nothing marked sent that no one saw."""
+several scripted `newsbot chat` processes of one person on one database, each showing only that
+person's terminal chat's posts, and nothing marked sent that no one saw."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.platforms.console import CHAT
+from bot.platforms.console import terminal_chat
 from storage.models import ChatRef
 from tests.fakes.telegram_api import FakeTelegram
 from tests.newsbot_process import NewsbotProcess, base_env
 from tests.telegram_helpers import TOKEN, configure, running
 
-# Another terminal's chat: its posts are for that terminal, not for any process here.
-ELSEWHERE = ChatRef("console", "elsewhere")
+# The person at the terminals below: each person has a terminal chat of their own.
+CHAT = terminal_chat("voter")
+# Another person's terminal chat: its posts are for their terminal, not for any process here.
+ELSEWHERE = terminal_chat("elsewhere")
 TITLES = [f"Meldung {n} über xAI" for n in range(1, 7)]
 
 
@@ -56,13 +58,13 @@ async def test_each_terminal_shows_only_its_own_chats_posts(
         for chat in (alice, bob):
             await tg.wait_for(lambda c=chat: len(tg.messages(c)) == len(TITLES))
 
-        # Five people vote from their terminals at once, as scripts.
+        # One person votes from five terminals at once, as scripts.
         voters = [
             await NewsbotProcess.start(
                 base_env(tmp_path),
                 "chat",
                 "--user",
-                f"voter{n}",
+                "voter",
                 cwd=tmp_path,
                 stdin=f"/vote {ids[n]} {n % 5 + 1}\n/help\n".encode(),
             )

@@ -19,7 +19,19 @@ from storage.models import ChatRef, MessageRef, UserRef
 log = logging.getLogger(__name__)
 
 PLATFORM = "console"
-CHAT = ChatRef(PLATFORM, "local")
+
+
+def terminal_chat(name: str) -> ChatRef:
+    """The terminal chat of the person `name` (`--user NAME`): each person has a private chat
+    of their own, as on Telegram, so that one person's /forgetme, /lang or /subscribe never
+    changes another's."""
+    return ChatRef(PLATFORM, name)
+
+
+CHAT = terminal_chat("owner")  # the default person's (NEWSBOT_CONSOLE_USER unset)
+# The one terminal chat every person shared before each had their own: the default person
+# takes it over (bot.app), so that an existing database keeps the owner's subscriptions.
+SHARED_CHAT = ChatRef(PLATFORM, "local")
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
 
 
@@ -73,7 +85,7 @@ class ConsoleAdapter:
     ) -> None:
         self.runtime = runtime
         self.user = user
-        self.chat = CHAT
+        self.chat = terminal_chat(user.user_id)
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty() if interactive is None else interactive
@@ -103,10 +115,16 @@ class ConsoleAdapter:
         if self._last_counts.get(reply.article_id) == counts:
             return
         self._last_counts[reply.article_id] = counts
-        self.say(f"↻ #{reply.article_id} {t('console.updated')}: {counts}")
+        # In the post's language, as the counts are: the refresh job has no turn of its own.
+        updated = t("console.updated", reply.language or self._default_language())
+        self.say(f"↻ #{reply.article_id} {updated}: {counts}")
 
     async def delete(self, message: MessageRef, instead: Reply) -> None:
-        self.say(t("console.deleted", id=message.message_id))
+        language = instead.language or self._default_language()
+        self.say(t("console.deleted", language, id=message.message_id))
+
+    def _default_language(self) -> str:
+        return self.runtime.ctx.config.default_language
 
     # The terminal has no members to remove or silence: the bot's own ban and mute suffice.
     async def ban_member(self, chat: ChatRef, user: UserRef) -> bool:
@@ -127,12 +145,7 @@ class ConsoleAdapter:
     def _print_reply(self, reply: Reply) -> None:
         lines = [render(reply.text, color=self.color)]
         if reply.buttons:
-            language = reply.language or self.runtime.ctx.config.default_language
-            token = current_language.set(language)
-            try:
-                press = t("console.press")
-            finally:
-                current_language.reset(token)
+            press = t("console.press", reply.language or self._default_language())
             for row in reply.buttons:
                 for button in row:
                     twin = f"  ({press} {button.text_twin})" if button.text_twin else ""
