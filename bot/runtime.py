@@ -20,7 +20,7 @@ from handlers.render import article_post
 from storage.database_thread import DatabaseThread, calling_task
 from storage.inbox import Inbox, InboxUpdate
 from storage.leases import Lease
-from storage.models import ChatRef, Delivery, MessageRef, UserRef
+from storage.models import ChatRef, Delivery, MessageRef, Post, UserRef
 from storage.post_refresh import overtaken
 from storage.store import Store
 
@@ -346,6 +346,22 @@ class Runtime:
         """An article rendered as a post for one chat, in `language` (a post keeps the one it
         was first shown in), else the chat's."""
         return await self.db.run(self._render_post, article_id, chat, language)
+
+    async def posts_for(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
+        """post_for of many posts in one call, each article rendered once per language (the
+        refresh job edits thousands of copies of one article), by post id."""
+        return await self.db.run(self._render_posts, posts)
+
+    def _render_posts(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
+        rendered: dict[tuple[int, str], Reply | None] = {}
+        replies: dict[int, Reply | None] = {}
+        for post in posts:
+            language = post.language or dispatch.chat_language(self.ctx, post.message.chat)
+            key = (post.article_id, language)
+            if key not in rendered:
+                rendered[key] = self._render_post(post.article_id, post.message.chat, language)
+            replies[post.id] = rendered[key]
+        return replies
 
     def _render_post(
         self, article_id: int, chat: ChatRef, language: str | None = None
