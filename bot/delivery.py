@@ -16,7 +16,6 @@ from storage.models import ChatRef, Delivery, MessageRef, Post
 from storage.post_refresh import (
     refresh_failed,
     refresh_failures,
-    refreshed,
     stale_posts_due,
 )
 
@@ -285,6 +284,14 @@ class Deliverer:
                     if isinstance(outcome, BaseException):
                         raise outcome
                 done = [n for n in outcomes if isinstance(n, int)]
+                landed = [
+                    (post, reply)
+                    for post, outcome in zip(stale, outcomes, strict=True)
+                    if outcome == 1 and (reply := replies[post.id]) is not None
+                ]
+                # What the batch's edits now show, recorded in one call for all of them (a
+                # call per post made thousands of copies wait on the database in turn).
+                await self.runtime.edits_landed(landed)
                 edited += sum(done)
                 # A short batch was the last; a batch that got nowhere (platforms asking to
                 # wait) is tried again on a later run, not at once.
@@ -312,6 +319,7 @@ class Deliverer:
             if err.retry_after is not None:
                 return 0  # try again on a later run
             log.info("cannot refresh post %s: %s", post.id, err.reason)
+            return 1  # beyond editing (gone, or no longer ours): done with, as if edited
         except CalledOff:
             raise
         except Exception as err:
@@ -321,11 +329,7 @@ class Deliverer:
             log.exception("refreshing post %s failed", post.id)
             await self.db.run(self._refresh_failed, post, type(err).__name__)
             return 0
-        version = reply.poll_version if reply is not None else None
-        await self.db.run(refreshed, self.store, post.id, version or 0)
-        if reply is not None:
-            await self.runtime.edit_landed(post.message, reply)
-        return 1
+        return 1  # recorded with the rest of its batch (Runtime.edits_landed)
 
     def _refresh_failed(self, post: Post, error: str) -> None:
         failures = refresh_failures(self.store, post.id) + 1

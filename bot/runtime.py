@@ -21,7 +21,7 @@ from storage.database_thread import DatabaseThread, calling_task
 from storage.inbox import Inbox, InboxUpdate
 from storage.leases import Lease
 from storage.models import ChatRef, Delivery, MessageRef, Post, UserRef
-from storage.post_refresh import overtaken
+from storage.post_refresh import overtaken, refreshed
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,27 @@ class Runtime:
         if not self.sharing.shared or reply.article_id is None or version is None:
             return
         if await self.db.run(overtaken, self.store, message, version):
+            self.wake()
+
+    async def edits_landed(self, landed: Sequence[tuple[Post, Reply]]) -> None:
+        """The refresh job's edits of a batch arrived: each post shows its reply's poll
+        version now (any earlier failure is over), and, with other workers, a post whose poll
+        moved on meanwhile goes back to the refresh job (see edit_landed). One database call."""
+        if not landed:
+            return
+        shared = self.sharing.shared
+
+        def record() -> bool:
+            again = False
+            with self.store.engine.write():
+                for post, reply in landed:
+                    version = reply.poll_version or 0
+                    refreshed(self.store, post.id, version)
+                    if shared and reply.article_id is not None and reply.poll_version is not None:
+                        again = overtaken(self.store, post.message, version) or again
+            return again
+
+        if await self.db.run(record):
             self.wake()
 
     async def posted(self, reply: Reply, message: MessageRef) -> None:
