@@ -20,8 +20,8 @@ from handlers.render import article_post
 from storage.database_thread import DatabaseThread, calling_task
 from storage.inbox import Inbox, InboxUpdate
 from storage.leases import Lease
-from storage.models import ChatRef, Delivery, MessageRef, UserRef
-from storage.post_refresh import overtaken
+from storage.models import ChatRef, Delivery, MessageRef, Post, UserRef
+from storage.post_refresh import overtaken, refreshed
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,27 @@ class Runtime:
         if await self.db.run(overtaken, self.store, message, version):
             self.wake()
 
+    async def edits_landed(self, landed: Sequence[tuple[Post, Reply]]) -> None:
+        """The refresh job's edits of a batch arrived: each post shows its reply's poll
+        version now (any earlier failure is over), and, with other workers, a post whose poll
+        moved on meanwhile goes back to the refresh job (see edit_landed). One database call."""
+        if not landed:
+            return
+        shared = self.sharing.shared
+
+        def record() -> bool:
+            again = False
+            with self.store.engine.write():
+                for post, reply in landed:
+                    version = reply.poll_version or 0
+                    refreshed(self.store, post.id, version)
+                    if shared and reply.article_id is not None and reply.poll_version is not None:
+                        again = overtaken(self.store, post.message, version) or again
+            return again
+
+        if await self.db.run(record):
+            self.wake()
+
     async def posted(self, reply: Reply, message: MessageRef) -> None:
         """An adapter sent or edited a message showing an article: remember it, with the poll
         version it shows, so the coalescing job keeps its counts live."""
@@ -346,6 +367,22 @@ class Runtime:
         """An article rendered as a post for one chat, in `language` (a post keeps the one it
         was first shown in), else the chat's."""
         return await self.db.run(self._render_post, article_id, chat, language)
+
+    async def posts_for(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
+        """post_for of many posts in one call, each article rendered once per language (the
+        refresh job edits thousands of copies of one article), by post id."""
+        return await self.db.run(self._render_posts, posts)
+
+    def _render_posts(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
+        rendered: dict[tuple[int, str], Reply | None] = {}
+        replies: dict[int, Reply | None] = {}
+        for post in posts:
+            language = post.language or dispatch.chat_language(self.ctx, post.message.chat)
+            key = (post.article_id, language)
+            if key not in rendered:
+                rendered[key] = self._render_post(post.article_id, post.message.chat, language)
+            replies[post.id] = rendered[key]
+        return replies
 
     def _render_post(
         self, article_id: int, chat: ChatRef, language: str | None = None
