@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -135,6 +136,11 @@ def markdown(text: Rich, limit: int = MAX_CONTENT) -> str:
         out.append(ELLIPSIS)
         break
     return "".join(out).strip() or "…"
+
+
+def fits_one_message(text: Rich) -> bool:
+    """Whether the text, as markdown, fits one message's 2,000 characters uncut."""
+    return len(markdown(text, limit=sys.maxsize)) <= MAX_CONTENT
 
 
 def source_of(url: str | None) -> str | None:

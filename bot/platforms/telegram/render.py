@@ -70,6 +70,11 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def fits_one_message(text: Rich) -> bool:
+    """Whether the text fits one message as Telegram counts it."""
+    return utf16_len(text.plain()) <= MAX_TEXT
+
+
 def _chars_within(text: str, room: int) -> int:
     """How many characters of `text` fit into `room` UTF-16 code units."""
     if utf16_len(text) <= room:
