@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.article_input import parse_text_article
 from handlers.i18n import t
 from tests.discord_helpers import (
     ALICE,
@@ -127,3 +128,44 @@ async def test_a_question_by_direct_message_is_answered_like_ask(dc: FakeDiscord
         assert f"#{article_id}" in (in_server.content or "")
         bot_messages = [m for m in dc.messages(dm) if m.author_id == dc.bot_id]
         assert len(bot_messages) == 1
+
+
+UNTITLED = (
+    "Microsoft nimmt die Grok-Modelle von xAI in seine Azure AI Foundry auf, wie der Konzern "
+    "am Montag in Redmond mitteilte. Die Verwaltung und Abrechnung erfolgen direkt durch "
+    "Microsoft.\nTags: Microsoft + xAI\n"
+)
+
+
+async def test_an_article_without_a_title_line_gets_a_short_title_said_once(
+    dc: FakeDiscord,
+) -> None:
+    async with running_bot(dc) as bot:
+        article_id = await bot.ingest(parse_text_article(UNTITLED.encode()))
+        await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+        embed = (await bot.post_in(NEWS, article_id)).embeds[0]
+        # The first clause, whole: not the first sentence cut mid-phrase.
+        assert (
+            embed["title"]
+            == "Microsoft nimmt die Grok-Modelle von xAI in seine Azure AI Foundry auf"
+        )
+        # The summary goes on after it instead of saying it again.
+        assert embed["description"].startswith("… wie der Konzern am Montag in Redmond mitteilte.")
+        assert "Azure AI Foundry" not in embed["description"]
+        assert (
+            "Die Verwaltung und Abrechnung erfolgen direkt durch Microsoft." in embed["description"]
+        )
+
+
+async def test_results_bars_line_up_in_a_code_block(dc: FakeDiscord) -> None:
+    async with running_bot(dc) as bot:
+        article_id = await bot.ingest(article())
+        await bot.slash(NEWS, ALICE, "vote", {"id": article_id, "option": 2})
+        answer = await bot.slash(NEWS, ALICE, "results", {"id": article_id})
+        block = re.search(r"```\n(.*?)\n```", answer.content or "", re.DOTALL)
+        assert block is not None, answer.content
+        rows = block.group(1).split("\n")
+        assert [row[:2] for row in rows] == ["1.", "2.", "3.", "4.", "5."]
+        assert "\\" not in block.group(1)  # nothing escaped inside: it is shown as it is
+        assert len({row.index("█") if "█" in row else row.index("░") for row in rows}) == 1
+        assert len({len(row) for row in rows}) == 1

@@ -73,6 +73,10 @@ def cut_sentences(text: str, limit: int) -> str:
 
 
 def _span(span: Span) -> str:
+    if span.style == "pre":
+        # A code block: a fixed-width font; only a fence inside could end it early.
+        body = span.text.replace("`", "ˋ")
+        return f"```\n{body}\n```" if body else ""
     if span.style == "code":
         # Nothing inside a code span is markdown; only its own fence must not appear.
         body = span.text.replace("`", "ˋ")

@@ -60,6 +60,8 @@ def render_html(text: Rich) -> str:
             out.append(f"<i>{body}</i>")
         elif span.style == "code":
             out.append(f"<code>{body}</code>")
+        elif span.style == "pre":
+            out.append(f"<pre>{body}</pre>")
         else:
             out.append(body)
     return "".join(out)
