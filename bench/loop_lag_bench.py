@@ -6,12 +6,15 @@ same run. The fake and the load run in a child process (bench/lag_load.py), so t
 bot's own work is on the measured loop.
 
 Run: python -m bench.loop_lag_bench            # 10k articles, 100k votes, 10k subscriptions
-     python -m bench.loop_lag_bench --full     # 100k articles, 1M votes, 100k subscriptions"""
+     python -m bench.loop_lag_bench --full     # 100k articles, 1M votes, 100k subscriptions
+     python -m bench.loop_lag_bench --steps    # the loop's steps over 10 ms: wall and CPU time"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import asyncio.events
+import collections
 import cProfile
 import json
 import logging
@@ -54,6 +57,47 @@ class Ticker:
         assert self._task is not None
         await self._task
         return self.late
+
+
+class SlowSteps:
+    """Every step of the loop (one callback or one run of a task until it waits) that took
+    over 10 ms, by what ran: wall time beside the loop thread's CPU time. A step whose wall
+    time is mostly not CPU time waited: for the GIL (the database thread held it) or for the
+    machine. Wraps asyncio's Handle._run, bench tooling only."""
+
+    def __init__(self) -> None:
+        self.count: collections.Counter[str] = collections.Counter()
+        self.wall: collections.Counter[str] = collections.Counter()
+        self.cpu: collections.Counter[str] = collections.Counter()
+
+    def install(self) -> None:
+        run = asyncio.events.Handle._run
+        steps = self
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            run(handle)
+            wall = time.perf_counter() - wall
+            if wall > 0.010:
+                steps.note(handle, wall, time.thread_time() - cpu)
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+
+    def note(self, handle: asyncio.events.Handle, wall: float, cpu: float) -> None:
+        callback = handle._callback  # type: ignore[attr-defined]
+        owner = getattr(callback, "__self__", None)
+        name = getattr(callback, "__qualname__", repr(callback))
+        if isinstance(owner, asyncio.Task):
+            name = getattr(owner.get_coro(), "__qualname__", name)
+        self.count[name] += 1
+        self.wall[name] += wall
+        self.cpu[name] += cpu
+
+    def report(self) -> None:
+        print("loop steps over 10 ms: wall ms, loop-thread CPU ms, count, what ran")
+        for name, wall in self.wall.most_common(8):
+            cpu = self.cpu[name] * 1000
+            print(f"  {wall * 1000:8.0f} {cpu:8.0f} {self.count[name]:6d}  {name}")
 
 
 def percentiles(late: list[float]) -> tuple[float, float, float]:
@@ -195,6 +239,7 @@ def main() -> None:
     parser.add_argument("--presses", type=float, default=500.0, help="presses per second")
     parser.add_argument("--window", type=float, help="seconds of load at most")
     parser.add_argument("--profile", action="store_true", help="profile the loop under load")
+    parser.add_argument("--steps", action="store_true", help="list the loop's slow steps")
     args = parser.parse_args()
     scale = 1 if args.full else 10
     articles = args.articles or 100_000 // scale
@@ -213,7 +258,12 @@ def main() -> None:
         )
         print(f"archive built in {time.perf_counter() - started:.0f} s")
         profiler = cProfile.Profile() if args.profile else None
+        steps = SlowSteps() if args.steps else None
+        if steps is not None:
+            steps.install()
         asyncio.run(measure(archive, args.presses, window, 3.0, profiler))
+        if steps is not None:
+            steps.report()
         if profiler is not None:
             stats = pstats.Stats(profiler)
             stats.sort_stats("tottime").print_stats(20)

@@ -21,6 +21,7 @@ from bot.platforms.telegram.adapter import (
     ALLOWED_UPDATES,
     CONCURRENT_UPDATES,
     CONNECT_TIMEOUT,
+    CONNECTIONS,
     POLL_TIMEOUT,
     POOL_TIMEOUT,
     READ_TIMEOUT,
@@ -127,6 +128,7 @@ class BarePressBot:
 
     def __init__(self, api_root: str) -> None:
         self.votes: dict[tuple[int, int], dict[int, int]] = {}
+        # As PTB advises for concurrent updates: a connection for each handler.
         request = HTTPXRequest(
             connection_pool_size=CONCURRENT_UPDATES,
             connect_timeout=CONNECT_TIMEOUT,
@@ -187,17 +189,19 @@ async def raw_posts(tg: FakeTelegram, payloads: list[dict[str, Any]]) -> Timed:
     adapter's connection pool, each taking the next payload (httpcore's pool gets slow when
     far more requests wait on it than it has connections, so a good client does not do that)."""
     url = f"{tg.api_root}/bot{TELEGRAM_TOKEN}/sendMessage"
-    limits = httpx.Limits(max_connections=CONCURRENT_UPDATES)
+    limits = httpx.Limits(max_connections=CONNECTIONS)
     async with httpx.AsyncClient(limits=limits, timeout=READ_TIMEOUT) as client:
 
         async def sender(queue: list[dict[str, Any]]) -> None:
             while queue:
                 response = await client.post(url, json=queue.pop())
                 response.raise_for_status()
+                # A sender needs the new message's id (to edit it later), as newsbot does.
+                assert response.json()["result"]["message_id"]
 
         async def work() -> None:
             queue = payloads[::-1]
-            await asyncio.gather(*(sender(queue) for _ in range(CONCURRENT_UPDATES)))
+            await asyncio.gather(*(sender(queue) for _ in range(CONNECTIONS)))
 
         return await timed(len(payloads), work)
 

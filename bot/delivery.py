@@ -10,9 +10,9 @@ from collections import defaultdict
 from bot.adapter_contract import DeliveryError
 from bot.pacing import CalledOff, call_off
 from bot.runtime import Runtime
-from handlers.events import Reply
+from handlers.events import Outgoing, Reply
 from storage.faults import storage_fault
-from storage.models import ChatRef, Delivery, Post
+from storage.models import ChatRef, Delivery, MessageRef, Post
 from storage.post_refresh import (
     refresh_failed,
     refresh_failures,
@@ -26,6 +26,75 @@ log = logging.getLogger(__name__)
 def backoff(attempts: int) -> float:
     """Seconds before the next try after `attempts` failed ones: 5 s doubling, capped at 1 h."""
     return float(min(5 * 2 ** max(attempts - 1, 0), 3600))
+
+
+Sent = tuple[int, MessageRef, int, str | None]  # delivery id, message, poll version, language
+
+
+class SentRecords:
+    """Records of sent posts, each awaited by its sender as before, but written together: the
+    first sender to come back writes its record at once, and the records of the posts that
+    come back meanwhile go in its next database call (each row still in its own transaction),
+    instead of one call into the database thread per post."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.store = runtime.store
+        self.db = runtime.db
+        self._waiting: list[tuple[Sent, asyncio.Future[None]]] = []
+        self._writing = False
+        self._handover: asyncio.Task[None] | None = None
+
+    async def record(self, sent: Sent) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((sent, future))
+        if not self._writing:
+            self._writing = True
+            try:
+                await self._write()
+            finally:
+                self._writing = False
+                if self._waiting:  # this sender was stopped: the others still get theirs
+                    self._writing = True
+                    self._handover = asyncio.create_task(self._write_then_idle())
+        # A sender stopped meanwhile does not stop the write: its post was sent.
+        await asyncio.shield(future)
+
+    async def _write_then_idle(self) -> None:
+        try:
+            await self._write()
+        finally:
+            self._writing = False
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                errors = await self.db.run(self._write_all, [sent for sent, _ in batch])
+            except Exception as err:
+                errors = [err] * len(batch)
+            except BaseException:
+                for _, future in batch:
+                    future.cancel()
+                raise
+            for (_, future), error in zip(batch, errors, strict=True):
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
+    def _write_all(self, batch: list[Sent]) -> list[BaseException | None]:
+        """In the database thread: each row as delivery_sent writes it; what each one raised."""
+        errors: list[BaseException | None] = []
+        for delivery_id, message, version, language in batch:
+            try:
+                self.store.delivery_sent(delivery_id, message, version, language)
+            except Exception as err:
+                errors.append(err)
+            else:
+                errors.append(None)
+        return errors
 
 
 class Deliverer:
@@ -52,6 +121,7 @@ class Deliverer:
         # of a worker that died go to another worker at most this long after its last renewal.
         self.lease = lease
         self.stopping = asyncio.Event()
+        self.records = SentRecords(runtime)
 
     @property
     def platforms(self) -> list[str]:
@@ -79,13 +149,16 @@ class Deliverer:
                 )
                 if not due:
                     return sent
+                # Rendered in one database call for the batch (not one per post).
+                rendered = await self.runtime.outgoing_posts(due)
+                posts = {d.id: out for d, out in zip(due, rendered, strict=True)}
                 by_chat: dict[ChatRef, list[Delivery]] = defaultdict(list)
                 for delivery in due:
                     by_chat[delivery.chat].append(delivery)
                 renewal = asyncio.create_task(self._renew_claims())
                 try:
                     results = await asyncio.gather(
-                        *(self._send_chat(rows) for rows in by_chat.values())
+                        *(self._send_chat(rows, posts) for rows in by_chat.values())
                     )
                 finally:
                     renewal.cancel()
@@ -110,13 +183,13 @@ class Deliverer:
                     raise
                 log.warning("cannot renew the lease of claimed deliveries: %s", err)
 
-    async def _send_chat(self, rows: list[Delivery]) -> int:
+    async def _send_chat(self, rows: list[Delivery], posts: dict[int, Outgoing | None]) -> int:
         sent = 0
         for index, delivery in enumerate(rows):
             if self.stopping.is_set():
                 await self._release(rows[index:])
                 return sent
-            outcome = await self._send_one(delivery)
+            outcome = await self._send_one(delivery, posts[delivery.id])
             if outcome == "sent":
                 sent += 1
             elif outcome == "chat_gone":
@@ -135,12 +208,11 @@ class Deliverer:
         if rows:
             await self.db.run(release)
 
-    async def _send_one(self, delivery: Delivery) -> str:
+    async def _send_one(self, delivery: Delivery, out: Outgoing | None) -> str:
         adapter = self.runtime.adapters.get(delivery.chat.platform)
         if adapter is None:  # the platform stopped meanwhile: leave the row for later
             await self.db.run(self.store.delivery_release, delivery.id)
             return "retry"
-        out = await self.runtime.outgoing_post(delivery.article_id, delivery.chat)
         if out is None:
             await self.db.run(self.store.delivery_failed, delivery.id, "article no longer exists")
             return "failed"
@@ -157,9 +229,7 @@ class Deliverer:
             # A bug or an unexpected library error: keep the row and retry later.
             log.exception("delivery %s to %s failed", delivery.id, delivery.chat.key())
             return await self.db.run(self._failed, delivery, DeliveryError(type(err).__name__))
-        await self.db.run(
-            self.store.delivery_sent, delivery.id, message, reply.poll_version or 0, reply.language
-        )
+        await self.records.record((delivery.id, message, reply.poll_version or 0, reply.language))
         return "sent"
 
     def _failed(self, delivery: Delivery, err: DeliveryError) -> str:

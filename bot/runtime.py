@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from datetime import timedelta
 
 from bot.adapter_contract import Adapter, Sharing
@@ -14,10 +15,10 @@ from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
-from storage.database_thread import DatabaseThread
+from storage.database_thread import DatabaseThread, calling_task
 from storage.inbox import Inbox, InboxUpdate
 from storage.leases import Lease
-from storage.models import ChatRef, MessageRef, UserRef
+from storage.models import ChatRef, Delivery, MessageRef, UserRef
 from storage.post_refresh import overtaken
 from storage.store import Store
 
@@ -26,6 +27,19 @@ log = logging.getLogger(__name__)
 # Finished updates are remembered this long: Telegram repeats an unconfirmed update for at
 # most a day, so a repeat always finds its row. (The housekeeping job forgets older ones.)
 KEEP_HANDLED = timedelta(days=2)
+
+
+@dataclasses.dataclass(slots=True)
+class Handling:
+    """An update being handled. `written`: one of its handler's own write transactions has
+    come to its commit, which marks the update done in that transaction (storage/inbox.py),
+    so nothing is left to mark afterwards."""
+
+    task: object
+    written: bool = False
+
+
+_handling: ContextVar[Handling | None] = ContextVar("newsbot_runtime_handling", default=None)
 
 
 class Runtime:
@@ -40,10 +54,12 @@ class Runtime:
         # outbox worker takes only those chats' rows, and leaves the rest to their process.
         self.only_chats: dict[str, frozenset[str]] = {}
         self._wake_listeners: list[Callable[[], None]] = []
+        self._stale_listeners: list[Callable[[], None]] = []
         self.inbox = Inbox(store)
         # Other workers share the store (bot/workers.py Presence sets it): no process may
         # trust its memory of what a message shows.
         self.sharing = Sharing()
+        store.before_commit(self._note_write)
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -58,8 +74,17 @@ class Runtime:
         """Called whenever something may have made deliveries due (a subscription, an ingest)."""
         self._wake_listeners.append(listener)
 
+    def on_stale_posts(self, listener: Callable[[], None]) -> None:
+        """Called whenever posts may show outdated counts (a vote), and on every wake()."""
+        self._stale_listeners.append(listener)
+
     def wake(self) -> None:
         for listener in self._wake_listeners:
+            listener()
+        self.posts_stale()
+
+    def posts_stale(self) -> None:
+        for listener in self._stale_listeners:
             listener()
 
     # -- what adapters call ---------------------------------------------------------------
@@ -172,7 +197,12 @@ class Runtime:
                     self._record_post(reply, pressed)
 
         replies = await dispatch.handle_press(self.ctx, press, then=record_shown)
-        self.wake()
+        if press.action == "vote":
+            # A vote makes other posts of the article stale; it queues no delivery, so the
+            # outbox worker is not woken for it (one database call less per press).
+            self.posts_stale()
+        else:
+            self.wake()
         return await self._in_language(replies, press.chat, press.locale)
 
     async def edit_failed(self, message: MessageRef) -> None:
@@ -217,13 +247,32 @@ class Runtime:
         included) is handling it already."""
         return await self.db.run(self.inbox.claim, source, update_id, worker)
 
-    def handling_update(
-        self, source: str, update_id: int
-    ) -> contextlib.AbstractContextManager[None]:
-        """Around a handler: what it commits marks the update done in the same transaction."""
-        return self.inbox.handling(source, update_id)
+    @contextlib.contextmanager
+    def handling_update(self, source: str, update_id: int) -> Iterator[Handling]:
+        """Around a handler: what it commits marks the update done in the same transaction;
+        the Handling says whether that happened (then update_handled is not needed)."""
+        handling = Handling(task=calling_task())
+        token = _handling.set(handling)
+        try:
+            with self.inbox.handling(source, update_id):
+                yield handling
+        finally:
+            _handling.reset(token)
 
-    async def update_handled(self, source: str, update_id: int) -> None:
+    def _note_write(self, conn: object) -> None:
+        # In the database thread, inside a write about to commit: the inbox marks the update
+        # done in it when the write is the handler's own (the same test as storage/inbox.py).
+        handling = _handling.get()
+        if handling is not None and handling.task is calling_task():
+            handling.written = True
+
+    async def update_handled(
+        self, source: str, update_id: int, handling: Handling | None = None
+    ) -> None:
+        """Mark the update done, unless its handler's own write did (`handling`), which
+        spares a database call per vote. (The housekeeping job forgets old rows.)"""
+        if handling is not None and handling.written:
+            return
         await self.db.run(self.inbox.done, source, update_id)
 
     async def update_released(self, source: str, update_id: int) -> None:
@@ -314,14 +363,25 @@ class Runtime:
         finally:
             current_language.reset(token)
 
-    async def outgoing_post(self, article_id: int, chat: ChatRef) -> Outgoing | None:
-        """A delivery as the adapter sends it: the post in the chat's language, with the chat's
-        settings that shape the send (a discussion thread under it), so that the adapter never
-        asks the core in the middle of a send."""
-        return await self.db.run(self._outgoing_post, article_id, chat)
+    async def outgoing_posts(self, deliveries: Sequence[Delivery]) -> list[Outgoing | None]:
+        """Each delivery as the adapter sends it: the post in the chat's language, with the
+        chat's settings that shape the send (a discussion thread under it), so that the adapter
+        never asks the core in the middle of a send. One database call for the batch: an
+        article is read and rendered once per language, however many chats it goes to."""
+        return await self.db.run(self._outgoing_posts, list(deliveries))
 
-    def _outgoing_post(self, article_id: int, chat: ChatRef) -> Outgoing | None:
-        reply = self._render_post(article_id, chat)
-        if reply is None:
-            return None
-        return Outgoing(chat, reply, threads=self.store.chat_settings(chat).threads)
+    def _outgoing_posts(self, deliveries: list[Delivery]) -> list[Outgoing | None]:
+        rendered: dict[tuple[int, str], Reply | None] = {}
+        outgoing: list[Outgoing | None] = []
+        for delivery in deliveries:
+            settings = self.store.chat_settings(delivery.chat)
+            language = dispatch.chat_language(self.ctx, delivery.chat, settings=settings)
+            key = (delivery.article_id, language)
+            if key not in rendered:
+                rendered[key] = self._render_post(delivery.article_id, delivery.chat, language)
+            reply = rendered[key]
+            if reply is None:
+                outgoing.append(None)
+            else:
+                outgoing.append(Outgoing(delivery.chat, reply, threads=settings.threads))
+        return outgoing

@@ -20,7 +20,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot.adapter_contract import DeliveryError, PlatformStartError
 from bot.platforms.log_redaction import GuardedLoggers, Redactor
@@ -37,6 +36,7 @@ from bot.platforms.telegram.inline import Inline
 from bot.platforms.telegram.moderation import MemberActions
 from bot.platforms.telegram.outbound import AnyApp, Outbound
 from bot.platforms.telegram.polling_lease import PollingLease
+from bot.platforms.telegram.pooled_request import PooledRequest, bulk_send
 from bot.platforms.telegram.webhook import WebhookServer
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -49,6 +49,17 @@ POLL_TIMEOUT = timedelta(seconds=10)  # long polling; stop() cancels a poll in f
 # Request timeouts in seconds: every call is bounded (connect + write + read + pool wait).
 CONNECT_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, POOL_TIMEOUT = 5.0, 15.0, 15.0, 5.0
 CONCURRENT_UPDATES = 64
+# Connections to the Bot API for everything but getUpdates; requests beyond them wait their
+# turn outside httpx (pooled_request: the pool's own bookkeeping grows with its square).
+CONNECTIONS = 8
+# Of them, never taken by deliveries alone nor by people's presses alone: a press is answered
+# during a fan-out, and a fan-out goes on during a flood of presses.
+KEPT_FREE = 2
+# Polling fetches again once this many fetched updates are unfinished at most, and no more
+# than fit under MAX_FETCHED: the handlers always have the next updates at hand, while what
+# they cannot take yet stays with Telegram (inbox.TelegramInbox.room_to_fetch).
+FETCH_AT_LEAST = 16
+MAX_FETCHED = CONCURRENT_UPDATES + FETCH_AT_LEAST
 ALLOWED_UPDATES = [
     "message",
     "channel_post",
@@ -88,7 +99,13 @@ class TelegramAdapter:
         self.inline = Inline(runtime)
         self.members = MemberActions(self.outbound.bot, self._redactor)
         port = settings.telegram_webhook_port if settings.telegram_webhook_url else None
-        self._inbox = TelegramInbox(runtime, self.bot_id, webhook_port=port)
+        self._inbox = TelegramInbox(
+            runtime,
+            self.bot_id,
+            webhook_port=port,
+            max_fetched=MAX_FETCHED,
+            fetch_at_least=FETCH_AT_LEAST,
+        )
         self._webhook: WebhookServer | None = None
         self._poller = PollingLease(runtime, self.bot_id, settings, self._polling_lost)
 
@@ -133,8 +150,9 @@ class TelegramAdapter:
             s.telegram_token.get_secret_value(),
             base_url=f"{root}/bot",
             base_file_url=f"{root}/file/bot",
-            request=HTTPXRequest(
-                connection_pool_size=CONCURRENT_UPDATES,
+            request=PooledRequest(
+                connection_pool_size=CONNECTIONS,
+                kept_free=KEPT_FREE,
                 connect_timeout=CONNECT_TIMEOUT,
                 read_timeout=READ_TIMEOUT,
                 write_timeout=WRITE_TIMEOUT,
@@ -226,6 +244,7 @@ class TelegramAdapter:
                 await server.stop()
 
     async def _close(self, app: AnyApp) -> None:
+        self._inbox.stop_fetching()
         try:
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
@@ -287,7 +306,8 @@ class TelegramAdapter:
     async def send(self, out: Outgoing) -> MessageRef:
         if out.chat.chat_id == INLINE:
             raise DeliveryError("inline messages have no chat to send to", permanent=True)
-        return await self.outbound.post(out.chat.chat_id, out.reply)
+        with bulk_send():
+            return await self.outbound.post(out.chat.chat_id, out.reply)
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         await self.outbound.edit(message, reply)

@@ -3,6 +3,7 @@ once, and handled after a crash if they were not finished (platform-facts.md, ge
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -19,6 +20,8 @@ from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+MAX_LIMIT = 100  # the most updates one getUpdates returns
+
 
 class InboxUnavailable(TelegramError):
     """The database could not store a fetched batch: it is not confirmed, so Telegram sends
@@ -33,12 +36,54 @@ class TelegramInbox:
     polling that is the bot itself (Telegram allows one poller per bot, so it also takes over
     every other claim), with a webhook the host and the port it listens on."""
 
-    def __init__(self, runtime: Runtime, bot_id: int, *, webhook_port: int | None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        bot_id: int,
+        *,
+        webhook_port: int | None,
+        max_fetched: int = 80,
+        fetch_at_least: int = 16,
+    ) -> None:
         self.runtime = runtime
         self.source = f"telegram:{bot_id}"  # update ids count per bot
         self.polling = webhook_port is None
         host = socket.gethostname()
         self.worker = f"{host}:polling" if self.polling else f"{host}:{webhook_port}"
+        # Backpressure: polling fetches only while fewer than `max_fetched` fetched updates
+        # are unfinished, and only what fits. Telegram keeps the rest (for a day), so under
+        # overload the process neither parses updates it cannot handle yet nor holds them.
+        self.max_fetched = max_fetched
+        self.fetch_at_least = min(fetch_at_least, max_fetched)
+        self._fetched: set[int] = set()  # fetched by polling, not finished yet
+        self._room = asyncio.Event()
+        self._stopping = False
+
+    # -- backpressure -----------------------------------------------------------------------
+
+    async def room_to_fetch(self) -> int:
+        """How many updates the next getUpdates may take, once at least `fetch_at_least` fit
+        (waiting for handlers to finish until then). At stop, PTB's last getUpdates only
+        confirms what was fetched: it waits for nothing and takes as little as it can."""
+        while not self._stopping and self.max_fetched - len(self._fetched) < self.fetch_at_least:
+            self._room.clear()
+            await self._room.wait()
+        if self._stopping:
+            return 1
+        return self.max_fetched - len(self._fetched)
+
+    def fetched(self, updates: Sequence[Update]) -> None:
+        self._fetched.update(u.update_id for u in updates)
+
+    def finished(self, update_id: int) -> None:
+        self._fetched.discard(update_id)
+        if self.max_fetched - len(self._fetched) >= self.fetch_at_least:
+            self._room.set()
+
+    def stop_fetching(self) -> None:
+        """Polling is about to stop: a fetch waiting for room returns at once."""
+        self._stopping = True
+        self._room.set()
 
     async def store(self, updates: Sequence[Update], raw: Sequence[object] | None = None) -> None:
         """Store updates in one transaction; InboxUnavailable when the database cannot. `raw`:
@@ -118,10 +163,14 @@ class InboxBot(ExtBot[None]):
         self._raw_updates = raw_updates
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
+        if not args:  # PTB's polling passes keywords; `limit` is the second argument
+            room = await self._inbox.room_to_fetch()
+            kwargs["limit"] = min(kwargs.get("limit") or MAX_LIMIT, room, MAX_LIMIT)
         updates = await super().get_updates(*args, **kwargs)
         if updates:
             raw = self._raw_updates.last_result if self._raw_updates is not None else None
             await self._inbox.store(updates, raw if isinstance(raw, list) else None)
+            self._inbox.fetched(updates)
         return updates
 
 
@@ -140,6 +189,12 @@ class InboxProcessor(BaseUpdateProcessor):
         if not isinstance(update, Update):
             await coroutine
             return
+        try:
+            await self._process(update, coroutine)
+        finally:
+            self._inbox.finished(update.update_id)
+
+    async def _process(self, update: Update, coroutine: Awaitable[Any]) -> None:
         runtime, source, update_id = self._inbox.runtime, self._inbox.source, update.update_id
         try:
             mine = await runtime.claim_update(source, update_id, self._inbox.worker)
@@ -158,7 +213,7 @@ class InboxProcessor(BaseUpdateProcessor):
                 coroutine.close()  # never started: close it, or Python warns
             return
         try:
-            with runtime.handling_update(source, update_id):
+            with runtime.handling_update(source, update_id) as handling:
                 await coroutine
         except BaseException:
             # Cancelled at shutdown (handler errors never get here): a restart handles it.
@@ -168,7 +223,7 @@ class InboxProcessor(BaseUpdateProcessor):
                 log.exception("cannot release Telegram update %s", update_id)
             raise
         try:
-            await runtime.update_handled(source, update_id)
+            await runtime.update_handled(source, update_id, handling)
         except Exception:
             log.exception("cannot mark Telegram update %s handled", update_id)
 

@@ -20,13 +20,7 @@ from bot.platforms.edit_batching import EditBatching, Shown
 from bot.platforms.log_redaction import Redactor
 from bot.platforms.message_parts import reply_parts
 from bot.platforms.telegram.identities import INLINE, PLATFORM, api_chat_id, message_key
-from bot.platforms.telegram.render import (
-    fit,
-    fits_one_message,
-    keyboard,
-    markup_key,
-    render_html,
-)
+from bot.platforms.telegram.render import fit, fits_one_message, keyboard_json, render_html
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.events import Reply
@@ -107,7 +101,7 @@ class Outbound:
         text = render_html(fit(reply.text))
         if not text.strip():
             raise DeliveryError("empty message")
-        markup = keyboard(reply.buttons)
+        markup = keyboard_json(reply.buttons)
         quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         await self.pacer.acquire(chat_id)
         try:
@@ -115,14 +109,14 @@ class Outbound:
                 target,
                 text,
                 parse_mode=ParseMode.HTML,
-                reply_markup=markup,
                 link_preview_options=NO_PREVIEW,
                 reply_parameters=quote,
+                api_kwargs=_with_markup(markup),
             )
         except TelegramError as err:
             raise self.delivery_error(err, chat_id) from err
         ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id))
-        look = Look(text, markup_key(markup))
+        look = Look(text, markup)
         self._edits.sent(message_key(ref), Shown(reply.poll_version, look))
         return ref
 
@@ -133,7 +127,7 @@ class Outbound:
         # Edits are paced per chat (apart from its new messages); an inline message has none.
         pace = f"edit:{key}" if message.chat.chat_id == INLINE else f"edit:{message.chat.chat_id}"
         text = render_html(fit(reply.text))
-        markup = keyboard(reply.buttons)
+        markup = keyboard_json(reply.buttons)
         where = edit_target(message)
 
         async def send(shown: Shown[Look] | None) -> None:
@@ -142,20 +136,22 @@ class Outbound:
             only_buttons = shown is not None and shown.look.text == text
             try:
                 if only_buttons:
-                    await self.bot().edit_message_reply_markup(reply_markup=markup, **where)
+                    await self.bot().edit_message_reply_markup(
+                        api_kwargs=_with_markup(markup), **where
+                    )
                 else:
                     await self.bot().edit_message_text(
                         text,
                         parse_mode=ParseMode.HTML,
-                        reply_markup=markup,
                         link_preview_options=NO_PREVIEW,
+                        api_kwargs=_with_markup(markup),
                         **where,
                     )
             except TelegramError as err:
                 if not _not_modified(err):
                     raise self.delivery_error(err, pace) from err
 
-        wanted = Shown(reply.poll_version, Look(text, markup_key(markup)))
+        wanted = Shown(reply.poll_version, Look(text, markup))
         return await self._edits.edit(key, wanted, send)
 
     async def delete(self, message: MessageRef, instead: Reply) -> None:
@@ -229,6 +225,11 @@ class Outbound:
                 await self.runtime.posted(reply, message)
             return chat_id, reply_to
         return chat_id, reply_to
+
+
+def _with_markup(markup: str) -> dict[str, Any] | None:
+    """The keyboard as JSON already (render.keyboard_json), passed as the Bot API takes it."""
+    return {"reply_markup": markup} if markup else None
 
 
 def _not_modified(err: TelegramError) -> bool:

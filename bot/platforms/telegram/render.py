@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import json
 import logging
@@ -158,5 +159,10 @@ def keyboard(buttons: Iterable[Iterable[Button]]) -> InlineKeyboardMarkup | None
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-def markup_key(markup: InlineKeyboardMarkup | None) -> str:
-    return json.dumps(markup.to_dict(), sort_keys=True) if markup else ""
+@functools.lru_cache(maxsize=512)
+def keyboard_json(buttons: tuple[tuple[Button, ...], ...]) -> str:
+    """The buttons as the Bot API's `reply_markup` JSON ("" for none), as keyboard() would
+    send them. A fan-out sends the same keyboard to every chat: it is built once, not turned
+    into PTB objects and serialised again for each message."""
+    markup = keyboard(buttons)
+    return json.dumps(markup.to_dict()) if markup else ""
