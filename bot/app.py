@@ -95,13 +95,15 @@ class App:
             if singletons
         }
         self.presence = Presence(store, self.db, self.worker)
-        self.deliver_job = Job("deliver", self.deliverer.deliver_due)
-        jobs = self.singletons
-        self.refresh_job = Job("refresh", jobs.get("refresh", self.deliverer.refresh_stale))
-        self.sources_job = Job("sources", self._poll_sources)
-        self.demo_job = Job("demo", jobs.get("demo", self._next_demo))
-        self.housekeeping_job = Job("housekeeping", jobs.get("housekeeping", self._housekeeping))
-        self.presence_job = Job("presence", self._beat)
+        jobs, health = self.singletons, self.runtime.storage_health
+        self.deliver_job = Job("deliver", self.deliverer.deliver_due, health)
+        self.refresh_job = Job("refresh", jobs.get("refresh", self.deliverer.refresh_stale), health)
+        self.sources_job = Job("sources", self._poll_sources, health)
+        self.demo_job = Job("demo", jobs.get("demo", self._next_demo), health)
+        self.housekeeping_job = Job(
+            "housekeeping", jobs.get("housekeeping", self._housekeeping), health
+        )
+        self.presence_job = Job("presence", self._beat, health)
         self.demo = False
         self.runtime.on_wake(self.deliver_job.kick)
         self.runtime.on_stale_posts(self.refresh_job.kick)

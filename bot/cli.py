@@ -104,12 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit = esub.add_parser("audit", help="the audit log, oldest first")
     audit.add_argument("--format", choices=["csv", "json"], default="csv")
 
-    db = sub.add_parser("db", help="database maintenance")
-    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    dsub.add_parser("migrate", help="apply pending migrations")
-    backup = dsub.add_parser("backup", help="write an online backup")
-    backup.add_argument("path", type=Path)
-    dsub.add_parser("stats", help="counts and size")
+    from bot.cli_db import add_db_parser
+
+    add_db_parser(sub)
     return parser
 
 
@@ -217,42 +214,9 @@ def cmd_export_audit(store: Store, fmt: str, out: TextIO) -> int:
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    from bot.app import open_store
-    from handlers.i18n import t
-    from storage.connection import writable
-    from storage.faults import Fault, StorageError
-    from storage.store import Store
+    from bot import cli_db
 
-    if args.db_command == "migrate":
-        location = settings.store
-        if not location.is_postgres and not writable(location.path):
-            raise StorageError(Fault.READ_ONLY, path=location.display)
-        store = Store(location, synchronous=settings.db_synchronous)
-        try:
-            applied = store.migrate()
-        finally:
-            store.close()
-        out.write(t("cli.db.migrated", path=location.display, count=len(applied)) + "\n")
-        return EXIT_OK
-    # Backups and counts only read: they work on a database that cannot be written.
-    store = open_store(settings, read_only_ok=True)
-    try:
-        if args.db_command == "backup":
-            try:
-                store.backup(args.path)
-            except StorageError as err:
-                sys.stderr.write(t("cli.db.backup_failed", path=args.path) + "\n")
-                log.info("backup to %s failed: %s", args.path, err)
-                return EXIT_FAIL
-            out.write(t("cli.db.backup", path=args.path) + "\n")
-        else:
-            stats = store.stats()
-            for name in stats.__dataclass_fields__:
-                if name != "extra":
-                    out.write(f"{name}\t{getattr(stats, name)}\n")
-    finally:
-        store.close()
-    return EXIT_OK
+    return cli_db.cmd_db(settings, args, out)
 
 
 def storage_line(err: StorageError, settings: Settings) -> str:

@@ -8,9 +8,22 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.storage_health import StorageHealth
 from storage.faults import StorageError, storage_fault
 
 log = logging.getLogger(__name__)
+
+
+class _SkippedRunFilter(logging.Filter):
+    """APScheduler warns whenever a job's interval comes round while its last run still goes
+    on. That is what max_instances=1 is for (a due run is coalesced, or kicked again by Job),
+    and a database outage, which makes runs wait, would turn it into one line per tick."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunFilter())
 
 
 class Job:
@@ -21,9 +34,16 @@ class Job:
 
     MAX_PAUSE = 60.0
 
-    def __init__(self, name: str, func: Callable[[], Awaitable[object]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        func: Callable[[], Awaitable[object]],
+        health: StorageHealth | None = None,
+    ) -> None:
         self.name = name
         self.func = func
+        # Shared by the jobs of one process: one line per outage, not one per job.
+        self.health = health or StorageHealth()
         self.running = False
         self.again = False
         self._idle = asyncio.Event()
@@ -74,17 +94,11 @@ class Job:
         self._faults += 1
         pause = min(2.0 ** (self._faults - 1), self.MAX_PAUSE)
         self._resume_at = asyncio.get_running_loop().time() + pause
-        if self._faults == 1:
-            level = logging.WARNING if fault.transient else logging.ERROR
-            log.log(
-                level, "job %s: the database failed (%s); retrying with backoff", self.name, fault
-            )
-        else:
-            log.debug("job %s: the database still fails; next try in %g s", self.name, pause)
+        self.health.failed(f"job {self.name}", fault, pause)
 
     def _storage_works(self) -> None:
         if self._faults:
-            log.warning("job %s: the database works again after %s tries", self.name, self._faults)
+            self.health.works(f"job {self.name}")
         self._faults = 0
         self._resume_at = 0.0
 

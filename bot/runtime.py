@@ -8,8 +8,10 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import timedelta
+from typing import TypeVar
 
 from bot.adapter_contract import Adapter, Sharing
+from bot.storage_health import StorageHealth
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
@@ -18,11 +20,12 @@ from handlers.render import article_post
 from storage.database_thread import DatabaseThread, calling_task
 from storage.inbox import Inbox, InboxUpdate
 from storage.leases import Lease
-from storage.models import ChatRef, Delivery, MessageRef, UserRef
-from storage.post_refresh import overtaken
+from storage.models import ChatRef, Delivery, MessageRef, Post, UserRef
+from storage.post_refresh import overtaken, refreshed
 from storage.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Finished updates are remembered this long: Telegram repeats an unconfirmed update for at
 # most a day, so a repeat always finds its row. (The housekeeping job forgets older ones.)
@@ -59,6 +62,8 @@ class Runtime:
         # Other workers share the store (bot/workers.py Presence sets it): no process may
         # trust its memory of what a message shows.
         self.sharing = Sharing()
+        # Whether the database answers, told once per outage by whichever part meets it.
+        self.storage_health = StorageHealth()
         store.before_commit(self._note_write)
 
     # -- wiring ---------------------------------------------------------------------------
@@ -220,6 +225,27 @@ class Runtime:
         if await self.db.run(overtaken, self.store, message, version):
             self.wake()
 
+    async def edits_landed(self, landed: Sequence[tuple[Post, Reply]]) -> None:
+        """The refresh job's edits of a batch arrived: each post shows its reply's poll
+        version now (any earlier failure is over), and, with other workers, a post whose poll
+        moved on meanwhile goes back to the refresh job (see edit_landed). One database call."""
+        if not landed:
+            return
+        shared = self.sharing.shared
+
+        def record() -> bool:
+            again = False
+            with self.store.engine.write():
+                for post, reply in landed:
+                    version = reply.poll_version or 0
+                    refreshed(self.store, post.id, version)
+                    if shared and reply.article_id is not None and reply.poll_version is not None:
+                        again = overtaken(self.store, post.message, version) or again
+            return again
+
+        if await self.db.run(record):
+            self.wake()
+
     async def posted(self, reply: Reply, message: MessageRef) -> None:
         """An adapter sent or edited a message showing an article: remember it, with the poll
         version it shows, so the coalescing job keeps its counts live."""
@@ -232,20 +258,27 @@ class Runtime:
 
     # -- the update inbox: updates stored before the platform forgets them ---------------
 
+    async def _inbox_call(self, source: str, call: Callable[[], T]) -> T:
+        """A call into the update inbox; the database failing it is told to storage_health
+        (the platform keeps what could not be stored and hands it over again)."""
+        return await self.storage_health.reporting(f"inbox {source}", self.db.run(call))
+
     async def updates_received(self, source: str, updates: Sequence[tuple[int, str]]) -> None:
         """Store a batch of (update id, JSON) in one transaction, before it is confirmed."""
-        await self.db.run(self.inbox.receive, source, updates)
+        await self._inbox_call(source, lambda: self.inbox.receive(source, updates))
 
     async def unfinished_updates(
         self, source: str, worker: str, *, take_over: bool
     ) -> list[InboxUpdate]:
         """Stored updates that were never finished (a crash, a kill), to handle now."""
-        return await self.db.run(lambda: self.inbox.unfinished(source, worker, take_over=take_over))
+        return await self._inbox_call(
+            source, lambda: self.inbox.unfinished(source, worker, take_over=take_over)
+        )
 
     async def claim_update(self, source: str, update_id: int, worker: str) -> bool:
         """True when `worker` is to handle the update: not finished, and nobody (this worker
         included) is handling it already."""
-        return await self.db.run(self.inbox.claim, source, update_id, worker)
+        return await self._inbox_call(source, lambda: self.inbox.claim(source, update_id, worker))
 
     @contextlib.contextmanager
     def handling_update(self, source: str, update_id: int) -> Iterator[Handling]:
@@ -273,11 +306,11 @@ class Runtime:
         spares a database call per vote. (The housekeeping job forgets old rows.)"""
         if handling is not None and handling.written:
             return
-        await self.db.run(self.inbox.done, source, update_id)
+        await self._inbox_call(source, lambda: self.inbox.done(source, update_id))
 
     async def update_released(self, source: str, update_id: int) -> None:
         """A handler was cancelled before it finished: a restart handles the update."""
-        await self.db.run(self.inbox.release, source, update_id)
+        await self._inbox_call(source, lambda: self.inbox.release(source, update_id))
 
     # -- leases: what one worker at a time may do (storage/leases.py) ------------------------
 
@@ -344,6 +377,22 @@ class Runtime:
         """An article rendered as a post for one chat, in `language` (a post keeps the one it
         was first shown in), else the chat's."""
         return await self.db.run(self._render_post, article_id, chat, language)
+
+    async def posts_for(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
+        """post_for of many posts in one call, each article rendered once per language (the
+        refresh job edits thousands of copies of one article), by post id."""
+        return await self.db.run(self._render_posts, posts)
+
+    def _render_posts(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
+        rendered: dict[tuple[int, str], Reply | None] = {}
+        replies: dict[int, Reply | None] = {}
+        for post in posts:
+            language = post.language or dispatch.chat_language(self.ctx, post.message.chat)
+            key = (post.article_id, language)
+            if key not in rendered:
+                rendered[key] = self._render_post(post.article_id, post.message.chat, language)
+            replies[post.id] = rendered[key]
+        return replies
 
     def _render_post(
         self, article_id: int, chat: ChatRef, language: str | None = None

@@ -24,10 +24,21 @@ from handlers.events import Command, Press, Reply, Rich, UserError
 from handlers.i18n import current_language, format_date, normalise_language, t
 from handlers.permissions import MEMBER, require
 from handlers.registry import COMMANDS, check_args, clean_name
+from storage.faults import storage_fault
 from storage.models import ChatRef, ChatSettings, Post, UserRef
 from storage.people import Standing
 
 log = logging.getLogger(__name__)
+
+
+def log_failure(what: str, err: Exception) -> None:
+    """In an except block: a bug is logged with its traceback; the database failing (a
+    server gone away, a full disk: the bot waits it out and says so once) in one line."""
+    fault = storage_fault(err)
+    if fault is None:
+        log.error("%s failed", what, exc_info=err)
+    else:
+        log.warning("%s failed: the database is unavailable (%s)", what, fault)
 
 
 def chat_language(
@@ -158,8 +169,8 @@ async def _finished(outcome: list[Reply] | _OnLoop, what: str) -> list[Reply]:
         return replies if isinstance(replies, list) else await replies
     except UserError as err:
         return [error_reply(err)]
-    except Exception:
-        log.exception("%s failed", what)
+    except Exception as err:
+        log_failure(what, err)
         return [apology()]
     finally:
         current_language.reset(token)
@@ -192,8 +203,8 @@ def _command_in_thread(ctx: Ctx, cmd: Command) -> list[Reply] | _OnLoop:
         return _run_or_defer(spec.handler, lambda: spec.handler(ctx, admitted))
     except UserError as err:
         return [error_reply(err)]
-    except Exception:
-        log.exception("command /%s failed", cmd.name[:40])
+    except Exception as err:
+        log_failure(f"command /{cmd.name[:40]}", err)
         return [apology()]
     finally:
         current_language.reset(token)
@@ -245,8 +256,8 @@ def _press_in_thread(ctx: Ctx, press: Press) -> list[Reply] | _OnLoop:
         return _run_or_defer(spec.handler, lambda: spec.handler(ctx, pressed))
     except UserError as err:
         return [error_reply(err)]
-    except Exception:
-        log.exception("press %s%s failed", press.action[:20], press.params)
+    except Exception as err:
+        log_failure(f"press {press.action[:20]}{press.params}", err)
         return [apology()]
     finally:
         current_language.reset(token)
@@ -281,8 +292,8 @@ def _text_in_thread(
         return _OnLoop(current_language.get(), lambda: answers.answer_message(ctx, question))
     except UserError as err:
         return [error_reply(err)]
-    except Exception:
-        log.exception("answering a plain message failed")
+    except Exception as err:
+        log_failure("answering a plain message", err)
         return [apology()]
     finally:
         current_language.reset(token)

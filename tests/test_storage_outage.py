@@ -45,7 +45,7 @@ class Watch(logging.Handler):
 
 @pytest.fixture
 def watch() -> Iterator[Watch]:
-    logger = logging.getLogger("bot.jobs")
+    logger = logging.getLogger("bot")
     handler, level = Watch(), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -101,3 +101,25 @@ async def test_a_full_disk_pauses_the_jobs_until_there_is_space_again(
         assert (feed.state, feed.failures, feed.last_error) == ("active", 0, None)
     finally:
         check.close()
+
+
+def test_an_outage_is_one_line_however_many_parts_meet_it(watch: Watch) -> None:
+    """The jobs and the update inbox share one account of the database: the outage begins
+    with the first part that fails and ends when the last one gets through, and a part that
+    never failed (a reader, while only writes fail) ends nothing."""
+    from bot.storage_health import StorageHealth
+    from storage.faults import Fault, StorageError
+
+    health = StorageHealth()
+    gone = StorageError(Fault.UNREACHABLE, "server closed the connection")
+    health.failed("job deliver", gone, 1.0)
+    health.failed("inbox telegram:1", gone)
+    health.works("job refresh")  # it never failed
+    health.failed("job deliver", gone, 2.0)
+    health.works("job deliver")
+    assert health.outage
+    health.works("inbox telegram:1")
+    assert not health.outage
+    assert len(watch.lines(logging.WARNING, "the database failed")) == 1
+    assert len(watch.lines(logging.WARNING, "works again")) == 1
+    assert "inbox telegram:1: the database works again" in watch.records[-1].getMessage()

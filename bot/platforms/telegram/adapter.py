@@ -29,6 +29,7 @@ from bot.platforms.telegram.inbound import Context, Inbound
 from bot.platforms.telegram.inbox import (
     InboxBot,
     InboxProcessor,
+    InboxUnavailable,
     RawUpdatesRequest,
     TelegramInbox,
 )
@@ -279,6 +280,10 @@ class TelegramAdapter:
             await app.updater.stop()
 
     def _polling_failed(self, err: TelegramError) -> None:
+        if isinstance(err, InboxUnavailable):
+            # The batch stays with Telegram and comes again; the inbox has said why.
+            log.debug("Telegram polling paused: %s", err)
+            return
         level = logging.ERROR if isinstance(err, Conflict | InvalidToken) else logging.WARNING
         log.log(level, "Telegram polling failed: %s", self._redactor.redact(str(err)))
 
@@ -286,6 +291,11 @@ class TelegramAdapter:
         err = context.error
         where = update.update_id if isinstance(update, Update) else "-"
         reason = self._redactor.redact(repr(err))
+        if err is not None and self.runtime.storage_health.is_fault(err):
+            # A handler cut short by a database outage (said once by the runtime), after it
+            # answered or before anything was written: one line, no traceback.
+            log.warning("Telegram update %s cut short: %s", where, reason)
+            return
         log.error("Telegram update %s failed: %s", where, reason, exc_info=err)
 
     def _add_handlers(self, app: AnyApp) -> None:

@@ -94,7 +94,9 @@ class TelegramInbox:
         try:
             await self.runtime.updates_received(self.source, rows)
         except Exception as err:
-            log.warning("cannot store %d Telegram updates: %s", len(updates), err)
+            # A database outage is told once, by the runtime; each try here only at DEBUG.
+            level = logging.DEBUG if self.runtime.storage_health.is_fault(err) else logging.WARNING
+            log.log(level, "cannot store %d Telegram updates: %s", len(updates), err)
             raise InboxUnavailable(f"cannot store updates: {type(err).__name__}") from err
 
     async def unfinished(self, bot: Bot) -> list[Update]:
@@ -198,9 +200,9 @@ class InboxProcessor(BaseUpdateProcessor):
         runtime, source, update_id = self._inbox.runtime, self._inbox.source, update.update_id
         try:
             mine = await runtime.claim_update(source, update_id, self._inbox.worker)
-        except Exception:
+        except Exception as err:
             # Handled without the inbox's guard rather than not at all.
-            log.exception("cannot claim Telegram update %s", update_id)
+            self._failed("cannot claim Telegram update %s", update_id, err)
             mine = True
         except BaseException:
             # Cancelled while the claim was on its way: the handler never starts.
@@ -219,13 +221,21 @@ class InboxProcessor(BaseUpdateProcessor):
             # Cancelled at shutdown (handler errors never get here): a restart handles it.
             try:
                 await runtime.update_released(source, update_id)
-            except Exception:
-                log.exception("cannot release Telegram update %s", update_id)
+            except Exception as err:
+                self._failed("cannot release Telegram update %s", update_id, err)
             raise
         try:
             await runtime.update_handled(source, update_id, handling)
-        except Exception:
-            log.exception("cannot mark Telegram update %s handled", update_id)
+        except Exception as err:
+            self._failed("cannot mark Telegram update %s handled", update_id, err)
+
+    def _failed(self, message: str, update_id: int, err: Exception) -> None:
+        """The database failing (said once per outage by the runtime) is one DEBUG line;
+        anything else is logged with its traceback."""
+        if self._inbox.runtime.storage_health.is_fault(err):
+            log.debug(message, update_id)
+        else:
+            log.error(message, update_id, exc_info=err)
 
     async def initialize(self) -> None:
         """Nothing to set up: the inbox lives in the database."""

@@ -16,6 +16,8 @@ from telegram import Bot, Update
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPServerRequest
 
+from bot.platforms.telegram.inbox import InboxUnavailable
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
@@ -66,8 +68,10 @@ class UpdateHandler(tornado.web.RequestHandler):
         try:
             await self.accept(update)
         except Exception as err:
-            # Not stored: anything but 2xx makes Telegram send it again later.
-            log.warning("webhook: update %s not stored: %s", update.update_id, err)
+            # Not stored: anything but 2xx makes Telegram send it again later. (A database
+            # outage has been told once already; each update is only worth a DEBUG line.)
+            level = logging.DEBUG if isinstance(err, InboxUnavailable) else logging.WARNING
+            log.log(level, "webhook: update %s not stored: %s", update.update_id, err)
             raise tornado.web.HTTPError(HTTPStatus.SERVICE_UNAVAILABLE) from None
         self.set_status(HTTPStatus.OK)
 
