@@ -28,6 +28,8 @@ def base_env(tmp_path: Path, **settings: str) -> dict[str, str]:
         "NEWSBOT_DB": str(tmp_path / "newsbot.db"),
         "NEWSBOT_CONFIG": "",
         "NEWSBOT_DEMO": "false",
+        # The command line speaks English unless told; these tests read its German lines.
+        "NEWSBOT_LANGUAGE": "de",
         "PTB_TIMEDELTA": "true",
     }
     env |= {f"NEWSBOT_{name.upper()}": value for name, value in settings.items()}

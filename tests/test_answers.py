@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.ingest import ingest_path
 from bot.llm import LlmAnswerWriter, answer_writer
-from bot.settings import load_settings
+from bot.settings import SettingsError, load_settings
 from handlers.context import CoreConfig, Ctx
 from storage.store import Store
 from tests.conftest import Chat
@@ -316,7 +316,8 @@ async def test_a_model_that_cannot_be_reached_gives_the_extractive_answer(
 
 def test_generated_answers_are_off_unless_configured() -> None:
     assert answer_writer(load_settings()) is None
-    assert answer_writer(load_settings(llm_url="http://127.0.0.1:11434/v1")) is None  # no model
+    with pytest.raises(SettingsError, match="NEWSBOT_LLM_MODEL"):  # a URL needs a model
+        load_settings(llm_url="http://127.0.0.1:11434/v1")
     writer = answer_writer(
         load_settings(llm_url="http://127.0.0.1:11434/v1/", llm_model="llama3.2")
     )

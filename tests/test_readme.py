@@ -34,7 +34,9 @@ def test_the_readme_tour_runs_on_the_demo_data(tmp_path: Path) -> None:
     }
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "chat"],
-        input="".join(line + "\n" for line in typed),
+        # An empty line first: the terminal shows what is due (the first demo post) after
+        # each line it reads, before the next, as it does at a keyboard before one types.
+        input="\n" + "".join(line + "\n" for line in typed),
         capture_output=True,
         text=True,
         env=environ,

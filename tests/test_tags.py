@@ -147,7 +147,7 @@ def test_feeds_add_tags_in_the_hashtag_form(tmp_path: Path) -> None:
         "Titel: Ladesäulen\nDie Stadt baut neue Ladesäulen am Bahnhof.\n", encoding="utf-8"
     )
     newsbot("feeds", "add", str(folder), "--tags", "#E_Autos + C++")
-    assert "tags=E-Autos,C++" in newsbot("feeds", "list").stdout
+    assert "\tE-Autos,C++\t" in newsbot("feeds", "list").stdout
     newsbot("feeds", "fetch")
     out = newsbot("chat", stdin="/latest E-Autos\n").stdout
     assert "Ladesäulen" in out
