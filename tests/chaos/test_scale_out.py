@@ -511,6 +511,7 @@ async def test_three_workers_on_postgresql_survive_a_sigkill_during_fanout_and_v
     # The last press; from here every copy of the post must show the final counts.
     await press_round(scene, lb, voters, per_round)
     last_press = loop.time()
+    requests_at_last_press = len(tg.requests)
     want = voters.tally()
     still_wrong = ""
     known = known_posts(pg_store, article)
@@ -527,6 +528,9 @@ async def test_three_workers_on_postgresql_survive_a_sigkill_during_fanout_and_v
         with contextlib.suppress(AssertionError):
             await either(tg, dc, copies, SIZE.settle, "every copy, late")
             figures.note(f"every copy right {loop.time() - last_press:.1f} s after the last press")
+    edits_after = sum(
+        1 for m, _ in tg.requests[requests_at_last_press:] if m.lower().startswith("edit")
+    )
     for worker, bot in scene.workers.items():
         if worker not in scene.dead:
             assert await bot.terminate(30) is not None
@@ -590,5 +594,6 @@ async def test_three_workers_on_postgresql_survive_a_sigkill_during_fanout_and_v
         killed=victim,
         updates_sent_on_to_another_worker=lb.refused,
         seconds_to_last_correct_copy=None if took is None else round(took, 2),
+        telegram_edits_after_the_last_press=edits_after,
     )
     judge(problems)
