@@ -101,6 +101,16 @@ class Runtime:
         self.wake()
         return await self._in_language(replies, cmd.chat, cmd.locale)
 
+    async def answered(self, chat: ChatRef) -> None:
+        """An adapter has sent a command's replies in `chat`: what the command queued there
+        (the newest article after /subscribe) follows now, after the answer announcing it."""
+        try:
+            await self.db.run(self.store.release_held, chat)
+        except Exception as err:
+            # The rows come due by themselves a little later.
+            log.warning("cannot release the held posts of %s: %s", chat.key(), err)
+        self.wake()
+
     async def _in_language(
         self, replies: list[Reply], chat: ChatRef, person_locale: str | None
     ) -> list[Reply]:
