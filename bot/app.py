@@ -75,6 +75,7 @@ class App:
             max_attempts=settings.max_attempts,
             worker=self.worker,
             lease=settings.delivery_lease,
+            refresh_lease=settings.job_lease,
         )
         self.poller = SourcePoller.from_settings(
             store, self.runtime.ctx.config, settings, db=self.db, worker=self.worker
@@ -88,7 +89,6 @@ class App:
                 name, func, store=store, db=self.db, holder=self.worker, seconds=settings.job_lease
             )
             for name, func in (
-                ("refresh", self.deliverer.refresh_stale),
                 ("demo", self._next_demo),
                 ("housekeeping", self._housekeeping),
             )
@@ -97,7 +97,8 @@ class App:
         self.presence = Presence(store, self.db, self.worker)
         jobs, health = self.singletons, self.runtime.storage_health
         self.deliver_job = Job("deliver", self.deliverer.deliver_due, health)
-        self.refresh_job = Job("refresh", jobs.get("refresh", self.deliverer.refresh_stale), health)
+        # Every worker refreshes live counts: each claims its own share of the stale posts.
+        self.refresh_job = Job("refresh", self.deliverer.refresh_stale, health)
         self.sources_job = Job("sources", self._poll_sources, health)
         self.demo_job = Job("demo", jobs.get("demo", self._next_demo), health)
         self.housekeeping_job = Job(
@@ -218,6 +219,8 @@ class App:
             released = await self.db.run(
                 lambda: self.store.release_claims(self.worker, count_attempt=False)
             )
+            # Stale posts it was to edit: the other workers' refresh jobs take them at once.
+            await self.db.run(self.store.release_refresh_claims, self.worker)
         except Exception as err:
             fault = storage_fault(err)
             if fault is None:
@@ -322,6 +325,7 @@ async def run_platforms(settings: Settings) -> int:
         raise SystemExit("no platform adapter is available for the configured tokens")
     # After a crash, what this worker held is taken back now rather than when its lease ends.
     taken_back = await app.db.run(lambda: store.release_claims(app.worker, count_attempt=True))
+    await app.db.run(store.release_refresh_claims, app.worker)
     if taken_back:
         log.info("took back %s deliveries this worker held when it stopped", taken_back)
     install_signal_handlers(app.stopping)

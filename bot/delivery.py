@@ -6,18 +6,16 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 
 from bot.adapter_contract import DeliveryError
 from bot.pacing import CalledOff, call_off
 from bot.runtime import Runtime
 from handlers.events import Outgoing, Reply
+from storage.database_thread import DatabaseThread
 from storage.faults import storage_fault
 from storage.models import ChatRef, Delivery, MessageRef, Post
-from storage.post_refresh import (
-    refresh_failed,
-    refresh_failures,
-    stale_posts_due,
-)
+from storage.post_refresh import refresh_failed, refresh_failures
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +107,7 @@ class Deliverer:
         batch: int = 200,
         worker: str = "",
         lease: float = 60.0,
+        refresh_lease: float = 15.0,
     ) -> None:
         self.runtime = runtime
         self.store = runtime.store
@@ -119,6 +118,9 @@ class Deliverer:
         # Rows held are renewed every third of it while their sends wait their turn; rows
         # of a worker that died go to another worker at most this long after its last renewal.
         self.lease = lease
+        # Stale posts this worker edits are its own for this long, renewed every third of it
+        # while the edits wait their turn; a dead worker's go to the others this much later.
+        self.refresh_lease = refresh_lease
         self.stopping = asyncio.Event()
         self.records = SentRecords(runtime)
 
@@ -173,14 +175,12 @@ class Deliverer:
     async def _renew_claims(self) -> None:
         """While a batch is sent (paced sends may take longer than the lease), its rows stay
         this worker's: no other worker sends them twice."""
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            try:
-                await self.db.run(self.store.renew_delivery_claims, self.worker, self.lease)
-            except Exception as err:
-                if storage_fault(err) is None:
-                    raise
-                log.warning("cannot renew the lease of claimed deliveries: %s", err)
+        await _renewing(
+            lambda: self.store.renew_delivery_claims(self.worker, self.lease),
+            self.lease,
+            "claimed deliveries",
+            self.db,
+        )
 
     async def _send_chat(self, rows: list[Delivery], posts: dict[int, Outgoing | None]) -> int:
         sent = 0
@@ -264,42 +264,67 @@ class Deliverer:
         token = call_off.set(self.stopping)
         try:
             while not self.stopping.is_set():
+                # This worker's share: the other workers' refresh jobs claim the rest.
                 stale = await self.db.run(
-                    stale_posts_due,
-                    self.store,
-                    self.platforms,
-                    self.batch,
-                    only_chats=dict(self.runtime.only_chats),
+                    lambda: self.store.claim_stale_posts(
+                        self.platforms,
+                        self.batch,
+                        only_chats=dict(self.runtime.only_chats),
+                        worker=self.worker,
+                        lease=self.refresh_lease,
+                    )
                 )
                 if not stale:
                     break
-                replies = await self.runtime.posts_for(stale)
-                outcomes = await asyncio.gather(
-                    *(self._refresh_unless_called_off(post, replies[post.id]) for post in stale),
-                    return_exceptions=True,
+                renewal = asyncio.create_task(
+                    _renewing(
+                        lambda: self.store.renew_refresh_claims(self.worker, self.refresh_lease),
+                        self.refresh_lease,
+                        "posts being refreshed",
+                        self.db,
+                    )
                 )
-                # Every edit of the batch has finished: now a fault (the database's) may end
-                # the run, and the job waits it out.
-                for outcome in outcomes:
-                    if isinstance(outcome, BaseException):
-                        raise outcome
-                done = [n for n in outcomes if isinstance(n, int)]
-                landed = [
-                    (post, reply)
-                    for post, outcome in zip(stale, outcomes, strict=True)
-                    if outcome == 1 and (reply := replies[post.id]) is not None
-                ]
-                # What the batch's edits now show, recorded in one call for all of them (a
-                # call per post made thousands of copies wait on the database in turn).
-                await self.runtime.edits_landed(landed)
-                edited += sum(done)
+                try:
+                    done = await self._refresh_batch(stale)
+                finally:
+                    renewal.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await renewal
+                edited += done
                 # A short batch was the last; a batch that got nowhere (platforms asking to
                 # wait) is tried again on a later run, not at once.
-                if len(stale) < self.batch or not sum(done):
+                if len(stale) < self.batch or not done:
                     break
         finally:
             call_off.reset(token)
         return edited
+
+    async def _refresh_batch(self, stale: list[Post]) -> int:
+        """Edit a claimed batch side by side, record what the edits show, and give the posts
+        back (those still stale go to whichever worker asks next); how many are done with."""
+        replies = await self.runtime.posts_for(stale)
+        outcomes = await asyncio.gather(
+            *(self._refresh_unless_called_off(post, replies[post.id]) for post in stale),
+            return_exceptions=True,
+        )
+        # Every edit of the batch has finished: now a fault (the database's) may end the
+        # run, and the job waits it out (the claims run out meanwhile).
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        done = [n for n in outcomes if isinstance(n, int)]
+        landed = [
+            (post, reply)
+            for post, outcome in zip(stale, outcomes, strict=True)
+            if outcome == 1 and (reply := replies[post.id]) is not None
+        ]
+        # What the batch's edits now show, recorded in one call for all of them (a call per
+        # post made thousands of copies wait on the database in turn); then the claims go.
+        await self.runtime.edits_landed(landed)
+        await self.db.run(
+            self.store.release_refresh_claims, self.worker, [post.id for post in stale]
+        )
+        return sum(done)
 
     async def _refresh_unless_called_off(self, post: Post, reply: Reply | None) -> int:
         try:
@@ -334,3 +359,21 @@ class Deliverer:
     def _refresh_failed(self, post: Post, error: str) -> None:
         failures = refresh_failures(self.store, post.id) + 1
         refresh_failed(self.store, post.id, error, backoff(failures))
+
+
+async def _renewing(
+    renew: Callable[[], object],
+    lease: float,
+    what: str,
+    db: DatabaseThread,
+) -> None:
+    """Renew a worker's claims (`renew`, in the database thread) every third of `lease` until
+    cancelled; the database failing a renewal is logged and the next one tried."""
+    while True:
+        await asyncio.sleep(lease / 3)
+        try:
+            await db.run(renew)
+        except Exception as err:
+            if storage_fault(err) is None:
+                raise
+            log.warning("cannot renew the lease of %s: %s", what, err)

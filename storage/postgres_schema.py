@@ -556,6 +556,15 @@ ALTER TABLE feeds ADD COLUMN claimed_by TEXT COLLATE "C";
 ALTER TABLE feeds ADD COLUMN claimed_until TEXT COLLATE "C";
 """
 
+# m014: the claim of the worker editing a stale post (every worker refreshes live counts), as
+# on SQLite.
+_POST_REFRESH_CLAIMS = """
+ALTER TABLE posts ADD COLUMN refresh_claimed_by TEXT COLLATE "C";
+ALTER TABLE posts ADD COLUMN refresh_claimed_until TEXT COLLATE "C";
+CREATE INDEX idx_posts_refresh_claimed ON posts (refresh_claimed_by)
+WHERE refresh_claimed_by IS NOT NULL;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -570,4 +579,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m011_maintained_counts", _FOLDED),
     ("m012_feed_body_hash", _FOLDED),
     ("m013_worker_leases", _WORKER_LEASES),
+    ("m014_post_refresh_claims", _POST_REFRESH_CLAIMS),
 ]

@@ -708,3 +708,20 @@ def m013_worker_leases(db: Database) -> None:
         ALTER TABLE feeds ADD COLUMN claimed_until TEXT;
         """,
     )
+
+
+@migrations()
+def m014_post_refresh_claims(db: Database) -> None:
+    # Every worker refreshes live counts: a stale post is claimed by the worker editing it
+    # until its edit is recorded or the short claim runs out (a worker that died), so that no
+    # two workers edit one post at once. The partial index finds one worker's claims (their
+    # renewal, their release at a stop or a restart) without reading every post.
+    _run(
+        db,
+        """
+        ALTER TABLE posts ADD COLUMN refresh_claimed_by TEXT;
+        ALTER TABLE posts ADD COLUMN refresh_claimed_until TEXT;
+        CREATE INDEX idx_posts_refresh_claimed ON posts(refresh_claimed_by)
+        WHERE refresh_claimed_by IS NOT NULL;
+        """,
+    )

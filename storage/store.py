@@ -372,6 +372,28 @@ class Store:
         """Posts whose counts are older than their poll: the coalescing job edits these."""
         return self.posts.stale(platforms, limit, only_chats or {})
 
+    def claim_stale_posts(
+        self,
+        platforms: Iterable[str],
+        limit: int = 200,
+        *,
+        only_chats: Mapping[str, Collection[str]] | None = None,
+        worker: str,
+        lease: float,
+    ) -> list[Post]:
+        """Stale posts no other worker is editing, claimed by `worker` for `lease` seconds."""
+        return self.posts.claim_stale(
+            platforms, limit, only_chats or {}, worker=worker, lease=lease
+        )
+
+    def renew_refresh_claims(self, worker: str, lease: float) -> int:
+        """The posts `worker` is editing stay its own for `lease` more seconds."""
+        return self.posts.renew_refresh_claims(worker, lease)
+
+    def release_refresh_claims(self, worker: str, post_ids: Sequence[int] | None = None) -> int:
+        """`worker` is done editing these posts (every post it holds when None)."""
+        return self.posts.release_refresh_claims(worker, post_ids)
+
     def post_rendered(self, post_id: int, version: int) -> None:
         self.posts.rendered(post_id, version)
 

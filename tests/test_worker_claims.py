@@ -13,7 +13,7 @@ from bot.ingest import store_article
 from bot.settings import load_settings
 from storage.db import utcnow
 from storage.models import ChatRef, MessageRef, NewArticle, UserRef
-from storage.post_refresh import overtaken
+from storage.post_refresh import overtaken, refreshed
 from storage.store import Store
 
 TAG = "Rechenzentren"
@@ -148,3 +148,62 @@ def test_an_edit_overtaken_by_a_newer_vote_leaves_the_post_for_the_refresh_job(
     a.post_rendered(a.posts_of(article)[0].id, 1)  # that worker's edit, recorded first
     assert overtaken(a, message, 0)
     assert [p.message for p in a.stale_posts(["telegram"])] == [message]
+
+
+def stale_copies(store: Store, chats: int) -> list[MessageRef]:
+    """An article posted to `chats` chats, then voted on: every copy shows older counts."""
+    article = fan_out(store, chats)
+    messages = [MessageRef(ChatRef("telegram", str(1000 + n)), str(n + 1)) for n in range(chats)]
+    for message in messages:
+        store.record_post(article, message, 0, "de")
+    store.cast_vote(article, UserRef("telegram", "55", "Ada", "ada"), 3)
+    return messages
+
+
+def test_two_workers_claiming_stale_posts_at_once_never_get_the_same_post(
+    workers: tuple[Store, Store],
+) -> None:
+    messages = stale_copies(workers[0], 120)
+    claimed: dict[str, list[MessageRef]] = {"a": [], "b": []}
+    start = threading.Barrier(2)
+
+    def claim(name: str, store: Store) -> None:
+        start.wait()
+        while posts := store.claim_stale_posts(["telegram"], 7, worker=name, lease=15):
+            claimed[name] += [post.message for post in posts]
+
+    pairs = zip("ab", workers, strict=True)
+    threads = [threading.Thread(target=claim, args=pair) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    both = claimed["a"] + claimed["b"]
+    assert len(set(both)) == len(both), "a post was claimed by both workers"
+    assert sorted(both, key=lambda m: int(m.message_id)) == messages
+
+
+def test_a_dead_workers_stale_posts_are_claimed_again_once_its_claim_runs_out(
+    workers: tuple[Store, Store], clock: Clock
+) -> None:
+    a, b = workers
+    messages = stale_copies(a, 5)
+    held = a.claim_stale_posts(["telegram"], worker="a", lease=15)
+    assert [post.message for post in held] == messages
+    assert b.claim_stale_posts(["telegram"], worker="b", lease=15) == []
+    clock.advance(10)
+    assert a.renew_refresh_claims("a", 15) == 5  # a is still editing: renewed
+    clock.advance(10)
+    assert b.claim_stale_posts(["telegram"], worker="b", lease=15) == [], "renewed in time"
+    clock.advance(6)  # a died after its renewal: its claim runs out
+    taken = b.claim_stale_posts(["telegram"], worker="b", lease=15)
+    assert [post.message for post in taken] == messages
+    # b edits two of them and gives the batch back: the other three are free at once.
+    refreshed(b, taken[0].id, 1)
+    refreshed(b, taken[1].id, 1)
+    assert b.release_refresh_claims("b", [post.id for post in taken]) == 5
+    again = a.claim_stale_posts(["telegram"], worker="a", lease=15)
+    assert [post.message for post in again] == messages[2:]
+    assert a.release_refresh_claims("a") == 3, "a stops: every post it holds goes back"
+    assert len(b.claim_stale_posts(["telegram"], worker="b", lease=15)) == 3

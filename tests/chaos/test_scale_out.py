@@ -23,6 +23,7 @@ import pytest
 
 from bot.app import open_store
 from bot.settings import load_settings
+from storage.db import to_ts
 from storage.models import ChatRef
 from storage.store import Store
 from tests.chaos.ledger import title
@@ -39,14 +40,15 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(SIZE.test_timeout)]
 T = TypeVar("T")
 WORKERS = 3
 # The claim under test: after the last press, every copy shows the right counts within this.
-# It covers the pressed post's own edit and the refresh job's edits of every other copy on
-# both platforms, by whichever worker holds the refresh job. The last press comes after a
-# live worker took the refresh job over from the killed one, after every post was sent and
-# after the killed worker came back: no lease of the kill hides in the 5 s.
+# It covers the pressed post's own edit and the refresh jobs' edits of every other copy on
+# both platforms, each worker editing the stale copies it claimed. The last press comes after
+# the killed worker's claims on stale copies ran out, after every post was sent and after the
+# killed worker came back: no lease of the kill hides in the 5 s.
 COUNTS_WITHIN = 5.0
-# The refresh job's lease as short as settings allow, so that a live worker takes it over soon
-# after the kill. The delivery lease is longer: with 3 s, a worker loaded by the fan-out
-# renewed its claims too late and another worker sent its rows too (doubles of live workers).
+# The lease of singleton jobs and of claimed stale copies as short as settings allow, so that
+# live workers take over soon after the kill. The delivery lease is longer: with 3 s, a worker
+# loaded by the fan-out renewed its claims too late and another worker sent its rows too
+# (doubles of live workers).
 LEASES = {"delivery_lease": "10", "job_lease": "3"}
 # The bot's Discord REST limit is 50 a second in all: each of three workers keeps to 15.
 DISCORD_PACE = {"discord_rate_overall": "15", "discord_rate_per_channel": "50"}
@@ -225,9 +227,15 @@ def shard_of_server(guild: int) -> int:
     return (guild >> 22) % WORKERS
 
 
-def lease_holder(store: Store, name: str) -> str | None:
-    lease = store.leases.holder(name)
-    return None if lease is None else lease.holder
+def refresh_claims(store: Store, worker: str) -> int:
+    """Stale copies `worker` claimed to edit, whose claim has not run out."""
+    return int(
+        store.engine.scalar(
+            "SELECT count(*) FROM posts WHERE refresh_claimed_by = ?"
+            " AND refresh_claimed_until >= ?",
+            (worker, to_ts(store.now())),
+        )
+    )
 
 
 async def start_workers(scene: Scene, runs: Runs, db: Path, store_url: str) -> LoadBalancer:
@@ -452,10 +460,11 @@ async def test_three_workers_on_postgresql_survive_a_sigkill_during_fanout_and_v
     total = len(scene.chats)
 
     # People vote on what they received while the fan-out runs. A third of the way through,
-    # the worker that runs the refresh job is killed, whatever it is doing.
+    # a worker is killed, whatever it is doing (every worker sends, takes votes and edits
+    # its share of the stale copies).
     sent = lambda: sum(1 for n in scene.posts_per_chat().values() if n)  # noqa: E731
     await either(tg, dc, lambda: sent() >= 1, START, "the first post")
-    victim = scene.victim = lease_holder(pg_store, "job:refresh") or "w1"
+    victim = scene.victim = "w1"
     # Rounds of a press per worker until the kill; the round under way at the kill ends.
     pressing = asyncio.create_task(
         keep_pressing(scene, lb, voters, WORKERS, lambda: bool(scene.dead))
@@ -478,15 +487,15 @@ async def test_three_workers_on_postgresql_survive_a_sigkill_during_fanout_and_v
     )
     assert at_kill < total, "the fan-out was over before the kill: the test proves nothing"
 
-    # Presses go on until every chat has the article and a live worker runs the refresh job.
+    # Presses go on until every chat has the article and no copy waits on a claim of the
+    # killed worker's.
     deadline = loop.time() + START
 
     def caught_up() -> bool:
         assert loop.time() < deadline, "the fan-out did not finish after the kill"
-        holder = lease_holder(pg_store, "job:refresh")
         counts = scene.posts_per_chat()
         everyone = all(counts[c.key()] for c in scene.chats)
-        return everyone and holder not in (None, victim) and unsent(pg_store) == 0
+        return everyone and not refresh_claims(pg_store, victim) and unsent(pg_store) == 0
 
     await keep_pressing(scene, lb, voters, per_round, caught_up)
 
@@ -502,6 +511,7 @@ async def test_three_workers_on_postgresql_survive_a_sigkill_during_fanout_and_v
     # The last press; from here every copy of the post must show the final counts.
     await press_round(scene, lb, voters, per_round)
     last_press = loop.time()
+    requests_at_last_press = len(tg.requests)
     want = voters.tally()
     still_wrong = ""
     known = known_posts(pg_store, article)
@@ -518,6 +528,9 @@ async def test_three_workers_on_postgresql_survive_a_sigkill_during_fanout_and_v
         with contextlib.suppress(AssertionError):
             await either(tg, dc, copies, SIZE.settle, "every copy, late")
             figures.note(f"every copy right {loop.time() - last_press:.1f} s after the last press")
+    edits_after = sum(
+        1 for m, _ in tg.requests[requests_at_last_press:] if m.lower().startswith("edit")
+    )
     for worker, bot in scene.workers.items():
         if worker not in scene.dead:
             assert await bot.terminate(30) is not None
@@ -581,5 +594,6 @@ async def test_three_workers_on_postgresql_survive_a_sigkill_during_fanout_and_v
         killed=victim,
         updates_sent_on_to_another_worker=lb.refused,
         seconds_to_last_correct_copy=None if took is None else round(took, 2),
+        telegram_edits_after_the_last_press=edits_after,
     )
     judge(problems)
