@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
-from datetime import timedelta
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from bot.adapter_contract import Adapter, Sharing
 from bot.storage_health import StorageHealth
+from bot.update_inbox import KEEP_HANDLED as KEEP_HANDLED
+from bot.update_inbox import Handling as Handling
+from bot.update_inbox import UpdateInboxCalls
 from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.render import article_post
-from storage.database_thread import DatabaseThread, calling_task
-from storage.inbox import Inbox, InboxUpdate
+from storage.database_thread import DatabaseThread
+from storage.inbox import Inbox
 from storage.leases import Lease
 from storage.models import ChatRef, Delivery, MessageRef, Post, UserRef
 from storage.post_refresh import overtaken, refreshed
@@ -27,25 +27,8 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Finished updates are remembered this long: Telegram repeats an unconfirmed update for at
-# most a day, so a repeat always finds its row. (The housekeeping job forgets older ones.)
-KEEP_HANDLED = timedelta(days=2)
 
-
-@dataclasses.dataclass(slots=True)
-class Handling:
-    """An update being handled. `written`: one of its handler's own write transactions has
-    come to its commit, which marks the update done in that transaction (storage/inbox.py),
-    so nothing is left to mark afterwards."""
-
-    task: object
-    written: bool = False
-
-
-_handling: ContextVar[Handling | None] = ContextVar("newsbot_runtime_handling", default=None)
-
-
-class Runtime:
+class Runtime(UpdateInboxCalls):
     """Shared by every adapter in one process. Adapters never touch the store themselves."""
 
     def __init__(self, store: Store, config: CoreConfig, db: DatabaseThread | None = None) -> None:
@@ -58,7 +41,7 @@ class Runtime:
         self.only_chats: dict[str, frozenset[str]] = {}
         self._wake_listeners: list[Callable[[], None]] = []
         self._stale_listeners: list[Callable[[], None]] = []
-        self.inbox = Inbox(store)
+        self.inbox = Inbox(store)  # the update inbox (bot/update_inbox.py)
         # Other workers share the store (bot/workers.py Presence sets it): no process may
         # trust its memory of what a message shows.
         self.sharing = Sharing()
@@ -255,62 +238,6 @@ class Runtime:
     def _record_post(self, reply: Reply, message: MessageRef) -> None:
         if reply.article_id is not None and reply.poll_version is not None:
             self.store.record_post(reply.article_id, message, reply.poll_version, reply.language)
-
-    # -- the update inbox: updates stored before the platform forgets them ---------------
-
-    async def _inbox_call(self, source: str, call: Callable[[], T]) -> T:
-        """A call into the update inbox; the database failing it is told to storage_health
-        (the platform keeps what could not be stored and hands it over again)."""
-        return await self.storage_health.reporting(f"inbox {source}", self.db.run(call))
-
-    async def updates_received(self, source: str, updates: Sequence[tuple[int, str]]) -> None:
-        """Store a batch of (update id, JSON) in one transaction, before it is confirmed."""
-        await self._inbox_call(source, lambda: self.inbox.receive(source, updates))
-
-    async def unfinished_updates(
-        self, source: str, worker: str, *, take_over: bool
-    ) -> list[InboxUpdate]:
-        """Stored updates that were never finished (a crash, a kill), to handle now."""
-        return await self._inbox_call(
-            source, lambda: self.inbox.unfinished(source, worker, take_over=take_over)
-        )
-
-    async def claim_update(self, source: str, update_id: int, worker: str) -> bool:
-        """True when `worker` is to handle the update: not finished, and nobody (this worker
-        included) is handling it already."""
-        return await self._inbox_call(source, lambda: self.inbox.claim(source, update_id, worker))
-
-    @contextlib.contextmanager
-    def handling_update(self, source: str, update_id: int) -> Iterator[Handling]:
-        """Around a handler: what it commits marks the update done in the same transaction;
-        the Handling says whether that happened (then update_handled is not needed)."""
-        handling = Handling(task=calling_task())
-        token = _handling.set(handling)
-        try:
-            with self.inbox.handling(source, update_id):
-                yield handling
-        finally:
-            _handling.reset(token)
-
-    def _note_write(self, conn: object) -> None:
-        # In the database thread, inside a write about to commit: the inbox marks the update
-        # done in it when the write is the handler's own (the same test as storage/inbox.py).
-        handling = _handling.get()
-        if handling is not None and handling.task is calling_task():
-            handling.written = True
-
-    async def update_handled(
-        self, source: str, update_id: int, handling: Handling | None = None
-    ) -> None:
-        """Mark the update done, unless its handler's own write did (`handling`), which
-        spares a database call per vote. (The housekeeping job forgets old rows.)"""
-        if handling is not None and handling.written:
-            return
-        await self._inbox_call(source, lambda: self.inbox.done(source, update_id))
-
-    async def update_released(self, source: str, update_id: int) -> None:
-        """A handler was cancelled before it finished: a restart handles the update."""
-        await self._inbox_call(source, lambda: self.inbox.release(source, update_id))
 
     # -- leases: what one worker at a time may do (storage/leases.py) ------------------------
 
