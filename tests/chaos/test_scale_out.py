@@ -158,6 +158,7 @@ class Scene:
     # Discord does not send an interaction again (the person sees it fail).
     victim: str | None = None
     taken_by: dict[str, str] = field(default_factory=dict)  # Telegram query -> its worker
+    pressed_in: dict[str, int] = field(default_factory=dict)  # Telegram query -> its chat
 
     @property
     def chats(self) -> list[ChatRef]:
@@ -296,6 +297,12 @@ async def press_round(scene: Scene, lb: LoadBalancer, voters: Voters, size: int)
 
     # Each person at most once a round: two presses of one person at once have no order.
     pressing: set[tuple[str, int]] = set()
+    # Nor again while a press of theirs waits in a killed worker's store: it is handled at
+    # that worker's restart, after any later press, and two presses in flight have no order
+    # either (Telegram's callback queries carry no time to order them by).
+    for query, worker in scene.taken_by.items():
+        if worker in scene.dead and query not in scene.tg.callback_answers:
+            pressing.add(("telegram", scene.pressed_in[query]))
     for _ in range(size):
         if discord and rng.random() < 0.25:
             channel = rng.choice(sorted(discord))
@@ -319,6 +326,7 @@ async def press_round(scene: Scene, lb: LoadBalancer, voters: Voters, size: int)
             rows = record["reply_markup"]["inline_keyboard"]
             data = [b["callback_data"] for row in rows for b in row][option - 1]
             queries.append(scene.tg.press(chat, chat, record["message_id"], data))
+            scene.pressed_in[queries[-1]] = chat
             sends.append(send(queries[-1], scene.tg.pending_updates[-1]["update_id"]))
     await asyncio.gather(*sends)
 
