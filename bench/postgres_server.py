@@ -24,17 +24,24 @@ class BenchPostgres:
         pid: int = self.handle.get_pid()
         return pid
 
-    def database(self, name: str) -> str:
-        self.handle.psql(f'CREATE DATABASE "{name}";')
+    def url(self, name: str) -> str:
         url: str = self.handle.get_uri(name)
         return url
 
+    def database(self, name: str) -> str:
+        """A new empty database `name` (one of that name is dropped first); its URL."""
+        self.handle.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
+        self.handle.psql(f'CREATE DATABASE "{name}";')
+        return self.url(name)
+
 
 @contextlib.contextmanager
-def bench_postgres() -> Iterator[BenchPostgres]:
-    """A server for the length of the block, stopped and its folder removed afterwards."""
-    # A short path of its own: the unix socket lives in the folder and must fit in 107 bytes.
-    folder = Path(tempfile.mkdtemp(prefix="nbpgb"))
+def bench_postgres(kept: Path | None = None) -> Iterator[BenchPostgres]:
+    """A server for the length of the block, stopped afterwards. Its data lives in a new
+    temporary folder, removed afterwards, or in `kept`, which stays for the next run."""
+    # A short path: the unix socket lives in the folder and must fit in 107 bytes.
+    folder = kept or Path(tempfile.mkdtemp(prefix="nbpgb"))
+    folder.parent.mkdir(parents=True, exist_ok=True)
     try:
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers): not ours to fix.
         with warnings.catch_warnings():
@@ -47,4 +54,5 @@ def bench_postgres() -> Iterator[BenchPostgres]:
         finally:
             handle.cleanup()
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -3,6 +3,7 @@ subscribed Telegram chats, sent by 1 worker and by 3 (real processes, webhook mo
 several may run), beside 1 worker on SQLite, against the fake Bot API on 127.0.0.1.
 
 Run: python -m bench.workers_bench [--chats 5000] [--rounds 2] [--workers 3]
+                                   [--synchronous-commit off]
 
 PostgreSQL comes from pgserver in a temporary folder (unix socket only). The workers' pacing
 is set to the highest the settings allow (1,000 sends/s per worker overall, 100 per chat): the
@@ -11,7 +12,9 @@ every one holds its presence lease and has set its webhook, stores one new artic
 queues a post per chat in the same transaction), and times from that commit until the fake has
 received the N-th sendMessage; then the workers are stopped (SIGTERM). Rounds of the three
 set-ups interleave, so that a change in the machine's load falls on all alike; the figure is
-the median of the rounds by the clock."""
+the median of the rounds by the clock. Beside it: the cores each party used (workers, the fake
+with the bench, PostgreSQL's processes), and how much of the time a worker held the store's
+write lock and how many waited for it (sampled from pg_locks)."""
 
 from __future__ import annotations
 
@@ -212,10 +215,14 @@ async def one_round(
         await runs.kill_all()
 
 
-async def bench(chats: int, rounds: int, workers: int) -> list[Setup]:
+async def bench(chats: int, rounds: int, workers: int, sync_commit: str) -> list[Setup]:
     with tempfile.TemporaryDirectory(prefix="nbwork") as tmp, bench_postgres() as pg:
         folder = Path(tmp)
         url = pg.database("newsbot_workers_bench")
+        if sync_commit != "on":
+            pg.handle.psql(
+                f"ALTER DATABASE newsbot_workers_bench SET synchronous_commit = {sync_commit};"
+            )
         setups = [
             Setup("sqlite-1", str(folder / "newsbot.db"), 1),
             Setup("postgresql-1", url, 1),
@@ -249,9 +256,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chats", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="PostgreSQL's setting for the workers' database (off: a commit does not wait for"
+        " its WAL on disk; a crash may lose the last moments, never consistency)",
+    )
     args = parser.parse_args(argv)
     print(f"an article to {args.chats:,} Telegram chats, {args.rounds} rounds per set-up")
-    sqlite, one, many = asyncio.run(bench(args.chats, args.rounds, args.workers))
+    print(f"PostgreSQL synchronous_commit = {args.synchronous_commit}")
+    sqlite, one, many = asyncio.run(
+        bench(args.chats, args.rounds, args.workers, args.synchronous_commit)
+    )
     print("medians:")
     for setup in (sqlite, one, many):
         runs = ", ".join(f"{r.rate:,.0f}" for r in setup.rounds)
