@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             open_store(load_settings(db=url, demo=False)).close()  # newer migrations
             print(f"{args.articles:,} articles in PostgreSQL, copied by an earlier run", end="")
         else:
+            pg.drop(DATABASE)
             url = pg.database(DATABASE)
             seconds = copy_into_postgres(source, url)
             copied.write_text(f"{source}\n")

@@ -29,10 +29,13 @@ class BenchPostgres:
         return url
 
     def database(self, name: str) -> str:
-        """A new empty database `name` (one of that name is dropped first); its URL."""
-        self.handle.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
+        """A new empty database `name`; its URL."""
         self.handle.psql(f'CREATE DATABASE "{name}";')
         return self.url(name)
+
+    def drop(self, name: str) -> None:
+        """Drop database `name` if it is there (a kept server's half-made copy)."""
+        self.handle.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')
 
 
 @contextlib.contextmanager

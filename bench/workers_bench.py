@@ -78,6 +78,10 @@ class Setup:
     workers: int
     rounds: list[Round] = field(default_factory=list)
 
+    @property
+    def postgres(self) -> bool:
+        return self.location.startswith("postgresql")
+
     def median(self, measure: str) -> float:
         figures: list[float] = [getattr(r, measure) for r in self.rounds]
         return statistics.median(figures)
@@ -192,7 +196,7 @@ async def one_round(
         finally:
             store.close()
         sends = CallCounter(tg)
-        locks = LockWaits(setup.location) if setup.location.startswith("postgresql") else None
+        locks = LockWaits(setup.location) if setup.postgres else None
         sampling = asyncio.create_task(locks.run()) if locks else None
         await asyncio.to_thread(add_article, setup.location, number)
         started, fake = time.perf_counter(), time.process_time()
@@ -239,16 +243,17 @@ async def bench(chats: int, rounds: int, workers: int, sync_commit: str) -> list
                     number += 1
                     done = await one_round(setup, tg, folder, chats, number, pg)
                     setup.rounds.append(done)
-                    print(f"  {setup.name:<14} {describe(done)}", flush=True)
+                    print(f"  {setup.name:<14} {describe(done, setup.postgres)}", flush=True)
     return setups
 
 
-def describe(r: Round) -> str:
-    return (
-        f"{r.rate:6,.0f} posts/s; cores used: workers {r.workers_cores:.2f}, fake and bench"
-        f" {r.fake_cores:.2f}, PostgreSQL {r.postgres_cores:.2f}; write lock held"
-        f" {r.lock_held:.0%} of the time, {r.lock_waiters:.2f} workers waiting"
-    )
+def describe(r: Round, postgres: bool) -> str:
+    line = f"{r.rate:6,.0f} posts/s; cores used: workers {r.workers_cores:.2f}, fake and bench"
+    line += f" {r.fake_cores:.2f}"
+    if postgres:
+        line += f", PostgreSQL {r.postgres_cores:.2f}; write lock held {r.lock_held:.0%} of"
+        line += f" the time, {r.lock_waiters:.2f} workers waiting"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     for setup in (sqlite, one, many):
         runs = ", ".join(f"{r.rate:,.0f}" for r in setup.rounds)
         median = Round(*(setup.median(m) for m in Round.__dataclass_fields__))
-        print(f"  {setup.name:<14} {describe(median)} (runs {runs})")
+        print(f"  {setup.name:<14} {describe(median, setup.postgres)} (runs {runs})")
     rate = {s.name: s.median("rate") for s in (sqlite, one, many)}
     print(f"PostgreSQL {args.workers} workers / 1 worker: {rate[many.name] / rate[one.name]:.2f}x")
     print(f"PostgreSQL 1 worker / SQLite 1 worker: {rate[one.name] / rate[sqlite.name]:.2f}x")
