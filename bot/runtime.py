@@ -20,8 +20,8 @@ from handlers.render import article_post
 from storage.database_thread import DatabaseThread, calling_task
 from storage.inbox import Inbox, InboxUpdate
 from storage.leases import Lease
-from storage.models import ChatRef, Delivery, MessageRef, UserRef
-from storage.post_refresh import overtaken
+from storage.models import ChatRef, Delivery, MessageRef, Post, UserRef
+from storage.post_refresh import overtaken, refreshed
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,16 @@ class Runtime:
         # A subscription may have queued its backlog; a vote has made other posts stale.
         self.wake()
         return await self._in_language(replies, cmd.chat, cmd.locale)
+
+    async def answered(self, chat: ChatRef) -> None:
+        """An adapter has sent a command's replies in `chat`: what the command queued there
+        (the newest article after /subscribe) follows now, after the answer announcing it."""
+        try:
+            await self.db.run(self.store.release_held, chat)
+        except Exception as err:
+            # The rows come due by themselves a little later.
+            log.warning("cannot release the held posts of %s: %s", chat.key(), err)
+        self.wake()
 
     async def _in_language(
         self, replies: list[Reply], chat: ChatRef, person_locale: str | None
@@ -213,6 +223,27 @@ class Runtime:
         if not self.sharing.shared or reply.article_id is None or version is None:
             return
         if await self.db.run(overtaken, self.store, message, version):
+            self.wake()
+
+    async def edits_landed(self, landed: Sequence[tuple[Post, Reply]]) -> None:
+        """The refresh job's edits of a batch arrived: each post shows its reply's poll
+        version now (any earlier failure is over), and, with other workers, a post whose poll
+        moved on meanwhile goes back to the refresh job (see edit_landed). One database call."""
+        if not landed:
+            return
+        shared = self.sharing.shared
+
+        def record() -> bool:
+            again = False
+            with self.store.engine.write():
+                for post, reply in landed:
+                    version = reply.poll_version or 0
+                    refreshed(self.store, post.id, version)
+                    if shared and reply.article_id is not None and reply.poll_version is not None:
+                        again = overtaken(self.store, post.message, version) or again
+            return again
+
+        if await self.db.run(record):
             self.wake()
 
     async def posted(self, reply: Reply, message: MessageRef) -> None:
@@ -346,6 +377,22 @@ class Runtime:
         """An article rendered as a post for one chat, in `language` (a post keeps the one it
         was first shown in), else the chat's."""
         return await self.db.run(self._render_post, article_id, chat, language)
+
+    async def posts_for(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
+        """post_for of many posts in one call, each article rendered once per language (the
+        refresh job edits thousands of copies of one article), by post id."""
+        return await self.db.run(self._render_posts, posts)
+
+    def _render_posts(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
+        rendered: dict[tuple[int, str], Reply | None] = {}
+        replies: dict[int, Reply | None] = {}
+        for post in posts:
+            language = post.language or dispatch.chat_language(self.ctx, post.message.chat)
+            key = (post.article_id, language)
+            if key not in rendered:
+                rendered[key] = self._render_post(post.article_id, post.message.chat, language)
+            replies[post.id] = rendered[key]
+        return replies
 
     def _render_post(
         self, article_id: int, chat: ChatRef, language: str | None = None

@@ -13,6 +13,7 @@ from handlers.moderation import name_of, resolve_user, target_and_rest
 from handlers.permissions import (
     BOT_ADMIN,
     CHAT_ADMIN,
+    MEMBER,
     OWNER,
     audit,
     has,
@@ -30,7 +31,8 @@ _SIGNED_NUMBER = re.compile(r"^[+\-−]\d+([.,]\d+)?$|^\d+[.,]\d+$")
     "audit",
     Param("count", "text", required=False),
     Param("about", "text", required=False),
-    admin_only=True,
+    who=CHAT_ADMIN,
+    who_in_private=BOT_ADMIN,
 )
 def cmd_audit(ctx: Ctx, cmd: Command) -> list[Reply]:
     """Bot admins see everything; a chat admin sees their own chat's entries."""
@@ -69,7 +71,7 @@ def cmd_audit(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=Rich.join(lines), private=True)]
 
 
-@command("stats", admin_only=True)
+@command("stats", who=BOT_ADMIN)
 def cmd_stats(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN)
     stats = ctx.store.stats()
@@ -92,7 +94,7 @@ def cmd_stats(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=Rich.join(lines), private=True)]
 
 
-@command("why", admin_only=True)
+@command("why", who=CHAT_ADMIN, who_in_private=MEMBER)
 def cmd_why(ctx: Ctx, cmd: Command) -> list[Reply]:
     if not cmd.is_private:
         require(ctx, cmd, CHAT_ADMIN)
@@ -166,7 +168,7 @@ def cmd_forgetme(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=Rich.of(tn("admin.forgotten", votes)), private=True)]
 
 
-@command("admin", Param("action", "text"), Param("user", "user", required=False), admin_only=True)
+@command("admin", Param("action", "text"), Param("user", "user", required=False), who=BOT_ADMIN)
 def cmd_admin(ctx: Ctx, cmd: Command) -> list[Reply]:
     action = cmd.args[0].lower()
     if action == "list":

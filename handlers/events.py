@@ -22,7 +22,7 @@ class Span:
     """One run of text in the neutral markup; adapters render and escape it for their platform."""
 
     text: str
-    style: str = "plain"  # plain, bold, italic, code, link
+    style: str = "plain"  # plain, bold, italic, code, link, pre (a block in a fixed-width font)
     url: str | None = None
 
 
@@ -62,6 +62,11 @@ def italic(text: str) -> Span:
 
 def code(text: str) -> Span:
     return Span(text, "code")
+
+
+def pre(text: str) -> Span:
+    """Lines whose columns must line up (the bars of /results): a fixed-width block."""
+    return Span(text, "pre")
 
 
 def link(text: str, url: str) -> Span:

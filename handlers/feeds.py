@@ -142,7 +142,7 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     "feeds",
     Param("action", "text", required=False),
     Param("args", "words", required=False),
-    admin_only=True,
+    who=BOT_ADMIN,
 )
 def cmd_feeds(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN)

@@ -21,6 +21,7 @@ MAX_MUTE = timedelta(days=366)
 TERMINAL = "console"  # the terminal chat's platform: no replies, people are --user names
 USER = Param("user", "user", required=False)
 REASON = Param("reason", "reason", required=False)
+DURATION = Param("duration", "text", required=False)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -145,7 +146,7 @@ def _platform_action(
     return (MemberAction(kind, cmd.chat, user, until),)
 
 
-@command("ban", USER, REASON, admin_only=True)
+@command("ban", USER, REASON, who=CHAT_ADMIN, who_in_private=BOT_ADMIN)
 def cmd_ban(ctx: Ctx, cmd: Command) -> list[Reply]:
     # Rights before the person: without them, nobody learns whether the bot knows a name.
     scope, chat = scope_for(ctx, cmd)
@@ -187,7 +188,7 @@ def lift(ctx: Ctx, cmd: Command, kind: str) -> list[Reply]:
     ]
 
 
-@command("unban", USER, admin_only=True)
+@command("unban", USER, who=CHAT_ADMIN, who_in_private=BOT_ADMIN)
 def cmd_unban(ctx: Ctx, cmd: Command) -> list[Reply]:
     return lift(ctx, cmd, "ban")
 
@@ -207,7 +208,7 @@ def mute_person(
     )
 
 
-@command("mute", USER, Param("duration", "text", required=False), REASON, admin_only=True)
+@command("mute", USER, DURATION, REASON, who=CHAT_ADMIN, who_in_private=BOT_ADMIN)
 def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
     scope_for(ctx, cmd)  # rights first, as in /ban
     target, rest = target_and_rest(ctx, cmd)
@@ -217,12 +218,12 @@ def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [mute_person(ctx, cmd, target, parse_duration(rest[0]), reason_of(rest[1:]))]
 
 
-@command("unmute", USER, admin_only=True)
+@command("unmute", USER, who=CHAT_ADMIN, who_in_private=BOT_ADMIN)
 def cmd_unmute(ctx: Ctx, cmd: Command) -> list[Reply]:
     return lift(ctx, cmd, "mute")
 
 
-@command("warn", USER, REASON, admin_only=True)
+@command("warn", USER, REASON, who=CHAT_ADMIN, who_in_private=BOT_ADMIN)
 def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
     scope, _chat = scope_for(ctx, cmd)
     target, rest = target_and_rest(ctx, cmd)
@@ -250,7 +251,7 @@ def cmd_warn(ctx: Ctx, cmd: Command) -> list[Reply]:
     return replies
 
 
-@command("warnings", USER, admin_only=True)
+@command("warnings", USER, who=CHAT_ADMIN, who_in_private=BOT_ADMIN)
 def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
     scopes = visible_scopes(ctx, cmd)
     target, _ = target_and_rest(ctx, cmd)
@@ -264,7 +265,7 @@ def cmd_warnings(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=Rich.of("\n".join(lines)), private=True)]
 
 
-@command("resetwarnings", USER, admin_only=True)
+@command("resetwarnings", USER, who=CHAT_ADMIN, who_in_private=BOT_ADMIN)
 def cmd_resetwarnings(ctx: Ctx, cmd: Command) -> list[Reply]:
     scopes = visible_scopes(ctx, cmd)
     target, _ = target_and_rest(ctx, cmd)
@@ -280,7 +281,7 @@ def _article_target(ctx: Ctx, cmd: Command) -> int:
     return article_id
 
 
-@command("remove", Param("id", "id"), REASON, admin_only=True)
+@command("remove", Param("id", "id"), REASON, who=BOT_ADMIN)
 def cmd_remove(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
     article_id = _article_target(ctx, cmd)
@@ -298,7 +299,7 @@ def cmd_remove(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=Rich.of(t(key, id=article_id)))]
 
 
-@command("restore", Param("id", "id"), admin_only=True)
+@command("restore", Param("id", "id"), who=BOT_ADMIN)
 def cmd_restore(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
     article_id = _article_target(ctx, cmd)
@@ -328,12 +329,12 @@ def _set_poll(ctx: Ctx, cmd: Command, closed: bool) -> list[Reply]:
     ]
 
 
-@command("closepoll", Param("id", "id"), admin_only=True)
+@command("closepoll", Param("id", "id"), who=BOT_ADMIN)
 def cmd_closepoll(ctx: Ctx, cmd: Command) -> list[Reply]:
     return _set_poll(ctx, cmd, True)
 
 
-@command("reopenpoll", Param("id", "id"), admin_only=True)
+@command("reopenpoll", Param("id", "id"), who=BOT_ADMIN)
 def cmd_reopenpoll(ctx: Ctx, cmd: Command) -> list[Reply]:
     return _set_poll(ctx, cmd, False)
 
@@ -357,7 +358,7 @@ def reset_votes(ctx: Ctx, cmd: Command, article_id: int) -> Reply:
     return Reply(text=tally_lines("mod.votes_reset", article_id, removed))
 
 
-@command("resetvotes", Param("id", "id"), Param("confirm", "text", required=False), admin_only=True)
+@command("resetvotes", Param("id", "id"), Param("confirm", "text", required=False), who=BOT_ADMIN)
 def cmd_resetvotes(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN, target=f"#{cmd.args[0]}")
     article_id = _article_target(ctx, cmd)

@@ -7,6 +7,9 @@ from handlers.events import Command, UserError
 from storage.models import ChatRef, UserRef
 
 OWNER, BOT_ADMIN, CHAT_ADMIN, MEMBER = "owner", "bot_admin", "chat_admin", "member"
+# Changing what a chat receives: the person's own private chat, a chat admin, or anyone where
+# the chat lets everyone subscribe (require_chat_rights).
+CHAT_RIGHTS = "chat_rights"
 _RANK = {OWNER: 3, BOT_ADMIN: 2, CHAT_ADMIN: 1, MEMBER: 0}
 _REFUSAL = {
     OWNER: "error.need_owner",
@@ -55,6 +58,17 @@ def require(ctx: Ctx, cmd: Command, level: str, *, target: str | None = None) ->
         return
     audit(ctx, cmd, cmd.name, target=target, outcome="refused")
     raise UserError(_REFUSAL[level])
+
+
+def may(ctx: Ctx, cmd: Command, level: str) -> bool:
+    """Whether the person may act at `level` here, asking nothing of the audit log."""
+    if level == CHAT_RIGHTS:
+        return (
+            cmd.is_private
+            or has(ctx, cmd, CHAT_ADMIN)
+            or ctx.store.chat_settings(cmd.chat).subscribe_policy == "everyone"
+        )
+    return has(ctx, cmd, level)
 
 
 def require_chat_rights(ctx: Ctx, cmd: Command, *, target: str | None = None) -> None:

@@ -11,6 +11,7 @@ from typing import TypeVar
 from handlers.context import Ctx
 from handlers.events import Command, Reply, UserError
 from handlers.i18n import t
+from handlers.permissions import CHAT_RIGHTS, MEMBER
 from storage.tags import (
     MAX_TAG_CHARS,
     command_tags,
@@ -51,12 +52,25 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
+    """One command. `who` is who may use it in a group or channel, `who_in_private` in a
+    private chat when that differs (handlers.permissions levels): /help lists a command only
+    for those, and the handler checks it again."""
+
     name: str
     handler: Handler
     params: tuple[Param, ...]
     help_key: str
-    admin_only: bool = False
+    who: str = MEMBER
+    who_in_private: str | None = None
     listed: bool = True  # shown in help and platform command menus
+
+    @property
+    def admin_only(self) -> bool:
+        """For admins only (of the chat or of the bot) wherever it is used."""
+        return self.who not in {MEMBER, CHAT_RIGHTS}
+
+    def who_for(self, *, is_private: bool) -> str:
+        return (self.who_in_private or self.who) if is_private else self.who
 
     def usage(self) -> str:
         return " ".join([f"/{self.name}", *(p.usage() for p in self.params)])
@@ -83,12 +97,13 @@ def command(
     name: str,
     *params: Param,
     help_key: str | None = None,
-    admin_only: bool = False,
+    who: str = MEMBER,
+    who_in_private: str | None = None,
     listed: bool = True,
 ) -> Callable[[H], H]:
     def register(func: H) -> H:
         COMMANDS[name] = CommandSpec(
-            name, func, params, help_key or f"help.{name}", admin_only, listed
+            name, func, params, help_key or f"help.{name}", who, who_in_private, listed
         )
         return func
 

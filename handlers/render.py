@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Mapping
 
 from handlers.context import PollDefaults
-from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link
+from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link, pre
 from handlers.i18n import current_language, format_date, format_number, t, tn
 from handlers.sentences import sentences
 from storage.models import Article, Poll
@@ -32,6 +33,47 @@ def summarize(body: str, limit: int = 600) -> str:
         return out
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:-–")
     return cut + " …"
+
+
+_SENTENCE_GOES_ON = re.compile(r"\s*(?:[,;:]|[–—-](?=\s)|(?=\())")
+_SENTENCE_ENDED = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s|$)")
+
+
+def _end_of_prefix(body: str, head: str) -> int | None:
+    """Where `head` ends in `body` when the body begins with it (spaces and line breaks may
+    differ), else None."""
+    at = 0
+    for ch in head:
+        if ch.isspace():
+            continue
+        while at < len(body) and body[at].isspace():
+            at += 1
+        if at >= len(body) or body[at] != ch:
+            return None
+        at += 1
+    return at
+
+
+def summary_after_title(title: str, body: str) -> str:
+    """The body without the title it begins with (a title made from its first sentence or
+    clause, or a feed's lead repeated as its title), so that a post does not say it twice:
+    after a whole sentence the next one; after a clause or a cut title the rest of the
+    sentence, marked with an ellipsis. A title that is only the body's first words (a name)
+    leaves the body as it is."""
+    head = title.removesuffix("…").rstrip()
+    end = _end_of_prefix(body, head) if head else None
+    if end is None:
+        return body
+    rest = body[end:]
+    ended = _SENTENCE_ENDED.match(rest)
+    if ended is not None:
+        after = rest[ended.end() :].strip()
+        return after or body
+    goes_on = _SENTENCE_GOES_ON.match(rest)
+    if goes_on is not None or title.endswith("…"):
+        after = rest[goes_on.end() if goes_on is not None else 0 :].strip()
+        return f"… {after}" if after else body
+    return body
 
 
 def shown_poll(poll: Poll, polls: Mapping[str, PollDefaults]) -> Poll:
@@ -97,7 +139,7 @@ def article_post(
             poll_version=version,
             language=current_language.get(),
         )
-    summary = summarize(article.body, summary_chars)
+    summary = summarize(summary_after_title(article.title, article.body), summary_chars)
     parts = [*_head(article, summary), _meta_line(article)]
     if poll:
         parts.append(_question_line(poll))
@@ -159,6 +201,22 @@ def bar(count: int, total: int, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def bars_table(poll: Poll) -> str:
+    """One row per option, its label, score, bar, votes and share in columns that line up
+    in a fixed-width font."""
+    total = poll.total
+    label_width = max((len(o.label) for o in poll.options), default=0)
+    votes_width = max((len(str(o.votes)) for o in poll.options), default=1)
+    rows = []
+    for o in poll.options:
+        share = f"{round(100 * o.votes / total)} %" if total else "0 %"
+        rows.append(
+            f"{o.position}. {o.label:<{label_width}} ({o.score}) {bar(o.votes, total)}"
+            f" {o.votes:>{votes_width}} · {share:>5}"
+        )
+    return "\n".join(rows)
+
+
 def results_text(
     article: Article, poll: Poll, polls: Mapping[str, PollDefaults] | None = None
 ) -> Rich:
@@ -167,11 +225,7 @@ def results_text(
     lines = [Rich.of(bold(t("results.header", id=article.id, title=article.title)))]
     lines.append(Rich.of(italic(poll.question)))
     total = poll.total
-    for o in poll.options:
-        pct = f"{round(100 * o.votes / total)} %" if total else "0 %"
-        lines.append(
-            Rich.of(f"{o.position}. {o.label} ({o.score}): {bar(o.votes, total)} {o.votes} · {pct}")
-        )
+    lines.append(Rich.of(pre(bars_table(poll))))
     lines.append(Rich.of(t("results.total", total=total)))
     if poll.mean is not None:
         lines.append(Rich.of(t("results.mean", mean=format_number(poll.mean))))

@@ -69,9 +69,17 @@ class Outbox:
             (article_id, now, now, *tag_keys),
         )
 
-    def queue_backlog(self, chat: ChatRef, tag_keys: Sequence[str] | None, count: int) -> int:
+    def queue_backlog(
+        self,
+        chat: ChatRef,
+        tag_keys: Sequence[str] | None,
+        count: int,
+        hold: timedelta = timedelta(0),
+    ) -> int:
         """Queue for the chat the newest `count` articles with one of these tag keys (any
-        article for None) that were not queued there before; returns how many were queued."""
+        article for None) that were not queued there before; returns how many were queued.
+        `hold`: the rows come due only then, unless release_held() frees them earlier (the
+        answer to /subscribe goes out first)."""
         if tag_keys is None:
             candidates = self.db.execute(
                 "SELECT id FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (count,)
@@ -84,15 +92,27 @@ class Outbox:
                 " AND a.removed = 0 ORDER BY a.id DESC LIMIT ?",
                 (*tag_keys, count),
             ).fetchall()
-        now = to_ts(self.db.now())
+        now = self.db.now()
+        due = to_ts(now + hold)
         queued = 0
         for (article_id,) in reversed(candidates):
             queued += self.db.changes(
                 "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
                 " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (article_id, chat.platform, chat.chat_id, now, now),
+                (article_id, chat.platform, chat.chat_id, due, to_ts(now)),
             )
         return queued
+
+    def release_held(self, chat: ChatRef) -> int:
+        """Make the chat's held rows due now; returns how many. A held row is one never tried
+        (attempts 0) whose time lies ahead: only queue_backlog writes those, as a retry
+        after a failure has tried at least once."""
+        now = to_ts(self.db.now())
+        return self.db.changes(
+            "UPDATE deliveries SET next_try=? WHERE platform=? AND chat_id=?"
+            " AND status='pending' AND attempts=0 AND next_try > ?",
+            (now, chat.platform, chat.chat_id, now),
+        )
 
     def claim(
         self,

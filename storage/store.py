@@ -7,7 +7,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -204,9 +204,16 @@ class Store:
 
     # -- subscriptions --------------------------------------------------------------------
 
-    def subscribe(self, chat: ChatRef, tags: Iterable[str], *, backlog: int = 1) -> SubscribeResult:
+    def subscribe(
+        self,
+        chat: ChatRef,
+        tags: Iterable[str],
+        *,
+        backlog: int = 1,
+        hold: timedelta = timedelta(0),
+    ) -> SubscribeResult:
         """Subscribe the chat to `tags`; the newest `backlog` articles with a new tag, not yet
-        sent to the chat, are queued."""
+        sent to the chat, are queued, due after `hold` unless release_held() comes first."""
         added: list[str] = []
         already: list[str] = []
         queued = 0
@@ -222,8 +229,12 @@ class Store:
             if added and backlog > 0:
                 keys = [tag_key(t) for t in added]
                 wanted = None if ALL_TAGS in keys else keys
-                queued = self.outbox.queue_backlog(chat, wanted, backlog)
+                queued = self.outbox.queue_backlog(chat, wanted, backlog, hold)
         return SubscribeResult(added=added, already=already, backlog_queued=queued)
+
+    def release_held(self, chat: ChatRef) -> int:
+        """The chat's held backlog rows come due now (the answer that announced them is out)."""
+        return self.outbox.release_held(chat)
 
     def unsubscribe(self, chat: ChatRef, tags: Iterable[str] | None) -> list[str]:
         """Remove subscriptions; None removes all. Returns the tags removed."""

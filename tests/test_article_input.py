@@ -140,7 +140,7 @@ def test_tag_line_cleanup() -> None:
     assert article.tags == ("Klima", "erneuerbare Energie", "C++", "Wind")
 
 
-def test_missing_title_uses_first_sentence_shortened_at_a_word_boundary() -> None:
+def test_missing_title_is_the_first_clause_of_a_long_first_sentence() -> None:
     long_sentence = (
         "Am 5. Juni hat der Stadtrat z. B. nach einer langen, teils hitzigen Debatte über Kosten, "
         "Nutzen und Lärm beschlossen, dass die alte Markthalle saniert und als Kulturzentrum "
@@ -148,13 +148,22 @@ def test_missing_title_uses_first_sentence_shortened_at_a_word_boundary() -> Non
     )
     article = parse_text_article(f"{long_sentence}\nTags: Kultur\n".encode())
 
-    assert len(article.title) <= 120
+    # Not cut after "z. B." or "5.", but at the clause's end.
+    assert article.title == "Am 5. Juni hat der Stadtrat z. B. nach einer langen"
+
+
+def test_missing_title_without_a_clause_is_cut_at_a_word_within_90_characters() -> None:
+    sentence = (
+        "Der Softwarekonzern Microsoft will künftig auch Sprachmodelle des Start-ups xAI in "
+        "seiner Cloud anbieten und dafür eigene Rechenzentren bauen"
+    )
+    article = parse_text_article(f"{sentence}. Mehr folgt.\nTags: xAI\n".encode())
+
+    assert len(article.title) <= 90
     assert article.title.endswith("…")
-    assert article.title.startswith("Am 5. Juni hat der Stadtrat z. B. nach einer langen")
     # Cut between words, not inside one.
-    assert long_sentence.startswith(article.title[:-1].rstrip())
-    assert long_sentence[len(article.title[:-1].rstrip())] in " ,"
-    assert "zweite Satz" not in article.title
+    kept = article.title[:-1].rstrip()
+    assert sentence.startswith(kept) and sentence[len(kept)] == " "
 
 
 def test_short_first_sentence_becomes_the_title_without_its_full_stop() -> None:

@@ -194,7 +194,8 @@ async def test_results_show_counts_bars_total_and_mean(any_chat: Chat, any_ctx: 
     await any_chat.text(f"/vote {aid} 1", user="alice")
     await any_chat.text(f"/vote {aid} 2", user="bob")
     text = await any_chat.text(f"/results {aid}")
-    assert "1. Sehr gut (5): █████░░░░░ 1 · 50 %" in text
+    # In columns (a fixed-width block on the platforms): the label padded to the longest one.
+    assert "1. Sehr gut     (5) █████░░░░░ 1 ·  50 %" in text
     assert "Stimmen insgesamt: 2" in text
     assert "Durchschnitt: 4,50 von 5" in text
     await any_chat.text("/lang en")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, configure, labels, running
+from tests.telegram_helpers import TOKEN, chat_ref, configure, labels, running
 
 
 @pytest.fixture
@@ -85,3 +85,30 @@ async def test_one_bad_post_neither_stops_the_others_nor_is_retried_every_run(
         tg.send_text(alice, alice, "/why")
         fine = await tg.wait_for_message(alice, "", after_message_id=why["message_id"])
         assert "Post of" not in fine["text"]
+
+
+async def test_one_vote_brings_more_copies_than_a_batch_up_to_date_at_once(
+    tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refresh job's own schedule would come too late to matter here: only the vote's
+    # wake-up runs it. Telegram's limits are lifted: pacing is no subject here.
+    monkeypatch.setenv("NEWSBOT_REFRESH_EVERY", "60")
+    monkeypatch.setenv("NEWSBOT_TELEGRAM_RATE_OVERALL", "1000")
+    readers = [tg.user(1_000 + n, f"Leser{n}", language_code="en") for n in range(250)]
+    async with running(tg) as bot:
+        for reader in readers:
+            await bot.app.db.run(bot.store.subscribe, chat_ref(reader), ["xAI"], backlog=0)
+        article = await bot.add_article("xAI eröffnet ein Büro in Berlin")
+        copies = lambda: [  # noqa: E731
+            record for record in tg.all_messages() if "Büro in Berlin" in str(record.get("text"))
+        ]
+        await tg.wait_for(lambda: len(copies()) == len(readers), 30, what="every copy")
+
+        tg.send_text(readers[0], readers[0], f"/vote {article} 2")
+        # More copies than one batch of the refresh job (200): every one of them is edited
+        # after this one vote, not a batch now and the rest at the job's next turn.
+        await tg.wait_for(
+            lambda: all(labels(record)[1] == "Gut · 1" for record in copies()),
+            15,
+            what="every copy showing the vote",
+        )

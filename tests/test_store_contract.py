@@ -153,6 +153,31 @@ def test_polls_are_recounted_and_exported(any_store: Store) -> None:
 # -- the outbox ----------------------------------------------------------------------------
 
 
+def test_a_held_backlog_waits_for_its_release_and_a_retry_is_not_released(
+    any_store: Store, clock: list[datetime]
+) -> None:
+    other = ChatRef("telegram", "43")
+    any_store.subscribe(other, ["xAI"], backlog=0)
+    stored(any_store, "Eins")
+    [failed] = any_store.claim_deliveries(["telegram"], worker="w1")
+    any_store.delivery_retry(failed.id, "429 Too Many Requests", 30)
+    newest = stored(any_store, "Zwei")
+    any_store.delivery_release(any_store.claim_deliveries(["telegram"], worker="w1")[0].id)
+    # /subscribe's newest article waits for the answer that announces it.
+    result = any_store.subscribe(TG, ["xAI"], backlog=1, hold=timedelta(seconds=30))
+    assert result.backlog_queued == 1
+    assert any_store.due_count(TG) == 0
+    assert any_store.release_held(TG) == 1
+    assert any_store.due_count(TG) == 1
+    [delivery] = any_store.deliveries_for_chat(TG, "pending")
+    assert delivery.article_id == newest
+    # Another chat's retry keeps its time.
+    assert any_store.release_held(other) == 0
+    assert any_store.due_count(other) == 1  # "Zwei"; "Eins" waits 30 s for its retry
+    clock[0] += timedelta(seconds=31)
+    assert any_store.due_count(other) == 2
+
+
 def test_a_delivery_is_retried_released_failed_and_given_back(
     any_store: Store, clock: list[datetime]
 ) -> None:

@@ -10,6 +10,11 @@ from bot.article_input.text import LANGUAGES, one_line
 from handlers.sentences import sentences
 
 TITLE_LIMIT = 120
+# A title made from the body: its first sentence when short, else its first clause, at most
+# this long, cut at a word. A clause shorter than DERIVED_CLAUSE_MIN ("Am Montag,") is no title.
+DERIVED_TITLE_LIMIT = 90
+DERIVED_CLAUSE_MIN = 30
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s[–—-](?=\s)|\s(?=\()")
 
 _DOTTED_DATE = re.compile(
     r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ ,]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*Uhr)?)?",
@@ -117,10 +122,18 @@ def shorten(text: str, limit: int = TITLE_LIMIT) -> str:
 
 
 def title_from_body(body: str) -> str:
-    """A title made from the body's first sentence, as used when none was given."""
+    """A short title made from the body, for an article that has none: the first sentence if
+    it is short, else its first clause, at most DERIVED_TITLE_LIMIT characters cut at a word.
+    Posts start their summary after it (handlers.render.summary_after_title)."""
     first_paragraph = body.strip().split("\n\n", 1)[0]
-    sentence = first_sentence(first_paragraph)
+    sentence = one_line(first_sentence(first_paragraph))
     # A headline does not end in a full stop, but keep '?', '!' and a real ellipsis.
     if sentence.endswith(".") and not sentence.endswith(".."):
         sentence = sentence[:-1]
-    return shorten(one_line(sentence))
+    if len(sentence) <= DERIVED_TITLE_LIMIT:
+        return sentence
+    for end in _CLAUSE_END.finditer(sentence):
+        if end.start() >= DERIVED_CLAUSE_MIN:
+            sentence = sentence[: end.start()]
+            break
+    return shorten(sentence, DERIVED_TITLE_LIMIT)

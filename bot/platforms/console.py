@@ -172,6 +172,7 @@ class ConsoleAdapter:
         for reply in await self.runtime.on_command(cmd):
             message = await self.send(Outgoing(self.chat, reply))
             await self.runtime.posted(reply, message)
+        await self.runtime.answered(self.chat)
 
     async def handle_text(self, text: str) -> None:
         """A line without '/': the terminal is a private chat, so a question is answered from

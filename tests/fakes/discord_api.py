@@ -1160,10 +1160,19 @@ class FakeDiscord:
                 f"FakeDiscord: timed out after {timeout:g}s waiting for {label}\n{self.summary()}"
             ) from None
 
-    async def wait_ready(self, timeout: float = 5.0, *, identifies: int = 1) -> None:  # noqa: ASYNC109
-        """Wait until a client has IDENTIFYed (``identifies`` times in total, for restarts)."""
+    async def wait_ready(
+        self,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        *,
+        identifies: int = 1,
+        guild_id: int | None = None,
+    ) -> None:
+        """Wait until a client has IDENTIFYed (``identifies`` times in total, for restarts);
+        with shards, one whose shard serves ``guild_id`` (None: DMs, which go to shard 0)."""
         await self.wait_for(
-            lambda: self.identify_count >= identifies and self._active_session() is not None,
+            lambda: (
+                self.identify_count >= identifies and self._active_session(guild_id) is not None
+            ),
             timeout,
             what=f"gateway IDENTIFY #{identifies}",
         )
@@ -1603,7 +1612,7 @@ class FakeDiscord:
         guild_locale: str | None,
         message: FakeMessage | None = None,
     ) -> int:
-        await self.wait_ready()
+        await self.wait_ready(guild_id=guild_id)
         channel = self._channel(channel_id)
         if channel.guild_id != guild_id:
             raise AssertionError(

@@ -1,6 +1,6 @@
-"""The Discord adapter: slash commands and poll buttons in, paced posts and edits out, on
-discord.py 2.7 without privileged intents. This module starts and stops it; interactions,
-outbound and moderation do the rest."""
+"""The Discord adapter: slash commands, poll buttons and questions in, paced posts and edits
+out, on discord.py 2.7 without privileged intents. This module starts and stops it;
+interactions, conversation, outbound and moderation do the rest."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bot.adapter_contract import PlatformStartError
 from bot.pacing import Pacer
 from bot.platforms.discord.bounded_http import bound
 from bot.platforms.discord.commands import CatalogueTranslator, slash_commands
+from bot.platforms.discord.conversation import Conversation
 from bot.platforms.discord.identities import PLATFORM, Interaction, chat_ref
 from bot.platforms.discord.interactions import Interactions
 from bot.platforms.discord.moderation import MemberActions
@@ -59,6 +60,9 @@ class NewsbotClient(discord.Client):
         # discord.py itself drops a press whose button is no longer on the message.
         await self.adapter.interactions.on_component(interaction)
 
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.conversation.on_message(message, self.user)
+
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         await self.adapter.guild_removed(guild)
 
@@ -95,6 +99,7 @@ class DiscordAdapter:
         self.language = runtime.ctx.config.default_language
         self.outbound = Outbound(settings, self.language, runtime.sharing)
         self.interactions = Interactions(runtime, self.outbound)
+        self.conversation = Conversation(runtime, self.outbound)
         self.members = MemberActions(lambda: self.client)
         self.client: NewsbotClient | None = None
         self._gateway: asyncio.Task[None] | None = None

@@ -19,8 +19,9 @@ from bot.platforms.discord.identities import (
     user_ref,
 )
 from bot.platforms.discord.outbound import SEND_ERRORS, Outbound
-from bot.platforms.discord.render import NO_MENTIONS, notice_text, render
+from bot.platforms.discord.render import NO_MENTIONS, fits_one_message, notice_text, render
 from bot.platforms.edit_batching import Shown
+from bot.platforms.message_parts import reply_parts
 from bot.runtime import Runtime
 from handlers.codec import read
 from handlers.events import Command, Press, Reply
@@ -117,6 +118,8 @@ class Interactions:
                 await interaction.delete_original_response()
         except SEND_ERRORS as err:
             log.warning("discord: cannot answer /%s: %s", name, err)
+        finally:
+            await self.runtime.answered(cmd.chat)
 
     async def on_component(self, interaction: Interaction) -> None:
         """A press of any component on any message: the core answers every one, a button that
@@ -173,8 +176,14 @@ class Interactions:
         return await task
 
     async def _answer(self, turn: Turn, reply: Reply) -> None:
-        """One reply to an interaction: private ones only for the person, posts and results
-        for the channel. A public post is recorded so that its counts stay live."""
+        """A reply to an interaction; one too long for a message (a long /help) as several,
+        split between whole lines."""
+        for part in reply_parts(reply, fits_one_message):
+            await self._answer_one(turn, part)
+
+    async def _answer_one(self, turn: Turn, reply: Reply) -> None:
+        """One message of a reply to an interaction: private ones only for the person, posts
+        and results for the channel. A public post is recorded so that its counts stay live."""
         interaction = turn.interaction
         kwargs = render(reply, self.out.language).send_kwargs()
         message_id: int | None

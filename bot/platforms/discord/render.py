@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,6 +73,10 @@ def cut_sentences(text: str, limit: int) -> str:
 
 
 def _span(span: Span) -> str:
+    if span.style == "pre":
+        # A code block: a fixed-width font; only a fence inside could end it early.
+        body = span.text.replace("`", "ˋ")
+        return f"```\n{body}\n```" if body else ""
     if span.style == "code":
         # Nothing inside a code span is markdown; only its own fence must not appear.
         body = span.text.replace("`", "ˋ")
@@ -135,6 +140,11 @@ def markdown(text: Rich, limit: int = MAX_CONTENT) -> str:
         out.append(ELLIPSIS)
         break
     return "".join(out).strip() or "…"
+
+
+def fits_one_message(text: Rich) -> bool:
+    """Whether the text, as markdown, fits one message's 2,000 characters uncut."""
+    return len(markdown(text, limit=sys.maxsize)) <= MAX_CONTENT
 
 
 def source_of(url: str | None) -> str | None:

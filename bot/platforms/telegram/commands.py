@@ -23,6 +23,7 @@ from bot.platforms.telegram.render import shorten
 from bot.runtime import Runtime
 from handlers.events import Command, Reply, Rich
 from handlers.i18n import t
+from handlers.permissions import CHAT_ADMIN, CHAT_RIGHTS, MEMBER
 from handlers.registry import COMMANDS, CommandSpec
 from storage.models import UserRef
 
@@ -46,10 +47,13 @@ def _menu_entry(spec: CommandSpec, language: str) -> BotCommand:
 
 
 def menus(language: str) -> tuple[list[BotCommand], list[BotCommand]]:
-    """The menu for everyone, and the one admins of a group see (with the admin commands)."""
+    """The menu for everyone, and the one admins of a group see (with the commands for chat
+    admins; those for bot admins only are in no menu, as Telegram knows nothing of them)."""
     listed = [spec for spec in COMMANDS.values() if spec.listed and _menu_name(spec)]
     everyone = [_menu_entry(s, language) for s in listed if not s.admin_only]
-    admins = [_menu_entry(s, language) for s in listed]
+    admins = [
+        _menu_entry(s, language) for s in listed if s.who in {MEMBER, CHAT_RIGHTS, CHAT_ADMIN}
+    ]
     return everyone, admins
 
 
@@ -137,7 +141,10 @@ class ChannelCommands:
             is_chat_admin=True,
             is_private=False,
         )
-        return await self.runtime.on_command(cmd)
+        replies = await self.runtime.on_command(cmd)
+        # The answer goes to the private chat: the channel need not wait for it.
+        await self.runtime.answered(cmd.chat)
+        return replies
 
     async def _refusal(self, bot: Bot, handle: str, user: UserRef) -> str | ChatFullInfo:
         """The channel when the person may act for it; else the catalogue key saying why."""

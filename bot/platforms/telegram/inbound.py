@@ -121,8 +121,11 @@ class Inbound:
             )
             replies = await self.runtime.on_command(cmd)
         reply_to = None if private else message.message_id
-        for reply in replies:
-            await self.out.answer(str(chat.id), reply, reply_to=reply_to)
+        try:
+            for reply in replies:
+                await self.out.answer(str(chat.id), reply, reply_to=reply_to)
+        finally:
+            await self.runtime.answered(chat_ref(chat.id))
 
     async def _sender(self, message: Message) -> tuple[UserRef, bool] | None:
         """Who sent it, and whether they are an admin of the chat (platform-facts.md): a

@@ -18,8 +18,9 @@ from bot.adapter_contract import DeliveryError
 from bot.pacing import Limit, Pacer
 from bot.platforms.edit_batching import EditBatching, Shown
 from bot.platforms.log_redaction import Redactor
+from bot.platforms.message_parts import reply_parts
 from bot.platforms.telegram.identities import INLINE, PLATFORM, api_chat_id, message_key
-from bot.platforms.telegram.render import fit, keyboard_json, render_html
+from bot.platforms.telegram.render import fit, fits_one_message, keyboard_json, render_html
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.events import Reply
@@ -200,6 +201,14 @@ class Outbound:
         pause, and a group that became a supergroup is followed."""
         if not reply.text.plain().strip():
             return
+        # Too long for one message (a long /help): several, split between whole lines.
+        for part in reply_parts(reply, fits_one_message):
+            chat_id, reply_to = await self._answer_one(chat_id, part, reply_to)
+
+    async def _answer_one(
+        self, chat_id: str, reply: Reply, reply_to: int | None
+    ) -> tuple[str, int | None]:
+        """One message of an answer; the chat (and what to quote) for the next one."""
         for _ in range(2):
             try:
                 message = await self.post(chat_id, reply, reply_to=reply_to)
@@ -211,10 +220,11 @@ class Outbound:
                 if err.retry_after is not None and err.retry_after <= 10:
                     continue  # the pacer holds this chat back until then
                 log.info("cannot answer in telegram:%s: %s", chat_id, err.reason)
-                return
+                return chat_id, reply_to
             if reply.article_id is not None:
                 await self.runtime.posted(reply, message)
-            return
+            return chat_id, reply_to
+        return chat_id, reply_to
 
 
 def _with_markup(markup: str) -> dict[str, Any] | None:

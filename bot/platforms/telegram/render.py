@@ -61,6 +61,8 @@ def render_html(text: Rich) -> str:
             out.append(f"<i>{body}</i>")
         elif span.style == "code":
             out.append(f"<code>{body}</code>")
+        elif span.style == "pre":
+            out.append(f"<pre>{body}</pre>")
         else:
             out.append(body)
     return "".join(out)
@@ -69,6 +71,11 @@ def render_html(text: Rich) -> str:
 def utf16_len(text: str) -> int:
     # Telegram counts text in UTF-16 code units; an emoji outside the BMP counts twice.
     return len(text.encode("utf-16-le")) // 2
+
+
+def fits_one_message(text: Rich) -> bool:
+    """Whether the text fits one message as Telegram counts it."""
+    return utf16_len(text.plain()) <= MAX_TEXT
 
 
 def _chars_within(text: str, room: int) -> int:
