@@ -49,7 +49,8 @@ corpus-present:
 corpus: corpus-present $(STAMP)
 	$(BIN)/python -m bench.corpus_check $(CORPUS)
 
-# search_bench builds its archives (up to 100k articles) once, in the temp folder.
+# search_bench builds its archives (up to 100k articles) once, in the temp folder; the
+# PostgreSQL benchmarks start their own server with pgserver (pg_search_bench keeps its copy).
 bench: $(STAMP)
 	$(BIN)/python -m bench.outbox_bench
 	$(BIN)/python -m bench.search_bench
@@ -60,6 +61,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.platform_bench
 	$(BIN)/python -m bench.loop_lag_bench
 	$(BIN)/python -m bench.memory_bench
+	$(BIN)/python -m bench.press_bench
+	$(BIN)/python -m bench.workers_bench
+	$(BIN)/python -m bench.pg_search_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
