@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_webhook_listen: str = Field("127.0.0.1", min_length=1, max_length=255)
     telegram_webhook_port: int = Field(8443, ge=1, le=65535)
+    # Webhook mode with several workers: how often (seconds) a worker looks for updates that
+    # another worker stored and died holding, to handle them itself.
+    telegram_orphan_check: float = Field(15.0, gt=0, le=3600)
     # Proactive pacing: messages per second overall and per chat, per minute per group.
     telegram_rate_overall: float = Field(30.0, gt=0, le=1000)
     telegram_rate_per_chat: float = Field(1.0, gt=0, le=100)

@@ -60,6 +60,10 @@ class UpdateInboxCalls:
             source, lambda: self.inbox.unfinished(source, worker, take_over=take_over)
         )
 
+    async def orphaned_updates(self, source: str) -> list[InboxUpdate]:
+        """Stored updates whose worker died holding them (or before taking them)."""
+        return await self._inbox_call(source, lambda: self.inbox.orphaned(source))
+
     async def claim_update(self, source: str, update_id: int, worker: str) -> bool:
         """True when `worker` is to handle the update: not finished, and nobody (this worker
         included) is handling it already."""

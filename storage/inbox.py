@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 # How long a worker may hold an update before another one may take it over.
 LEASE = timedelta(seconds=120)
+# A stored update claimed by nobody this long after it came is an orphan: the worker that
+# stored it (a webhook answers 200 once the update is stored) died before it could take it.
+UNCLAIMED_GRACE = timedelta(seconds=30)
 # Claims of one update before it is given up: an update that kills its process every time
 # must not keep a bot from starting.
 MAX_ATTEMPTS = 5
@@ -165,6 +168,21 @@ class Inbox:
             )
         if given_up:
             log.warning("%s: gave up %d updates taken %d times", source, given_up, MAX_ATTEMPTS)
+        return [InboxUpdate(r["update_id"], r["payload"], r["attempts"]) for r in rows]
+
+    def orphaned(self, source: str) -> list[InboxUpdate]:
+        """Pending updates whose worker is gone, oldest first: held by a claim that ran out,
+        or stored and claimed by nobody within UNCLAIMED_GRACE. With a webhook Telegram has
+        had its 200 for them and never sends them again: a live worker takes them over
+        (an update taken MAX_ATTEMPTS times is left to `unfinished` to give up)."""
+        now = self.db.now()
+        rows = self.db.rows(
+            "SELECT update_id, payload, attempts FROM update_inbox"
+            " WHERE source=? AND state='pending' AND attempts < ?"
+            " AND ((claimed_until IS NOT NULL AND claimed_until < ?)"
+            " OR (claimed_until IS NULL AND received < ?)) ORDER BY update_id",
+            (source, MAX_ATTEMPTS, to_ts(now), to_ts(now - UNCLAIMED_GRACE)),
+        )
         return [InboxUpdate(r["update_id"], r["payload"], r["attempts"]) for r in rows]
 
     def prune(self, keep: timedelta) -> int:

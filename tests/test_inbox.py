@@ -112,3 +112,22 @@ async def test_an_update_is_finished_in_the_transaction_of_its_effect(any_store:
     any_store.subscribe(CHAT, ["Apple"])  # not a handler's write
     assert inbox.state(SOURCE, 2) == "pending"
     assert [s.tag for s in any_store.subscriptions(CHAT)] == ["Apple", "xAI"]
+
+
+def test_a_dead_workers_updates_are_orphans_once_its_claim_runs_out(
+    any_store: Store, clock: list[datetime]
+) -> None:
+    """With a webhook, Telegram never resends what a worker stored: another worker takes over
+    what a dead one held (claim run out) or stored and never claimed, nothing else."""
+    inbox = Inbox(any_store)
+    inbox.receive(SOURCE, batch(1, 2, 3, 4))
+    assert inbox.claim(SOURCE, 1, "dead")  # taken, then the worker died
+    assert inbox.claim(SOURCE, 2, "alive")
+    inbox.done(SOURCE, 4)
+    clock[0] += timedelta(seconds=5)
+    assert [u.update_id for u in inbox.orphaned(SOURCE)] == []  # 3 is new: its worker may
+    clock[0] += LEASE  # ... claim it yet; after the lease and the grace, 1 and 3 are orphans
+    assert inbox.claim(SOURCE, 2, "alive")  # taken again just now: not an orphan
+    assert [u.update_id for u in inbox.orphaned(SOURCE)] == [1, 3]
+    assert inbox.claim(SOURCE, 1, "adopter")
+    assert [u.update_id for u in inbox.orphaned(SOURCE)] == [3]

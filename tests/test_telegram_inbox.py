@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +20,7 @@ import pytest
 
 from bot.ingest import store_article
 from bot.settings import load_settings
+from storage.inbox import Inbox
 from storage.models import ChatRef, NewArticle
 from storage.store import Store
 from tests.fakes.telegram_api import FakeTelegram, TgChat
@@ -267,4 +270,35 @@ async def test_webhook_answers_200_only_once_the_update_is_stored(
     await tg.wait_for_message(group, "xAI", after_message_id=done["message_id"])
     assert await newsbot.stop(second) == 0, newsbot.output()
     assert len(texts(tg, group)) == 2, texts(tg, group)
+    assert "Traceback" not in newsbot.output()
+
+
+async def test_a_webhook_worker_takes_over_what_a_dead_worker_held(
+    tg: FakeTelegram, newsbot: NewsbotProcess
+) -> None:
+    """Telegram had its 200 for an update another worker stored and then died holding: it
+    never sends it again. A running webhook worker takes it over once that claim ran out."""
+    url = newsbot.use_webhook()
+    newsbot.env["NEWSBOT_TELEGRAM_ORPHAN_CHECK"] = "0.2"
+    group = tg.chat(-1005679, "supergroup", title="Redaktion")
+    alice = tg.user(42, "Alice")
+    tg.set_member(group, alice, "administrator")
+    running = newsbot.start()
+    await tg.wait_for(lambda: tg.webhook["url"] == url, timeout=30, what="setWebhook")
+
+    # Another worker stored Alice's command ten minutes ago, claimed it, and died.
+    update = tg.take_update(tg.send_text(group, alice, "/subscribe xAI"))
+    store = Store(newsbot.db)
+    try:
+        then = datetime.now(UTC) - timedelta(minutes=10)
+        store.clock = lambda: then
+        inbox, source = Inbox(store), f"telegram:{TOKEN.split(':')[0]}"
+        inbox.receive(source, [(update["update_id"], json.dumps(update))])
+        assert inbox.claim(source, update["update_id"], "a-worker-that-died")
+    finally:
+        store.close()
+
+    await tg.wait_for_message(group, "Abonniert: xAI.", timeout=30)
+    assert await newsbot.stop(running) == 0, newsbot.output()
+    assert len(texts(tg, group)) == 1, texts(tg, group)  # handled once
     assert "Traceback" not in newsbot.output()

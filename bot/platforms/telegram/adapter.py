@@ -3,6 +3,7 @@ This module starts and stops it; inbound, outbound, inline and moderation do the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -108,6 +109,7 @@ class TelegramAdapter:
             fetch_at_least=FETCH_AT_LEAST,
         )
         self._webhook: WebhookServer | None = None
+        self._adopting: asyncio.Task[None] | None = None
         self._poller = PollingLease(runtime, self.bot_id, settings, self._polling_lost)
 
     @property
@@ -242,8 +244,27 @@ class TelegramAdapter:
             allowed_updates=ALLOWED_UPDATES,
             drop_pending_updates=False,
         )
+        self._adopting = asyncio.create_task(self._adopt_orphans(app), name="telegram-orphans")
+
+    async def _adopt_orphans(self, app: AnyApp) -> None:
+        """With a webhook, Telegram never sends an update again once a worker stored it: when
+        that worker dies holding it, a live one takes it over after its claim ran out."""
+        while True:
+            await asyncio.sleep(self.settings.telegram_orphan_check)
+            try:
+                for update in await self._inbox.orphans(app.bot):
+                    app.update_queue.put_nowait(update)
+            except Exception as err:
+                # The database being away is told once by the runtime; anything else here.
+                if not self.runtime.storage_health.is_fault(err):
+                    log.warning("Telegram: cannot look for orphaned updates: %s", err)
 
     async def _stop_webhook(self) -> None:
+        adopting, self._adopting = self._adopting, None
+        if adopting is not None:
+            adopting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await adopting
         server, self._webhook = self._webhook, None
         if server is not None:
             with contextlib.suppress(TimeoutError):

@@ -9,7 +9,7 @@ import json
 import logging
 import socket
 from collections.abc import Awaitable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import Bot, Update
 from telegram.error import TelegramError
@@ -17,6 +17,17 @@ from telegram.ext import BaseUpdateProcessor, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.runtime import Runtime
+
+
+class StoredUpdate(Protocol):
+    """An update as the runtime hands it back from the inbox."""
+
+    @property
+    def update_id(self) -> int: ...
+
+    @property
+    def payload(self) -> str: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +115,19 @@ class TelegramInbox:
         stored = await self.runtime.unfinished_updates(
             self.source, self.worker, take_over=self.polling
         )
+        updates = await self._parsed(stored, bot)
+        if updates:
+            log.info("Telegram: handling %d updates left unfinished", len(updates))
+        return updates
+
+    async def orphans(self, bot: Bot) -> list[Update]:
+        """Stored updates another worker died holding (webhook mode), parsed again."""
+        updates = await self._parsed(await self.runtime.orphaned_updates(self.source), bot)
+        if updates:
+            log.info("Telegram: taking over %d updates of a worker that stopped", len(updates))
+        return updates
+
+    async def _parsed(self, stored: Sequence[StoredUpdate], bot: Bot) -> list[Update]:
         updates: list[Update] = []
         for row in stored:
             try:
@@ -114,8 +138,6 @@ class TelegramInbox:
                 await self.runtime.update_handled(self.source, row.update_id)
                 continue
             updates.append(update)
-        if updates:
-            log.info("Telegram: handling %d updates left unfinished", len(updates))
         return updates
 
 
