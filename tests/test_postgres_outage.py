@@ -6,7 +6,6 @@ The test stops and starts a server of its own, so that no other test loses its d
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ import pytest
 from bot.settings import load_settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_helpers import TOKEN, configure, labels, running
+from tests.test_storage_outage import Watch
 
 
 class OwnServer:
@@ -48,30 +48,6 @@ class OwnServer:
 
     def close(self) -> None:
         self.server.cleanup()
-
-
-class Watch(logging.Handler):
-    """Every log record of the bot, with an event that fires on each new one."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self.changed = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-        self.changed.set()
-
-    def lines(self, level: int, text: str) -> list[str]:
-        return [
-            r.getMessage() for r in self.records if r.levelno == level and text in r.getMessage()
-        ]
-
-    async def until(self, level: int, text: str, within: float = 30.0, count: int = 1) -> None:
-        async with asyncio.timeout(within):
-            while len(self.lines(level, text)) < count:
-                self.changed.clear()
-                await self.changed.wait()
 
 
 @pytest.fixture
@@ -138,7 +114,7 @@ async def test_the_bot_waits_out_a_postgresql_outage_and_loses_nothing(
         # What people do while the database is away: Telegram keeps it until it is stored.
         tg.send_text(bob, bob, "/subscribe xAI")
         during = tg.press(group, bob, mid, f"nb:vote:{article}:1")
-        await watch.until(logging.WARNING, "the database failed")
+        await watch.until(logging.WARNING, "the database failed", within=30)
         # Tries go on, with growing pauses, and are not each worth a line.
         await watch.until(logging.DEBUG, "the database still fails", within=60, count=3)
         assert tg.messages(bob) == []

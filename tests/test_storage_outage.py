@@ -36,9 +36,10 @@ class Watch(logging.Handler):
     def lines(self, level: int, text: str) -> list[logging.LogRecord]:
         return [r for r in self.records if r.levelno == level and text in r.getMessage()]
 
-    async def until(self, level: int, text: str, within: float = 10.0) -> None:
+    async def until(self, level: int, text: str, within: float = 10.0, count: int = 1) -> None:
+        """Wait (bounded) until `count` records of this level hold `text`."""
         async with asyncio.timeout(within):
-            while not self.lines(level, text):
+            while len(self.lines(level, text)) < count:
                 self.changed.clear()
                 await self.changed.wait()
 
