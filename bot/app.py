@@ -23,7 +23,7 @@ from bot.runtime import KEEP_HANDLED, Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
 from bot.workers import PRESENCE_LEASE, Presence, Singleton
-from handlers.i18n import t
+from handlers.i18n import format_amount, t
 from storage.connection import writable
 from storage.database_thread import DatabaseThread
 from storage.faults import Fault, StorageError, storage_fault
@@ -260,7 +260,7 @@ async def run_console(settings: Settings, user_name: str | None = None) -> int:
     # The demo posts into this terminal: subscribe it to everything unless it chose already.
     subscribed = await app.db.run(_subscribe_demo, store, console.chat, settings)
     if subscribed and console.interactive:
-        console.say(t("console.demo", lang, seconds=int(settings.demo_interval)))
+        console.say(t("console.demo", lang, seconds=format_amount(settings.demo_interval, lang)))
     await app.start()
     try:
         talk = asyncio.create_task(

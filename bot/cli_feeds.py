@@ -53,12 +53,13 @@ def feeds_add(settings: Settings, store: Store, args: argparse.Namespace, out: T
 def source_location(location: str, out: TextIO) -> tuple[str, str] | None:
     """The source as it is stored (a feed URL, or an existing file or folder as an absolute
     path) and its kind; None, with one line on out, when it is neither."""
-    from handlers.feeds import is_feed_url
+    from handlers.feeds import feed_url_problem
     from handlers.i18n import t
 
     if "://" in location:
-        if not is_feed_url(location):
-            out.write(t("cli.feeds.bad_url", location=location) + "\n")
+        problem = feed_url_problem(location)
+        if problem is not None:
+            out.write(t(problem, url=location) + "\n")
             return None
         return location, "url"
     path = Path(location).expanduser().resolve()
@@ -141,10 +142,12 @@ def feeds_fetch(settings: Settings, store: Store, args: argparse.Namespace, out:
 
 
 async def fetch_now(settings: Settings, store: Store, ids: list[int], out: TextIO) -> int:
-    """Fetch the given sources, or the due ones, once; one line per source. A feed that fails
-    is a result, not an error of the command: exit 0 unless a source does not exist."""
+    """Fetch the given sources, or the due ones, once, with a progress bar on a terminal; then
+    the report (bot.cli_fetch_report). A feed that fails is a result, not an error of the
+    command: exit 0 unless a source does not exist."""
+    from bot.cli_fetch_report import print_fetch_report
+    from bot.cli_progress import progress
     from bot.sources import SourcePoller
-    from handlers.feeds import describe_failure
     from handlers.i18n import t
 
     feeds = []
@@ -160,23 +163,7 @@ async def fetch_now(settings: Settings, store: Store, ids: list[int], out: TextI
             out.write(t("cli.feeds.fetch_none") + "\n")
             return EXIT_OK
     poller = SourcePoller.from_settings(store, settings.core_config(), settings)
-    for outcome in await poller.fetch_all(feeds):
-        where = {"id": outcome.feed.id, "location": outcome.feed.location}
-        if outcome.kind == "new":
-            line = t(
-                "cli.feeds.fetch_new",
-                new=len(outcome.report.new),
-                duplicates=outcome.report.duplicates,
-                **where,
-            )
-        elif outcome.kind == "unchanged":
-            same = outcome.reason == "same_body"  # 200 with the bytes stored last time
-            line = t("cli.feeds.fetch_same_body" if same else "cli.feeds.fetch_unchanged", **where)
-        else:
-            reason = describe_failure(outcome.reason, outcome.detail)
-            if outcome.kind == "refused":
-                line = t("cli.feeds.fetch_refused", reason=reason, **where)
-            else:
-                line = t("cli.feeds.fetch_failed", reason=reason, **where)
-        out.write(line + "\n")
+    with progress(len(feeds), t("cli.feeds.fetching")) as bar:
+        outcomes = await poller.fetch_all(feeds, on_done=lambda _: bar.update())
+    print_fetch_report(outcomes, out)
     return EXIT_OK

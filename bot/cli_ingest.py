@@ -44,15 +44,26 @@ def cmd_ingest(settings: Settings, store: Store, args: argparse.Namespace, out: 
     return EXIT_OK if not report.rejected or report.new or report.duplicates else EXIT_FAIL
 
 
+# Reasons a person can act on get what to do about it on the file's own line.
+HINTED_REASONS = frozenset({"binary", "too_large"})
+
+
+def reason_with_hint(reason: str) -> str:
+    from handlers.i18n import t
+
+    text = t(f"input.{reason}")
+    return f"{text} ({t(f'input.{reason}_hint')})" if reason in HINTED_REASONS else text
+
+
 def print_report(report: IngestReport, files: int, out: TextIO) -> None:
-    from handlers.i18n import t, tn
+    from handlers.i18n import format_amount, t, tn
     from storage.tags import MAX_TAGS_PER_ARTICLE
 
     for name, reason in report.rejected[:LISTED_REJECTIONS]:
         if reason == "missing":
             out.write(t("cli.ingest.missing", name=name) + "\n")
         else:
-            out.write(t("cli.ingest.rejected", name=name, reason=t(f"input.{reason}")) + "\n")
+            out.write(t("cli.ingest.rejected", name=name, reason=reason_with_hint(reason)) + "\n")
     if len(report.rejected) > LISTED_REJECTIONS:
         out.write(tn("cli.ingest.more_rejected", len(report.rejected) - LISTED_REJECTIONS) + "\n")
     if report.tags_dropped:
@@ -60,16 +71,17 @@ def print_report(report: IngestReport, files: int, out: TextIO) -> None:
             t("cli.ingest.tags_dropped", count=report.tags_dropped, limit=MAX_TAGS_PER_ARTICLE)
             + "\n"
         )
-    summary = t(
-        "cli.ingest.summary",
-        new=len(report.new),
-        duplicates=report.duplicates,
-        rejected=len(report.rejected),
+    summary = ", ".join(
+        (
+            tn("cli.ingest.new", len(report.new)),
+            tn("cli.ingest.duplicates", report.duplicates),
+            tn("cli.ingest.rejected_count", len(report.rejected)),
+        )
     )
     reasons = Counter(reason for _, reason in report.rejected)
     if reasons:
         grouped = "; ".join(
-            t("cli.ingest.reason", reason=t(f"input.{reason}"), number=count)
+            t("cli.ingest.reason", reason=t(f"input.{reason}"), number=format_amount(count))
             for reason, count in reasons.most_common()
         )
         summary += f" ({grouped})"

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -174,10 +175,20 @@ class SourcePoller:
             return self.store.due_feeds()
         return self.store.claim_due_feeds(self.worker, lease=self.claim_lease)
 
-    async def fetch_all(self, feeds: list[Feed]) -> list[FeedOutcome]:
-        """Fetch these sources now, at most `concurrency` at once, in the given order."""
+    async def fetch_all(
+        self, feeds: list[Feed], on_done: Callable[[FeedOutcome], object] | None = None
+    ) -> list[FeedOutcome]:
+        """Fetch these sources now, at most `concurrency` at once; the outcomes in the given
+        order. `on_done` hears of each as it finishes (a progress bar)."""
+
+        async def fetch(feed: Feed) -> FeedOutcome:
+            outcome = await self._fetch_bounded(feed)
+            if on_done is not None:
+                on_done(outcome)
+            return outcome
+
         async with self.fetcher.cycle():
-            return list(await asyncio.gather(*(self._fetch_bounded(feed) for feed in feeds)))
+            return list(await asyncio.gather(*(fetch(feed) for feed in feeds)))
 
     async def _fetch_bounded(self, feed: Feed) -> FeedOutcome:
         async with self._slots:

@@ -184,10 +184,10 @@ def cmd_admin(ctx: Ctx, cmd: Command) -> list[Reply]:
         )
         return [Reply(text=Rich.of("\n".join(lines)), private=True)]
     if action not in {"add", "remove"}:
-        raise UserError("error.usage", usage="/admin add|remove|list @name")
+        raise UserError("error.usage", usage=f"/admin add|remove|list {t('usage.at_name')}")
     require(ctx, cmd, OWNER)
     target, _ = target_and_rest(
-        ctx, dataclasses.replace(cmd, args=cmd.args[1:]), usage=f"/admin {action} @name"
+        ctx, dataclasses.replace(cmd, args=cmd.args[1:]), usage=f"/admin {action} {t('usage.at_name')}"
     )
     if action == "add":
         changed = ctx.mod.grant_admin(target, cmd.user.key())

@@ -45,14 +45,23 @@ def describe_error(last_error: str) -> str:
     return describe_failure(reason, detail)
 
 
-def is_feed_url(location: str) -> bool:
-    """Only http and https addresses with a host; where they point is checked at each fetch."""
+def feed_url_problem(location: str) -> str | None:
+    """What keeps `location` from being a feed address, as a catalogue key (None: nothing).
+    Only http and https addresses with a host; where they point is checked at each fetch."""
     try:
         parts = urlsplit(location)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        return "feeds.bad_port"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "feeds.bad_url"
+    if not parts.hostname:
+        return "feeds.no_host"
+    return None
+
+
+def is_feed_url(location: str) -> bool:
+    return feed_url_problem(location) is None
 
 
 def interval_text(seconds: int) -> str:
@@ -124,8 +133,9 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     if not args:
         raise UserError("feeds.usage")
     location = args[0]
-    if not is_feed_url(location):
-        raise UserError("feeds.bad_url", url=location[:100])
+    problem = feed_url_problem(location)
+    if problem is not None:
+        raise UserError(problem, url=location[:100])
     tags = split_tags(ctx, args[1:]) if len(args) > 1 else []
     added = ctx.store.add_feed(
         location, "url", interval_seconds=ctx.config.source_interval, tags=tags

@@ -110,6 +110,10 @@ def t(key: str, language: str | None = None, /, **params: object) -> str:
             return key
     if not params:
         return text
+    count = params.get("count")
+    if isinstance(count, int) and not isinstance(count, bool) and abs(count) >= 1000:
+        # "1,850 files" / "1.850 Dateien": a count reads with the language's grouping.
+        params = {**params, "count": format_amount(count, lang)}
     try:
         return text.format(**params)
     except (KeyError, IndexError, ValueError):
@@ -147,6 +151,14 @@ def _formatted_date(value: datetime, locale: str) -> str:
     if (value.hour, value.minute, value.second) == (0, 0, 0):
         return babel_format_date(value, "medium", locale=locale)
     return format_datetime(value, "short", locale=locale)
+
+
+def format_amount(value: float, language: str | None = None) -> str:
+    """A number as the language writes it: "1,850" / "1.850", "0.5" / "0,5"; whole numbers
+    without decimals, others with at most two."""
+    return format_decimal(
+        round(value, 2), format="#,##0.##", locale=language or current_language.get()
+    )
 
 
 def format_number(value: float, language: str | None = None) -> str:

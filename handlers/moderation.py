@@ -59,7 +59,7 @@ def target_and_rest(
     ctx: Ctx, cmd: Command, usage: str | None = None
 ) -> tuple[UserRef, tuple[str, ...]]:
     """The person a command is about: its first argument, else the message it answers.
-    `usage` is how to name one, for the error (default: /NAME @name)."""
+    `usage` is how to name one, for the error (default: /NAME @name, in the turn's language)."""
     if cmd.args and looks_like_user(cmd.args[0]):
         return resolve_user(ctx, cmd.chat.platform, cmd.args[0]), cmd.args[1:]
     if cmd.reply_to_user is not None:
@@ -71,7 +71,8 @@ def target_and_rest(
             _on_platform("mod.not_a_user", cmd.chat.platform), value=word, name=word.lstrip("@")
         )
     raise UserError(
-        _on_platform("mod.which_user", cmd.chat.platform), usage=usage or f"/{cmd.name} @name"
+        _on_platform("mod.which_user", cmd.chat.platform),
+        usage=usage or f"/{cmd.name} {t('usage.at_name')}",
     )
 
 
@@ -213,7 +214,7 @@ def cmd_mute(ctx: Ctx, cmd: Command) -> list[Reply]:
     scope_for(ctx, cmd)  # rights first, as in /ban
     target, rest = target_and_rest(ctx, cmd)
     if not rest:
-        raise UserError("error.usage", usage="/mute @name 10m|2h|1d [reason]")
+        raise UserError("error.usage", usage=t("usage.mute"))
     check_target(ctx, cmd, target)
     return [mute_person(ctx, cmd, target, parse_duration(rest[0]), reason_of(rest[1:]))]
 

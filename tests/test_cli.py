@@ -82,7 +82,7 @@ def test_the_done_when_script(newsbot: Newsbot) -> None:
     assert "Stimme zurückgenommen" in back and "Stimmen insgesamt: 1" in back
 
     again = newsbot("ingest", str(SAMPLE))
-    assert "0 neu, 1 Duplikate" in again.stdout
+    assert "0 neu, 1 Duplikat" in again.stdout
     csv_out = newsbot("export", "results", "--article", "1").stdout.splitlines()
     assert csv_out[0] == "article,title,question,option,label,score,votes,total,mean"
     assert len(csv_out) == 6
@@ -99,7 +99,7 @@ def test_ingest_reports_rejections_and_keeps_going(newsbot: Newsbot, tmp_path: P
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02PNG")
     proc = newsbot("ingest", str(tmp_path / "empty.txt"), str(tmp_path / "binary.txt"), str(SAMPLE))
     assert (
-        "abgelehnt: " in proc.stdout and "leer" in proc.stdout and "keine Textdatei" in proc.stdout
+        "abgelehnt: " in proc.stdout and "leer" in proc.stdout and "kein UTF-8-Text" in proc.stdout
     )
     assert "1 neu, 0 Duplikate, 2 abgelehnt" in proc.stdout
     only_bad = newsbot("ingest", str(tmp_path / "empty.txt"), check=False)

@@ -600,7 +600,7 @@ async def test_feeds_add_and_fetch_from_the_command_line(serve: Serve, tmp_path:
     code, out = await newsbot(tmp_path, "feeds", "add", url, "--tags", "Lokal", "--interval", "15m")
     assert code == 0 and f"Quelle 1 hinzugefügt: {url}" in out
     code, out = await newsbot(tmp_path, "feeds", "add", "ftp://example.org/feed")
-    assert code == 2 and "Keine http(s)-Adresse" in out
+    assert code == 2 and "Nur Feed-Adressen mit http oder https" in out
 
     code, out = await newsbot(tmp_path, "feeds", "fetch")
     assert code == 0 and f"Quelle 1 ({url}): 2 neu, 0 bekannt" in out
@@ -678,3 +678,23 @@ async def test_cookies_still_follow_a_feed_through_its_redirects(
 
     assert outcome.kind == "new"
     assert [a.title for a in outcome.report.new] == ["Mit Zustimmung"]
+
+
+async def test_fetching_many_sources_names_only_failures_and_sums_up_by_reason(
+    serve: Serve, tmp_path: Path
+) -> None:
+    base = await serve(static(rss([("urn:x:1", "Eine Meldung", "")])))
+    store = Store(tmp_path / "newsbot.db")
+    store.migrate()
+    for location in [f"{base}/feed?n={n}" for n in range(22)] + [
+        f"{base}/gone-a",
+        f"{base}/gone-b",
+    ]:
+        store.add_feed(location, "url", interval_seconds=300)
+    store.close()
+    code, out = await newsbot(tmp_path, "feeds", "fetch")
+    lines = out.splitlines()
+    # 24 sources are too many to list: only the two that failed get a line, then the sum.
+    assert code == 0 and len(lines) == 3, out
+    assert all("gone-" in line for line in lines[:2])
+    assert lines[2].startswith("24 Quellen: 22 gelesen (1 neu, 21 bekannt), 2 gescheitert ("), out

@@ -55,7 +55,7 @@ BAD_INPUTS = [
     Bad("feed number not a number", ("feeds", "remove", "abc"), 2, "Not a valid", "Keine gültige"),
     Bad("unknown feed number", ("feeds", "remove", "99"), 1, "No source 99", "Keine Quelle 99"),
     Bad("fetch a negative number", ("feeds", "fetch", "-1"), 2, "Not a valid", "Keine gültige"),
-    Bad("feed URL without host", ("feeds", "add", "https://"), 2, "Not an http", "Keine http"),
+    Bad("feed URL without host", ("feeds", "add", "https://"), 2, "no host", "keinen Rechner"),
     Bad("feed path missing", ("feeds", "add", "/nope/here"), 2, "not found", "nicht gefunden"),
     Bad(
         "interval not a duration",
@@ -211,7 +211,7 @@ BAD_INPUTS = [
     # -- files -------------------------------------------------------------------------
     Bad("ingest a missing file", ("ingest", "PLACE/nope.txt"), 1, "not found", "nicht gefunden"),
     Bad("ingest an empty file", ("ingest", "PLACE/empty.txt"), 1, "empty", "leer"),
-    Bad("ingest a binary file", ("ingest", "PLACE/binary.txt"), 1, "not a text", "keine Text"),
+    Bad("ingest a binary file", ("ingest", "PLACE/binary.txt"), 1, "not UTF-8", "kein UTF-8"),
     Bad("ingest a JSON object", ("ingest", "PLACE/object.json"), 1, "JSON", "JSON"),
     Bad("ingest a DOCTYPE", ("ingest", "PLACE/doctype.xml"), 1, "DOCTYPE", "DOCTYPE"),
     Bad("ingest a huge file", ("ingest", "PLACE/huge.txt"), 1, "too large", "zu groß"),
@@ -221,7 +221,7 @@ BAD_INPUTS = [
     chat("pause a source by name", "/feeds pause abc", "source number", "Quellennummer"),
     chat("negative audit count", "/audit -5", "number of entries", "Anzahl von Einträgen"),
     chat("subscribe an emoji", "/subscribe 🚀", "not a valid tag", "kein gültiges"),
-    chat("add a feed without host", "/feeds add https://", "can be added", "hinzufügen"),
+    chat("add a feed without host", "/feeds add https://", "names no host", "nennt keinen Rechner"),
     chat("unknown chat command", "/nonsense", "Unknown command /nonsense", "Unbekannter Befehl"),
     chat("unknown language", "/lang fr", "I don't know “fr”", "„fr“ kenne ich nicht"),
     chat("results of a word", "/results abc", "not an article number", "keine Artikelnummer"),
@@ -427,7 +427,7 @@ def test_the_cli_speaks_english_unless_told_otherwise(tmp_path: Path) -> None:
     english = run(tmp_path, ["ingest", str(SAMPLE)], {})
     assert english.stdout == "1 file: 1 new, 0 duplicates, 0 rejected\n"
     german = run(tmp_path, ["ingest", str(SAMPLE)], {"NEWSBOT_LANGUAGE": "de"})
-    assert german.stdout == "1 Datei: 0 neu, 1 Duplikate, 0 abgelehnt\n"
+    assert german.stdout == "1 Datei: 0 neu, 1 Duplikat, 0 abgelehnt\n"
     assert "options:" in run(tmp_path, ["feeds", "add", "--help"], {}).stdout
     help_de = run(tmp_path, ["feeds", "add", "--help"], {"NEWSBOT_LANGUAGE": "de"}).stdout
     assert "Optionen:" in help_de and "Beispiel:" in help_de and "Standard:" in help_de

@@ -134,7 +134,7 @@ async def test_counts_read_as_real_plurals(app: App) -> None:
     [
         ("/feeds pause abc", "„abc“ ist keine Quellennummer", "Artikelnummer"),
         ("/admin add bob", "„bob“ bezeichnet keine Person. Schreib @bob", "/admin @name"),
-        ("/admin add", "Wen meinst du? /admin add @name", "antworte"),
+        ("/admin add", "Wen meinst du? /admin add @Name", "antworte"),
         ("/mute @ghost 10m", "„@ghost“ kenne ich nicht: niemand dieses Namens", "Antworte"),
         ("/audit -5", "„-5“ ist keine Anzahl von Einträgen: nimm eine ganze Zahl von 1 bis 50", ""),
     ],

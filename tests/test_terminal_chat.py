@@ -109,3 +109,14 @@ def test_closing_a_poll_says_so_once_for_all_copies(tmp_path: Path) -> None:
         assert terminal.seen.count("Der Softwarekonzern") <= 2 * 2  # title and body, twice
     finally:
         terminal.close()
+
+
+def test_the_demo_banner_gives_a_short_interval_as_the_language_writes_it(tmp_path: Path) -> None:
+    terminal = Terminal(
+        tmp_path, NEWSBOT_DEMO="true", NEWSBOT_DEMO_INTERVAL="0.5", NEWSBOT_LANGUAGE="de"
+    )
+    try:
+        terminal.wait_for("Beispielartikel")
+        assert "alle 0,5 s kommt" in terminal.seen  # was "alle 0 s": the interval cut to int
+    finally:
+        terminal.close()
