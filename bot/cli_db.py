@@ -12,6 +12,7 @@ from bot.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 # Imported when a command runs, as in bot/cli.py: `newsbot --help` loads none of this.
 if TYPE_CHECKING:
     from bot.cli_parser import Commands
+    from bot.cli_progress import Progress
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,11 +118,26 @@ def backup_refusal(target: str, *, force: bool) -> str | None:
     return None
 
 
+class BarProgress:
+    """A copy's progress on the command line's bar (bot.cli_progress: a terminal only)."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+
+    def begin(self, rows: int) -> None:
+        self.bar.total = rows
+        self.bar.refresh()
+
+    def advance(self, rows: int) -> None:
+        self.bar.update(rows)
+
+
 def db_copy(source_text: str, target_text: str, out: TextIO) -> int:
     """Copy SOURCE into TARGET, one line per table as it is done, then the summary. A target
     that holds rows, or names the source itself, is refused (exit 2); a target that does not
     read back as its source is not committed (exit 1)."""
-    from handlers.i18n import t
+    from bot.cli_progress import progress
+    from handlers.i18n import format_amount, t
     from storage.copy import CopyFailed, CopyMismatch, CopyRefused, copy_store
     from storage.location import BadLocation, parse_location
 
@@ -136,7 +152,8 @@ def db_copy(source_text: str, target_text: str, out: TextIO) -> int:
         out.flush()
 
     try:
-        report = copy_store(source, target, on_table=table_done)
+        with progress(None, t("cli.db.copy.copying")) as bar:
+            report = copy_store(source, target, on_table=table_done, progress=BarProgress(bar))
     except CopyRefused as err:
         params = {"source": source.display, "target": target.display, **err.params}
         sys.stderr.write(t(f"cli.db.copy.{err.reason}", **params) + "\n")
@@ -154,7 +171,7 @@ def db_copy(source_text: str, target_text: str, out: TextIO) -> int:
             "cli.db.copy.done",
             source=source.display,
             target=target.display,
-            rows=report.rows,
+            rows=format_amount(report.rows),
             seconds=f"{report.seconds:.1f}",
             polls=report.checked.polls,
             audit=report.checked.audit_entries,

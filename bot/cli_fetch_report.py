@@ -47,8 +47,7 @@ def print_fetch_report(outcomes: Sequence[FeedOutcome], out: TextIO) -> None:
 
 def summary(outcomes: Sequence[FeedOutcome]) -> str:
     """After "12 sources: ", e.g. "3 read (17 new, 4 known), 8 unchanged, 1 failed (timeout: 1)"."""
-    from handlers.feeds import describe_failure
-    from handlers.i18n import format_amount, t, tn
+    from handlers.i18n import format_amount, tn
 
     news = [o for o in outcomes if o.kind == "new"]
     parts = []
@@ -64,12 +63,20 @@ def summary(outcomes: Sequence[FeedOutcome]) -> str:
     unchanged = sum(1 for o in outcomes if o.kind == "unchanged")
     if unchanged:
         parts.append(tn("cli.feeds.summary_unchanged", unchanged))
-    for kind in ("refused", "failed"):
-        reasons = Counter(describe_failure(o.reason) for o in outcomes if o.kind == kind)
-        if reasons:
-            grouped = "; ".join(
-                t("cli.ingest.reason", reason=reason, number=format_amount(count))
-                for reason, count in reasons.most_common()
-            )
-            parts.append(f"{tn(f'cli.feeds.summary_{kind}', reasons.total())} ({grouped})")
-    return ", ".join(parts)
+    parts.extend(by_reason(outcomes, kind) for kind in ("refused", "failed"))
+    return ", ".join(part for part in parts if part)
+
+
+def by_reason(outcomes: Sequence[FeedOutcome], kind: str) -> str:
+    """ "2 failed (timeout: 1; HTTP 404: 1)", or "" when none did."""
+    from handlers.feeds import describe_failure
+    from handlers.i18n import format_amount, t, tn
+
+    reasons = Counter(describe_failure(o.reason) for o in outcomes if o.kind == kind)
+    if not reasons:
+        return ""
+    grouped = "; ".join(
+        t("cli.ingest.reason", reason=reason, number=format_amount(count))
+        for reason, count in reasons.most_common()
+    )
+    return f"{tn(f'cli.feeds.summary_{kind}', reasons.total())} ({grouped})"

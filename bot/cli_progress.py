@@ -10,11 +10,20 @@ from typing import Protocol
 
 
 class Progress(Protocol):
+    total: float | None  # set when the amount becomes known after the bar started
+
     def update(self, n: int = 1) -> object: ...
+
+    def refresh(self) -> object: ...
 
 
 class _Silent:
+    total: float | None = None
+
     def update(self, n: int = 1) -> object:
+        return None
+
+    def refresh(self) -> object:
         return None
 
 

@@ -186,9 +186,8 @@ def cmd_admin(ctx: Ctx, cmd: Command) -> list[Reply]:
     if action not in {"add", "remove"}:
         raise UserError("error.usage", usage=f"/admin add|remove|list {t('usage.at_name')}")
     require(ctx, cmd, OWNER)
-    target, _ = target_and_rest(
-        ctx, dataclasses.replace(cmd, args=cmd.args[1:]), usage=f"/admin {action} {t('usage.at_name')}"
-    )
+    usage = f"/admin {action} {t('usage.at_name')}"
+    target, _ = target_and_rest(ctx, dataclasses.replace(cmd, args=cmd.args[1:]), usage=usage)
     if action == "add":
         changed = ctx.mod.grant_admin(target, cmd.user.key())
         key = "admin.added" if changed else "admin.already"

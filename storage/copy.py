@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlite_utils import Database
 
@@ -122,8 +122,22 @@ def copy_plan() -> tuple[Table, ...]:
     return tuple(plan)
 
 
+Advance = Callable[[int], object]
+
+
+class CopyProgress(Protocol):
+    """Hears how far a copy is: the source's rows once, then each batch as it is written."""
+
+    def begin(self, rows: int) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+
 def copy_store(
-    source: Location, target: Location, on_table: Callable[[str, int], None] | None = None
+    source: Location,
+    target: Location,
+    on_table: Callable[[str, int], None] | None = None,
+    progress: CopyProgress | None = None,
 ) -> CopyReport:
     """Copy every row of `source` into `target`, which is migrated first and must hold no
     rows. The source is read in one snapshot (a bot may go on writing it); the target is
@@ -149,9 +163,10 @@ def copy_store(
                 raise CopyRefused("not_empty", table=occupied)
             with _snapshot(src), dst.write():
                 copied = []
+                advance = _begin(src, plan, progress)
                 with _triggers_off(dst, plan):
                     for table in plan:
-                        count = _copy_table_or_say(src, dst, table)
+                        count = _copy_table_or_say(src, dst, table, advance)
                         copied.append(TableCopied(table.name, count))
                         if on_table is not None:
                             on_table(table.name, count)
@@ -214,11 +229,19 @@ def _batches(db: Db, sql: str) -> Iterator[Sequence[tuple[Any, ...]]]:
 # -- writing the target ----------------------------------------------------------------------
 
 
-def _copy_table_or_say(src: Db, dst: Db, table: Table) -> int:
+def _begin(src: Db, plan: Sequence[Table], progress: CopyProgress | None) -> Advance:
+    """Tell the progress, if any, the source's rows; what to call after each batch."""
+    if progress is None:
+        return lambda rows: None
+    progress.begin(sum(int(src.scalar(f"SELECT count(*) FROM {t.name}") or 0) for t in plan))
+    return progress.advance
+
+
+def _copy_table_or_say(src: Db, dst: Db, table: Table, advance: Advance) -> int:
     """_copy_table; a row the target refuses is CopyFailed naming the table, a storage fault
     (a server gone away) stays one."""
     try:
-        return _copy_table(src, dst, table)
+        return _copy_table(src, dst, table, advance)
     except Exception as err:
         if storage_fault(err) is not None:
             raise
@@ -226,7 +249,7 @@ def _copy_table_or_say(src: Db, dst: Db, table: Table) -> int:
         raise CopyFailed(table.name, lines[0] if lines else type(err).__name__) from err
 
 
-def _copy_table(src: Db, dst: Db, table: Table) -> int:
+def _copy_table(src: Db, dst: Db, table: Table, advance: Advance) -> int:
     """The table's rows from source to target in batches; how many. A table the migrations
     filled (an empty store's figures) takes the source's rows instead."""
     if table.seeded:
@@ -238,6 +261,7 @@ def _copy_table(src: Db, dst: Db, table: Table) -> int:
     for rows in _batches(src, f"SELECT {columns} FROM {table.name}{order}"):
         write(dst, table, rows)
         count += len(rows)
+        advance(len(rows))
     return count
 
 

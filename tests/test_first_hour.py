@@ -384,25 +384,52 @@ def test_a_reader_that_goes_away_ends_the_export_quietly(prepared: Path) -> None
 
 
 def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
-    import pty
-
     folder = tmp_path / "inbox"
     folder.mkdir()
     for n in range(3):
         (folder / f"{n}.txt").write_text(f"Title: Artikel {n}\n\nText {n} hier.\n", "utf-8")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
     environ |= {"NEWSBOT_DB": str(tmp_path / "a.db"), "NEWSBOT_CONFIG": "", "TERM": "xterm"}
+    b_db = tmp_path / "b.db"
     piped = run(tmp_path, ["ingest", str(folder)], {"NEWSBOT_DB": str(tmp_path / "a.db")})
     assert piped.stderr == ""
     assert piped.stdout == "3 files: 3 new, 0 duplicates, 0 rejected\n"
 
+    proc, shown = on_a_terminal(["ingest", str(folder)], environ | {"NEWSBOT_DB": str(b_db)})
+    assert proc.returncode == 0
+    assert proc.stdout == b"3 files: 3 new, 0 duplicates, 0 rejected\n"
+    assert b"files:" in shown and b"/3 " in shown  # a bar of 3 files, on the terminal
+
+    # Copying a store: a bar over all its rows; the rows per table and the sum on stdout.
+    copy_args = ["db", "copy", str(b_db), str(tmp_path / "c.db")]
+    proc, shown = on_a_terminal(copy_args, environ)
+    assert proc.returncode == 0, proc.stdout
+    assert b"Copying:" in shown
+    assert proc.stdout.startswith(b"articles\t3\n") or b"\narticles\t3\n" in proc.stdout
+
+    # Fetching sources: a bar over the sources, then one line each and the sum.
+    env_b = environ | {"NEWSBOT_DB": str(b_db)}
+    assert run(tmp_path, ["feeds", "add", str(folder)], env_b).returncode == 0
+    proc, shown = on_a_terminal(["feeds", "fetch"], env_b)
+    assert proc.returncode == 0
+    assert b"Fetching sources:" in shown and b"/1 " in shown
+    assert proc.stdout.decode().endswith("1 source: 1 read (0 new, 3 known)\n")
+
+
+def on_a_terminal(
+    args: list[str], environ: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[bytes], bytes]:
+    """`newsbot ARGS` with stderr on a terminal (a pty) and stdout piped; what the terminal
+    showed."""
+    import pty
+
     main, terminal = pty.openpty()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "bot", "ingest", str(folder)],
+            [sys.executable, "-m", "bot", *args],
             stdout=subprocess.PIPE,
             stderr=terminal,
-            env=environ | {"NEWSBOT_DB": str(tmp_path / "b.db")},
+            env=environ,
             timeout=60,
             check=False,
         )
@@ -418,9 +445,7 @@ def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
             shown += chunk
     finally:
         os.close(main)
-    assert proc.returncode == 0
-    assert proc.stdout == b"3 files: 3 new, 0 duplicates, 0 rejected\n"
-    assert b"files:" in shown and b"/3 " in shown  # a bar of 3 files, on the terminal
+    return proc, shown
 
 
 def test_the_cli_speaks_english_unless_told_otherwise(tmp_path: Path) -> None:
