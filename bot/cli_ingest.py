@@ -45,7 +45,7 @@ def cmd_ingest(settings: Settings, store: Store, args: argparse.Namespace, out: 
 
 
 # Reasons a person can act on get what to do about it on the file's own line.
-HINTED_REASONS = frozenset({"binary", "too_large"})
+HINTED_REASONS = frozenset({"binary", "json_shape", "too_large"})
 
 
 def reason_with_hint(reason: str) -> str:

@@ -23,7 +23,7 @@ FETCH_REASONS = frozenset(
 INPUT_REASONS = frozenset(
     {
         "empty", "binary", "doctype", "too_deep", "not_a_feed", "no_articles", "bad_encoding",
-        "missing",
+        "missing", "bad_json", "json_shape",
     }
 )  # fmt: skip
 

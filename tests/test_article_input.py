@@ -590,24 +590,25 @@ def test_json_articles_object() -> None:
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "reason"),
     [
-        b"[{",
-        b'{"articles": {"title": "x"}}',
-        b'{"something": "else"}',
-        b'["just a string"]',
-        b'[{"title": 5, "body": "x"}]',
-        b'[{"title": "x", "tags": [1, 2]}]',
-        b'[{"title": "x", "date": true}]',
-        b'[{"title": "x", "url": ["https://a.example/"]}]',
-        b'[{"title": "x", "guid": {"a": 1}}]',
-        b"[" * 100_000 + b"]" * 100_000,
+        (b"[{", "bad_json"),
+        (b'{"articles": {"title": "x"}}', "json_shape"),
+        (b'{"something": "else"}', "json_shape"),
+        (b'["just a string"]', "json_shape"),
+        (b'[{"title": 5, "body": "x"}]', "json_shape"),
+        (b'[{"title": "x", "tags": [1, 2]}]', "json_shape"),
+        (b'[{"title": "x", "date": true}]', "json_shape"),
+        (b'[{"title": "x", "url": ["https://a.example/"]}]', "json_shape"),
+        (b'[{"title": "x", "guid": {"a": 1}}]', "json_shape"),
+        (b"[" * 100_000 + b"]" * 100_000, "bad_json"),
     ],
 )
-def test_invalid_json_is_rejected(data: bytes) -> None:
+def test_invalid_json_is_rejected(data: bytes, reason: str) -> None:
+    """Text that is not JSON is told apart from JSON that holds no articles."""
     with pytest.raises(InputRejected) as excinfo:
         parse_json_articles(data)
-    assert rejected(excinfo) == "bad_json"
+    assert rejected(excinfo) == reason
 
 
 def test_json_must_be_utf8() -> None:

@@ -34,7 +34,7 @@ def _json_str(item: Mapping[str, object], keys: Sequence[str], index: int) -> st
         if value is None:
             continue
         if not isinstance(value, str):
-            raise InputRejected("bad_json", f"article {index}: {key!r} must be a string")
+            raise InputRejected("json_shape", f"article {index}: {key!r} must be a string")
         return value
     return None
 
@@ -47,7 +47,7 @@ def _json_tags(value: object, index: int) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(tag, str) for tag in value):
         return input_tags(value)
     raise InputRejected(
-        "bad_json", f"article {index}: 'tags' must be a list of strings or a string"
+        "json_shape", f"article {index}: 'tags' must be a list of strings or a string"
     )
 
 
@@ -67,7 +67,9 @@ def _json_date(item: Mapping[str, object], index: int) -> datetime | None:
             except (OverflowError, OSError, ValueError):
                 log.info("article %d: ignoring an out-of-range timestamp", index)
                 return None
-        raise InputRejected("bad_json", f"article {index}: {key!r} must be a date string or number")
+        raise InputRejected(
+            "json_shape", f"article {index}: {key!r} must be a date string or number"
+        )
     return None
 
 
@@ -77,7 +79,9 @@ def _json_guid(item: Mapping[str, object], index: int) -> str | None:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise InputRejected("bad_json", f"article {index}: {key!r} must be a string or number")
+            raise InputRejected(
+                "json_shape", f"article {index}: {key!r} must be a string or number"
+            )
         return normalise_guid(str(value)) or None
     return None
 
@@ -89,11 +93,11 @@ def _json_items(document: object) -> list[object]:
         if "articles" in document:
             articles = document["articles"]
             if not isinstance(articles, list):
-                raise InputRejected("bad_json", "'articles' must be a list")
+                raise InputRejected("json_shape", "'articles' must be a list")
             return articles
         if any(key in document for key in ("title", "body", "text", "content")):
             return [document]
-    raise InputRejected("bad_json", "expected a list of articles or an object with 'articles'")
+    raise InputRejected("json_shape", "expected a list of articles or an object with 'articles'")
 
 
 def load_json(data: bytes) -> object:
@@ -117,7 +121,7 @@ def load_json(data: bytes) -> object:
 
 def _json_article(item: object, index: int, source: str) -> NewArticle | None:
     if not isinstance(item, dict):
-        raise InputRejected("bad_json", f"article {index} is not an object")
+        raise InputRejected("json_shape", f"article {index} is not an object")
     title = one_line(_json_str(item, ("title",), index) or "")
     raw_body = _json_str(item, ("body", "text", "content"), index) or ""
     body = "\n\n".join(paragraphs(normalise_text(raw_body).strip().split("\n")))
