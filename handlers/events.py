@@ -136,6 +136,7 @@ class Command:
     is_chat_admin: bool = False
     is_private: bool = True
     reply_to_user: UserRef | None = None  # the person whose message this command answers
+    thread: str = ""  # the forum topic it was sent in ("" for none); replies go there too
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +164,4 @@ class Outgoing:
     chat: ChatRef
     reply: Reply
     threads: bool = False  # open a discussion thread under a post, where the platform can
+    topic: str = ""  # the forum topic (Telegram message_thread_id) it goes into; "" for none

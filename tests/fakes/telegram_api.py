@@ -144,10 +144,11 @@ class TgChat:
     username: str | None = None
     first_name: str | None = None  # private chats carry the user's names instead of a title
     last_name: str | None = None
+    is_forum: bool | None = None  # a supergroup whose messages live in topics
 
     def to_dict(self) -> JSON:
         d: JSON = {"id": self.id, "type": self.type}
-        return d | _present(self, "title", "username", "first_name", "last_name")
+        return d | _present(self, "title", "username", "first_name", "last_name", "is_forum")
 
 
 ChatRef = TgChat | TgUser | int  # a user stands for their private chat with the bot
@@ -270,6 +271,7 @@ class FakeTelegram:
         self._chats: dict[int, TgChat] = {}
         self._members: dict[tuple[int, int], JSON] = {}
         self._blocked_by: set[int] = set()
+        self._topics: dict[tuple[int, int], str] = {}  # (chat, thread id) -> open/closed/deleted
         self._open_queries: set[str] = set()
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._failures: list[_Failure] = []
@@ -359,15 +361,51 @@ class FakeTelegram:
         return self._register_user(TgUser(id, first_name, username, language_code))
 
     def chat(
-        self, id: int, type: ChatType, title: str | None = None, username: str | None = None
+        self,
+        id: int,
+        type: ChatType,
+        title: str | None = None,
+        username: str | None = None,
+        *,
+        is_forum: bool = False,
     ) -> TgChat:
         if type == "private":
             name = self._users[id].first_name if id in self._users else str(id)
             chat = TgChat(id, type, username=username, first_name=name)
         else:
-            chat = TgChat(id, type, title=title or f"Chat {id}", username=username)
+            forum = True if is_forum else None
+            chat = TgChat(id, type, title=title or f"Chat {id}", username=username, is_forum=forum)
         self._chats[id] = chat
         return chat
+
+    # ----------------------------------------------------------------- forum topics
+    def open_topic(self, chat: ChatRef) -> int:
+        """A new topic in a forum supergroup; returns its message_thread_id (as in Telegram,
+        the id of the service message that created it)."""
+        c = self._chat_of(chat)
+        assert c.is_forum, f"chat {c.id} is no forum: tg.chat(..., is_forum=True)"
+        thread = self._new_message_id(c.id)
+        self._topics[(c.id, thread)] = "open"
+        return thread
+
+    def close_topic(self, chat: ChatRef, thread: int) -> None:
+        """Close the topic: sending into it answers TOPIC_CLOSED."""
+        self._topics[(self._chat_of(chat).id, thread)] = "closed"
+
+    def delete_topic(self, chat: ChatRef, thread: int) -> None:
+        """Delete the topic: sending into it answers "message thread not found"."""
+        self._topics[(self._chat_of(chat).id, thread)] = "deleted"
+
+    def _check_topic(self, chat: TgChat, params: JSON) -> int | None:
+        raw = params.get("message_thread_id")
+        if raw is None or not chat.is_forum:
+            return None  # outside a forum Telegram ignores it (reply threads)
+        state = self._topics.get((chat.id, int(raw)), "deleted")
+        if state == "closed":
+            raise ApiError(400, "Bad Request: TOPIC_CLOSED")
+        if state == "deleted":
+            raise ApiError(400, "Bad Request: message thread not found")
+        return int(raw)
 
     def set_member(self, chat: ChatRef, user: UserRef, status: MemberStatus, **extra: Any) -> None:
         """Configure what getChatMember answers; `user` may be the bot itself (tg.bot_id)."""
@@ -387,8 +425,11 @@ class FakeTelegram:
         sender_chat: ChatRef | None = None,
         automatic_forward: bool = False,
         reply_to: int | None = None,
+        topic: int | None = None,
     ) -> int:
         """Enqueue a message (a channel_post in channels) update; returns its update_id.
+
+        With topic: sent inside that topic of a forum supergroup (tg.open_topic).
 
         With sender_chat: the chat itself means an anonymous group admin; a channel with
         automatic_forward=True a linked channel's post forwarded into its discussion group;
@@ -416,6 +457,8 @@ class FakeTelegram:
             msg["entities"] = entities
         if reply_to is not None:
             msg["reply_to_message"] = self._wire_or_inaccessible(c, reply_to)
+        if topic is not None:
+            msg |= {"message_thread_id": topic, "is_topic_message": True}
         self._messages[(c.id, mid)] = _Msg(c, msg)
         return self._enqueue({"channel_post" if c.type == "channel" else "message": msg})
 
@@ -932,6 +975,7 @@ class FakeTelegram:
 
     def _send_message(self, params: JSON) -> JSON:
         chat = self._writable_chat(params)
+        topic = self._check_topic(chat, params)
         text = params.get("text")
         visible = _visible_text(text, params.get("parse_mode")) if isinstance(text, str) else ""
         if not visible.strip():
@@ -952,6 +996,8 @@ class FakeTelegram:
         state = {"chat_id": chat.id, "message_id": mid, "date": int(time.time()), "edits": 0}
         msg = _Msg(chat, {}, params | state | {"deleted": False}, reply_to)
         msg.wire = self._bot_wire(msg)
+        if topic is not None:
+            msg.wire |= {"message_thread_id": topic, "is_topic_message": True}
         self._messages[(chat.id, mid)] = msg
         assert msg.record is not None
         self._bot_records.append(msg.record)

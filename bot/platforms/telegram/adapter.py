@@ -343,7 +343,7 @@ class TelegramAdapter:
         if out.chat.chat_id == INLINE:
             raise DeliveryError("inline messages have no chat to send to", permanent=True)
         with bulk_send():
-            return await self.outbound.post(out.chat.chat_id, out.reply)
+            return await self.outbound.post(out.chat.chat_id, out.reply, topic=out.topic)
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         await self.outbound.edit(message, reply)

@@ -118,12 +118,15 @@ class Inbound:
                 is_chat_admin=is_admin,
                 is_private=private,
                 reply_to_user=replied_to(message),
+                thread=topic_of(message),
             )
             replies = await self.runtime.on_command(cmd)
         reply_to = None if private else message.message_id
         try:
             for reply in replies:
-                await self.out.answer(str(chat.id), reply, reply_to=reply_to)
+                await self.out.answer(
+                    str(chat.id), reply, reply_to=reply_to, topic=topic_of(message)
+                )
         finally:
             await self.runtime.answered(chat_ref(chat.id))
 
@@ -168,7 +171,9 @@ class Inbound:
                 locale=locale,
             )
             for reply in replies:
-                await self.out.answer(str(chat.id), reply, reply_to=reply_to)
+                await self.out.answer(
+                    str(chat.id), reply, reply_to=reply_to, topic=topic_of(message)
+                )
 
     def _mentions_me(self, message: Message) -> bool:
         replied = message.reply_to_message
@@ -253,6 +258,14 @@ class Inbound:
             return
         if shown:
             await self.runtime.edit_landed(ref, reply)
+
+
+def topic_of(message: Message) -> str:
+    """The forum topic a message was sent in ("" outside topics: a reply thread in a group
+    that is no forum has a message_thread_id too, but is no topic)."""
+    if message.is_topic_message and message.message_thread_id:
+        return str(message.message_thread_id)
+    return ""
 
 
 def _button_on_message(query: CallbackQuery) -> bool:
