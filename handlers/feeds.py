@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from handlers.context import Ctx
@@ -9,7 +10,8 @@ from handlers.events import Command, Reply, Rich, Span, UserError, bold, code
 from handlers.i18n import format_date, t
 from handlers.permissions import BOT_ADMIN, audit, require
 from handlers.registry import Param, command, parse_id, split_tags
-from storage.models import Feed
+from storage.models import Feed, FeedAdded
+from storage.store import Store
 
 ACTIONS = ("list", "add", "remove", "pause", "resume")
 # What a failed fetch can end in (bot.feed_fetch reasons), each with a message feeds.reason.*;
@@ -120,16 +122,21 @@ def require_feed(ctx: Ctx, args: tuple[str, ...]) -> Feed:
     return feed
 
 
+def add_feed_url(store: Store, location: str, tags: Sequence[str], interval: int) -> FeedAdded:
+    """The one way a feed URL is added from a chat or an OPML file: an http(s) address with a
+    host (where it points is checked at every fetch: bot/address_guard.py), else UserError;
+    a known address is returned unchanged (FeedAdded.created False)."""
+    if not is_feed_url(location):
+        raise UserError("feeds.bad_url", url=location[:100])
+    return store.add_feed(location, "url", interval_seconds=interval, tags=tags)
+
+
 def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     if not args:
         raise UserError("feeds.usage")
     location = args[0]
-    if not is_feed_url(location):
-        raise UserError("feeds.bad_url", url=location[:100])
     tags = split_tags(ctx, args[1:]) if len(args) > 1 else []
-    added = ctx.store.add_feed(
-        location, "url", interval_seconds=ctx.config.source_interval, tags=tags
-    )
+    added = add_feed_url(ctx.store, location, tags, ctx.config.source_interval)
     feed = added.feed
     if not added.created:
         return Reply(text=Rich.of(t("feeds.exists", id=feed.id, location=feed.location)))
