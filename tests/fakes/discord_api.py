@@ -76,6 +76,7 @@ TEXT, DM, VOICE, CATEGORY, NEWS = 0, 1, 2, 4, 5
 PUBLIC_THREAD, PRIVATE_THREAD, FORUM, MEDIA = 11, 12, 15, 16
 THREAD_TYPES = frozenset({10, PUBLIC_THREAD, PRIVATE_THREAD})
 THREAD_PARENT_TYPES = frozenset({FORUM, MEDIA})
+MAX_APPLIED_TAGS = 5  # a forum post carries at most five of its forum's tags
 
 # Interaction types and callback types (discord.InteractionType / InteractionResponseType).
 APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
@@ -348,6 +349,7 @@ class FakeChannel:
     message_count: int = 0
     auto_archive_duration: int = 1440
     applied_tags: list[int] = field(default_factory=list)
+    available_tags: list[Json] = field(default_factory=list)  # a forum's tags for its posts
     created_at: str = field(default_factory=_iso)
 
     @property
@@ -972,8 +974,15 @@ class FakeDiscord:
         parent_id: int | None = None,
         topic: str | None = None,
         position: int | None = None,
+        available_tags: Sequence[str] = (),
     ) -> FakeChannel:
+        """A channel; `available_tags` names the tags a forum (type 15) offers its posts."""
         guild = self._guild(guild_id)
+        tags = [
+            {"id": str(self._ids.next()), "name": name, "moderated": False}
+            | {"emoji_id": None, "emoji_name": None}
+            for name in available_tags
+        ]
         channel = FakeChannel(
             channel_id,
             type,
@@ -984,6 +993,7 @@ class FakeDiscord:
             position=len(guild.channels) if position is None else position,
             # A thread always has an owner (discord.py reads owner_id as a snowflake).
             owner_id=self.bot_id if type in THREAD_TYPES else None,
+            available_tags=tags,
         )
         guild.channels[channel_id] = self.channels[channel_id] = channel
         return channel
@@ -1961,7 +1971,7 @@ class FakeDiscord:
         elif channel.type in THREAD_PARENT_TYPES:
             data.update(
                 topic=channel.topic,
-                available_tags=[],
+                available_tags=list(channel.available_tags),
                 default_reaction_emoji=None,
                 default_sort_order=None,
                 default_forum_layout=0,
@@ -2405,6 +2415,10 @@ class FakeDiscord:
         name = str(call.json.get("name", ""))
         if channel.type in THREAD_PARENT_TYPES:
             self._require(channel, P_SEND)
+            offered = {int(tag["id"]) for tag in channel.available_tags}
+            applied = [int(t) for t in call.json.get("applied_tags") or []]
+            if len(applied) > MAX_APPLIED_TAGS or not set(applied) <= offered:
+                raise DiscordError(400, 50035, "Invalid Form Body (applied_tags)")
             starter = call.json.get("message") or {}
             self._validate_message(starter, call.files)
             thread_id = self._ids.next()
