@@ -124,6 +124,21 @@ class Reply:
     language: str | None = None  # the language a post was rendered in
 
 
+# The largest file an adapter downloads for a command (an OPML file of a few thousand feeds).
+MAX_ATTACHMENT_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a command: its name, its size as the platform announced it, and its
+    bytes; `data` is None when it was not downloaded (larger than MAX_ATTACHMENT_BYTES, or the
+    download failed)."""
+
+    name: str
+    size: int
+    data: bytes | None
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """A command a person sent, already translated out of the platform's objects."""
@@ -137,6 +152,7 @@ class Command:
     is_private: bool = True
     reply_to_user: UserRef | None = None  # the person whose message this command answers
     thread: str = ""  # the forum topic it was sent in ("" for none); replies go there too
+    attachment: Attachment | None = None  # a file sent with it (/feeds import)
 
 
 @dataclass(frozen=True, slots=True)

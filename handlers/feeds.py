@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, Span, UserError, bold, code
+from handlers.feed_adding import add_feed_url
+from handlers.feed_adding import is_feed_url as is_feed_url  # where bot.cli_feeds finds it
+from handlers.feeds_import import import_reply
 from handlers.i18n import format_date, t
 from handlers.permissions import BOT_ADMIN, audit, require
 from handlers.registry import Param, command, parse_id, split_tags
-from storage.models import Feed, FeedAdded
-from storage.store import Store
+from storage.models import Feed
 
-ACTIONS = ("list", "add", "remove", "pause", "resume")
+ACTIONS = ("list", "add", "remove", "pause", "resume", "import")
 # What a failed fetch can end in (bot.feed_fetch reasons), each with a message feeds.reason.*;
 # parse rejections reuse the input.* messages.
 FETCH_REASONS = frozenset(
@@ -45,16 +46,6 @@ def describe_error(last_error: str) -> str:
     """A stored last error ("reason: detail") for people."""
     reason, _, detail = last_error.partition(": ")
     return describe_failure(reason, detail)
-
-
-def is_feed_url(location: str) -> bool:
-    """Only http and https addresses with a host; where they point is checked at each fetch."""
-    try:
-        parts = urlsplit(location)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def interval_text(seconds: int) -> str:
@@ -122,15 +113,6 @@ def require_feed(ctx: Ctx, args: tuple[str, ...]) -> Feed:
     return feed
 
 
-def add_feed_url(store: Store, location: str, tags: Sequence[str], interval: int) -> FeedAdded:
-    """The one way a feed URL is added from a chat or an OPML file: an http(s) address with a
-    host (where it points is checked at every fetch: bot/address_guard.py), else UserError;
-    a known address is returned unchanged (FeedAdded.created False)."""
-    if not is_feed_url(location):
-        raise UserError("feeds.bad_url", url=location[:100])
-    return store.add_feed(location, "url", interval_seconds=interval, tags=tags)
-
-
 def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     if not args:
         raise UserError("feeds.usage")
@@ -150,6 +132,7 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     Param("action", "text", required=False),
     Param("args", "words", required=False),
     who=BOT_ADMIN,
+    takes_file=True,
 )
 def cmd_feeds(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN)
@@ -161,6 +144,8 @@ def cmd_feeds(ctx: Ctx, cmd: Command) -> list[Reply]:
         return [list_reply(ctx)]
     if action == "add":
         return [add_feed(ctx, cmd, args)]
+    if action == "import":
+        return [import_reply(ctx, cmd)]
     feed = require_feed(ctx, args)
     target = f"feed:{feed.id}"
     if action == "remove":

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from handlers.events import UserError
-from handlers.feeds import add_feed_url
+from handlers.context import Ctx
+from handlers.events import Command, Reply, Rich, UserError
+from handlers.feed_adding import add_feed_url
 from handlers.i18n import t
-from handlers.opml import read_opml, write_opml
+from handlers.opml import MAX_OPML_BYTES, read_opml, write_opml
+from handlers.permissions import audit
 from storage.store import Store
 from storage.tags import clean_tags, fit_tag
 
@@ -76,3 +78,20 @@ def export_opml(store: Store) -> str:
     """The feed URLs the scheduler polls (files and folders are this machine's own), as OPML."""
     feeds = [(feed.location, feed.tags) for feed in store.feeds() if feed.kind == "url"]
     return write_opml(feeds, t("opml.title"))
+
+
+def import_reply(ctx: Ctx, cmd: Command) -> Reply:
+    """/feeds import with an OPML file attached (a bot admin's: cmd_feeds checked it)."""
+    file = cmd.attachment
+    if file is None:
+        raise UserError("feeds.import_needs_file")
+    if file.size > MAX_OPML_BYTES:
+        raise UserError("opml.too_large", limit=MAX_OPML_BYTES // 1000)
+    if file.data is None:
+        raise UserError("feeds.import_unreadable")
+    done = import_opml(ctx.store, file.data, ctx.config.source_interval)
+    added = sum(item.outcome == "added" for item in done)
+    if added:
+        audit(ctx, cmd, "feeds.import", target=f"{added} feeds", reason=file.name[:100])
+    # Feed addresses can carry access keys: shown to the admin only where the platform can.
+    return Reply(text=Rich.of("\n".join(import_lines(done, SHOWN_IN_A_CHAT))), private=True)

@@ -11,9 +11,9 @@ from xml.etree.ElementTree import Element
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from handlers.events import UserError
+from handlers.events import MAX_ATTACHMENT_BYTES, UserError
 
-MAX_OPML_BYTES = 1_000_000  # a reader's export of a thousand feeds is about 200 KB
+MAX_OPML_BYTES = MAX_ATTACHMENT_BYTES  # a reader's export of a thousand feeds is about 200 KB
 MAX_ENTRIES = 2_000
 MAX_DEPTH = 16  # folders inside folders
 MAX_URL_CHARS = 2_000

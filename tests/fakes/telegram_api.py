@@ -57,6 +57,7 @@ ANONYMOUS_ADMIN_ID = 1087968824  # "GroupAnonymousBot": an anonymous group admin
 TELEGRAM_SERVICE_ID = 777000  # "Telegram": automatic forwards from a linked channel
 CHANNEL_BOT_ID = 136817688  # "Channel_Bot": a user writing in a group as one of their channels
 MAX_TEXT_LENGTH = 4096
+MAX_DOWNLOAD_BYTES = 20 * 2**20  # what getFile lets a bot download
 MAX_LONG_POLL = 50.0  # Telegram itself caps long polling at 50 seconds
 
 _SERVICE_USERS: dict[int, JSON] = {
@@ -272,6 +273,8 @@ class FakeTelegram:
         self._members: dict[tuple[int, int], JSON] = {}
         self._blocked_by: set[int] = set()
         self._topics: dict[tuple[int, int], str] = {}  # (chat, thread id) -> open/closed/deleted
+        self._files: dict[str, bytes] = {}  # file_id -> the bytes people sent
+        self.file_downloads: list[str] = []  # file paths the bot downloaded, in order
         self._open_queries: set[str] = set()
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._failures: list[_Failure] = []
@@ -297,6 +300,7 @@ class FakeTelegram:
             "answercallbackquery": lambda p: self._answer(p, "callback_query_id"),
             "answerinlinequery": lambda p: self._answer(p, "inline_query_id"),
             "getchat": self._get_chat,
+            "getfile": self._get_file,
             "getchatmember": lambda p: self._member(self._chat_from(p), int(p["user_id"])),
             "getchatadministrators": self._get_admins,
             "banchatmember": lambda p: self._set_status(p, "kicked", p.get("until_date", 0)),
@@ -310,6 +314,7 @@ class FakeTelegram:
     async def __aenter__(self) -> FakeTelegram:
         app = web.Application(client_max_size=64 * 2**20)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         # handler_cancellation: a client abandoning a long poll must not keep its handler alive.
         runner = web.AppRunner(
             app,
@@ -461,6 +466,39 @@ class FakeTelegram:
             msg |= {"message_thread_id": topic, "is_topic_message": True}
         self._messages[(c.id, mid)] = _Msg(c, msg)
         return self._enqueue({"channel_post" if c.type == "channel" else "message": msg})
+
+    def send_document(
+        self,
+        chat: ChatRef,
+        user: UserRef,
+        data: bytes,
+        file_name: str,
+        caption: str = "",
+        *,
+        announced_size: int | None = None,
+    ) -> int:
+        """Enqueue a message with a document (and a caption, commands marked as Telegram marks
+        them); its bytes are served by getFile and the file URL. `announced_size`: the
+        file_size Telegram reports, when it should differ from the bytes (a huge file)."""
+        c = self._chat_of(chat)
+        mid, now = self._new_message_id(c.id), int(time.time())
+        file_id = f"doc-{c.id}-{mid}"
+        self._files[file_id] = data
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": file_name,
+            "mime_type": "text/x-opml",
+            "file_size": len(data) if announced_size is None else announced_size,
+        }
+        msg: JSON = {"message_id": mid, "date": now, "chat": c.to_dict(), "document": document}
+        msg["from"] = self._user_of(user).to_dict()
+        if caption:
+            msg["caption"] = caption
+            if entities := command_entities(caption):
+                msg["caption_entities"] = entities
+        self._messages[(c.id, mid)] = _Msg(c, msg)
+        return self._enqueue({"message": msg})
 
     def press(
         self,
@@ -1062,6 +1100,29 @@ class FakeTelegram:
         gifts = dict.fromkeys((*kinds, "gifts_from_channels"), True)
         full = {"accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
         return self._chat_from(params).to_dict() | full  # ChatFullInfo
+
+    def _get_file(self, params: JSON) -> JSON:
+        file_id = str(params["file_id"])
+        if file_id not in self._files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        size = len(self._files[file_id])
+        if size > MAX_DOWNLOAD_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        path = f"documents/{file_id}.opml"
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": size} | {
+            "file_path": path
+        }
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        file_id = path.removeprefix("documents/").removesuffix(".opml")
+        if file_id not in self._files:
+            return web.Response(status=404)
+        self.file_downloads.append(path)
+        self._changed()
+        return web.Response(body=self._files[file_id], content_type="application/octet-stream")
 
     def _member(self, chat: TgChat, user_id: int) -> JSON:
         if (chat.id, user_id) in self._members:

@@ -329,6 +329,9 @@ class TelegramAdapter:
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, inbound.on_migration))
         messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
         app.add_handler(MessageHandler(messages & filters.COMMAND, inbound.on_command))
+        # A file with a command as its caption (an OPML file sent with /feeds import).
+        captioned = filters.UpdateType.MESSAGE & filters.Document.ALL & filters.CAPTION
+        app.add_handler(MessageHandler(captioned, inbound.on_command))
         said = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
         app.add_handler(MessageHandler(said, inbound.on_text))
         app.add_handler(CallbackQueryHandler(inbound.on_press))

@@ -30,8 +30,9 @@ from bot.platforms.telegram.render import shorten
 from bot.runtime import Runtime
 from handlers.buttons import asks_chat_admin
 from handlers.codec import read
-from handlers.events import Command, Press, Reply
+from handlers.events import MAX_ATTACHMENT_BYTES, Attachment, Command, Press, Reply
 from handlers.i18n import t
+from handlers.registry import COMMANDS
 from storage.models import ChatRef, MessageRef, UserRef
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Inbound:
         self.username = ""
         self.admins = AdminRights(out.bot)
         self._channels = ChannelCommands(runtime, redactor)
+        self.redactor = redactor
         self._chat_locks = KeyedLocks()
 
     # -- the chat itself ----------------------------------------------------------------------
@@ -119,6 +121,7 @@ class Inbound:
                 is_private=private,
                 reply_to_user=replied_to(message),
                 thread=topic_of(message),
+                attachment=await self._attachment(message, name),
             )
             replies = await self.runtime.on_command(cmd)
         reply_to = None if private else message.message_id
@@ -129,6 +132,26 @@ class Inbound:
                 )
         finally:
             await self.runtime.answered(chat_ref(chat.id))
+
+    async def _attachment(self, message: Message, name: str) -> Attachment | None:
+        """The document sent with a command that takes a file, downloaded when it is small
+        enough (its announced size is checked first, and the bytes again)."""
+        spec = COMMANDS.get(name.lower())
+        document = message.document
+        if document is None or spec is None or not spec.takes_file:
+            return None
+        file_name, size = document.file_name or "file", document.file_size or 0
+        if size > MAX_ATTACHMENT_BYTES:
+            return Attachment(file_name, size, None)
+        try:
+            file = await self.out.bot().get_file(document.file_id)
+            data = bytes(await file.download_as_bytearray())
+        except TelegramError as err:
+            log.info("cannot download a document: %s", self.redactor.redact(str(err)))
+            return Attachment(file_name, size, None)
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            return Attachment(file_name, len(data), None)
+        return Attachment(file_name, len(data), data)
 
     async def _sender(self, message: Message) -> tuple[UserRef, bool] | None:
         """Who sent it, and whether they are an admin of the chat (platform-facts.md): a
