@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.discord_helpers import GUILD, MOD, NEWS, OWNER, running_bot, setup_server
+from tests.discord_helpers import configure as configure_discord
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_helpers import TOKEN, configure, running
 
@@ -62,3 +65,44 @@ async def test_a_bot_admin_imports_an_opml_document_on_telegram(tg: FakeTelegram
         tg.send_document(admin, admin, bomb, "bomb.opml", "/feeds import")
         await tg.wait_for_message(admin, "deklariert eine DTD oder Entitäten")
         assert len(bot.store.feeds()) == 1
+
+
+# -- Discord ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def dc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        setup_server(fake)
+        configure_discord(monkeypatch, tmp_path, fake, NEWSBOT_ADMINS=f"discord:{OWNER}")
+        yield fake
+
+
+async def test_a_bot_admin_imports_an_opml_attachment_on_discord(dc: FakeDiscord) -> None:
+    async with running_bot(dc) as bot:
+        # A moderator of the server is no bot admin: refused, nothing added.
+        refused = await bot.slash(
+            NEWS, MOD, "feeds", {"action": "import", "file": ("feeds.opml", OPML)}
+        )
+        assert refused.content == "Dafür brauchst du Bot-Admin-Rechte."
+        assert bot.store.feeds() == []
+
+        dc.add_member(GUILD, OWNER, "owner")
+        answer = await bot.slash(
+            NEWS, OWNER, "feeds", {"action": "import", "file": ("feeds.opml", OPML)}
+        )
+        assert answer.ephemeral  # feed addresses can carry access keys
+        assert "hinzugefügt #1: https://x.example.com/feed.xml (Tags: KI)" in answer.content
+        assert answer.content.endswith("1 hinzugefügt, 0 übersprungen, 1 abgelehnt.")
+        assert [(f.location, f.tags) for f in bot.store.feeds()] == [
+            ("https://x.example.com/feed.xml", ("KI",))
+        ]
+
+        # Too large to download: said, and the file is never fetched.
+        fetched = len(dc.upload_downloads)
+        huge = ("huge.opml", OPML, 50_000_000)
+        answer = await bot.slash(NEWS, OWNER, "feeds", {"action": "import", "file": huge})
+        assert "größer als 1000 KB" in answer.content
+        assert len(dc.upload_downloads) == fetched
+        answer = await bot.slash(NEWS, OWNER, "feeds", {"action": "import"})
+        assert "Schick die OPML-Datei mit /feeds import" in answer.content

@@ -807,6 +807,8 @@ class FakeDiscord:
         self.users: dict[int, FakeUser] = {bot_id: FakeUser(bot_id, bot_name, bot=True)}
         self.guilds: dict[int, FakeGuild] = {}
         self.channels: dict[int, FakeChannel] = {}
+        self.uploads: dict[int, bytes] = {}  # files attached to slash commands, by attachment id
+        self.upload_downloads: list[int] = []  # attachment ids the bot downloaded, in order
         self.requests: list[RequestRecord] = []
         self.unhandled: list[RequestRecord] = []
         self.sessions: list[_GatewaySession] = []
@@ -858,6 +860,8 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/", self._handle_gateway)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._handle_rest)
+        # Discord's CDN: the files people attached to a slash command.
+        app.router.add_get("/attachments/{attachment_id}/{filename}", self._serve_upload)
         # A short shutdown_timeout: aiohttp would otherwise wait 60s for open websockets.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -1586,6 +1590,8 @@ class FakeDiscord:
             return bool(value)
         if option_type == 10:
             return float(value)
+        if option_type == 11:
+            return self._upload(value, resolved)
         snowflake = int(getattr(value, "id", value))
         guild = self.guilds.get(guild_id) if guild_id is not None else None
         if option_type == 9:
@@ -1610,6 +1616,30 @@ class FakeDiscord:
         else:
             raise AssertionError(f"FakeDiscord: option type {option_type} is not supported")
         return str(snowflake)
+
+    def _upload(self, value: Any, resolved: Json) -> str:
+        """An attachment option: `value` is (filename, bytes), or (filename, bytes, size) for a
+        file whose announced size differs from the bytes served (a huge one)."""
+        filename, data, *announced = value
+        attachment_id = self._ids.next()
+        self.uploads[attachment_id] = bytes(data)
+        url = f"{self.base_url}/attachments/{attachment_id}/{filename}"
+        resolved.setdefault("attachments", {})[str(attachment_id)] = {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": int(announced[0]) if announced else len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": "text/x-opml",
+        }
+        return str(attachment_id)
+
+    async def _serve_upload(self, request: web.Request) -> web.StreamResponse:
+        attachment_id = int(request.match_info["attachment_id"])
+        if attachment_id not in self.uploads:
+            return web.Response(status=404)
+        self.upload_downloads.append(attachment_id)
+        return web.Response(body=self.uploads[attachment_id])
 
     async def _create_interaction(
         self,
