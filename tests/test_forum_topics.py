@@ -3,12 +3,15 @@ topic; a closed or deleted topic pauses only the subscriptions that post there."
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from storage.models import ChatRef, NewArticle
+from storage.schema import migrations
 from storage.store import Store
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_helpers import TOKEN, chat_ref, configure, running
@@ -137,3 +140,47 @@ def test_topics_keep_their_subscriptions_and_deliveries_apart(any_store: Store) 
     assert state == {"5": "paused", "9": "pending"}
     # Subscribing in the topic again (it was reopened) switches the subscription back on.
     assert any_store.subscribe(FORUM, ["xAI"], backlog=0, thread="5").added == ["xAI"]
+
+
+# SQLite only: m017 rebuilt the deliveries table of stores that had rows in it; PostgreSQL
+# changes its constraint in place.
+def test_m017_keeps_the_deliveries_and_subscriptions_of_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = Database(sqlite3.connect(path))
+    migrations.apply(db, stop_before="m017_forum_topics_and_opml")
+    db.execute(
+        "INSERT INTO articles (id, dedupe_key, url_key, content_hash, title, body, added,"
+        " language, source) VALUES (1, 'k1', NULL, 'h1', 'T', 'B', '2024-01-01 00:00:00.000000',"
+        " 'de', 'test')"
+    )
+    db.execute(
+        "INSERT INTO subscriptions (platform, chat_id, tag_key, tag, active, created) VALUES"
+        " ('telegram', '-1009', 'xai', 'xAI', 1, '1')"
+    )
+    db.execute(
+        "INSERT INTO deliveries (id, article_id, platform, chat_id, status, attempts, next_try,"
+        " message_id, created, claimed_by) VALUES (7, 1, 'telegram', '-1009', 'sent', 1,"
+        " '2024-01-01 00:00:00.000000', '55', '2024-01-01 00:00:00.000000', 'w1')"
+    )
+    db.conn.commit()
+    db.conn.close()
+    store = Store(path)
+    try:
+        assert "m017_forum_topics_and_opml" in store.migrate()
+        chat = ChatRef("telegram", "-1009")
+        [delivery] = store.deliveries_for_chat(chat)
+        assert (delivery.id, delivery.status, delivery.message_id, delivery.thread) == (
+            7,
+            "sent",
+            "55",
+            "",
+        )
+        [sub] = store.subscriptions(chat)
+        assert (sub.tag, sub.thread, sub.active) == ("xAI", "", True)
+        # The chat's topics have deliveries of their own now.
+        article = _article(store, "Neu", ("xAI",))
+        store.subscribe(chat, ["xAI"], backlog=1, thread="3")
+        threads = sorted((d.article_id, d.thread) for d in store.deliveries_for_chat(chat))
+        assert threads == [(1, ""), (article, ""), (article, "3")]
+    finally:
+        store.close()
