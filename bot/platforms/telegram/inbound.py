@@ -221,8 +221,10 @@ class Inbound:
             await query.answer(shorten(notice, MAX_NOTICE) if notice else None)
         except TelegramError as err:
             log.info("cannot answer callback query: %s", err)
+        pressed = query.message
+        topic = topic_of(pressed) if isinstance(pressed, Message) else ""
         for reply in replies:
-            await self._show(press, reply)
+            await self._show(press, reply, topic)
 
     async def _press_of(self, query: CallbackQuery) -> Press:
         """The press as the core takes it, its data decoded once."""
@@ -258,9 +260,9 @@ class Inbound:
                 await query.answer(shorten(t("error.internal", language), MAX_NOTICE))
             raise
 
-    async def _show(self, press: Press, reply: Reply) -> None:
+    async def _show(self, press: Press, reply: Reply, topic: str) -> None:
         """An edit goes to the pressed message; a private reply to the presser's own chat
-        (unless the notice said it); anything else to the chat."""
+        (unless the notice said it); anything else to the chat (the pressed message's topic)."""
         if reply.edit:
             if press.message is not None:
                 await self._show_press(press.message, reply)
@@ -268,7 +270,7 @@ class Inbound:
             if not reply.notice:
                 await self.out.answer(press.user.user_id, reply)
         else:
-            await self.out.answer(press.chat.chat_id, reply)
+            await self.out.answer(press.chat.chat_id, reply, topic=topic)
 
     async def _show_press(self, ref: MessageRef, reply: Reply) -> None:
         """Edit the pressed message as the core rendered it (in the post's own language); the
