@@ -118,3 +118,13 @@ def test_import_and_export_speak_english_too(tmp_path: Path) -> None:
     out = english("feeds", "import", str(tmp_path / "f.opml")).stdout
     assert out.splitlines()[-1] == "3 added, 1 skipped, 1 refused."
     assert "<title>newsbot feeds</title>" in english("feeds", "export").stdout
+
+
+def test_the_terminal_chat_imports_a_file_by_its_path(newsbot: Newsbot, tmp_path: Path) -> None:
+    opml = tmp_path / "reader.opml"
+    opml.write_text(READER_EXPORT, encoding="utf-8")
+    out = newsbot("chat", stdin=f"/feeds import {opml}\n/feeds import\n").stdout
+    assert "hinzugefügt #2: https://ki.example.org/rss (Tags: KI)" in out
+    assert "3 hinzugefügt, 1 übersprungen, 1 abgelehnt." in out
+    assert "Schick die OPML-Datei mit /feeds import" in out
+    assert len(feeds(newsbot)) == 3
