@@ -17,6 +17,7 @@ class DeliveryError(Exception):
     permanent: the chat can no longer be reached (blocked, kicked, not found): pause it.
     retry_after: the platform asked us to wait this many seconds before trying again.
     migrated_to: the chat moved (Telegram group -> supergroup); send there instead.
+    topic_gone: the forum topic it went into is closed or deleted: pause what goes there.
     """
 
     def __init__(
@@ -26,9 +27,11 @@ class DeliveryError(Exception):
         permanent: bool = False,
         retry_after: float | None = None,
         migrated_to: ChatRef | None = None,
+        topic_gone: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.topic_gone = topic_gone
         self.permanent = permanent
         self.retry_after = retry_after
         self.migrated_to = migrated_to

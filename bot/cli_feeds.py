@@ -1,4 +1,5 @@
-"""`newsbot feeds`: add, list, remove and fetch the sources the scheduler polls."""
+"""`newsbot feeds`: add, list, remove and fetch the sources the scheduler polls; import and
+export them as OPML."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: T
         "list": feeds_list,
         "remove": feeds_remove,
         "fetch": feeds_fetch,
+        "import": feeds_import,
+        "export": feeds_export,
     }
     return actions[args.feeds_command](settings, store, args, out)
 
@@ -47,6 +50,37 @@ def feeds_add(settings: Settings, store: Store, args: argparse.Namespace, out: T
     )
     key = "cli.feeds.added" if added.created else "cli.feeds.exists"
     out.write(t(key, id=added.feed.id, location=added.feed.location) + "\n")
+    return EXIT_OK
+
+
+def feeds_import(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    """One line per entry of the file and the counts; a file that cannot be read or is
+    refused as a whole is one line and exit 1."""
+    from handlers.events import UserError
+    from handlers.feeds_import import import_lines, import_opml
+    from handlers.i18n import t
+    from handlers.opml import MAX_OPML_BYTES
+
+    try:
+        with args.file.open("rb") as file:
+            # One byte more than allowed is enough to know the file is too large.
+            data = file.read(MAX_OPML_BYTES + 1)
+    except OSError as err:
+        out.write(t("cli.opml.cannot_read", path=args.file, error=err.strerror or err) + "\n")
+        return EXIT_FAIL
+    try:
+        done = import_opml(store, data, args.interval or settings.source_interval)
+    except UserError as err:
+        out.write(t(err.key, **err.params) + "\n")
+        return EXIT_FAIL
+    out.write("\n".join(import_lines(done)) + "\n")
+    return EXIT_OK
+
+
+def feeds_export(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    from handlers.feeds_import import export_opml
+
+    out.write(export_opml(store))
     return EXIT_OK
 
 

@@ -167,6 +167,10 @@ def add_feeds_parser(sub: Commands) -> None:
     remove.add_argument("id", metavar="N", help=t("cli.help.source_number"))
     fetch = command_parser(fsub, "fetch", "feeds.fetch")
     fetch.add_argument("ids", nargs="*", metavar="N", help=t("cli.help.source_numbers"))
+    opml = command_parser(fsub, "import", "feeds.import")
+    opml.add_argument("file", type=Path, metavar="FILE.opml", help=t("cli.help.opml_file"))
+    opml.add_argument("--interval", type=parse_interval, default=None, help=t("cli.help.interval"))
+    command_parser(fsub, "export", "feeds.export")
 
 
 def add_export_parser(sub: Commands) -> None:

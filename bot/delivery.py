@@ -184,13 +184,18 @@ class Deliverer:
 
     async def _send_chat(self, rows: list[Delivery], posts: dict[int, Outgoing | None]) -> int:
         sent = 0
+        topics_gone: set[str] = set()  # ForumTopics.pause parked their other rows
         for index, delivery in enumerate(rows):
             if self.stopping.is_set():
                 await self._release(rows[index:])
                 return sent
+            if delivery.thread in topics_gone:
+                continue
             outcome = await self._send_one(delivery, posts[delivery.id])
             if outcome == "sent":
                 sent += 1
+            elif outcome == "topic_gone":
+                topics_gone.add(delivery.thread)
             elif outcome == "chat_gone":
                 return sent  # pause_chat parked the rest
             elif outcome == "retry":
@@ -238,6 +243,12 @@ class Deliverer:
             self.store.migrate_chat(delivery.chat, err.migrated_to)
             self.store.delivery_moved(delivery.id, err.migrated_to)
             return "retry"
+        if err.topic_gone:
+            # Only what goes into that topic stops; the chat's other topics go on.
+            log.warning("pausing %s topic %r: %s", delivery.chat.key(), delivery.thread, err.reason)
+            self.store.delivery_failed(delivery.id, err.reason)
+            self.store.topics.pause(delivery.chat, delivery.thread, err.reason)
+            return "topic_gone"
         if err.permanent:
             log.warning("pausing %s: %s", delivery.chat.key(), err.reason)
             self.store.delivery_failed(delivery.id, err.reason)

@@ -359,5 +359,7 @@ class Runtime(UpdateInboxCalls):
             if reply is None:
                 outgoing.append(None)
             else:
-                outgoing.append(Outgoing(delivery.chat, reply, threads=settings.threads))
+                outgoing.append(
+                    Outgoing(delivery.chat, reply, threads=settings.threads, topic=delivery.thread)
+                )
         return outgoing

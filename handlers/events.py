@@ -124,6 +124,21 @@ class Reply:
     language: str | None = None  # the language a post was rendered in
 
 
+# The largest file an adapter downloads for a command (an OPML file of a few thousand feeds).
+MAX_ATTACHMENT_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a command: its name, its size as the platform announced it, and its
+    bytes; `data` is None when it was not downloaded (larger than MAX_ATTACHMENT_BYTES, or the
+    download failed)."""
+
+    name: str
+    size: int
+    data: bytes | None
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """A command a person sent, already translated out of the platform's objects."""
@@ -136,6 +151,8 @@ class Command:
     is_chat_admin: bool = False
     is_private: bool = True
     reply_to_user: UserRef | None = None  # the person whose message this command answers
+    thread: str = ""  # the forum topic it was sent in ("" for none); replies go there too
+    attachment: Attachment | None = None  # a file sent with it (/feeds import)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +180,4 @@ class Outgoing:
     chat: ChatRef
     reply: Reply
     threads: bool = False  # open a discussion thread under a post, where the platform can
+    topic: str = ""  # the forum topic (Telegram message_thread_id) it goes into; "" for none

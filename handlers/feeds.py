@@ -6,12 +6,15 @@ from urllib.parse import urlsplit
 
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, Span, UserError, bold, code
+from handlers.feed_adding import add_feed_url
+from handlers.feed_adding import feed_url_problem as feed_url_problem  # for bot.cli_feeds
+from handlers.feeds_import import import_reply
 from handlers.i18n import format_date, t
 from handlers.permissions import BOT_ADMIN, audit, require
 from handlers.registry import Param, command, parse_id, split_tags
 from storage.models import Feed
 
-ACTIONS = ("list", "add", "remove", "pause", "resume")
+ACTIONS = ("list", "add", "remove", "pause", "resume", "import")
 # What a failed fetch can end in (bot.feed_fetch reasons), each with a message feeds.reason.*;
 # parse rejections reuse the input.* messages.
 FETCH_REASONS = frozenset(
@@ -43,25 +46,6 @@ def describe_error(last_error: str) -> str:
     """A stored last error ("reason: detail") for people."""
     reason, _, detail = last_error.partition(": ")
     return describe_failure(reason, detail)
-
-
-def feed_url_problem(location: str) -> str | None:
-    """What keeps `location` from being a feed address, as a catalogue key (None: nothing).
-    Only http and https addresses with a host; where they point is checked at each fetch."""
-    try:
-        parts = urlsplit(location)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return "feeds.bad_port"
-    if parts.scheme.lower() not in ("http", "https"):
-        return "feeds.bad_url"
-    if not parts.hostname:
-        return "feeds.no_host"
-    return None
-
-
-def is_feed_url(location: str) -> bool:
-    return feed_url_problem(location) is None
 
 
 def interval_text(seconds: int) -> str:
@@ -133,13 +117,8 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     if not args:
         raise UserError("feeds.usage")
     location = args[0]
-    problem = feed_url_problem(location)
-    if problem is not None:
-        raise UserError(problem, url=location[:100])
     tags = split_tags(ctx, args[1:]) if len(args) > 1 else []
-    added = ctx.store.add_feed(
-        location, "url", interval_seconds=ctx.config.source_interval, tags=tags
-    )
+    added = add_feed_url(ctx.store, location, tags, ctx.config.source_interval)
     feed = added.feed
     if not added.created:
         return Reply(text=Rich.of(t("feeds.exists", id=feed.id, location=feed.location)))
@@ -153,6 +132,7 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     Param("action", "text", required=False),
     Param("args", "words", required=False),
     who=BOT_ADMIN,
+    takes_file=True,
 )
 def cmd_feeds(ctx: Ctx, cmd: Command) -> list[Reply]:
     require(ctx, cmd, BOT_ADMIN)
@@ -164,6 +144,8 @@ def cmd_feeds(ctx: Ctx, cmd: Command) -> list[Reply]:
         return [list_reply(ctx)]
     if action == "add":
         return [add_feed(ctx, cmd, args)]
+    if action == "import":
+        return [import_reply(ctx, cmd)]
     feed = require_feed(ctx, args)
     target = f"feed:{feed.id}"
     if action == "remove":

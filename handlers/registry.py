@@ -63,6 +63,7 @@ class CommandSpec:
     who: str = MEMBER
     who_in_private: str | None = None
     listed: bool = True  # shown in help and platform command menus
+    takes_file: bool = False  # a file may come with it (Command.attachment): /feeds import
 
     @property
     def admin_only(self) -> bool:
@@ -100,10 +101,11 @@ def command(
     who: str = MEMBER,
     who_in_private: str | None = None,
     listed: bool = True,
+    takes_file: bool = False,
 ) -> Callable[[H], H]:
     def register(func: H) -> H:
         COMMANDS[name] = CommandSpec(
-            name, func, params, help_key or f"help.{name}", who, who_in_private, listed
+            name, func, params, help_key or f"help.{name}", who, who_in_private, listed, takes_file
         )
         return func
 

@@ -59,7 +59,9 @@ def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     if len(tags) > MAX_TAGS_AT_ONCE:
         # All or nothing: a cut list would subscribe to an arbitrary part of what was meant.
         raise UserError("sub.too_many", count=len(tags), limit=MAX_TAGS_AT_ONCE)
-    result = ctx.store.subscribe(cmd.chat, tags, backlog=ctx.config.backlog, hold=ANSWER_FIRST)
+    result = ctx.store.subscribe(
+        cmd.chat, tags, backlog=ctx.config.backlog, hold=ANSWER_FIRST, thread=cmd.thread
+    )
     added, already = result.added, result.already
     if added and not cmd.is_private:
         # What a group or channel receives is its admins' decision: it goes in the log.
@@ -115,5 +117,6 @@ def cmd_subscriptions(ctx: Ctx, cmd: Command) -> list[Reply]:
     for sub in subs:
         name = t("sub.everything") if sub.tag == ALL_TAGS else sub.tag
         state = "" if sub.active else f" ({t('sub.paused', reason=sub.reason or '?')})"
-        lines.append(Rich.of(f"• {name}{state}"))
+        topic = f" ({t('sub.in_topic', topic=sub.thread)})" if sub.thread else ""
+        lines.append(Rich.of(f"• {name}{topic}{state}"))
     return [Reply(text=Rich.join(lines))]

@@ -165,6 +165,7 @@ class Subscription:
     tag: str
     active: bool
     reason: str | None
+    thread: str = ""  # the forum topic its posts go into ("" for the chat itself)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,7 @@ class Delivery:
     next_try: datetime
     message_id: str | None
     last_error: str | None
+    thread: str = ""  # the forum topic it goes into ("" for the chat itself)
 
 
 @dataclass(frozen=True, slots=True)

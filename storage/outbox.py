@@ -22,7 +22,7 @@ _MOVED = {
         "UPDATE deliveries d SET chat_id=:chat, status='pending', lease_until=NULL,"
         " claimed_by=NULL, next_try=:now WHERE d.id=:id AND NOT EXISTS (SELECT 1 FROM"
         " deliveries c WHERE c.article_id = d.article_id AND c.platform = d.platform"
-        " AND c.chat_id = :chat AND c.id != d.id)"
+        " AND c.chat_id = :chat AND c.thread_id = d.thread_id AND c.id != d.id)"
     ),
 }
 _GIVE_BACK_SQL = (
@@ -47,6 +47,7 @@ def _delivery(row: Row) -> Delivery:
         next_try=next_try,
         message_id=row["message_id"],
         last_error=row["last_error"],
+        thread=row["thread_id"],
     )
 
 
@@ -58,12 +59,12 @@ class Outbox:
         self.posts = posts
 
     def queue_article(self, article_id: int, tag_keys: Sequence[str]) -> int:
-        """One delivery per chat with an active subscription to one of these tag keys;
-        returns how many were queued."""
+        """One delivery per chat (and forum topic) with an active subscription to one of these
+        tag keys; returns how many were queued."""
         now = to_ts(self.db.now())
         return self.db.changes(
-            "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
-            " SELECT DISTINCT ?, platform, chat_id, ?, ? FROM subscriptions"
+            "INSERT INTO deliveries (article_id, platform, chat_id, thread_id, next_try, created)"
+            " SELECT DISTINCT ?, platform, chat_id, thread_id, ?, ? FROM subscriptions"
             f" WHERE active = 1 AND tag_key IN ({marks(tag_keys)})"
             " ON CONFLICT DO NOTHING",
             (article_id, now, now, *tag_keys),
@@ -75,11 +76,12 @@ class Outbox:
         tag_keys: Sequence[str] | None,
         count: int,
         hold: timedelta = timedelta(0),
+        thread: str = "",
     ) -> int:
         """Queue for the chat the newest `count` articles with one of these tag keys (any
         article for None) that were not queued there before; returns how many were queued.
         `hold`: the rows come due only then, unless release_held() frees them earlier (the
-        answer to /subscribe goes out first)."""
+        answer to /subscribe goes out first). `thread`: the forum topic they go into."""
         if tag_keys is None:
             candidates = self.db.execute(
                 "SELECT id FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (count,)
@@ -97,9 +99,9 @@ class Outbox:
         queued = 0
         for (article_id,) in reversed(candidates):
             queued += self.db.changes(
-                "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
-                " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (article_id, chat.platform, chat.chat_id, due, to_ts(now)),
+                "INSERT INTO deliveries (article_id, platform, chat_id, thread_id, next_try,"
+                " created) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                (article_id, chat.platform, chat.chat_id, thread, due, to_ts(now)),
             )
         return queued
 

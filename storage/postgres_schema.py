@@ -565,6 +565,16 @@ CREATE INDEX idx_posts_refresh_claimed ON posts (refresh_claimed_by)
 WHERE refresh_claimed_by IS NOT NULL;
 """
 
+# m017: a subscription's forum topic ('' for none), and deliveries unique per article, chat and
+# topic (an article matching subscriptions in two topics of one chat reaches both), as on SQLite.
+_FORUM_TOPICS = """
+ALTER TABLE subscriptions ADD COLUMN thread_id TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN thread_id TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE deliveries DROP CONSTRAINT deliveries_article_id_platform_chat_id_key;
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_article_chat_thread_key
+    UNIQUE (article_id, platform, chat_id, thread_id);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -580,4 +590,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m012_feed_body_hash", _FOLDED),
     ("m013_worker_leases", _WORKER_LEASES),
     ("m014_post_refresh_claims", _POST_REFRESH_CLAIMS),
+    ("m017_forum_topics_and_opml", _FORUM_TOPICS),
 ]

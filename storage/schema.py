@@ -725,3 +725,44 @@ def m014_post_refresh_claims(db: Database) -> None:
         WHERE refresh_claimed_by IS NOT NULL;
         """,
     )
+
+
+@migrations()
+def m017_forum_topics_and_opml(db: Database) -> None:
+    # A subscription made inside a topic of a Telegram forum posts into that topic: its thread
+    # id is kept with it ('' for none). A delivery names its thread too, and is unique per
+    # article, chat and thread, so that an article matching subscriptions in two topics of one
+    # chat reaches both. SQLite cannot change a table's UNIQUE constraint: the deliveries table
+    # is rebuilt (nothing refers to it).
+    _run(
+        db,
+        """
+        ALTER TABLE subscriptions ADD COLUMN thread_id TEXT NOT NULL DEFAULT '';
+        CREATE TABLE deliveries_m017 (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try TEXT NOT NULL,
+            lease_until TEXT,
+            message_id TEXT,
+            last_error TEXT,
+            created TEXT NOT NULL,
+            sent_at TEXT,
+            claimed_by TEXT,
+            thread_id TEXT NOT NULL DEFAULT '',
+            UNIQUE (article_id, platform, chat_id, thread_id)
+        );
+        INSERT INTO deliveries_m017 (id, article_id, platform, chat_id, status, attempts,
+            next_try, lease_until, message_id, last_error, created, sent_at, claimed_by)
+        SELECT id, article_id, platform, chat_id, status, attempts, next_try, lease_until,
+            message_id, last_error, created, sent_at, claimed_by FROM deliveries;
+        DROP TABLE deliveries;
+        ALTER TABLE deliveries_m017 RENAME TO deliveries;
+        CREATE INDEX idx_deliveries_due ON deliveries(status, platform, next_try);
+        CREATE INDEX idx_deliveries_chat ON deliveries(platform, chat_id, status);
+        CREATE INDEX idx_deliveries_claimed ON deliveries(claimed_by) WHERE status = 'sending';
+        """,
+    )

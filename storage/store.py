@@ -55,6 +55,7 @@ from storage.tags import MAX_TAGS_PER_ARTICLE as MAX_TAGS_PER_ARTICLE
 from storage.tags import fit_tag as fit_tag
 from storage.tags import tag_key as tag_key
 from storage.tags import tags_to_keep as _tags_to_keep
+from storage.topics import ForumTopics
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Store:
         self.audit_log = AuditLog(self.engine)
         self.maintenance = Maintenance(self.engine)
         self.leases = Leases(self.engine)  # what several workers hand each other
+        self.topics = ForumTopics(self.engine)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -211,9 +213,10 @@ class Store:
         *,
         backlog: int = 1,
         hold: timedelta = timedelta(0),
+        thread: str = "",
     ) -> SubscribeResult:
-        """Subscribe the chat to `tags`; the newest `backlog` articles with a new tag, not yet
-        sent to the chat, are queued, due after `hold` unless release_held() comes first."""
+        """Subscribe the chat (its forum topic `thread`) to `tags`; the newest `backlog` new
+        tags' articles not sent there yet are queued, due after `hold` or release_held()."""
         added: list[str] = []
         already: list[str] = []
         queued = 0
@@ -225,11 +228,11 @@ class Store:
                 name = self.known_tag(tag) or tag.strip().lstrip("#").strip()
                 if key == ALL_TAGS:
                     name = ALL_TAGS
-                (added if self.chats.add(chat, key, name) else already).append(name)
+                (added if self.chats.add(chat, key, name, thread) else already).append(name)
             if added and backlog > 0:
                 keys = [tag_key(t) for t in added]
                 wanted = None if ALL_TAGS in keys else keys
-                queued = self.outbox.queue_backlog(chat, wanted, backlog, hold)
+                queued = self.outbox.queue_backlog(chat, wanted, backlog, hold, thread)
         return SubscribeResult(added=added, already=already, backlog_queued=queued)
 
     def release_held(self, chat: ChatRef) -> int:

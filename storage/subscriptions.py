@@ -32,8 +32,8 @@ _MOVE_CHAT = {
         "UPDATE chats SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
         # The old chat's delivery of an article wins over the new chat's.
         "DELETE FROM deliveries WHERE platform=:platform AND chat_id=:new AND :new != :old"
-        " AND article_id IN"
-        " (SELECT article_id FROM deliveries WHERE platform=:platform AND chat_id=:old)",
+        " AND (article_id, thread_id) IN (SELECT article_id, thread_id FROM deliveries"
+        " WHERE platform=:platform AND chat_id=:old)",
         "UPDATE deliveries SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
         # A post whose message id the new chat has already stays where it is (IGNORE).
         "UPDATE posts p SET chat_id=:new WHERE p.platform=:platform AND p.chat_id=:old"
@@ -50,20 +50,23 @@ class Subscriptions:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    def add(self, chat: ChatRef, key: str, name: str) -> bool:
-        """Subscribe the chat to the tag `key`, shown as `name`; False when it already was
-        (an inactive subscription is switched on again)."""
-        active = self.db.scalar(
-            "SELECT active FROM subscriptions WHERE platform=? AND chat_id=? AND tag_key=?",
+    def add(self, chat: ChatRef, key: str, name: str, thread: str = "") -> bool:
+        """Subscribe the chat to the tag `key`, shown as `name`, posting into the forum topic
+        `thread` ("" for none); False when it already was, into that topic (an inactive
+        subscription is switched on again; one into another topic moves to this one)."""
+        row = self.db.one(
+            "SELECT active, thread_id FROM subscriptions WHERE platform=? AND chat_id=?"
+            " AND tag_key=?",
             (chat.platform, chat.chat_id, key),
         )
-        if active:
+        if row is not None and row["active"] and row["thread_id"] == thread:
             return False
         self.db.execute(
             "INSERT INTO subscriptions (platform, chat_id, tag_key, tag, active, reason,"
-            " created) VALUES (?,?,?,?,1,NULL,?) ON CONFLICT(platform, chat_id, tag_key)"
-            " DO UPDATE SET active = 1, reason = NULL",
-            (chat.platform, chat.chat_id, key, name, to_ts(self.db.now())),
+            " created, thread_id) VALUES (?,?,?,?,1,NULL,?,?)"
+            " ON CONFLICT(platform, chat_id, tag_key)"
+            " DO UPDATE SET active = 1, reason = NULL, thread_id = excluded.thread_id",
+            (chat.platform, chat.chat_id, key, name, to_ts(self.db.now()), thread),
         )
         return True
 
@@ -97,7 +100,13 @@ class Subscriptions:
             (chat.platform, chat.chat_id),
         )
         return [
-            Subscription(chat=chat, tag=r["tag"], active=bool(r["active"]), reason=r["reason"])
+            Subscription(
+                chat=chat,
+                tag=r["tag"],
+                active=bool(r["active"]),
+                reason=r["reason"],
+                thread=r["thread_id"],
+            )
             for r in rows
         ]
 

@@ -11,11 +11,13 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from bot.runtime import Runtime
-from handlers.events import Command, Outgoing, Reply, Rich
+from handlers.events import MAX_ATTACHMENT_BYTES, Attachment, Command, Outgoing, Reply, Rich
 from handlers.i18n import current_language, t
+from handlers.registry import COMMANDS
 from storage.models import ChatRef, MessageRef, UserRef
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,27 @@ def parse_line(line: str) -> tuple[str, tuple[str, ...]] | None:
     if not parts:
         return None
     return parts[0].split("@", 1)[0], tuple(parts[1:])
+
+
+def attached_file(name: str, args: tuple[str, ...]) -> tuple[tuple[str, ...], Attachment | None]:
+    """The terminal is on the operator's own machine: a command that takes a file names it
+    by its path as its last argument (/feeds import feeds.opml). The arguments as typed (the
+    path stays: the core decides what they mean), and the file, its bytes when small enough."""
+    spec = COMMANDS.get(name.lower())
+    if spec is None or not spec.takes_file or not args:
+        return args, None
+    path = Path(args[-1]).expanduser()
+    try:
+        if not path.is_file():
+            return args, None
+        with path.open("rb") as file:
+            data = file.read(MAX_ATTACHMENT_BYTES + 1)
+    except OSError as err:
+        log.info("cannot read %s: %s", path, err)
+        return args, Attachment(path.name, 0, None)
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        return args, Attachment(path.name, len(data), None)
+    return args, Attachment(path.name, len(data), data)
 
 
 class ConsoleAdapter:
@@ -200,6 +223,7 @@ class ConsoleAdapter:
                 await self.handle_text(line.strip())
             return
         name, args = parsed
+        args, attachment = await asyncio.to_thread(attached_file, name, args)
         cmd = Command(
             chat=self.chat,
             user=self.user,
@@ -207,6 +231,7 @@ class ConsoleAdapter:
             args=args,
             is_chat_admin=self.user.key() in self.runtime.ctx.config.owners,
             is_private=True,
+            attachment=attachment,
         )
         for reply in await self.runtime.on_command(cmd):
             message = await self.send(Outgoing(self.chat, reply))

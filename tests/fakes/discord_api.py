@@ -76,6 +76,7 @@ TEXT, DM, VOICE, CATEGORY, NEWS = 0, 1, 2, 4, 5
 PUBLIC_THREAD, PRIVATE_THREAD, FORUM, MEDIA = 11, 12, 15, 16
 THREAD_TYPES = frozenset({10, PUBLIC_THREAD, PRIVATE_THREAD})
 THREAD_PARENT_TYPES = frozenset({FORUM, MEDIA})
+MAX_APPLIED_TAGS = 5  # a forum post carries at most five of its forum's tags
 
 # Interaction types and callback types (discord.InteractionType / InteractionResponseType).
 APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
@@ -348,6 +349,7 @@ class FakeChannel:
     message_count: int = 0
     auto_archive_duration: int = 1440
     applied_tags: list[int] = field(default_factory=list)
+    available_tags: list[Json] = field(default_factory=list)  # a forum's tags for its posts
     created_at: str = field(default_factory=_iso)
 
     @property
@@ -805,6 +807,8 @@ class FakeDiscord:
         self.users: dict[int, FakeUser] = {bot_id: FakeUser(bot_id, bot_name, bot=True)}
         self.guilds: dict[int, FakeGuild] = {}
         self.channels: dict[int, FakeChannel] = {}
+        self.uploads: dict[int, bytes] = {}  # files attached to slash commands, by attachment id
+        self.upload_downloads: list[int] = []  # attachment ids the bot downloaded, in order
         self.requests: list[RequestRecord] = []
         self.unhandled: list[RequestRecord] = []
         self.sessions: list[_GatewaySession] = []
@@ -856,6 +860,8 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/", self._handle_gateway)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._handle_rest)
+        # Discord's CDN: the files people attached to a slash command.
+        app.router.add_get("/attachments/{attachment_id}/{filename}", self._serve_upload)
         # A short shutdown_timeout: aiohttp would otherwise wait 60s for open websockets.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -972,8 +978,15 @@ class FakeDiscord:
         parent_id: int | None = None,
         topic: str | None = None,
         position: int | None = None,
+        available_tags: Sequence[str] = (),
     ) -> FakeChannel:
+        """A channel; `available_tags` names the tags a forum (type 15) offers its posts."""
         guild = self._guild(guild_id)
+        tags = [
+            {"id": str(self._ids.next()), "name": name, "moderated": False}
+            | {"emoji_id": None, "emoji_name": None}
+            for name in available_tags
+        ]
         channel = FakeChannel(
             channel_id,
             type,
@@ -984,6 +997,7 @@ class FakeDiscord:
             position=len(guild.channels) if position is None else position,
             # A thread always has an owner (discord.py reads owner_id as a snowflake).
             owner_id=self.bot_id if type in THREAD_TYPES else None,
+            available_tags=tags,
         )
         guild.channels[channel_id] = self.channels[channel_id] = channel
         return channel
@@ -1576,6 +1590,8 @@ class FakeDiscord:
             return bool(value)
         if option_type == 10:
             return float(value)
+        if option_type == 11:
+            return self._upload(value, resolved)
         snowflake = int(getattr(value, "id", value))
         guild = self.guilds.get(guild_id) if guild_id is not None else None
         if option_type == 9:
@@ -1600,6 +1616,30 @@ class FakeDiscord:
         else:
             raise AssertionError(f"FakeDiscord: option type {option_type} is not supported")
         return str(snowflake)
+
+    def _upload(self, value: Any, resolved: Json) -> str:
+        """An attachment option: `value` is (filename, bytes), or (filename, bytes, size) for a
+        file whose announced size differs from the bytes served (a huge one)."""
+        filename, data, *announced = value
+        attachment_id = self._ids.next()
+        self.uploads[attachment_id] = bytes(data)
+        url = f"{self.base_url}/attachments/{attachment_id}/{filename}"
+        resolved.setdefault("attachments", {})[str(attachment_id)] = {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": int(announced[0]) if announced else len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": "text/x-opml",
+        }
+        return str(attachment_id)
+
+    async def _serve_upload(self, request: web.Request) -> web.StreamResponse:
+        attachment_id = int(request.match_info["attachment_id"])
+        if attachment_id not in self.uploads:
+            return web.Response(status=404)
+        self.upload_downloads.append(attachment_id)
+        return web.Response(body=self.uploads[attachment_id])
 
     async def _create_interaction(
         self,
@@ -1961,7 +2001,7 @@ class FakeDiscord:
         elif channel.type in THREAD_PARENT_TYPES:
             data.update(
                 topic=channel.topic,
-                available_tags=[],
+                available_tags=list(channel.available_tags),
                 default_reaction_emoji=None,
                 default_sort_order=None,
                 default_forum_layout=0,
@@ -2405,6 +2445,10 @@ class FakeDiscord:
         name = str(call.json.get("name", ""))
         if channel.type in THREAD_PARENT_TYPES:
             self._require(channel, P_SEND)
+            offered = {int(tag["id"]) for tag in channel.available_tags}
+            applied = [int(t) for t in call.json.get("applied_tags") or []]
+            if len(applied) > MAX_APPLIED_TAGS or not set(applied) <= offered:
+                raise DiscordError(400, 50035, "Invalid Form Body (applied_tags)")
             starter = call.json.get("message") or {}
             self._validate_message(starter, call.files)
             thread_id = self._ids.next()

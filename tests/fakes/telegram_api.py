@@ -57,6 +57,7 @@ ANONYMOUS_ADMIN_ID = 1087968824  # "GroupAnonymousBot": an anonymous group admin
 TELEGRAM_SERVICE_ID = 777000  # "Telegram": automatic forwards from a linked channel
 CHANNEL_BOT_ID = 136817688  # "Channel_Bot": a user writing in a group as one of their channels
 MAX_TEXT_LENGTH = 4096
+MAX_DOWNLOAD_BYTES = 20 * 2**20  # what getFile lets a bot download
 MAX_LONG_POLL = 50.0  # Telegram itself caps long polling at 50 seconds
 
 _SERVICE_USERS: dict[int, JSON] = {
@@ -144,10 +145,11 @@ class TgChat:
     username: str | None = None
     first_name: str | None = None  # private chats carry the user's names instead of a title
     last_name: str | None = None
+    is_forum: bool | None = None  # a supergroup whose messages live in topics
 
     def to_dict(self) -> JSON:
         d: JSON = {"id": self.id, "type": self.type}
-        return d | _present(self, "title", "username", "first_name", "last_name")
+        return d | _present(self, "title", "username", "first_name", "last_name", "is_forum")
 
 
 ChatRef = TgChat | TgUser | int  # a user stands for their private chat with the bot
@@ -270,6 +272,9 @@ class FakeTelegram:
         self._chats: dict[int, TgChat] = {}
         self._members: dict[tuple[int, int], JSON] = {}
         self._blocked_by: set[int] = set()
+        self._topics: dict[tuple[int, int], str] = {}  # (chat, thread id) -> open/closed/deleted
+        self._files: dict[str, bytes] = {}  # file_id -> the bytes people sent
+        self.file_downloads: list[str] = []  # file paths the bot downloaded, in order
         self._open_queries: set[str] = set()
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._failures: list[_Failure] = []
@@ -295,6 +300,7 @@ class FakeTelegram:
             "answercallbackquery": lambda p: self._answer(p, "callback_query_id"),
             "answerinlinequery": lambda p: self._answer(p, "inline_query_id"),
             "getchat": self._get_chat,
+            "getfile": self._get_file,
             "getchatmember": lambda p: self._member(self._chat_from(p), int(p["user_id"])),
             "getchatadministrators": self._get_admins,
             "banchatmember": lambda p: self._set_status(p, "kicked", p.get("until_date", 0)),
@@ -308,6 +314,7 @@ class FakeTelegram:
     async def __aenter__(self) -> FakeTelegram:
         app = web.Application(client_max_size=64 * 2**20)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         # handler_cancellation: a client abandoning a long poll must not keep its handler alive.
         runner = web.AppRunner(
             app,
@@ -359,15 +366,51 @@ class FakeTelegram:
         return self._register_user(TgUser(id, first_name, username, language_code))
 
     def chat(
-        self, id: int, type: ChatType, title: str | None = None, username: str | None = None
+        self,
+        id: int,
+        type: ChatType,
+        title: str | None = None,
+        username: str | None = None,
+        *,
+        is_forum: bool = False,
     ) -> TgChat:
         if type == "private":
             name = self._users[id].first_name if id in self._users else str(id)
             chat = TgChat(id, type, username=username, first_name=name)
         else:
-            chat = TgChat(id, type, title=title or f"Chat {id}", username=username)
+            forum = True if is_forum else None
+            chat = TgChat(id, type, title=title or f"Chat {id}", username=username, is_forum=forum)
         self._chats[id] = chat
         return chat
+
+    # ----------------------------------------------------------------- forum topics
+    def open_topic(self, chat: ChatRef) -> int:
+        """A new topic in a forum supergroup; returns its message_thread_id (as in Telegram,
+        the id of the service message that created it)."""
+        c = self._chat_of(chat)
+        assert c.is_forum, f"chat {c.id} is no forum: tg.chat(..., is_forum=True)"
+        thread = self._new_message_id(c.id)
+        self._topics[(c.id, thread)] = "open"
+        return thread
+
+    def close_topic(self, chat: ChatRef, thread: int) -> None:
+        """Close the topic: sending into it answers TOPIC_CLOSED."""
+        self._topics[(self._chat_of(chat).id, thread)] = "closed"
+
+    def delete_topic(self, chat: ChatRef, thread: int) -> None:
+        """Delete the topic: sending into it answers "message thread not found"."""
+        self._topics[(self._chat_of(chat).id, thread)] = "deleted"
+
+    def _check_topic(self, chat: TgChat, params: JSON) -> int | None:
+        raw = params.get("message_thread_id")
+        if raw is None or not chat.is_forum:
+            return None  # outside a forum Telegram ignores it (reply threads)
+        state = self._topics.get((chat.id, int(raw)), "deleted")
+        if state == "closed":
+            raise ApiError(400, "Bad Request: TOPIC_CLOSED")
+        if state == "deleted":
+            raise ApiError(400, "Bad Request: message thread not found")
+        return int(raw)
 
     def set_member(self, chat: ChatRef, user: UserRef, status: MemberStatus, **extra: Any) -> None:
         """Configure what getChatMember answers; `user` may be the bot itself (tg.bot_id)."""
@@ -387,8 +430,11 @@ class FakeTelegram:
         sender_chat: ChatRef | None = None,
         automatic_forward: bool = False,
         reply_to: int | None = None,
+        topic: int | None = None,
     ) -> int:
         """Enqueue a message (a channel_post in channels) update; returns its update_id.
+
+        With topic: sent inside that topic of a forum supergroup (tg.open_topic).
 
         With sender_chat: the chat itself means an anonymous group admin; a channel with
         automatic_forward=True a linked channel's post forwarded into its discussion group;
@@ -416,8 +462,43 @@ class FakeTelegram:
             msg["entities"] = entities
         if reply_to is not None:
             msg["reply_to_message"] = self._wire_or_inaccessible(c, reply_to)
+        if topic is not None:
+            msg |= {"message_thread_id": topic, "is_topic_message": True}
         self._messages[(c.id, mid)] = _Msg(c, msg)
         return self._enqueue({"channel_post" if c.type == "channel" else "message": msg})
+
+    def send_document(
+        self,
+        chat: ChatRef,
+        user: UserRef,
+        data: bytes,
+        file_name: str,
+        caption: str = "",
+        *,
+        announced_size: int | None = None,
+    ) -> int:
+        """Enqueue a message with a document (and a caption, commands marked as Telegram marks
+        them); its bytes are served by getFile and the file URL. `announced_size`: the
+        file_size Telegram reports, when it should differ from the bytes (a huge file)."""
+        c = self._chat_of(chat)
+        mid, now = self._new_message_id(c.id), int(time.time())
+        file_id = f"doc-{c.id}-{mid}"
+        self._files[file_id] = data
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": file_name,
+            "mime_type": "text/x-opml",
+            "file_size": len(data) if announced_size is None else announced_size,
+        }
+        msg: JSON = {"message_id": mid, "date": now, "chat": c.to_dict(), "document": document}
+        msg["from"] = self._user_of(user).to_dict()
+        if caption:
+            msg["caption"] = caption
+            if entities := command_entities(caption):
+                msg["caption_entities"] = entities
+        self._messages[(c.id, mid)] = _Msg(c, msg)
+        return self._enqueue({"message": msg})
 
     def press(
         self,
@@ -932,6 +1013,7 @@ class FakeTelegram:
 
     def _send_message(self, params: JSON) -> JSON:
         chat = self._writable_chat(params)
+        topic = self._check_topic(chat, params)
         text = params.get("text")
         visible = _visible_text(text, params.get("parse_mode")) if isinstance(text, str) else ""
         if not visible.strip():
@@ -952,6 +1034,8 @@ class FakeTelegram:
         state = {"chat_id": chat.id, "message_id": mid, "date": int(time.time()), "edits": 0}
         msg = _Msg(chat, {}, params | state | {"deleted": False}, reply_to)
         msg.wire = self._bot_wire(msg)
+        if topic is not None:
+            msg.wire |= {"message_thread_id": topic, "is_topic_message": True}
         self._messages[(chat.id, mid)] = msg
         assert msg.record is not None
         self._bot_records.append(msg.record)
@@ -1016,6 +1100,29 @@ class FakeTelegram:
         gifts = dict.fromkeys((*kinds, "gifts_from_channels"), True)
         full = {"accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
         return self._chat_from(params).to_dict() | full  # ChatFullInfo
+
+    def _get_file(self, params: JSON) -> JSON:
+        file_id = str(params["file_id"])
+        if file_id not in self._files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        size = len(self._files[file_id])
+        if size > MAX_DOWNLOAD_BYTES:
+            raise ApiError(400, "Bad Request: file is too big")
+        path = f"documents/{file_id}.opml"
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": size} | {
+            "file_path": path
+        }
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        file_id = path.removeprefix("documents/").removesuffix(".opml")
+        if file_id not in self._files:
+            return web.Response(status=404)
+        self.file_downloads.append(path)
+        self._changed()
+        return web.Response(body=self._files[file_id], content_type="application/octet-stream")
 
     def _member(self, chat: TgChat, user_id: int) -> JSON:
         if (chat.id, user_id) in self._members:

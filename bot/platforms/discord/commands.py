@@ -32,8 +32,12 @@ LANGUAGE_OF_LOCALE = {
     discord.Locale.british_english: "en",
 }
 
-# What the adapter does with a slash command: its name and its arguments in Param order.
-RunCommand = Callable[[discord.Interaction[Any], str, tuple[str, ...]], Awaitable[None]]
+# What the adapter does with a slash command: its name, its arguments in Param order, and
+# the file attached to its "file" option (commands that take one: CommandSpec.takes_file).
+RunCommand = Callable[
+    [discord.Interaction[Any], str, tuple[str, ...], discord.Attachment | None], Awaitable[None]
+]
+FILE_OPTION = "file"
 # Known tags for a typed prefix, most used first.
 KnownTags = Callable[[str, int], Awaitable[list[str]]]
 
@@ -154,16 +158,19 @@ def _autocomplete(
     return complete
 
 
-def _callback(params: tuple[Param, ...], run: RunCommand, name: str) -> Any:
+def _callback(params: tuple[Param, ...], run: RunCommand, name: str, takes_file: bool) -> Any:
     """The slash command's callback, with a signature discord.py reads its options from:
-    interaction, then p0, p1, ... typed by each Param's kind."""
+    interaction, then p0, p1, ... typed by each Param's kind (and an optional file)."""
 
     async def callback(interaction: discord.Interaction[Any], **values: Any) -> None:
         # The core's arguments are positional and told apart by their shape (an id, a
         # duration, a person): an omitted optional is skipped, the later ones still count.
         given = [values.get(f"p{index}") for index in range(len(params))]
         args = tuple(option_text(value) for value in given if value is not None)
-        await run(interaction, name, args)
+        attached = values.get(FILE_OPTION)
+        await run(
+            interaction, name, args, attached if isinstance(attached, discord.Attachment) else None
+        )
 
     signature = [
         inspect.Parameter(
@@ -179,18 +186,30 @@ def _callback(params: tuple[Param, ...], run: RunCommand, name: str) -> Any:
         )
         for index, param in enumerate(params)
     ]
+    if takes_file:
+        signature.append(
+            inspect.Parameter(
+                FILE_OPTION,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=discord.Attachment,
+                default=None,
+            )
+        )
     callback.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
     return callback
 
 
-def _with_options(function: Any, params: tuple[Param, ...], known: KnownTags, language: str) -> Any:
+def _with_options(
+    function: Any, params: tuple[Param, ...], known: KnownTags, language: str, takes_file: bool
+) -> Any:
     """The options' names and descriptions, language choices and tag autocomplete."""
     if not params:
         return function
     function = app_commands.rename(**{f"p{i}": p.name for i, p in enumerate(params)})(function)
-    function = app_commands.describe(
-        **{f"p{i}": described(option_key(p), language) for i, p in enumerate(params)}
-    )(function)
+    descriptions = {f"p{i}": described(option_key(p), language) for i, p in enumerate(params)}
+    if takes_file:
+        descriptions[FILE_OPTION] = described("discord.option.file", language)
+    function = app_commands.describe(**descriptions)(function)
     languages = [
         app_commands.Choice(name=t(f"discord.language.{code}", language), value=code)
         for code in ("de", "en")
@@ -219,8 +238,9 @@ def slash_command(
     """One slash command for one core command. The callback's signature is built from the
     Params (p0, p1, ... renamed to the Params' names), so discord.py types and checks the
     options; the callback turns them back into the core's positional arguments."""
-    params = tuple(spec.params[:MAX_OPTIONS])
-    function = _with_options(_callback(params, run, spec.name), params, known, language)
+    params = tuple(spec.params[: MAX_OPTIONS - spec.takes_file])
+    callback = _callback(params, run, spec.name, spec.takes_file)
+    function = _with_options(callback, params, known, language, spec.takes_file)
     return app_commands.Command(
         name=spec.name, description=described(spec.help_key, language), callback=function
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -24,13 +25,14 @@ from bot.platforms.edit_batching import Shown
 from bot.platforms.message_parts import reply_parts
 from bot.runtime import Runtime
 from handlers.codec import read
-from handlers.events import Command, Press, Reply
+from handlers.events import MAX_ATTACHMENT_BYTES, Attachment, Command, Press, Reply
 from storage.models import MessageRef
 
 log = logging.getLogger(__name__)
 
 # Discord's 3 s to answer an interaction: past this the core's answer follows a defer.
 ANSWER_WITHIN = 2.0
+DOWNLOAD_WITHIN = 20.0  # seconds for an attached file (at most MAX_ATTACHMENT_BYTES)
 # Commands that act on people on the server need Discord's own right for it besides Manage
 # Channels: else a channel manager could have the bot ban or time out people for them.
 SERVER_RIGHT = {
@@ -50,6 +52,22 @@ class Turn:
 
     interaction: Interaction
     thinking: bool = False
+
+
+async def download(file: discord.Attachment) -> Attachment:
+    """An attached file, downloaded when Discord says it is small enough (and its bytes are);
+    a failed download is an attachment without bytes."""
+    if file.size > MAX_ATTACHMENT_BYTES:
+        return Attachment(file.filename, file.size, None)
+    try:
+        async with asyncio.timeout(DOWNLOAD_WITHIN):
+            data = await file.read()
+    except (*SEND_ERRORS, discord.DiscordException) as err:
+        log.info("discord: cannot download an attachment: %s", err)
+        return Attachment(file.filename, file.size, None)
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        return Attachment(file.filename, len(data), None)
+    return Attachment(file.filename, len(data), data)
 
 
 def chat_admin_for(permissions: discord.Permissions, command: str) -> bool:
@@ -96,7 +114,13 @@ class Interactions:
         self.out = out
         self.answer_within = ANSWER_WITHIN
 
-    async def run_command(self, interaction: Interaction, name: str, args: tuple[str, ...]) -> None:
+    async def run_command(
+        self,
+        interaction: Interaction,
+        name: str,
+        args: tuple[str, ...],
+        file: discord.Attachment | None = None,
+    ) -> None:
         in_server = interaction.guild_id is not None
         cmd = Command(
             chat=chat_of(interaction),
@@ -110,7 +134,8 @@ class Interactions:
         )
         turn = Turn(interaction)
         try:
-            replies = await self._in_time(turn, self.runtime.on_command(cmd), update=False)
+            work = self._with_file(cmd, file)
+            replies = await self._in_time(turn, work, update=False)
             for reply in replies:
                 await self._answer(turn, reply)
             if not interaction.response.is_done():
@@ -120,6 +145,13 @@ class Interactions:
             log.warning("discord: cannot answer /%s: %s", name, err)
         finally:
             await self.runtime.answered(cmd.chat)
+
+    async def _with_file(self, cmd: Command, file: discord.Attachment | None) -> list[Reply]:
+        """The core's replies to the command, with its attached file downloaded first (within
+        the time the command has to answer in: a slow download defers it)."""
+        if file is not None:
+            cmd = dataclasses.replace(cmd, attachment=await download(file))
+        return await self.runtime.on_command(cmd)
 
     async def on_component(self, interaction: Interaction) -> None:
         """A press of any component on any message: the core answers every one, a button that

@@ -16,9 +16,11 @@ from bot.platforms.edit_batching import EditBatching, Shown
 from bot.settings import Settings
 from handlers.events import Outgoing, Reply
 from storage.models import ChatRef, MessageRef
+from storage.tags import tag_key
 
 log = logging.getLogger(__name__)
 
+MAX_APPLIED_TAGS = 5  # tags on one forum post (Discord's limit)
 # What a send can fail with beyond discord.py's own retries.
 SEND_ERRORS = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, TimeoutError)
 
@@ -79,6 +81,14 @@ def refusal(channel: Channel, rendered: Rendered) -> DeliveryError | None:
     return None
 
 
+def forum_tags(forum: discord.ForumChannel, reply: Reply) -> list[discord.ForumTag]:
+    """The forum's own tags whose names are tags of the article (compared as tags are, so
+    "#KI" and "ki" agree), at most as many as Discord lets a post carry."""
+    wanted = {tag_key(tag) for tag in reply.card.tags} if reply.card is not None else set()
+    matching = [tag for tag in forum.available_tags if tag_key(tag.name) in wanted]
+    return matching[:MAX_APPLIED_TAGS]
+
+
 class Outbound:
     """Everything the outbox sends to Discord. `client` is set while the adapter runs."""
 
@@ -121,7 +131,9 @@ class Outbound:
             if isinstance(channel, discord.ForumChannel):
                 # In a forum each article is a post of its own: a thread opened by the post.
                 created = await channel.create_thread(
-                    name=thread_name(out.reply), **rendered.send_kwargs()
+                    name=thread_name(out.reply),
+                    applied_tags=forum_tags(channel, out.reply),
+                    **rendered.send_kwargs(),
                 )
                 return MessageRef(out.chat, str(created.message.id))
             message = await self._post(channel, out, rendered)

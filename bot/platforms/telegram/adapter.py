@@ -329,6 +329,9 @@ class TelegramAdapter:
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, inbound.on_migration))
         messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
         app.add_handler(MessageHandler(messages & filters.COMMAND, inbound.on_command))
+        # A file with a command as its caption (an OPML file sent with /feeds import).
+        captioned = filters.UpdateType.MESSAGE & filters.Document.ALL & filters.CAPTION
+        app.add_handler(MessageHandler(captioned, inbound.on_command))
         said = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
         app.add_handler(MessageHandler(said, inbound.on_text))
         app.add_handler(CallbackQueryHandler(inbound.on_press))
@@ -343,7 +346,7 @@ class TelegramAdapter:
         if out.chat.chat_id == INLINE:
             raise DeliveryError("inline messages have no chat to send to", permanent=True)
         with bulk_send():
-            return await self.outbound.post(out.chat.chat_id, out.reply)
+            return await self.outbound.post(out.chat.chat_id, out.reply, topic=out.topic)
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         await self.outbound.edit(message, reply)

@@ -83,16 +83,20 @@ def _for_this_bot(name: str, addressee: str, username: str, *, private: bool) ->
 
 
 def parse_command(message: Message, username: str) -> tuple[str, tuple[str, ...]] | None:
-    """'/cmd@ThisBot a b' -> ('cmd', ('a', 'b')); None when it is not for this bot."""
-    entity = next((e for e in message.entities if e.type == "bot_command" and e.offset == 0), None)
-    if entity is None:
+    """'/cmd@ThisBot a b' -> ('cmd', ('a', 'b')); None when it is not for this bot. A file's
+    caption is read as a message's text is (a document sent with '/feeds import')."""
+    text, entities = message.text, message.entities
+    if text is None:
+        text, entities = message.caption, message.caption_entities
+    entity = next((e for e in entities if e.type == "bot_command" and e.offset == 0), None)
+    if entity is None or text is None:
         return None
-    word = message.parse_entity(entity)
+    word = message.parse_entity(entity) if message.text else message.parse_caption_entity(entity)
     name, _, addressee = word[1:].partition("@")
     private = message.chat.type == ChatType.PRIVATE
     if not _for_this_bot(name, addressee, username, private=private):
         return None
-    return name, tuple((message.text or "")[len(word) :].split())
+    return name, tuple(text[len(word) :].split())
 
 
 def for_a_channel(chat: Chat, name: str, args: tuple[str, ...]) -> bool:

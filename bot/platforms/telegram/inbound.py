@@ -30,8 +30,9 @@ from bot.platforms.telegram.render import shorten
 from bot.runtime import Runtime
 from handlers.buttons import asks_chat_admin
 from handlers.codec import read
-from handlers.events import Command, Press, Reply
+from handlers.events import MAX_ATTACHMENT_BYTES, Attachment, Command, Press, Reply
 from handlers.i18n import t
+from handlers.registry import COMMANDS
 from storage.models import ChatRef, MessageRef, UserRef
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Inbound:
         self.username = ""
         self.admins = AdminRights(out.bot)
         self._channels = ChannelCommands(runtime, redactor)
+        self.redactor = redactor
         self._chat_locks = KeyedLocks()
 
     # -- the chat itself ----------------------------------------------------------------------
@@ -118,14 +120,38 @@ class Inbound:
                 is_chat_admin=is_admin,
                 is_private=private,
                 reply_to_user=replied_to(message),
+                thread=topic_of(message),
+                attachment=await self._attachment(message, name),
             )
             replies = await self.runtime.on_command(cmd)
         reply_to = None if private else message.message_id
         try:
             for reply in replies:
-                await self.out.answer(str(chat.id), reply, reply_to=reply_to)
+                await self.out.answer(
+                    str(chat.id), reply, reply_to=reply_to, topic=topic_of(message)
+                )
         finally:
             await self.runtime.answered(chat_ref(chat.id))
+
+    async def _attachment(self, message: Message, name: str) -> Attachment | None:
+        """The document sent with a command that takes a file, downloaded when it is small
+        enough (its announced size is checked first, and the bytes again)."""
+        spec = COMMANDS.get(name.lower())
+        document = message.document
+        if document is None or spec is None or not spec.takes_file:
+            return None
+        file_name, size = document.file_name or "file", document.file_size or 0
+        if size > MAX_ATTACHMENT_BYTES:
+            return Attachment(file_name, size, None)
+        try:
+            file = await self.out.bot().get_file(document.file_id)
+            data = bytes(await file.download_as_bytearray())
+        except TelegramError as err:
+            log.info("cannot download a document: %s", self.redactor.redact(str(err)))
+            return Attachment(file_name, size, None)
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            return Attachment(file_name, len(data), None)
+        return Attachment(file_name, len(data), data)
 
     async def _sender(self, message: Message) -> tuple[UserRef, bool] | None:
         """Who sent it, and whether they are an admin of the chat (platform-facts.md): a
@@ -168,7 +194,9 @@ class Inbound:
                 locale=locale,
             )
             for reply in replies:
-                await self.out.answer(str(chat.id), reply, reply_to=reply_to)
+                await self.out.answer(
+                    str(chat.id), reply, reply_to=reply_to, topic=topic_of(message)
+                )
 
     def _mentions_me(self, message: Message) -> bool:
         replied = message.reply_to_message
@@ -193,8 +221,10 @@ class Inbound:
             await query.answer(shorten(notice, MAX_NOTICE) if notice else None)
         except TelegramError as err:
             log.info("cannot answer callback query: %s", err)
+        pressed = query.message
+        topic = topic_of(pressed) if isinstance(pressed, Message) else ""
         for reply in replies:
-            await self._show(press, reply)
+            await self._show(press, reply, topic)
 
     async def _press_of(self, query: CallbackQuery) -> Press:
         """The press as the core takes it, its data decoded once."""
@@ -230,9 +260,9 @@ class Inbound:
                 await query.answer(shorten(t("error.internal", language), MAX_NOTICE))
             raise
 
-    async def _show(self, press: Press, reply: Reply) -> None:
+    async def _show(self, press: Press, reply: Reply, topic: str) -> None:
         """An edit goes to the pressed message; a private reply to the presser's own chat
-        (unless the notice said it); anything else to the chat."""
+        (unless the notice said it); anything else to the chat (the pressed message's topic)."""
         if reply.edit:
             if press.message is not None:
                 await self._show_press(press.message, reply)
@@ -240,7 +270,7 @@ class Inbound:
             if not reply.notice:
                 await self.out.answer(press.user.user_id, reply)
         else:
-            await self.out.answer(press.chat.chat_id, reply)
+            await self.out.answer(press.chat.chat_id, reply, topic=topic)
 
     async def _show_press(self, ref: MessageRef, reply: Reply) -> None:
         """Edit the pressed message as the core rendered it (in the post's own language); the
@@ -253,6 +283,14 @@ class Inbound:
             return
         if shown:
             await self.runtime.edit_landed(ref, reply)
+
+
+def topic_of(message: Message) -> str:
+    """The forum topic a message was sent in ("" outside topics: a reply thread in a group
+    that is no forum has a message_thread_id too, but is no topic)."""
+    if message.is_topic_message and message.message_thread_id:
+        return str(message.message_thread_id)
+    return ""
 
 
 def _button_on_message(query: CallbackQuery) -> bool:

@@ -41,6 +41,9 @@ UNREACHABLE = (
     "chat_write_forbidden",
     "bot is not a member",
 )
+# BadRequest descriptions that mean a forum topic cannot be written to (closed or deleted):
+# only what goes into that topic stops.
+TOPIC_GONE = ("topic_closed", "topic_deleted", "message thread not found", "topic_id_invalid")
 
 
 def per_second(rate: float) -> Limit:
@@ -94,8 +97,11 @@ class Outbound:
         bot: Bot = self.app.bot
         return bot
 
-    async def post(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> MessageRef:
-        """Send one reply as a new message, paced; DeliveryError when it cannot be sent."""
+    async def post(
+        self, chat_id: str, reply: Reply, *, reply_to: int | None = None, topic: str = ""
+    ) -> MessageRef:
+        """Send one reply as a new message (into forum topic `topic`, if any), paced;
+        DeliveryError when it cannot be sent."""
         bot = self.bot()
         target = api_chat_id(chat_id)
         text = render_html(fit(reply.text))
@@ -111,6 +117,7 @@ class Outbound:
                 parse_mode=ParseMode.HTML,
                 link_preview_options=NO_PREVIEW,
                 reply_parameters=quote,
+                message_thread_id=int(topic) if topic else None,
                 api_kwargs=_with_markup(markup),
             )
         except TelegramError as err:
@@ -191,27 +198,34 @@ class Outbound:
             return DeliveryError(reason, permanent=True)
         if isinstance(err, BadRequest):
             lowered = reason.lower()
+            if any(p in lowered for p in TOPIC_GONE):
+                # Said the same whatever Telegram's wording: /subscriptions shows it.
+                gone = "forum topic closed" if "closed" in lowered else "forum topic deleted"
+                return DeliveryError(gone, topic_gone=True)
             return DeliveryError(reason, permanent=any(p in lowered for p in UNREACHABLE))
         if isinstance(err, TimedOut):
             return _timed_out(err)
         return DeliveryError(f"{type(err).__name__}: {reason}")
 
-    async def answer(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> None:
-        """Send a reply to something a person did: best effort, one wait for a short flood
-        pause, and a group that became a supergroup is followed."""
+    async def answer(
+        self, chat_id: str, reply: Reply, *, reply_to: int | None = None, topic: str = ""
+    ) -> None:
+        """Send a reply to something a person did (into the forum topic it was said in):
+        best effort, one wait for a short flood pause, and a group that became a supergroup
+        is followed."""
         if not reply.text.plain().strip():
             return
         # Too long for one message (a long /help): several, split between whole lines.
         for part in reply_parts(reply, fits_one_message):
-            chat_id, reply_to = await self._answer_one(chat_id, part, reply_to)
+            chat_id, reply_to = await self._answer_one(chat_id, part, reply_to, topic)
 
     async def _answer_one(
-        self, chat_id: str, reply: Reply, reply_to: int | None
+        self, chat_id: str, reply: Reply, reply_to: int | None, topic: str
     ) -> tuple[str, int | None]:
         """One message of an answer; the chat (and what to quote) for the next one."""
         for _ in range(2):
             try:
-                message = await self.post(chat_id, reply, reply_to=reply_to)
+                message = await self.post(chat_id, reply, reply_to=reply_to, topic=topic)
             except DeliveryError as err:
                 if err.migrated_to is not None:
                     await self.runtime.migrated(ChatRef(PLATFORM, chat_id), err.migrated_to)
