@@ -565,6 +565,17 @@ CREATE INDEX idx_posts_refresh_claimed ON posts (refresh_claimed_by)
 WHERE refresh_claimed_by IS NOT NULL;
 """
 
+# m019: an article's lead image and its checked verdict, photo posts, a chat's post style, as
+# on SQLite.
+_ARTICLE_IMAGES_AND_POST_STYLE = """
+ALTER TABLE articles ADD COLUMN image_url TEXT COLLATE "C";
+ALTER TABLE articles ADD COLUMN image_verdict TEXT COLLATE "C";
+ALTER TABLE posts ADD COLUMN photo BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE chats ADD COLUMN images BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE chats ADD COLUMN post_style TEXT COLLATE "C";
+ALTER TABLE chats ADD COLUMN post_template TEXT COLLATE "C";
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -580,4 +591,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m012_feed_body_hash", _FOLDED),
     ("m013_worker_leases", _WORKER_LEASES),
     ("m014_post_refresh_claims", _POST_REFRESH_CLAIMS),
+    ("m019_article_images_and_post_style", _ARTICLE_IMAGES_AND_POST_STYLE),
 ]
