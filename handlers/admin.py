@@ -133,7 +133,7 @@ SETTINGS = {
 }
 
 
-@command("settings", Param("name", "text", required=False), Param("value", "text", required=False))
+@command("settings", Param("name", "text", required=False), Param("value", "words", required=False))
 def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
     if cmd.args and is_post_setting(cmd.args[0].lower()):
         change_post_setting(ctx, cmd, cmd.args[0].lower(), cmd.args[1:])
