@@ -82,7 +82,9 @@ def image_verdict(head: bytes) -> str:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(head)) as image:
                 kind, (width, height) = image.format, image.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return "bad_size: more pixels than Pillow's limit"
+    except UnidentifiedImageError:
         return "not_an_image: no picture Pillow knows"
     except (OSError, ValueError, SyntaxError) as err:
         return f"not_an_image: {type(err).__name__}"
