@@ -111,8 +111,8 @@ class ImageChecks:
     def from_settings(cls, store: Store, db: DatabaseThread, settings: Settings) -> ImageChecks:
         fetcher = ImageFetcher(
             AddressGuard(allow_private=settings.allow_private_feeds),
-            timeout=settings.feed_timeout,
-            connect_timeout=settings.feed_connect_timeout,
+            timeout=settings.image_timeout,
+            connect_timeout=min(settings.feed_connect_timeout, settings.image_timeout),
             max_bytes=settings.image_max_bytes,
             per_host_limit=settings.feed_per_host,
             total_limit=settings.feed_concurrency,

@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     # A lead image is checked once before it is posted, through the feeds' guard; Telegram
     # takes photos by URL up to 5 MB.
     image_max_bytes: int = Field(5_000_000, ge=10_000, le=50_000_000)
+    # The posts of a batch wait for its images' checks: a slow image server holds them this
+    # long at most (then they go without the picture).
+    image_timeout: float = Field(10.0, gt=0, le=120)
     # Optional generated answers for /ask from an OpenAI-compatible chat-completions server.
     llm_url: str | None = Field(None, pattern=r"^https?://\S+$")
     llm_model: str = Field("", max_length=200)
