@@ -161,9 +161,15 @@ async def test_a_picture_telegram_refuses_leaves_the_text_post(
         await add(bot, "Telegram mag dieses Bild nicht", picture)
         post = await tg.wait_for_message(alice, "Telegram mag dieses Bild nicht")
         assert "photo" not in post
+        assert post["link_preview_options"] == {"is_disabled": True}
         assert labels(post) == ZERO
         assert len(tg.calls("sendPhoto")) == 1
         assert PHOTO_REFUSED.removeprefix("Bad Request: ").lower() in caplog.text.lower()
+        # The refusal is remembered: the next post with that picture is a text at once.
+        await add(bot, "Wieder dieses Bild", picture)
+        again = await tg.wait_for_message(alice, "Wieder dieses Bild")
+        assert "photo" not in again
+        assert len(tg.calls("sendPhoto")) == 1
 
 
 async def test_images_off_and_the_compact_and_full_styles(tg: FakeTelegram, images: Images) -> None:

@@ -103,6 +103,9 @@ class Outbound:
         self.pacer = pacer_for(settings)
         self.app: AnyApp | None = None
         self._edits: EditBatching[Look] = EditBatching(sharing=runtime.sharing)
+        # Images Telegram refused: the other chats of a fan-out get the text post at once,
+        # without a photo call that fails the same way (each worker learns it on its own).
+        self._refused_images: set[str] = set()
 
     def bot(self) -> Bot:
         if self.app is None:
@@ -122,17 +125,19 @@ class Outbound:
         markup = keyboard_json(reply.buttons)
         quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         await self.pacer.acquire(chat_id)
-        photo = reply.image is not None and fits_caption(reply.text)
+        image = reply.image if reply.image not in self._refused_images else None
+        photo = image is not None and fits_caption(reply.text)
         try:
             if photo:
                 message = await self._send_photo(target, reply, markup, quote)
                 photo = message is not None
+                image = image if photo else None  # refused: no preview of it either
             if not photo:
                 message = await self.bot().send_message(
                     target,
                     text,
                     parse_mode=ParseMode.HTML,
-                    link_preview_options=preview(reply.image),
+                    link_preview_options=preview(image),
                     reply_parameters=quote,
                     api_kwargs=_with_markup(markup),
                 )
@@ -163,6 +168,9 @@ class Outbound:
             if any(p in reason.lower() for p in UNREACHABLE):
                 raise
             log.warning("Telegram refused the image of article %s: %s", reply.article_id, reason)
+            if len(self._refused_images) >= 1000:
+                self._refused_images.clear()
+            self._refused_images.add(str(reply.image))
             return None
 
     async def edit(self, message: MessageRef, reply: Reply) -> bool:
