@@ -185,7 +185,7 @@ class Deliverer:
         if self.images is None:
             return
         try:
-            await self.images.check([d.article_id for d in due])
+            await self.images.check([d.id for d in due])
         except Exception as err:
             if storage_fault(err) is not None:
                 raise

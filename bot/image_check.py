@@ -119,9 +119,10 @@ class ImageChecks:
         )
         return cls(store, db, fetcher)
 
-    async def check(self, article_ids: Sequence[int]) -> int:
-        """Check the unchecked images of these articles; how many were checked."""
-        waiting = await self.db.run(self.store.images.unchecked, list(article_ids))
+    async def check(self, delivery_ids: Sequence[int]) -> int:
+        """Check the unchecked images of these deliveries' articles (where the chat shows
+        them); how many were checked."""
+        waiting = await self.db.run(self.store.images.unchecked, list(delivery_ids))
         if not waiting:
             return 0
         verdicts = await asyncio.gather(*(self._verdict(item.url) for item in waiting))

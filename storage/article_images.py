@@ -23,13 +23,20 @@ class ArticleImages:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    def unchecked(self, article_ids: Sequence[int]) -> list[ImageToCheck]:
-        ids = sorted(set(article_ids))
+    def unchecked(self, delivery_ids: Sequence[int]) -> list[ImageToCheck]:
+        """The unchecked images of these deliveries' articles, for those going to a chat that
+        shows pictures (not turned off, not the compact style): no picture is fetched for a
+        post that would not show it."""
+        ids = sorted(set(delivery_ids))
         if not ids:
             return []
         rows = self.db.rows(
-            "SELECT id, image_url FROM articles WHERE image_url IS NOT NULL"
-            f" AND image_verdict IS NULL AND id IN ({marks(ids)}) ORDER BY id",
+            "SELECT DISTINCT a.id, a.image_url FROM deliveries d"
+            " JOIN articles a ON a.id = d.article_id"
+            " LEFT JOIN chats c ON c.platform = d.platform AND c.chat_id = d.chat_id"
+            f" WHERE d.id IN ({marks(ids)}) AND a.image_url IS NOT NULL"
+            " AND a.image_verdict IS NULL AND coalesce(c.images, 1) = 1"
+            " AND coalesce(c.post_style, 'default') != 'compact' ORDER BY a.id",
             ids,
         )
         return [ImageToCheck(r["id"], r["image_url"]) for r in rows]

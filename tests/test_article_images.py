@@ -130,13 +130,22 @@ def test_a_template_fills_in_values_as_plain_text() -> None:
 def test_the_store_keeps_an_image_its_verdict_and_photo_posts(
     any_store: Store, config: CoreConfig
 ) -> None:
+    shows, off, compact = (ChatRef("telegram", str(n)) for n in (1, 2, 3))
+    for chat in (shows, off, compact):
+        any_store.subscribe(chat, ["xAI"], backlog=0)
+    any_store.update_chat_settings(off, images=False)
+    any_store.update_chat_settings(compact, post_style="compact")
     (new,) = store_article(any_store, config, article(image="https://img.example.org/a.png")).new
     (plain,) = store_article(any_store, config, article(title="Ohne", body="Kein Bild. Nein.")).new
-    waiting = any_store.images.unchecked([new.id, plain.id, new.id])
+    rows = {c: [d.id for d in any_store.deliveries_for_chat(c)] for c in (shows, off, compact)}
+    # A picture is fetched only for a chat that would show it.
+    assert any_store.images.unchecked(rows[off] + rows[compact]) == []
+    waiting = any_store.images.unchecked([*rows[shows], *rows[off], *rows[shows]])
     assert [(w.article_id, w.url) for w in waiting] == [(new.id, "https://img.example.org/a.png")]
     any_store.images.record(new.id, IMAGE_OK)
     any_store.images.record(new.id, "too_large: later")  # the first verdict stays
-    assert any_store.images.unchecked([new.id]) == []
+    assert any_store.images.unchecked(rows[shows]) == []
+    assert plain.image_url is None
     stored = any_store.get_article(new.id)
     assert stored is not None and stored.shown_image == "https://img.example.org/a.png"
 
