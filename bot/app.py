@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.adapter_contract import Adapter, PlatformStartError
 from bot.delivery import Deliverer
+from bot.image_check import ImageChecks
 from bot.jobs import Job
 from bot.llm import answer_writer
 from bot.platforms.console import SHARED_CHAT, ConsoleAdapter
@@ -76,6 +77,7 @@ class App:
             worker=self.worker,
             lease=settings.delivery_lease,
             refresh_lease=settings.job_lease,
+            images=ImageChecks.from_settings(store, self.db, settings),
         )
         self.poller = SourcePoller.from_settings(
             store, self.runtime.ctx.config, settings, db=self.db, worker=self.worker

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from bot.adapter_contract import DeliveryError
+from bot.image_check import ImageChecks
 from bot.pacing import CalledOff, call_off
 from bot.runtime import Runtime
 from handlers.events import Outgoing, Reply
@@ -108,6 +109,7 @@ class Deliverer:
         worker: str = "",
         lease: float = 60.0,
         refresh_lease: float = 15.0,
+        images: ImageChecks | None = None,
     ) -> None:
         self.runtime = runtime
         self.store = runtime.store
@@ -123,6 +125,9 @@ class Deliverer:
         self.refresh_lease = refresh_lease
         self.stopping = asyncio.Event()
         self.records = SentRecords(runtime)
+        # Lead images are checked once per article before its first post; without it, none
+        # is shown (an unchecked image is never posted).
+        self.images = images
 
     @property
     def platforms(self) -> list[str]:
@@ -150,6 +155,7 @@ class Deliverer:
                 )
                 if not due:
                     return sent
+                await self._check_images(due)
                 # Rendered in one database call for the batch (not one per post).
                 rendered = await self.runtime.outgoing_posts(due)
                 posts = {d.id: out for d, out in zip(due, rendered, strict=True)}
@@ -171,6 +177,19 @@ class Deliverer:
             return sent
         finally:
             call_off.reset(token)
+
+    async def _check_images(self, due: list[Delivery]) -> None:
+        """The lead images of the batch's articles not checked yet, each once (the verdict is
+        stored with its article). A check that goes wrong leaves the image unshown, never the
+        post unsent."""
+        if self.images is None:
+            return
+        try:
+            await self.images.check([d.id for d in due])
+        except Exception as err:
+            if storage_fault(err) is not None:
+                raise
+            log.exception("checking images failed; posts go out without them")
 
     async def _renew_claims(self) -> None:
         """While a batch is sent (paced sends may take longer than the lease), its rows stay

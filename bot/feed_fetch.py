@@ -43,6 +43,7 @@ class FetchResult:
     last_modified: str | None
     final_url: str
     not_modified: bool
+    content_type: str | None = None
 
 
 class _BodyDecoder:
@@ -136,6 +137,8 @@ class FeedFetcher:
     outside it each fetch has its own client without keep-alive. No client keeps cookies, so
     none travel from one feed to another.
     """
+
+    accept = _ACCEPT  # what a fetch asks for (bot/image_check.py asks for images)
 
     def __init__(
         self,
@@ -250,7 +253,7 @@ class FeedFetcher:
     ) -> FetchResult:
         headers = {
             "User-Agent": self.user_agent,
-            "Accept": _ACCEPT,
+            "Accept": self.accept,
             # Only what _BodyDecoder can undo with bounded output.
             "Accept-Encoding": "gzip, deflate",
         }

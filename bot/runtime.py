@@ -16,7 +16,8 @@ from handlers import dispatch
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
-from handlers.render import article_post
+from handlers.post_compose import PostLook
+from handlers.render import DEFAULT_LOOK, article_post
 from storage.database_thread import DatabaseThread
 from storage.inbox import Inbox
 from storage.leases import Lease
@@ -311,18 +312,29 @@ class Runtime(UpdateInboxCalls):
         return await self.db.run(self._render_posts, posts)
 
     def _render_posts(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
-        rendered: dict[tuple[int, str], Reply | None] = {}
+        rendered: dict[tuple[int, str, PostLook], Reply | None] = {}
         replies: dict[int, Reply | None] = {}
+        looks: dict[ChatRef, tuple[PostLook, str]] = {}
         for post in posts:
-            language = post.language or dispatch.chat_language(self.ctx, post.message.chat)
-            key = (post.article_id, language)
+            chat = post.message.chat
+            if chat not in looks:
+                settings = self.store.chat_settings(chat)
+                language = dispatch.chat_language(self.ctx, chat, settings=settings)
+                looks[chat] = (PostLook.of(settings), language)
+            look, chat_language = looks[chat]
+            language = post.language or chat_language
+            key = (post.article_id, language, look)
             if key not in rendered:
-                rendered[key] = self._render_post(post.article_id, post.message.chat, language)
+                rendered[key] = self._render_post(post.article_id, chat, language, look)
             replies[post.id] = rendered[key]
         return replies
 
     def _render_post(
-        self, article_id: int, chat: ChatRef, language: str | None = None
+        self,
+        article_id: int,
+        chat: ChatRef,
+        language: str | None = None,
+        look: PostLook = DEFAULT_LOOK,
     ) -> Reply | None:
         """post_for in the database thread."""
         article = self.store.get_article(article_id)
@@ -335,6 +347,7 @@ class Runtime(UpdateInboxCalls):
                 self.store.get_poll(article_id),
                 summary_chars=self.ctx.config.summary_chars,
                 polls=self.ctx.config.polls,
+                look=look,
             )
         finally:
             current_language.reset(token)
@@ -347,14 +360,17 @@ class Runtime(UpdateInboxCalls):
         return await self.db.run(self._outgoing_posts, list(deliveries))
 
     def _outgoing_posts(self, deliveries: list[Delivery]) -> list[Outgoing | None]:
-        rendered: dict[tuple[int, str], Reply | None] = {}
+        rendered: dict[tuple[int, str, PostLook], Reply | None] = {}
         outgoing: list[Outgoing | None] = []
         for delivery in deliveries:
             settings = self.store.chat_settings(delivery.chat)
             language = dispatch.chat_language(self.ctx, delivery.chat, settings=settings)
-            key = (delivery.article_id, language)
+            look = PostLook.of(settings)
+            key = (delivery.article_id, language, look)
             if key not in rendered:
-                rendered[key] = self._render_post(delivery.article_id, delivery.chat, language)
+                rendered[key] = self._render_post(
+                    delivery.article_id, delivery.chat, language, look
+                )
             reply = rendered[key]
             if reply is None:
                 outgoing.append(None)

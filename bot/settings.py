@@ -202,6 +202,12 @@ class Settings(BaseSettings):
     feed_per_host: int = Field(2, ge=1, le=20)
     feed_park_after: int = Field(10, ge=1, le=1000)  # failures in a row before parking
     feed_jitter: float = Field(0.1, ge=0, le=0.5)  # next fetch: interval ± this share
+    # A lead image is checked once before it is posted, through the feeds' guard; Telegram
+    # takes photos by URL up to 5 MB.
+    image_max_bytes: int = Field(5_000_000, ge=10_000, le=50_000_000)
+    # The posts of a batch wait for its images' checks: a slow image server holds them this
+    # long at most (then they go without the picture).
+    image_timeout: float = Field(10.0, gt=0, le=120)
     # Optional generated answers for /ask from an OpenAI-compatible chat-completions server.
     llm_url: str | None = Field(None, pattern=r"^https?://\S+$")
     llm_model: str = Field("", max_length=200)

@@ -20,6 +20,8 @@ from handlers.permissions import (
     require,
     require_chat_rights,
 )
+from handlers.post_settings import USAGE as POST_USAGE
+from handlers.post_settings import change_post_setting, is_post_setting, post_settings_text
 from handlers.registry import Param, command, parse_id
 from storage.post_refresh import refresh_problems
 
@@ -131,13 +133,16 @@ SETTINGS = {
 }
 
 
-@command("settings", Param("name", "text", required=False), Param("value", "text", required=False))
+@command("settings", Param("name", "text", required=False), Param("value", "words", required=False))
 def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
-    if cmd.args:
+    if cmd.args and is_post_setting(cmd.args[0].lower()):
+        change_post_setting(ctx, cmd, cmd.args[0].lower(), cmd.args[1:])
+    elif cmd.args:
         if len(cmd.args) != 2 or cmd.args[0].lower() not in SETTINGS:
             raise UserError(
                 "error.usage",
-                usage="/settings language de|en · subscribe admins|everyone · threads on|off",
+                usage="/settings language de|en · subscribe admins|everyone · threads on|off"
+                f" · {POST_USAGE.removeprefix('/settings ')}",
             )
         name, value = cmd.args[0].lower(), cmd.args[1].lower()
         if value not in SETTINGS[name]:
@@ -158,7 +163,7 @@ def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
         subscribe=t(f"admin.policy_{settings.subscribe_policy}"),
         threads=t("admin.on") if settings.threads else t("admin.off"),
     )
-    return [Reply(text=Rich.of(text))]
+    return [Reply(text=Rich.of(f"{text}\n{post_settings_text(settings)}"))]
 
 
 @command("forgetme")

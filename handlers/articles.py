@@ -6,9 +6,10 @@ from handlers.buttons import Key, Pressed, button
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, Span, UserError, bold
 from handlers.i18n import format_number, t, tn
+from handlers.post_compose import PostLook
 from handlers.registry import Param, command, parse_id, parse_tag
 from handlers.render import article_line, article_post, results_text
-from storage.models import Article
+from storage.models import Article, ChatRef
 
 
 def require_article(ctx: Ctx, value: str | int) -> Article:
@@ -19,12 +20,14 @@ def require_article(ctx: Ctx, value: str | int) -> Article:
     return article
 
 
-def post_reply(ctx: Ctx, article: Article) -> Reply:
+def post_reply(ctx: Ctx, article: Article, chat: ChatRef) -> Reply:
+    """The article as a post in the chat's look (its style, with or without its picture)."""
     return article_post(
         article,
         ctx.store.get_poll(article.id),
         summary_chars=ctx.config.summary_chars,
         polls=ctx.config.polls,
+        look=PostLook.of(ctx.store.chat_settings(chat)),
     )
 
 
@@ -56,7 +59,7 @@ def cmd_latest(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 @command("article", Param("id", "id"))
 def cmd_article(ctx: Ctx, cmd: Command) -> list[Reply]:
-    return [post_reply(ctx, require_article(ctx, cmd.args[0]))]
+    return [post_reply(ctx, require_article(ctx, cmd.args[0]), cmd.chat)]
 
 
 def results_reply(ctx: Ctx, article: Article) -> Reply:

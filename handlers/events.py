@@ -95,6 +95,7 @@ class ArticleCard:
     published: datetime | None
     question: str
     footer: str
+    image: str | None = None  # the lead image, checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ class Reply:
     card: ArticleCard | None = None
     actions: tuple[MemberAction, ...] = ()
     language: str | None = None  # the language a post was rendered in
+    image: str | None = None  # a post's lead image (checked): a photo, a preview, an embed image
 
 
 # The largest file an adapter downloads for a command (an OPML file of a few thousand feeds).

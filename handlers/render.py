@@ -8,11 +8,14 @@ import re
 from collections.abc import Mapping
 
 from handlers.context import PollDefaults
-from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link, pre
-from handlers.i18n import current_language, format_date, format_number, t, tn
+from handlers.events import Button, Reply, Rich, Span, bold, italic, pre
+from handlers.i18n import current_language, format_number, t
+from handlers.post_compose import PostLook, compose, post_fields
 from handlers.sentences import sentences
 from storage.models import Article, Poll
 from storage.tags import hashtag as hashtag  # the adapters render tags with it too
+
+DEFAULT_LOOK = PostLook()
 
 
 # A post is rendered again on every press and refresh: its summary is worth keeping.
@@ -126,9 +129,11 @@ def article_post(
     *,
     summary_chars: int = 600,
     polls: Mapping[str, PollDefaults] | None = None,
+    look: PostLook = DEFAULT_LOOK,
 ) -> Reply:
-    """An article as a post: title, summary, hashtags, link and date, #N, the poll (in the
-    current language when `polls`, the configured defaults, are given)."""
+    """An article as a post in a chat's look (handlers/post_compose.py): title, summary,
+    hashtags, link and date, #N, the poll (in the current language when `polls`, the
+    configured defaults, are given), and its lead image where the chat shows images."""
     version = poll.version if poll else None
     if poll is not None and polls:
         poll = shown_poll(poll, polls)
@@ -140,59 +145,15 @@ def article_post(
             language=current_language.get(),
         )
     summary = summarize(summary_after_title(article.title, article.body), summary_chars)
-    parts = [*_head(article, summary), _meta_line(article)]
-    if poll:
-        parts.append(_question_line(poll))
+    post = compose(post_fields(article, summary), poll, look)
     return Reply(
-        text=Rich.join(parts, "\n\n"),
+        text=post.text,
         buttons=poll_buttons(poll) if poll else (),
         article_id=article.id,
         poll_version=version,
-        card=_card(article, summary, poll),
+        card=post.card,
         language=current_language.get(),
-    )
-
-
-def _head(article: Article, summary: str) -> list[Rich]:
-    """The title (a link when the article has one), the summary unless it only repeats the
-    title, and the hashtags."""
-    title = link(article.title, article.url) if article.url else bold(article.title)
-    parts: list[Rich] = [Rich.of(title)]
-    if article.title != summary:
-        parts.append(Rich.of(summary))
-    if article.tags:
-        parts.append(Rich.of(" ".join(hashtag(tg) for tg in article.tags)))
-    return parts
-
-
-def _meta_line(article: Article) -> Rich:
-    """#N · date · link."""
-    meta: list[Span] = [bold(f"#{article.id}")]
-    if article.published:
-        meta.append(Span(" · " + format_date(article.published)))
-    if article.url:
-        meta += [Span(" · "), link(t("post.link"), article.url)]
-    return Rich(tuple(meta))
-
-
-def _question_line(poll: Poll) -> Rich:
-    question = [italic(poll.question)]
-    if poll.closed:
-        question.append(Span(" " + t("post.closed")))
-    return Rich(tuple(question))
-
-
-def _card(article: Article, summary: str, poll: Poll | None) -> ArticleCard:
-    """The same post as fields, for platforms that lay it out themselves (Discord embeds)."""
-    return ArticleCard(
-        article_id=article.id,
-        title=article.title,
-        summary=summary,
-        tags=article.tags,
-        url=article.url,
-        published=article.published,
-        question=poll.question if poll else "",
-        footer=tn("post.total", poll.total) if poll else "",
+        image=post.image,
     )
 
 

@@ -84,7 +84,8 @@ class Articles:
         published = to_ts(new.published) if new.published else None
         cur = self.db.execute(
             "INSERT INTO articles (dedupe_key, url_key, content_hash, title, body, url,"
-            " published, added, language, source) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
+            " published, added, language, source, image_url) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " RETURNING id",
             (
                 dedupe_key,
                 url_key,
@@ -96,6 +97,7 @@ class Articles:
                 added,
                 language,
                 new.source,
+                new.image,
             ),
         )
         article_id = int(cur.fetchone()[0])
@@ -125,6 +127,7 @@ class Articles:
             added=stamped,
             language=language,
             source=new.source,
+            image_url=new.image,
         )
 
     def _tags(self, article_id: int) -> tuple[str, ...]:
@@ -153,6 +156,8 @@ class Articles:
             language=row["language"],
             source=row["source"],
             removed=bool(row["removed"]),
+            image_url=row["image_url"],
+            image_verdict=row["image_verdict"],
         )
 
     def get(self, article_id: int, *, include_removed: bool = True) -> Article | None:

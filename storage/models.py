@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -11,6 +11,9 @@ VoteKind = Literal["cast", "moved", "withdrawn"]
 # Where a delivery stands: waiting (or retrying), claimed by a worker, done, given up, parked
 # with its chat's subscriptions, or called off (article removed, person forgotten).
 DeliveryStatus = Literal["pending", "sending", "sent", "failed", "paused", "cancelled"]
+# How a chat's posts look: as before, short, everything, or a bot admin's template.
+PostStyle = Literal["default", "compact", "full", "template"]
+IMAGE_OK = "ok"  # the verdict of a lead image that passed its check
 # Where a source is read from.
 FeedKind = Literal["path", "url"]
 # A source is fetched when active; an admin pauses it; too many failures in a row park it.
@@ -56,6 +59,9 @@ class MessageRef:
 
     chat: ChatRef
     message_id: str
+    # A photo with the post as its caption (Telegram edits a caption, not a text); not part
+    # of the message's identity.
+    photo: bool = field(default=False, compare=False)
 
     @property
     def in_chat(self) -> bool:
@@ -75,6 +81,7 @@ class NewArticle:
     question: str | None = None
     language: str | None = None
     source: str = "file"
+    image: str | None = None  # the lead image's http(s) URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,14 @@ class Article:
     language: str
     source: str
     removed: bool = False
+    image_url: str | None = None
+    # The lead image's check before posting: None not yet checked, "ok", or why it is refused.
+    image_verdict: str | None = None
+
+    @property
+    def shown_image(self) -> str | None:
+        """The lead image when its check passed: only that one is ever posted."""
+        return self.image_url if self.image_verdict == IMAGE_OK else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +289,9 @@ class ChatSettings:
     subscribe_policy: SubscribePolicy = "admins"
     threads: bool = False
     detected_language: str | None = None  # what the person's app reports (private chats)
+    images: bool = True  # posts show their article's lead image
+    post_style: PostStyle = "default"
+    post_template: str | None = None  # used when post_style is "template"
 
 
 @dataclass(frozen=True, slots=True)

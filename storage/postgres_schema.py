@@ -575,6 +575,17 @@ ALTER TABLE deliveries ADD CONSTRAINT deliveries_article_chat_thread_key
     UNIQUE (article_id, platform, chat_id, thread_id);
 """
 
+# m019: an article's lead image and its checked verdict, photo posts, a chat's post style, as
+# on SQLite.
+_ARTICLE_IMAGES_AND_POST_STYLE = """
+ALTER TABLE articles ADD COLUMN image_url TEXT COLLATE "C";
+ALTER TABLE articles ADD COLUMN image_verdict TEXT COLLATE "C";
+ALTER TABLE posts ADD COLUMN photo BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE chats ADD COLUMN images BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE chats ADD COLUMN post_style TEXT COLLATE "C";
+ALTER TABLE chats ADD COLUMN post_template TEXT COLLATE "C";
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -591,4 +602,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m013_worker_leases", _WORKER_LEASES),
     ("m014_post_refresh_claims", _POST_REFRESH_CLAIMS),
     ("m017_forum_topics_and_opml", _FORUM_TOPICS),
+    ("m019_article_images_and_post_style", _ARTICLE_IMAGES_AND_POST_STYLE),
 ]

@@ -11,7 +11,7 @@ from storage.models import ChatRef, MessageRef, Post
 # -- SQLite dialect: two-argument max() (GREATEST on PostgreSQL) ------------------------------
 _RECORD_SQL = (
     "INSERT INTO posts (article_id, platform, chat_id, message_id, rendered_version,"
-    " language, posted_at) VALUES (?,?,?,?,?,?,?)"
+    " language, posted_at, photo) VALUES (?,?,?,?,?,?,?,?)"
     " ON CONFLICT(platform, chat_id, message_id) DO UPDATE SET"
     " rendered_version = {newest}(posts.rendered_version, excluded.rendered_version),"
     " language = coalesce(excluded.language, posts.language)"
@@ -33,7 +33,9 @@ def post_from_row(row: Row) -> Post:
     return Post(
         id=row["id"],
         article_id=row["article_id"],
-        message=MessageRef(ChatRef(row["platform"], row["chat_id"]), row["message_id"]),
+        message=MessageRef(
+            ChatRef(row["platform"], row["chat_id"]), row["message_id"], photo=bool(row["photo"])
+        ),
         rendered_version=row["rendered_version"],
         language=row["language"],
     )
@@ -58,6 +60,7 @@ class Posts:
                 poll_version,
                 language,
                 to_ts(self.db.now()),
+                int(message.photo),
             ),
         )
 

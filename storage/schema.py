@@ -766,3 +766,21 @@ def m017_forum_topics_and_opml(db: Database) -> None:
         CREATE INDEX idx_deliveries_claimed ON deliveries(claimed_by) WHERE status = 'sending';
         """,
     )
+
+
+@migrations()
+def m019_article_images_and_post_style(db: Database) -> None:
+    # An article's lead image and the verdict of its one check before posting ("ok", or why
+    # it is not shown), so that a fan-out to many chats checks it once; whether a post is a
+    # photo (Telegram edits a photo's caption, not its text); and how a chat's posts look.
+    _run(
+        db,
+        """
+        ALTER TABLE articles ADD COLUMN image_url TEXT;
+        ALTER TABLE articles ADD COLUMN image_verdict TEXT;
+        ALTER TABLE posts ADD COLUMN photo INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE chats ADD COLUMN images INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE chats ADD COLUMN post_style TEXT;
+        ALTER TABLE chats ADD COLUMN post_template TEXT;
+        """,
+    )

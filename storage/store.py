@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from storage.article_images import ArticleImages
 from storage.articles import Articles
 from storage.audit import AuditLog
 from storage.db import Connection, Db, utcnow
@@ -84,6 +85,7 @@ class Store:
         self.posts = Posts(self.engine)
         self.outbox = Outbox(self.engine, self.posts)
         self.chats = Subscriptions(self.engine)
+        self.images = ArticleImages(self.engine)
         self.feed_sources = Feeds(self.engine)
         self.audit_log = AuditLog(self.engine)
         self.maintenance = Maintenance(self.engine)

@@ -41,7 +41,17 @@ _MOVE_CHAT = {
         " AND n.chat_id=:new AND n.message_id = p.message_id AND n.id != p.id)",
     ),
 }
-CHAT_SETTINGS = frozenset({"language", "subscribe_policy", "threads", "detected_language"})
+CHAT_SETTINGS = frozenset(
+    {
+        "language",
+        "subscribe_policy",
+        "threads",
+        "detected_language",
+        "images",
+        "post_style",
+        "post_template",
+    }
+)
 
 
 class Subscriptions:
@@ -138,6 +148,9 @@ class Subscriptions:
             subscribe_policy=row["subscribe_policy"],
             threads=bool(row["threads"]),
             detected_language=row["detected_language"],
+            images=bool(row["images"]),
+            post_style=row["post_style"] or "default",
+            post_template=row["post_template"],
         )
 
     def update_settings(self, chat: ChatRef, changes: dict[str, object]) -> ChatSettings:

@@ -134,9 +134,12 @@ def test_every_sqlite_table_and_column_is_on_postgres(lite: sqlite3.Connection, 
     assert set(tables) <= pg_tables
     for table in tables:
         expected = sqlite_columns(lite, table)
+        actual = pg_columns(pg, table)
         if table == "articles":
-            expected.append(("search_vector", "tsvector", True, "''::tsvector", 0))
-        assert pg_columns(pg, table) == expected, table
+            # PostgreSQL's own search column sits where m003 put it, before later columns.
+            assert ("search_vector", "tsvector", True, "''::tsvector", 0) in actual
+            actual = [column for column in actual if column[0] != "search_vector"]
+        assert actual == expected, table
 
 
 def test_every_text_column_orders_by_bytes_as_sqlite_does(pg: Any) -> None:

@@ -14,6 +14,7 @@ import feedparser
 
 from bot.article_input.fields import detect_language, language_code, title_from_body
 from bot.article_input.html_text import html_to_text
+from bot.article_input.lead_image import entry_image
 from bot.article_input.text import (
     LONE_SURROGATES,
     MAX_FEED_BYTES,
@@ -258,4 +259,5 @@ def entry_article(
         question=None,
         language=language,
         source=source,
+        image=entry_image(entry, base_url),
     )

@@ -134,6 +134,7 @@ def _json_article(item: object, index: int, source: str) -> NewArticle | None:
         log.info("article %d has neither title nor body; skipped", index)
         return None
     url = _json_link(raw_url, index)
+    image = _json_link(_json_str(item, ("image",), index), index)
     return NewArticle(
         title=title or title_from_body(body),
         body=body,
@@ -144,6 +145,7 @@ def _json_article(item: object, index: int, source: str) -> NewArticle | None:
         question=question,
         language=language_code(item.get("language")) or detect_language(f"{title}\n{body}"),
         source=source,
+        image=image,
     )
 
 

@@ -23,7 +23,7 @@ HEADER_SCAN_LINES = 8
 
 # --- plain-text articles ------------------------------------------------------------------
 
-_HEADER = re.compile(r"(title|titel|url|link|date|datum)\s*:\s*(.*)", re.IGNORECASE)
+_HEADER = re.compile(r"(title|titel|url|link|date|datum|bild|image)\s*:\s*(.*)", re.IGNORECASE)
 _TAGS_LINE = re.compile(r"(schlagwörter|schlagworte|tags)\s*:(.*)", re.IGNORECASE)
 _HEADER_KINDS = {
     "title": "title",
@@ -32,6 +32,8 @@ _HEADER_KINDS = {
     "link": "url",
     "date": "date",
     "datum": "date",
+    "bild": "image",
+    "image": "image",
 }
 
 
@@ -138,4 +140,5 @@ def parse_text_article(data: bytes, *, source: str = "file") -> NewArticle:
         question=question,
         language=detect_language(f"{title}\n{body}"),
         source=source,
+        image=_header_url(fields.get("image")),
     )

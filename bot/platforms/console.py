@@ -206,6 +206,11 @@ class ConsoleAdapter:
 
     def _print_reply(self, reply: Reply) -> None:
         lines = [render(reply.text, color=self.color)]
+        if reply.image is not None:
+            # A terminal shows no picture: the line says where it is ("Bild: URL").
+            lines.append(
+                t("post.image", reply.language or self._default_language(), url=reply.image)
+            )
         if reply.buttons:
             press = t("console.press", reply.language or self._default_language())
             for row in reply.buttons:

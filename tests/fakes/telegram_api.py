@@ -58,6 +58,8 @@ TELEGRAM_SERVICE_ID = 777000  # "Telegram": automatic forwards from a linked cha
 CHANNEL_BOT_ID = 136817688  # "Channel_Bot": a user writing in a group as one of their channels
 MAX_TEXT_LENGTH = 4096
 MAX_DOWNLOAD_BYTES = 20 * 2**20  # what getFile lets a bot download
+MAX_CAPTION_LENGTH = 1024
+PHOTO_REFUSED = "Bad Request: wrong file identifier/HTTP URL specified"
 MAX_LONG_POLL = 50.0  # Telegram itself caps long polling at 50 seconds
 
 _SERVICE_USERS: dict[int, JSON] = {
@@ -91,6 +93,7 @@ _STRING_PARAMS = frozenset(
         "inline_message_id", "url", "secret_token", "language_code", "next_offset",
         "description", "short_description", "name", "title", "ip_address", "switch_pm_text",
         "switch_pm_parameter", "business_connection_id", "message_effect_id", "custom_title",
+        "photo",
     }
 )  # fmt: skip
 _COMMAND_RE = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
@@ -261,6 +264,8 @@ class FakeTelegram:
         self.inline_answers: dict[str, JSON] = {}  # inline_query_id -> params
         self.inline_messages: dict[str, JSON] = {}  # inline_message_id -> current state
         self.webhook: JSON = {"url": ""}
+        # Photo URLs Telegram cannot fetch or will not take (sendPhoto answers PHOTO_REFUSED).
+        self.refused_photos: set[str] = set()
         self._updates: list[JSON] = []
         self._update_ids = itertools.count(100_000_001)
         self._query_ids = itertools.count(4_611_686_018_427_387_001)
@@ -294,7 +299,9 @@ class FakeTelegram:
             "getmycommands": lambda p: self._commands.get(_commands_key(p), []),
             "deletemycommands": lambda p: bool(self._commands.pop(_commands_key(p), True)),
             "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
             "editmessagetext": lambda p: self._edit(p, text_edit=True),
+            "editmessagecaption": lambda p: self._edit(p, text_edit=False, caption_edit=True),
             "editmessagereplymarkup": lambda p: self._edit(p, text_edit=False),
             "deletemessage": self._delete_message,
             "answercallbackquery": lambda p: self._answer(p, "callback_query_id"),
@@ -712,11 +719,13 @@ class FakeTelegram:
         *,
         after_message_id: int = 0,
     ) -> JSON:
-        """The first bot message in the chat after after_message_id whose text has `contains`."""
+        """The first bot message in the chat after after_message_id whose text (or a photo's
+        caption) has `contains`."""
 
         def find() -> JSON | None:
             for r in self.messages(chat):
-                if r["message_id"] > after_message_id and (contains or "") in str(r.get("text")):
+                shown = str(r.get("text", r.get("caption")))
+                if r["message_id"] > after_message_id and (contains or "") in shown:
                     return r
             return None
 
@@ -853,7 +862,14 @@ class FakeTelegram:
             wire["sender_chat"] = msg.chat.to_dict()
         else:
             wire["from"] = self._user_dict(self.bot_id)
-        wire["text"] = _visible_text(r["text"], r.get("parse_mode"))
+        if "photo" in r:
+            # Telegram answers with the sizes it made of the picture, and the caption.
+            size = {"file_id": f"photo-{r['message_id']}", "file_unique_id": f"p{r['message_id']}"}
+            wire["photo"] = [size | {"width": 320, "height": 240, "file_size": 1000}]
+            if r.get("caption"):
+                wire["caption"] = _visible_text(r["caption"], r.get("parse_mode"))
+        else:
+            wire["text"] = _visible_text(r["text"], r.get("parse_mode"))
         wire |= {key: r[key] for key in ("entities", "reply_markup") if r.get(key)}
         if msg.reply_to is not None:
             wire["reply_to_message"] = msg.reply_to
@@ -1041,7 +1057,25 @@ class FakeTelegram:
         self._bot_records.append(msg.record)
         return msg.wire
 
-    def _edit(self, params: JSON, *, text_edit: bool) -> JSON | bool:
+    def _send_photo(self, params: JSON) -> JSON:
+        chat = self._writable_chat(params)
+        photo = params.get("photo")
+        if not isinstance(photo, str) or photo in self.refused_photos:
+            raise ApiError(400, PHOTO_REFUSED)
+        caption = params.get("caption")
+        visible = _visible_text(caption, params.get("parse_mode")) if caption else ""
+        if len(visible) > MAX_CAPTION_LENGTH:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        mid = self._new_message_id(chat.id)
+        state = {"chat_id": chat.id, "message_id": mid, "date": int(time.time()), "edits": 0}
+        msg = _Msg(chat, {}, params | state | {"deleted": False})
+        msg.wire = self._bot_wire(msg)
+        self._messages[(chat.id, mid)] = msg
+        assert msg.record is not None
+        self._bot_records.append(msg.record)
+        return msg.wire
+
+    def _edit(self, params: JSON, *, text_edit: bool, caption_edit: bool = False) -> JSON | bool:
         msg: _Msg | None = None
         if params.get("inline_message_id") is not None:
             record = self.inline_messages.get(str(params["inline_message_id"]))
@@ -1054,10 +1088,20 @@ class FakeTelegram:
             if msg.record is None:
                 raise ApiError(400, "Bad Request: message can't be edited")
             record = msg.record
+        if text_edit and "photo" in record:
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
+        if caption_edit and "photo" not in record:
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        if caption_edit:
+            caption = _visible_text(str(params.get("caption") or ""), params.get("parse_mode"))
+            if len(caption) > MAX_CAPTION_LENGTH:
+                raise ApiError(400, "Bad Request: message caption is too long")
         # Like Telegram, an edit without reply_markup removes the keyboard.
-        keys = (
-            ("text", "parse_mode", "entities", "reply_markup") if text_edit else ("reply_markup",)
-        )
+        keys: tuple[str, ...] = ("reply_markup",)
+        if text_edit:
+            keys = ("text", "parse_mode", "entities", "reply_markup")
+        elif caption_edit:
+            keys = ("caption", "parse_mode", "reply_markup")
         new = {key: params.get(key) for key in keys}
         if text_edit and not _visible_text(str(new["text"] or ""), new["parse_mode"]).strip():
             raise ApiError(400, "Bad Request: message text is empty")

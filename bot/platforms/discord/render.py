@@ -181,14 +181,15 @@ def article_embed(card: ArticleCard, language: str) -> discord.Embed:
     footer = _footer(card, language)
     tail_text = _tail(card)
     room = min(MAX_DESCRIPTION, MAX_EMBED - len(title) - len(footer)) - len(tail_text) - 2
-    summary = (
-        cut_sentences(escape(card.summary), max(room, 0)) if card.summary != card.title else ""
-    )
+    shown = card.summary and card.summary != card.title
+    summary = cut_sentences(escape(card.summary), max(room, 0)) if shown else ""
     description = "\n\n".join(part for part in (summary, tail_text) if part)
     embed = discord.Embed(
         title=title, url=safe_url(card.url), description=description[:MAX_DESCRIPTION]
     )
     embed.set_footer(text=footer)
+    if (image := safe_url(card.image)) is not None:
+        embed.set_image(url=image)
     return embed
 
 
@@ -279,7 +280,10 @@ def render(reply: Reply, default_language: str) -> Rendered:
     if reply.card is not None:
         embed = article_embed(reply.card, reply.language or default_language)
         return Rendered(None, embed, buttons_view(reply.buttons))
-    return Rendered(markdown(reply.text), None, buttons_view(reply.buttons))
+    # A post in a template's words: the text, and its lead image in an embed of its own.
+    image = safe_url(reply.image)
+    shown = discord.Embed().set_image(url=image) if image is not None else None
+    return Rendered(markdown(reply.text), shown, buttons_view(reply.buttons))
 
 
 def notice_text(reply: Reply) -> str:

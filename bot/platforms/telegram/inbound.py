@@ -309,7 +309,9 @@ def _pressed_where(query: CallbackQuery) -> tuple[ChatRef, MessageRef | None]:
     addressed by its inline id."""
     if query.message is not None:
         chat = chat_ref(query.message.chat.id)
-        return chat, MessageRef(chat, str(query.message.message_id))
+        # A photo post's caption is edited, not its text.
+        photo = isinstance(query.message, Message) and bool(query.message.photo)
+        return chat, MessageRef(chat, str(query.message.message_id), photo=photo)
     own_chat = chat_ref(query.from_user.id)
     if query.inline_message_id:
         return own_chat, MessageRef(chat_ref(INLINE), query.inline_message_id)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from telegram import Bot, LinkPreviewOptions, ReplyParameters
+from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
@@ -20,7 +20,15 @@ from bot.platforms.edit_batching import EditBatching, Shown
 from bot.platforms.log_redaction import Redactor
 from bot.platforms.message_parts import reply_parts
 from bot.platforms.telegram.identities import INLINE, PLATFORM, api_chat_id, message_key
-from bot.platforms.telegram.render import fit, fits_one_message, keyboard_json, render_html
+from bot.platforms.telegram.render import (
+    MAX_CAPTION,
+    MAX_TEXT,
+    fit,
+    fits_caption,
+    fits_one_message,
+    keyboard_json,
+    render_html,
+)
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.events import Reply
@@ -74,6 +82,14 @@ class Look:
     markup: str
 
 
+def preview(image: str | None) -> LinkPreviewOptions:
+    """A post's lead image as a large preview above its text; no preview without one (a
+    post's links would otherwise preview whatever page they lead to)."""
+    if image is None:
+        return NO_PREVIEW
+    return LinkPreviewOptions(url=image, prefer_large_media=True, show_above_text=True)
+
+
 def edit_target(message: MessageRef) -> dict[str, Any]:
     """How the Bot API names a message to edit: an inline message by its own id."""
     if message.chat.chat_id == INLINE:
@@ -90,6 +106,9 @@ class Outbound:
         self.pacer = pacer_for(settings)
         self.app: AnyApp | None = None
         self._edits: EditBatching[Look] = EditBatching(sharing=runtime.sharing)
+        # Images Telegram refused: the other chats of a fan-out get the text post at once,
+        # without a photo call that fails the same way (each worker learns it on its own).
+        self._refused_images: set[str] = set()
 
     def bot(self) -> Bot:
         if self.app is None:
@@ -101,8 +120,9 @@ class Outbound:
         self, chat_id: str, reply: Reply, *, reply_to: int | None = None, topic: str = ""
     ) -> MessageRef:
         """Send one reply as a new message (into forum topic `topic`, if any), paced;
-        DeliveryError when it cannot be sent."""
-        bot = self.bot()
+        DeliveryError when it cannot be sent. A post with a lead image is a photo with the post
+        as its caption when that fits, else a text with the image as a large preview above it;
+        an image Telegram refuses leaves the text post."""
         target = api_chat_id(chat_id)
         text = render_html(fit(reply.text))
         if not text.strip():
@@ -110,30 +130,70 @@ class Outbound:
         markup = keyboard_json(reply.buttons)
         quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         await self.pacer.acquire(chat_id)
+        image = reply.image if reply.image not in self._refused_images else None
+        photo = image is not None and fits_caption(reply.text)
         try:
-            message = await bot.send_message(
-                target,
-                text,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=NO_PREVIEW,
-                reply_parameters=quote,
-                message_thread_id=int(topic) if topic else None,
-                api_kwargs=_with_markup(markup),
-            )
+            thread = int(topic) if topic else None
+            if photo:
+                message = await self._send_photo(target, reply, markup, quote, thread)
+                photo = message is not None
+                image = image if photo else None  # refused: no preview of it either
+            if not photo:
+                message = await self.bot().send_message(
+                    target,
+                    text,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=preview(image),
+                    reply_parameters=quote,
+                    message_thread_id=thread,
+                    api_kwargs=_with_markup(markup),
+                )
         except TelegramError as err:
             raise self.delivery_error(err, chat_id) from err
-        ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id))
-        look = Look(text, markup)
+        assert message is not None
+        ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id), photo=photo)
+        look = Look(render_html(reply.text) if photo else text, markup)
         self._edits.sent(message_key(ref), Shown(reply.poll_version, look))
         return ref
 
+    async def _send_photo(
+        self,
+        target: int | str,
+        reply: Reply,
+        markup: str,
+        quote: ReplyParameters | None,
+        thread: int | None,
+    ) -> Message | None:
+        """The post as a photo with its caption; None when Telegram refuses the image (gone,
+        too big, not a picture it takes): the text post goes instead, and why is logged."""
+        try:
+            return await self.bot().send_photo(
+                target,
+                str(reply.image),
+                caption=render_html(reply.text),
+                parse_mode=ParseMode.HTML,
+                reply_parameters=quote,
+                message_thread_id=thread,
+                api_kwargs=_with_markup(markup),
+            )
+        except BadRequest as err:
+            reason = self.redactor.redact(err.message)
+            if any(p in reason.lower() for p in UNREACHABLE):
+                raise
+            log.warning("Telegram refused the image of article %s: %s", reply.article_id, reason)
+            if len(self._refused_images) >= 1000:
+                self._refused_images.clear()
+            self._refused_images.add(str(reply.image))
+            return None
+
     async def edit(self, message: MessageRef, reply: Reply) -> bool:
         """Make the message show `reply`, batched with the other edits of the message (see
-        edit_batching): False when it was dropped for a newer edit."""
+        edit_batching): False when it was dropped for a newer edit. A photo's caption is
+        edited, not a text."""
         key = message_key(message)
         # Edits are paced per chat (apart from its new messages); an inline message has none.
         pace = f"edit:{key}" if message.chat.chat_id == INLINE else f"edit:{message.chat.chat_id}"
-        text = render_html(fit(reply.text))
+        text = render_html(fit(reply.text, MAX_CAPTION if message.photo else MAX_TEXT))
         markup = keyboard_json(reply.buttons)
         where = edit_target(message)
 
@@ -146,11 +206,18 @@ class Outbound:
                     await self.bot().edit_message_reply_markup(
                         api_kwargs=_with_markup(markup), **where
                     )
+                elif message.photo:
+                    await self.bot().edit_message_caption(
+                        caption=text,
+                        parse_mode=ParseMode.HTML,
+                        api_kwargs=_with_markup(markup),
+                        **where,
+                    )
                 else:
                     await self.bot().edit_message_text(
                         text,
                         parse_mode=ParseMode.HTML,
-                        link_preview_options=NO_PREVIEW,
+                        link_preview_options=preview(reply.image),
                         api_kwargs=_with_markup(markup),
                         **where,
                     )
