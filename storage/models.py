@@ -10,7 +10,7 @@ from typing import Literal
 VoteKind = Literal["cast", "moved", "withdrawn"]
 # Where a delivery stands: waiting (or retrying), claimed by a worker, done, given up, parked
 # with its chat's subscriptions, or called off (article removed, person forgotten).
-DeliveryStatus = Literal["pending", "sending", "sent", "failed", "paused", "cancelled"]
+DeliveryStatus = Literal["pending", "sending", "sent", "failed", "paused", "cancelled", "digest"]
 # Where a source is read from.
 FeedKind = Literal["path", "url"]
 # A source is fetched when active; an admin pauses it; too many failures in a row park it.

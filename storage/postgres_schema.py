@@ -565,6 +565,26 @@ CREATE INDEX idx_posts_refresh_claimed ON posts (refresh_claimed_by)
 WHERE refresh_claimed_by IS NOT NULL;
 """
 
+# m016: a chat's time zone, digest and quiet hours, as on SQLite.
+_CHAT_SCHEDULES = """
+CREATE TABLE chat_schedules (
+    platform TEXT COLLATE "C" NOT NULL,
+    chat_id TEXT COLLATE "C" NOT NULL,
+    timezone TEXT COLLATE "C",
+    digest TEXT COLLATE "C",
+    digest_weekday BIGINT,
+    digest_minute BIGINT,
+    digest_due TEXT COLLATE "C",
+    last_digest TEXT COLLATE "C",
+    quiet_start BIGINT,
+    quiet_end BIGINT,
+    PRIMARY KEY (platform, chat_id)
+);
+CREATE INDEX idx_chat_schedules_due ON chat_schedules (digest_due) WHERE digest_due IS NOT NULL;
+CREATE INDEX idx_chat_schedules_quiet ON chat_schedules (platform, chat_id)
+WHERE quiet_start IS NOT NULL;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -580,4 +600,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m012_feed_body_hash", _FOLDED),
     ("m013_worker_leases", _WORKER_LEASES),
     ("m014_post_refresh_claims", _POST_REFRESH_CLAIMS),
+    ("m016_chat_schedules", _CHAT_SCHEDULES),
 ]

@@ -725,3 +725,34 @@ def m014_post_refresh_claims(db: Database) -> None:
         WHERE refresh_claimed_by IS NOT NULL;
         """,
     )
+
+
+@migrations()
+def m016_chat_schedules(db: Database) -> None:
+    # A chat's time zone, digest and quiet hours (storage/schedules.py). `digest_due` is the
+    # next digest time in UTC, kept with the settings, so that the digest job finds the chats
+    # due by an index; `last_digest` is when the last digest was taken. Times of day are
+    # minutes after midnight on the chat's own clock. Outbox rows that wait for a digest have
+    # the status 'digest' (the delivery worker takes only 'pending' ones).
+    _run(
+        db,
+        """
+        CREATE TABLE chat_schedules (
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            timezone TEXT,
+            digest TEXT,
+            digest_weekday INTEGER,
+            digest_minute INTEGER,
+            digest_due TEXT,
+            last_digest TEXT,
+            quiet_start INTEGER,
+            quiet_end INTEGER,
+            PRIMARY KEY (platform, chat_id)
+        );
+        CREATE INDEX idx_chat_schedules_due ON chat_schedules(digest_due)
+        WHERE digest_due IS NOT NULL;
+        CREATE INDEX idx_chat_schedules_quiet ON chat_schedules(platform, chat_id)
+        WHERE quiet_start IS NOT NULL;
+        """,
+    )

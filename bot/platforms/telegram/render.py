@@ -19,6 +19,7 @@ from handlers.events import Button, Rich, Span
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # visible characters of a message, after entities are parsed
+MAX_BUTTONS = 100  # buttons of one inline keyboard
 ELLIPSIS = "…"
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s)|\n")
 _ENDS_SENTENCE = re.compile(r"[.!?…]+[\"'“”»«)\]]*\s*$")
