@@ -50,7 +50,9 @@ def digest_entries(ctx: Ctx, taken: TakenDigest) -> list[DigestEntry]:
     entries += [
         DigestEntry(Rich.of("• ", _title(a), f" #{a.id}"), open_button(a)) for a in articles
     ]
-    since = period_start(taken.taken_at, taken.kind)
+    # The articles of this period and the one before: those of the last digest have had a
+    # whole period to gather votes, this one's hardly any yet.
+    since = period_start(period_start(taken.taken_at, taken.kind), taken.kind)
     rated = ctx.store.schedules.best_rated(taken.chat, since, BEST_RATED)
     best = [(r, ctx.store.get_article(r.article_id, include_removed=False)) for r in rated]
     if best:

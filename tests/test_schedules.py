@@ -209,7 +209,9 @@ async def test_quiet_hours_hold_posts_and_release_them_in_order(
     assert waiting_line(any_chat.ctx, chat, night[0]) is None
 
 
-async def test_a_chat_that_moves_keeps_its_schedule(any_store: Store, clock: list[datetime]) -> None:
+async def test_a_chat_that_moves_keeps_its_schedule(
+    any_store: Store, clock: list[datetime]
+) -> None:
     old, new = ChatRef("telegram", "-1"), ChatRef("telegram", "-1001")
     any_store.schedules.set_quiet(old, 22 * 60, 7 * 60)
     any_store.migrate_chat(old, new)
