@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from bot.settings import SettingsError, load_settings
 from storage.schedule_times import (
     next_digest,
     parse_clock,
@@ -67,3 +70,13 @@ def test_what_people_type() -> None:
     assert zone_name("UTC") == "UTC"
     for wrong in ("Mars/Olympus", "../etc/passwd", "Europe", "", "x" * 100):
         assert zone_name(wrong) is None, wrong
+
+
+def test_the_default_zone_is_a_setting_checked_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
+    assert load_settings().timezone == "Europe/Berlin"
+    assert load_settings(timezone="america/new_york").timezone == "America/New_York"
+    with pytest.raises(SettingsError) as refused:
+        load_settings(timezone="Mars/Olympus")
+    assert "NEWSBOT_TIMEZONE" in str(refused.value)
+    assert "Mars/Olympus" in str(refused.value)
