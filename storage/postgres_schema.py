@@ -578,11 +578,15 @@ CREATE TABLE chat_schedules (
     last_digest TEXT COLLATE "C",
     quiet_start BIGINT,
     quiet_end BIGINT,
+    quiet_from TEXT COLLATE "C",
+    quiet_until TEXT COLLATE "C",
     PRIMARY KEY (platform, chat_id)
 );
 CREATE INDEX idx_chat_schedules_due ON chat_schedules (digest_due) WHERE digest_due IS NOT NULL;
-CREATE INDEX idx_chat_schedules_quiet ON chat_schedules (platform, chat_id)
-WHERE quiet_start IS NOT NULL;
+CREATE INDEX idx_chat_schedules_quiet_from ON chat_schedules (quiet_from)
+WHERE quiet_from IS NOT NULL;
+CREATE INDEX idx_chat_schedules_quiet_until ON chat_schedules (quiet_until)
+WHERE quiet_until IS NOT NULL;
 """
 
 MIGRATIONS: list[tuple[str, str]] = [

@@ -98,6 +98,19 @@ def period_start(moment: datetime, kind: str) -> datetime:
     return moment - (timedelta(days=7) if kind == "weekly" else timedelta(days=1))
 
 
+def quiet_window(now: datetime, start: int, end: int, where: tzinfo) -> tuple[datetime, datetime]:
+    """The quiet hours from `start` to `end` that hold at `now`, else the next ones, as
+    (begin, end) in UTC: the chat is quiet while begin <= now < end."""
+    today = now.astimezone(where).date()
+    for offset in (-1, 0, 1):
+        day = today + timedelta(days=offset)
+        begin = _at(day, start, where)
+        finish = _at(day + timedelta(days=1) if end < start else day, end, where)
+        if finish > now:
+            return begin, finish
+    raise ValueError(f"no quiet hours after {now} for {start}-{end}")
+
+
 def quiet_until(now: datetime, start: int, end: int, where: tzinfo) -> datetime | None:
     """When the quiet hours from `start` to `end` (minutes on the chat's wall clock, over
     midnight when end < start) that hold at `now` end, in UTC; None outside them."""

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from storage.db import Db, Row, chat_scope, from_ts, marks, to_ts
 from storage.models import ChatRef
-from storage.schedule_times import DEFAULT_ZONE, next_digest, quiet_until, zone
+from storage.schedule_times import DEFAULT_ZONE, next_digest, quiet_until, quiet_window, zone
 
 _COLUMNS = (
     "timezone, digest, digest_weekday, digest_minute, digest_due, last_digest,"
@@ -17,6 +17,16 @@ _COLUMNS = (
 )
 _UPSERT = "INSERT INTO chat_schedules (platform, chat_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
 _CHUNK = 500  # ids per IN list
+# Due rows of chats in their quiet hours come due when those end: one statement over the rows
+# due now (those the claim reads anyway), each looked up by its chat. Windows that ended were
+# rolled on first, so a chat whose window began is in it.
+_HOLD_QUIET = (
+    "UPDATE deliveries SET next_try = (SELECT c.quiet_until FROM chat_schedules c"
+    " WHERE c.platform = deliveries.platform AND c.chat_id = deliveries.chat_id)"
+    " WHERE status = 'pending' AND next_try <= :now AND EXISTS (SELECT 1 FROM chat_schedules c"
+    " WHERE c.platform = deliveries.platform AND c.chat_id = deliveries.chat_id"
+    " AND c.quiet_from <= :now)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,12 @@ class ChatSchedule:
         if self.quiet_start is None or self.quiet_end is None:
             return None
         return quiet_until(now, self.quiet_start, self.quiet_end, zone(self.zone_name))
+
+    def quiet_window(self, now: datetime) -> tuple[datetime, datetime] | None:
+        """The quiet hours that hold at `now`, else the next ones; None without any."""
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        return quiet_window(now, self.quiet_start, self.quiet_end, zone(self.zone_name))
 
     def next_digest(self, after: datetime) -> datetime | None:
         if self.digest is None or self.digest_minute is None:
@@ -127,7 +143,17 @@ class Schedules:
                 "UPDATE chat_schedules SET digest_due = ? WHERE platform=? AND chat_id=?",
                 (due and to_ts(due), chat.platform, chat.chat_id),
             )
+            self._set_quiet_window(schedule)
             return self.get(chat)
+
+    def _set_quiet_window(self, schedule: ChatSchedule) -> None:
+        window = schedule.quiet_window(self.db.now())
+        begin, end = (to_ts(window[0]), to_ts(window[1])) if window else (None, None)
+        self.db.execute(
+            "UPDATE chat_schedules SET quiet_from = ?, quiet_until = ?"
+            " WHERE platform=? AND chat_id=?",
+            (begin, end, schedule.chat.platform, schedule.chat.chat_id),
+        )
 
     def set_timezone(self, chat: ChatRef, name: str) -> ChatSchedule:
         return self._update(chat, {"timezone": name})
@@ -191,23 +217,21 @@ class Schedules:
 
     def hold_quiet(self) -> int:
         """Rows due for chats in their quiet hours wait until those end, in their order (all
-        then come due at the same moment, and go out by id). Returns how many rows moved."""
+        then come due at the same moment, and go out by id). Returns how many rows moved.
+        Called by every claim: without a quiet chat it costs one look at an index."""
+        now = to_ts(self.db.now())
+        self._roll_quiet_windows(now)
+        quiet = self.db.one("SELECT 1 FROM chat_schedules WHERE quiet_from <= ? LIMIT 1", (now,))
+        return self.db.changes(_HOLD_QUIET, {"now": now}) if quiet else 0
+
+    def _roll_quiet_windows(self, now: str) -> None:
+        """Quiet hours that ended make way for the next ones (once a day per chat)."""
         rows = self.db.rows(
-            f"SELECT platform, chat_id, {_COLUMNS} FROM chat_schedules"
-            " WHERE quiet_start IS NOT NULL"
+            f"SELECT platform, chat_id, {_COLUMNS} FROM chat_schedules WHERE quiet_until <= ?",
+            (now,),
         )
-        now = self.db.now()
-        moved = 0
         for row in rows:
-            chat = ChatRef(row["platform"], row["chat_id"])
-            until = self._schedule(chat, row).quiet_until(now)
-            if until is not None:
-                moved += self.db.changes(
-                    "UPDATE deliveries SET next_try=? WHERE platform=? AND chat_id=?"
-                    " AND status='pending' AND next_try < ?",
-                    (to_ts(until), chat.platform, chat.chat_id, to_ts(until)),
-                )
-        return moved
+            self._set_quiet_window(self._schedule(ChatRef(row["platform"], row["chat_id"]), row))
 
     # -- digests ------------------------------------------------------------------------------
 

@@ -731,7 +731,9 @@ def m014_post_refresh_claims(db: Database) -> None:
 def m016_chat_schedules(db: Database) -> None:
     # A chat's time zone, digest and quiet hours (storage/schedules.py). `digest_due` is the
     # next digest time in UTC, kept with the settings, so that the digest job finds the chats
-    # due by an index; `last_digest` is when the last digest was taken. Times of day are
+    # due by an index; `last_digest` is when the last digest was taken. `quiet_from` and
+    # `quiet_until` are the current or next quiet hours in UTC, so that the delivery worker's
+    # claim holds back the rows of quiet chats in one statement. Times of day are
     # minutes after midnight on the chat's own clock. Outbox rows that wait for a digest have
     # the status 'digest' (the delivery worker takes only 'pending' ones).
     _run(
@@ -748,11 +750,15 @@ def m016_chat_schedules(db: Database) -> None:
             last_digest TEXT,
             quiet_start INTEGER,
             quiet_end INTEGER,
+            quiet_from TEXT,
+            quiet_until TEXT,
             PRIMARY KEY (platform, chat_id)
         );
         CREATE INDEX idx_chat_schedules_due ON chat_schedules(digest_due)
         WHERE digest_due IS NOT NULL;
-        CREATE INDEX idx_chat_schedules_quiet ON chat_schedules(platform, chat_id)
-        WHERE quiet_start IS NOT NULL;
+        CREATE INDEX idx_chat_schedules_quiet_from ON chat_schedules(quiet_from)
+        WHERE quiet_from IS NOT NULL;
+        CREATE INDEX idx_chat_schedules_quiet_until ON chat_schedules(quiet_until)
+        WHERE quiet_until IS NOT NULL;
         """,
     )

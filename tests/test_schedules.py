@@ -10,7 +10,7 @@ import pytest
 
 from handlers.context import Ctx
 from handlers.schedules import waiting_line
-from storage.models import ChatRef
+from storage.models import ChatRef, MessageRef
 from storage.store import Store
 from tests.conftest import Chat, add, article
 
@@ -207,6 +207,19 @@ async def test_quiet_hours_hold_posts_and_release_them_in_order(
     released = store.claim_deliveries([chat.platform], worker="w")
     assert [d.article_id for d in released] == [early, *night]
     assert waiting_line(any_chat.ctx, chat, night[0]) is None
+    for row in released:
+        store.delivery_sent(row.id, MessageRef(chat, f"m{row.id}"), 0, None)
+    # By day posts go out at once; the next night holds them again.
+    clock[0] = datetime(2026, 3, 24, 12, 0, tzinfo=UTC)
+    day = post(any_chat.ctx, "Mittags")
+    by_day = store.claim_deliveries([chat.platform])
+    assert [d.article_id for d in by_day] == [day]
+    store.delivery_sent(by_day[0].id, MessageRef(chat, "day"), 0, None)
+    clock[0] = datetime(2026, 3, 24, 23, 0, tzinfo=UTC)  # 00:00 in Berlin
+    late = post(any_chat.ctx, "Mitternacht")
+    assert store.claim_deliveries([chat.platform]) == []
+    clock[0] = datetime(2026, 3, 25, 6, 0, 1, tzinfo=UTC)
+    assert [d.article_id for d in store.claim_deliveries([chat.platform])] == [late]
 
 
 async def test_a_chat_that_moves_keeps_its_schedule(
