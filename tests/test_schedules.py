@@ -222,6 +222,20 @@ async def test_quiet_hours_hold_posts_and_release_them_in_order(
     assert [d.article_id for d in store.claim_deliveries([chat.platform])] == [late]
 
 
+async def test_forgetme_forgets_the_private_chats_schedule(
+    any_chat: Chat, clock: list[datetime]
+) -> None:
+    store, chat = any_chat.ctx.store, any_chat.chat
+    store.subscribe(chat, ["xAI"], backlog=0)
+    await any_chat.say("/timezone UTC")
+    await any_chat.say("/digest daily 08:00")
+    post(any_chat.ctx, "Wartet")
+    await any_chat.say("/forgetme")
+    schedule = store.schedules.get(chat)
+    assert (schedule.timezone, schedule.digest) == (None, None)
+    assert [d.status for d in store.deliveries_for_chat(chat)] == ["cancelled"]
+
+
 async def test_a_chat_that_moves_keeps_its_schedule(
     any_store: Store, clock: list[datetime]
 ) -> None:
