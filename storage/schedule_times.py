@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import zoneinfo
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 DEFAULT_ZONE = "Europe/Berlin"
@@ -98,16 +99,23 @@ def period_start(moment: datetime, kind: str) -> datetime:
     return moment - (timedelta(days=7) if kind == "weekly" else timedelta(days=1))
 
 
-def quiet_window(now: datetime, start: int, end: int, where: tzinfo) -> tuple[datetime, datetime]:
-    """The quiet hours from `start` to `end` that hold at `now`, else the next ones, as
-    (begin, end) in UTC: the chat is quiet while begin <= now < end."""
+@dataclass(frozen=True, slots=True)
+class QuietWindow:
+    """One night of quiet hours in UTC: the chat is quiet while begin <= now < end."""
+
+    begin: datetime
+    end: datetime
+
+
+def quiet_window(now: datetime, start: int, end: int, where: tzinfo) -> QuietWindow:
+    """The quiet hours from `start` to `end` that hold at `now`, else the next ones."""
     today = now.astimezone(where).date()
     for offset in (-1, 0, 1):
         day = today + timedelta(days=offset)
         begin = _at(day, start, where)
         finish = _at(day + timedelta(days=1) if end < start else day, end, where)
         if finish > now:
-            return begin, finish
+            return QuietWindow(begin, finish)
     raise ValueError(f"no quiet hours after {now} for {start}-{end}")
 
 

@@ -9,7 +9,14 @@ from datetime import datetime, timedelta
 
 from storage.db import Db, Row, chat_scope, from_ts, marks, to_ts
 from storage.models import ChatRef
-from storage.schedule_times import DEFAULT_ZONE, next_digest, quiet_until, quiet_window, zone
+from storage.schedule_times import (
+    DEFAULT_ZONE,
+    QuietWindow,
+    next_digest,
+    quiet_until,
+    quiet_window,
+    zone,
+)
 
 _COLUMNS = (
     "timezone, digest, digest_weekday, digest_minute, digest_due, last_digest,"
@@ -51,7 +58,7 @@ class ChatSchedule:
             return None
         return quiet_until(now, self.quiet_start, self.quiet_end, zone(self.zone_name))
 
-    def quiet_window(self, now: datetime) -> tuple[datetime, datetime] | None:
+    def quiet_window(self, now: datetime) -> QuietWindow | None:
         """The quiet hours that hold at `now`, else the next ones; None without any."""
         if self.quiet_start is None or self.quiet_end is None:
             return None
@@ -148,7 +155,7 @@ class Schedules:
 
     def _set_quiet_window(self, schedule: ChatSchedule) -> None:
         window = schedule.quiet_window(self.db.now())
-        begin, end = (to_ts(window[0]), to_ts(window[1])) if window else (None, None)
+        begin, end = (to_ts(window.begin), to_ts(window.end)) if window else (None, None)
         self.db.execute(
             "UPDATE chat_schedules SET quiet_from = ?, quiet_until = ?"
             " WHERE platform=? AND chat_id=?",
