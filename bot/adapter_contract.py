@@ -70,6 +70,10 @@ class Adapter(Protocol):
     async def send(self, out: Outgoing) -> MessageRef:
         """Post a message; raise DeliveryError when it cannot be posted."""
 
+    def fits(self, reply: Reply) -> bool:
+        """Whether `reply` goes out as one message, uncut (its text and its buttons): a
+        digest is split on whole entries where it would not."""
+
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         """Replace a posted message's text and buttons; nothing when it is unchanged."""
 

@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.adapter_contract import Adapter, PlatformStartError
 from bot.delivery import Deliverer
+from bot.digests import DIGEST_EVERY, DigestSender
 from bot.image_check import ImageChecks
 from bot.jobs import Job
 from bot.llm import answer_writer
@@ -70,6 +71,8 @@ class App:
         self.store = store  # while the app runs, used in the database thread `db` only
         self.db = DatabaseThread()
         self.worker = worker or settings.worker()
+        # The clock of chats that set no /timezone (their digests and quiet hours).
+        store.schedules.default_zone = settings.timezone
         self.runtime = Runtime(store, settings.core_config(), self.db)
         self.deliverer = Deliverer(
             self.runtime,
@@ -83,6 +86,7 @@ class App:
             store, self.runtime.ctx.config, settings, db=self.db, worker=self.worker
         )
         self.runtime.ctx.answers = answer_writer(settings)
+        self.digests = DigestSender(self.runtime)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # Jobs that one worker at a time runs, whichever it is (bot/workers.py). A terminal
         # session serves its own chat only: it runs them for itself, never for the workers.
@@ -93,6 +97,7 @@ class App:
             for name, func in (
                 ("demo", self._next_demo),
                 ("housekeeping", self._housekeeping),
+                ("digest", self.digests.send_due),
             )
             if singletons
         }
@@ -107,6 +112,7 @@ class App:
             "housekeeping", jobs.get("housekeeping", self._housekeeping), health
         )
         self.presence_job = Job("presence", self._beat, health)
+        self.digest_job = Job("digest", jobs.get("digest", self.digests.send_due), health)
         self.demo = False
         self.runtime.on_wake(self.deliver_job.kick)
         self.runtime.on_stale_posts(self.refresh_job.kick)
@@ -149,6 +155,7 @@ class App:
         self.scheduler.add_job(self.deliver_job.run, "interval", seconds=s.deliver_every, **every)
         self.scheduler.add_job(self.refresh_job.run, "interval", seconds=s.refresh_every, **every)
         self.scheduler.add_job(self.sources_job.run, "interval", seconds=s.sources_every, **every)
+        self.scheduler.add_job(self.digest_job.run, "interval", seconds=DIGEST_EVERY, **every)
         self.demo = await self.db.run(demo_wanted, self.store, s.demo)
         if self.demo:
             self.scheduler.add_job(self.demo_job.run, "interval", seconds=s.demo_interval, **every)
@@ -188,7 +195,13 @@ class App:
         self.sources_job.cancel()
         self.demo_job.cancel()
         self.housekeeping_job.cancel()
-        jobs = (self.deliver_job, self.refresh_job, self.sources_job, self.demo_job)
+        jobs = (
+            self.deliver_job,
+            self.refresh_job,
+            self.sources_job,
+            self.demo_job,
+            self.digest_job,
+        )
         for job in (*jobs, self.housekeeping_job, self.presence_job):
             await job.idle()
         if self.scheduler.running:

@@ -22,6 +22,7 @@ from handlers.context import CoreConfig, PollDefaults
 from handlers.i18n import normalise_language
 from handlers.registry import clean_name
 from storage.location import BadLocation, Location, parse_location
+from storage.schedule_times import zone_name
 
 CONFIG_FILE_ENV = "NEWSBOT_CONFIG"
 
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     db: str = "./data/newsbot.db"
     db_synchronous: str = Field("NORMAL", pattern=r"^(?i:normal|full)$")
     language: str = "de"  # de or en, in any case or form /lang takes (EN, en-GB)
+    # The IANA time zone of chats that set none with /timezone (digests, quiet hours).
+    timezone: str = "Europe/Berlin"
     demo: bool = True
     demo_interval: float = Field(30.0, gt=0, le=86400)
     backlog: int = Field(1, ge=0, le=20)
@@ -105,6 +108,14 @@ class Settings(BaseSettings):
         if language is None:
             raise SettingProblem("settings.expect.choice", str(value), choices=("de", "en"))
         return language
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone(cls, value: object) -> str:
+        name = zone_name(value) if isinstance(value, str) else None
+        if name is None:
+            raise SettingProblem("settings.expect.timezone", str(value)[:64])
+        return name
 
     @property
     def store(self) -> Location:

@@ -28,7 +28,10 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "unsubscribe",
         ),
     ),
-    ("help.settings_header", ("lang", "settings", "why", "forgetme")),
+    (
+        "help.settings_header",
+        ("lang", "timezone", "digest", "quiet", "settings", "why", "forgetme"),
+    ),
     (
         "help.admin_header",
         (

@@ -10,7 +10,7 @@ from typing import Literal
 VoteKind = Literal["cast", "moved", "withdrawn"]
 # Where a delivery stands: waiting (or retrying), claimed by a worker, done, given up, parked
 # with its chat's subscriptions, or called off (article removed, person forgotten).
-DeliveryStatus = Literal["pending", "sending", "sent", "failed", "paused", "cancelled"]
+DeliveryStatus = Literal["pending", "sending", "sent", "failed", "paused", "cancelled", "digest"]
 # How a chat's posts look: as before, short, everything, or a bot admin's template.
 PostStyle = Literal["default", "compact", "full", "template"]
 IMAGE_OK = "ok"  # the verdict of a lead image that passed its check

@@ -44,7 +44,8 @@ class Moderation(People):
         self.db = store.engine
 
     def forget_person(self, user: UserRef, private_chat: ChatRef | None) -> int:
-        """Delete a person's own data: votes, their private chat's subscriptions and settings.
+        """Delete a person's own data: votes, their private chat's subscriptions, settings and
+        schedule.
         Returns how many votes went; those polls are marked for a refresh."""
         with self.db.write() as conn:
             polls = [
@@ -59,14 +60,14 @@ class Moderation(People):
             )
             self._bump(polls)
             if private_chat is not None:
-                for table in ("subscriptions", "chats"):
+                for table in ("subscriptions", "chats", "chat_schedules"):
                     conn.execute(
                         f"DELETE FROM {table} WHERE platform=? AND chat_id=?",
                         (private_chat.platform, private_chat.chat_id),
                     )
                 conn.execute(
                     "UPDATE deliveries SET status='cancelled' WHERE platform=? AND chat_id=?"
-                    " AND status IN ('pending','sending')",
+                    " AND status IN ('pending','sending','digest')",
                     (private_chat.platform, private_chat.chat_id),
                 )
             conn.execute(

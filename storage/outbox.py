@@ -9,6 +9,7 @@ from datetime import timedelta
 from storage.db import Db, Row, chat_scope, from_ts, marks, to_ts
 from storage.models import ChatRef, Delivery, MessageRef
 from storage.posts import Posts
+from storage.schedules import Schedules
 
 # -- SQLite dialect: UPDATE OR IGNORE (a row for the new chat may exist already: the row is
 # then left as it is; PostgreSQL skips it by a NOT EXISTS), and the two-argument max()
@@ -54,21 +55,25 @@ def _delivery(row: Row) -> Delivery:
 class Outbox:
     """The truth about what is still to be sent: a crash anywhere loses nothing."""
 
-    def __init__(self, db: Db, posts: Posts) -> None:
+    def __init__(self, db: Db, posts: Posts, schedules: Schedules) -> None:
         self.db = db
         self.posts = posts
+        self.schedules = schedules  # digests and quiet hours hold rows back
 
     def queue_article(self, article_id: int, tag_keys: Sequence[str]) -> int:
         """One delivery per chat (and forum topic) with an active subscription to one of these
         tag keys; returns how many were queued."""
         now = to_ts(self.db.now())
-        return self.db.changes(
+        queued = self.db.changes(
             "INSERT INTO deliveries (article_id, platform, chat_id, thread_id, next_try, created)"
             " SELECT DISTINCT ?, platform, chat_id, thread_id, ?, ? FROM subscriptions"
             f" WHERE active = 1 AND tag_key IN ({marks(tag_keys)})"
             " ON CONFLICT DO NOTHING",
             (article_id, now, now, *tag_keys),
         )
+        # Chats in digest mode get it in their next digest (storage/schedules.py).
+        self.schedules.hold_for_digest([article_id])
+        return queued
 
     def queue_backlog(
         self,
@@ -103,6 +108,7 @@ class Outbox:
                 " created) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (article_id, chat.platform, chat.chat_id, thread, due, to_ts(now)),
             )
+        self.schedules.hold_for_digest([int(c[0]) for c in candidates], chat)
         return queued
 
     def release_held(self, chat: ChatRef) -> int:
@@ -137,6 +143,9 @@ class Outbox:
                 " WHERE status='sending' AND lease_until < ?",
                 (to_ts(now),),
             )
+            # What is due for a chat in its quiet hours (a retry, a post released early)
+            # waits until they end: then none of it is due now.
+            self.schedules.hold_quiet()
             rows = self.db.rows(
                 f"SELECT d.* FROM deliveries d WHERE d.status='pending' AND ({where})"
                 " AND d.next_try <= ? ORDER BY d.next_try, d.id LIMIT ?",

@@ -586,6 +586,30 @@ ALTER TABLE chats ADD COLUMN post_style TEXT COLLATE "C";
 ALTER TABLE chats ADD COLUMN post_template TEXT COLLATE "C";
 """
 
+# m016: a chat's time zone, digest and quiet hours, as on SQLite.
+_CHAT_SCHEDULES = """
+CREATE TABLE chat_schedules (
+    platform TEXT COLLATE "C" NOT NULL,
+    chat_id TEXT COLLATE "C" NOT NULL,
+    timezone TEXT COLLATE "C",
+    digest TEXT COLLATE "C",
+    digest_weekday BIGINT,
+    digest_minute BIGINT,
+    digest_due TEXT COLLATE "C",
+    last_digest TEXT COLLATE "C",
+    quiet_start BIGINT,
+    quiet_end BIGINT,
+    quiet_from TEXT COLLATE "C",
+    quiet_until TEXT COLLATE "C",
+    PRIMARY KEY (platform, chat_id)
+);
+CREATE INDEX idx_chat_schedules_due ON chat_schedules (digest_due) WHERE digest_due IS NOT NULL;
+CREATE INDEX idx_chat_schedules_quiet_from ON chat_schedules (quiet_from)
+WHERE quiet_from IS NOT NULL;
+CREATE INDEX idx_chat_schedules_quiet_until ON chat_schedules (quiet_until)
+WHERE quiet_until IS NOT NULL;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -601,6 +625,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m012_feed_body_hash", _FOLDED),
     ("m013_worker_leases", _WORKER_LEASES),
     ("m014_post_refresh_claims", _POST_REFRESH_CLAIMS),
+    ("m016_chat_schedules", _CHAT_SCHEDULES),
     ("m017_forum_topics_and_opml", _FORUM_TOPICS),
     ("m019_article_images_and_post_style", _ARTICLE_IMAGES_AND_POST_STYLE),
 ]

@@ -728,6 +728,43 @@ def m014_post_refresh_claims(db: Database) -> None:
 
 
 @migrations()
+def m016_chat_schedules(db: Database) -> None:
+    # A chat's time zone, digest and quiet hours (storage/schedules.py). `digest_due` is the
+    # next digest time in UTC, kept with the settings, so that the digest job finds the chats
+    # due by an index; `last_digest` is when the last digest was taken. `quiet_from` and
+    # `quiet_until` are the current or next quiet hours in UTC, so that the delivery worker's
+    # claim holds back the rows of quiet chats in one statement. Times of day are
+    # minutes after midnight on the chat's own clock. Outbox rows that wait for a digest have
+    # the status 'digest' (the delivery worker takes only 'pending' ones).
+    _run(
+        db,
+        """
+        CREATE TABLE chat_schedules (
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            timezone TEXT,
+            digest TEXT,
+            digest_weekday INTEGER,
+            digest_minute INTEGER,
+            digest_due TEXT,
+            last_digest TEXT,
+            quiet_start INTEGER,
+            quiet_end INTEGER,
+            quiet_from TEXT,
+            quiet_until TEXT,
+            PRIMARY KEY (platform, chat_id)
+        );
+        CREATE INDEX idx_chat_schedules_due ON chat_schedules(digest_due)
+        WHERE digest_due IS NOT NULL;
+        CREATE INDEX idx_chat_schedules_quiet_from ON chat_schedules(quiet_from)
+        WHERE quiet_from IS NOT NULL;
+        CREATE INDEX idx_chat_schedules_quiet_until ON chat_schedules(quiet_until)
+        WHERE quiet_until IS NOT NULL;
+        """,
+    )
+
+
+@migrations()
 def m017_forum_topics_and_opml(db: Database) -> None:
     # A subscription made inside a topic of a Telegram forum posts into that topic: its thread
     # id is kept with it ('' for none). A delivery names its thread too, and is unique per

@@ -47,6 +47,7 @@ from storage.models import (
 from storage.outbox import Outbox
 from storage.polls import ChooseOption, Polls
 from storage.posts import Posts
+from storage.schedules import Schedules
 from storage.subscriptions import Subscriptions
 
 # The tag rules live in storage/tags.py; these names stay importable from here.
@@ -83,7 +84,8 @@ class Store:
         self.articles = Articles(self.engine)
         self.polls = Polls(self.engine, self.articles)
         self.posts = Posts(self.engine)
-        self.outbox = Outbox(self.engine, self.posts)
+        self.schedules = Schedules(self.engine)  # time zones, digests, quiet hours
+        self.outbox = Outbox(self.engine, self.posts, self.schedules)
         self.chats = Subscriptions(self.engine)
         self.images = ArticleImages(self.engine)
         self.feed_sources = Feeds(self.engine)
@@ -257,6 +259,7 @@ class Store:
     def migrate_chat(self, old: ChatRef, new: ChatRef) -> None:
         """A chat got a new id (Telegram group -> supergroup): move everything that names it."""
         self.chats.move_chat(old, new)
+        self.schedules.move_chat(old, new)
 
     # -- chat settings ------------------------------------------------------------------
 

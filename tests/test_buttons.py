@@ -25,6 +25,8 @@ def test_the_bots_buttons_declare_themselves() -> None:
         "vote": (["article", "number"], MEMBER, True),
         "results": (["article"], MEMBER, True),
         "confirm": (["number", "article"], BOT_ADMIN, False),
+        # A digest's entry: it posts the article, and sits on the digest, which is no post.
+        "show_article": (["article"], MEMBER, False),
     }
     # Telegram asks who administers a chat only for a button that needs to know.
     assert not any(asks_chat_admin(name) for name in [*BUTTONS, "", "nope"])

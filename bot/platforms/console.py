@@ -155,6 +155,9 @@ class ConsoleAdapter:
     async def stop(self) -> None:
         self.finished.set()
 
+    def fits(self, reply: Reply) -> bool:
+        return True  # a terminal has no length limit
+
     async def send(self, out: Outgoing) -> MessageRef:
         message = MessageRef(self.chat, uuid.uuid4().hex[:12])
         self._print_reply(out.reply)

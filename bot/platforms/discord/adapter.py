@@ -22,7 +22,7 @@ from bot.platforms.discord.identities import PLATFORM, Interaction, chat_ref
 from bot.platforms.discord.interactions import Interactions
 from bot.platforms.discord.moderation import MemberActions
 from bot.platforms.discord.outbound import Outbound
-from bot.platforms.discord.render import NO_MENTIONS
+from bot.platforms.discord.render import MAX_BUTTONS, NO_MENTIONS, fits_one_message
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.events import Outgoing, Reply
@@ -236,6 +236,10 @@ class DiscordAdapter:
 
     async def send(self, out: Outgoing) -> MessageRef:
         return await self.outbound.send(out)
+
+    def fits(self, reply: Reply) -> bool:
+        buttons = sum(len(row) for row in reply.buttons)
+        return buttons <= MAX_BUTTONS and fits_one_message(reply.text)
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         await self.outbound.edit(message, reply)

@@ -39,6 +39,7 @@ from bot.platforms.telegram.moderation import MemberActions
 from bot.platforms.telegram.outbound import AnyApp, Outbound
 from bot.platforms.telegram.polling_lease import PollingLease
 from bot.platforms.telegram.pooled_request import PooledRequest, bulk_send
+from bot.platforms.telegram.render import MAX_BUTTONS, fits_one_message
 from bot.platforms.telegram.webhook import WebhookServer
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -347,6 +348,10 @@ class TelegramAdapter:
             raise DeliveryError("inline messages have no chat to send to", permanent=True)
         with bulk_send():
             return await self.outbound.post(out.chat.chat_id, out.reply, topic=out.topic)
+
+    def fits(self, reply: Reply) -> bool:
+        buttons = sum(len(row) for row in reply.buttons)
+        return buttons <= MAX_BUTTONS and fits_one_message(reply.text)
 
     async def edit(self, message: MessageRef, reply: Reply) -> None:
         await self.outbound.edit(message, reply)

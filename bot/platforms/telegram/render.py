@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # visible characters of a message, after entities are parsed
 MAX_CAPTION = 1024  # visible characters of a photo's caption, likewise
+MAX_BUTTONS = 100  # buttons of one inline keyboard
 ELLIPSIS = "…"
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s)|\n")
 _ENDS_SENTENCE = re.compile(r"[.!?…]+[\"'“”»«)\]]*\s*$")
