@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from storage.db import Db, Row, chat_scope, from_ts, marks, to_ts
 from storage.models import ChatRef, Delivery, MessageRef
 from storage.posts import Posts
+
+# A /subscribe backlog for a chat with keyword filters looks at most this many of the newest
+# matching articles for ones that pass them (a bound on the work, not a promise).
+BACKLOG_LOOK_BACK = 200
 
 # -- SQLite dialect: UPDATE OR IGNORE (a row for the new chat may exist already: the row is
 # then left as it is; PostgreSQL skips it by a NOT EXISTS), and the two-argument max()
@@ -57,17 +61,29 @@ class Outbox:
         self.db = db
         self.posts = posts
 
-    def queue_article(self, article_id: int, tag_keys: Sequence[str]) -> int:
-        """One delivery per chat with an active subscription to one of these tag keys;
-        returns how many were queued."""
+    def queue_article(
+        self, article_id: int, tag_keys: Sequence[str], admitted: Sequence[ChatRef] = ()
+    ) -> int:
+        """One delivery per chat with an active subscription to one of these tag keys and no
+        keyword filters, and one per chat in `admitted` (those with filters that the article
+        passed: storage.filters.Filters.admitted); returns how many were queued."""
         now = to_ts(self.db.now())
-        return self.db.changes(
+        queued = self.db.changes(
             "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
-            " SELECT DISTINCT ?, platform, chat_id, ?, ? FROM subscriptions"
-            f" WHERE active = 1 AND tag_key IN ({marks(tag_keys)})"
+            " SELECT DISTINCT ?, s.platform, s.chat_id, ?, ? FROM subscriptions s"
+            f" WHERE s.active = 1 AND s.tag_key IN ({marks(tag_keys)})"
+            " AND NOT EXISTS (SELECT 1 FROM chat_filters f"
+            " WHERE f.platform = s.platform AND f.chat_id = s.chat_id)"
             " ON CONFLICT DO NOTHING",
             (article_id, now, now, *tag_keys),
         )
+        for chat in admitted:
+            queued += self.db.changes(
+                "INSERT INTO deliveries (article_id, platform, chat_id, next_try, created)"
+                " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                (article_id, chat.platform, chat.chat_id, now, now),
+            )
+        return queued
 
     def queue_backlog(
         self,
@@ -75,14 +91,17 @@ class Outbox:
         tag_keys: Sequence[str] | None,
         count: int,
         hold: timedelta = timedelta(0),
+        passes: Callable[[int], bool] | None = None,
     ) -> int:
         """Queue for the chat the newest `count` articles with one of these tag keys (any
         article for None) that were not queued there before; returns how many were queued.
         `hold`: the rows come due only then, unless release_held() frees them earlier (the
-        answer to /subscribe goes out first)."""
+        answer to /subscribe goes out first). `passes`: the chat's keyword filters, which a
+        queued article must pass (the newest BACKLOG_LOOK_BACK articles are looked at)."""
+        limit = count if passes is None else max(count, BACKLOG_LOOK_BACK)
         if tag_keys is None:
             candidates = self.db.execute(
-                "SELECT id FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (count,)
+                "SELECT id FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
         else:
             candidates = self.db.execute(
@@ -90,8 +109,10 @@ class Outbox:
                 " JOIN article_tags at ON at.article_id = a.id"
                 f" JOIN tags t ON t.id = at.tag_id WHERE t.key IN ({marks(tag_keys)})"
                 " AND a.removed = 0 ORDER BY a.id DESC LIMIT ?",
-                (*tag_keys, count),
+                (*tag_keys, limit),
             ).fetchall()
+        if passes is not None:
+            candidates = [c for c in candidates if passes(c[0])][:count]
         now = self.db.now()
         due = to_ts(now + hold)
         queued = 0

@@ -725,3 +725,25 @@ def m014_post_refresh_claims(db: Database) -> None:
         WHERE refresh_claimed_by IS NOT NULL;
         """,
     )
+
+
+@migrations()
+def m015_chat_filters(db: Database) -> None:
+    # Keyword filters per chat (/filter): includes and excludes, words or re2 patterns, in the
+    # order they were added (their number in /filter list). Fan-out asks only whether a chat
+    # has any: the index by chat answers that for every subscribed chat.
+    _run(
+        db,
+        """
+        CREATE TABLE chat_filters (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created TEXT NOT NULL
+        );
+        CREATE INDEX idx_chat_filters_chat ON chat_filters(platform, chat_id);
+        """,
+    )

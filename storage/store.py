@@ -18,6 +18,7 @@ from storage.db import Connection, Db, utcnow
 from storage.db import from_ts as from_ts  # re-exported: the column format of times
 from storage.db import to_ts as to_ts
 from storage.feeds import Feeds
+from storage.filters import Filters
 from storage.leases import Leases
 from storage.location import Location
 from storage.maintenance import Maintenance
@@ -83,6 +84,7 @@ class Store:
         self.posts = Posts(self.engine)
         self.outbox = Outbox(self.engine, self.posts)
         self.chats = Subscriptions(self.engine)
+        self.filters = Filters(self.engine, self.articles)  # keyword filters per chat
         self.feed_sources = Feeds(self.engine)
         self.audit_log = AuditLog(self.engine)
         self.maintenance = Maintenance(self.engine)
@@ -169,7 +171,8 @@ class Store:
             deliveries = 0
             if deliver:
                 keys = sorted({key for key, _name in tags} | {ALL_TAGS})
-                deliveries = self.outbox.queue_article(article_id, keys)
+                admitted = self.filters.admitted(keys, new.title, new.body, [n for _k, n in tags])
+                deliveries = self.outbox.queue_article(article_id, keys, admitted)
         # As stored: the row is not read back.
         return IngestResult(article=article, deliveries=deliveries, tags_dropped=dropped)
 
@@ -229,7 +232,8 @@ class Store:
             if added and backlog > 0:
                 keys = [tag_key(t) for t in added]
                 wanted = None if ALL_TAGS in keys else keys
-                queued = self.outbox.queue_backlog(chat, wanted, backlog, hold)
+                passes = self.filters.screen(chat)
+                queued = self.outbox.queue_backlog(chat, wanted, backlog, hold, passes)
         return SubscribeResult(added=added, already=already, backlog_queued=queued)
 
     def release_held(self, chat: ChatRef) -> int:
