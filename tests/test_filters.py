@@ -214,3 +214,14 @@ async def test_why_names_a_failed_delivery_and_a_paused_subscription(
     assert "Abo von Politik ist pausiert, weil der Bot wurde entfernt" in await any_chat.text(
         f"/why {paused}"
     )
+
+
+async def test_filters_move_with_a_chat_that_gets_a_new_id(any_ctx: Ctx) -> None:
+    old, new = group(any_ctx), Chat(any_ctx, chat=ChatRef("telegram", "-100999"), is_private=False)
+    await old.text("/subscribe Politik", admin=True)
+    await old.text("/filter exclude Wahl", admin=True)
+    any_ctx.store.migrate_chat(old.chat, new.chat)  # Telegram: a group became a supergroup
+    assert "1. ohne: Wahl" in await new.text("/filter list")
+    assert any_ctx.store.filters.of(old.chat) == []
+    add(any_ctx, article(**ELECTION))
+    assert queued(any_ctx, new) == []
