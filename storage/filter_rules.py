@@ -82,8 +82,13 @@ class Verdict:
     no_include: bool = False  # there are includes, and none matched
 
 
+# Articles share most of their words: a word's stem is worked out once (the stemming, not
+# the folding, is most of the cost of reading an article).
+_stem = lru_cache(maxsize=65_536)(stem)
+
+
 def _stems(text: str) -> list[str]:
-    return [stem(word) for word in index_text(unicodedata.normalize("NFC", text)).split()]
+    return [_stem(word) for word in index_text(text).split()]
 
 
 @lru_cache(maxsize=4096)

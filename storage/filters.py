@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
 
 from storage.articles import Articles
 from storage.db import Db, Row, from_ts, marks, to_ts
@@ -24,6 +23,7 @@ from storage.models import Article, ChatRef, Subscription
 from storage.tags import ALL_TAGS, tag_key
 
 _COLUMNS = "id, platform, chat_id, mode, kind, text"
+_CACHED_CHATS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,8 @@ class Filters:
     def __init__(self, db: Db, articles: Articles) -> None:
         self.db = db
         self.articles = articles
+        # Each chat's filters as last read, by (count, last id): fan-out reads only those stamps.
+        self._cache: dict[ChatRef, tuple[tuple[int, int], list[ChatFilter]]] = {}
 
     # -- a chat's filters -------------------------------------------------------------------
 
@@ -113,21 +115,35 @@ class Filters:
     ) -> list[ChatRef]:
         """The chats with filters, subscribed to one of these tag keys, that let this new
         article through (storage.outbox.Outbox.queue_article queues every chat without)."""
-        rows = self.db.rows(
-            f"SELECT f.{_COLUMNS.replace(', ', ', f.')} FROM chat_filters f WHERE EXISTS"
-            " (SELECT 1 FROM subscriptions s WHERE s.platform = f.platform"
-            f" AND s.chat_id = f.chat_id AND s.active = 1 AND s.tag_key IN ({marks(tag_keys)}))"
-            " ORDER BY f.platform, f.chat_id, f.id",
+        stamps = self.db.execute(
+            "SELECT f.platform, f.chat_id, count(*), max(f.id) FROM chat_filters f"
+            " GROUP BY f.platform, f.chat_id HAVING EXISTS (SELECT 1 FROM subscriptions s"
+            " WHERE s.platform = f.platform AND s.chat_id = f.chat_id AND s.active = 1"
+            f" AND s.tag_key IN ({marks(tag_keys)}))",
             tuple(tag_keys),
-        )
+        ).fetchall()
+        if not stamps:
+            return []  # the usual case: the article is folded only for chats with filters
         article = ArticleText.of(title, body, tags)
         passed = []
-        for (platform, chat_id), chat_rows in groupby(
-            rows, lambda r: (r["platform"], r["chat_id"])
-        ):
-            if judge(_filters(list(chat_rows)), article).passes:
-                passed.append(ChatRef(platform, chat_id))
+        for platform, chat_id, count, last in stamps:
+            chat = ChatRef(platform, chat_id)
+            if judge(self._rules(chat, (int(count), int(last))), article).passes:
+                passed.append(chat)
         return passed
+
+    def _rules(self, chat: ChatRef, stamp: tuple[int, int]) -> list[ChatFilter]:
+        """The chat's filters, read again only when they changed. Ids only grow (SQLite's
+        AUTOINCREMENT, PostgreSQL's identity): any change moves the count or the last id, so
+        a worker never judges by filters another worker has changed since."""
+        cached = self._cache.get(chat)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        if len(self._cache) >= _CACHED_CHATS:
+            self._cache.clear()  # a bound, not a policy: reading them again is cheap
+        rules = self.of(chat)
+        self._cache[chat] = (stamp, rules)
+        return rules
 
     def screen(self, chat: ChatRef) -> Callable[[int], bool] | None:
         """Whether an archived article passes the chat's filters (a /subscribe backlog); None

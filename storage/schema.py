@@ -730,13 +730,14 @@ def m014_post_refresh_claims(db: Database) -> None:
 @migrations()
 def m015_chat_filters(db: Database) -> None:
     # Keyword filters per chat (/filter): includes and excludes, words or re2 patterns, in the
-    # order they were added (their number in /filter list). Fan-out asks only whether a chat
-    # has any: the index by chat answers that for every subscribed chat.
+    # order they were added (their number in /filter list). Fan-out reads each subscribed
+    # chat's count and last id from the index by chat, and its filters only when those moved:
+    # AUTOINCREMENT, because a reused id would hide a change.
     _run(
         db,
         """
         CREATE TABLE chat_filters (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             platform TEXT NOT NULL,
             chat_id TEXT NOT NULL,
             mode TEXT NOT NULL,

@@ -225,3 +225,16 @@ async def test_filters_move_with_a_chat_that_gets_a_new_id(any_ctx: Ctx) -> None
     assert any_ctx.store.filters.of(old.chat) == []
     add(any_ctx, article(**ELECTION))
     assert queued(any_ctx, new) == []
+
+
+async def test_a_replaced_filter_applies_to_the_next_article(any_chat: Chat, any_ctx: Ctx) -> None:
+    """Fan-out keeps each chat's filters between articles: a filter removed and another added
+    (the same count, on SQLite the same place) must still be seen."""
+    await any_chat.text("/subscribe Politik")
+    await any_chat.text("/filter exclude Wahl")
+    add(any_ctx, article(**ELECTION))
+    await any_chat.text("/filter remove 1")
+    await any_chat.text("/filter exclude Sonne")
+    election = add(any_ctx, article(**{**ELECTION, "title": "Wahl in Bayern"}))
+    add(any_ctx, article(**WEATHER))
+    assert queued(any_ctx, any_chat) == [election]
