@@ -130,3 +130,22 @@ async def test_discord_filters_and_why(dc: FakeDiscord) -> None:
         assert member.content == t("error.need_admin", "de")
         cleared = await bot.slash(NEWS, MOD, "filter", {"action": "clear"})
         assert "Der einzige Filter dieses Chats ist entfernt" in (cleared.content or "")
+
+
+async def test_telegram_channel_filters_from_a_private_chat(tg: FakeTelegram) -> None:
+    feed = tg.chat(-100400, "channel", title="Feed", username="feedchan")
+    erin, frank = tg.user(60, "Erin"), tg.user(61, "Frank", language_code="en")
+    tg.set_member(feed, erin, "administrator")
+    async with running(tg) as bot:
+        tg.send_text(feed, None, "/subscribe Politik")  # in the channel itself
+        await tg.wait_for_message(feed, "Abonniert: Politik.")
+        tg.send_text(erin, erin, "/filter @feedchan exclude Börse")
+        await tg.wait_for_message(erin, "1. ohne: Börse")
+        tg.send_text(frank, frank, "/filter @feedchan clear")
+        await tg.wait_for_message(frank, "Only admins of @feedchan")
+        assert [f.text for f in bot.store.filters.of(chat_ref(feed))] == ["Börse"]
+        held = await bot.add_article(CRYPTO, tags=("Politik",))
+        await bot.add_article(ELECTION, tags=("Politik",))
+        await tg.wait_for_message(feed, ELECTION)
+        tg.send_text(erin, erin, f"/why @feedchan {held}")
+        await tg.wait_for_message(erin, f"#{held} wurde von Filter 1. ohne: Börse zurückgehalten")
