@@ -133,6 +133,11 @@ def checked(kind: Kind, text: str, patterns_before: int = 0) -> str:
     return text
 
 
+def same_rule(kind: Kind, text: str) -> str:
+    """What a rule matches by: "Wahlen" and "wahl" are one words rule, patterns are as written."""
+    return text if kind == "regex" else _phrase(text)
+
+
 def matches(rule: ChatFilter, article: ArticleText) -> bool:
     if rule.kind == "regex":
         return _pattern(rule.text).search(article.raw) is not None

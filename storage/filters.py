@@ -18,6 +18,7 @@ from storage.filter_rules import (
     Verdict,
     checked,
     judge,
+    same_rule,
 )
 from storage.models import Article, ChatRef, Subscription
 from storage.tags import ALL_TAGS, tag_key
@@ -81,7 +82,8 @@ class Filters:
         with self.db.write():
             current = self.of(chat)
             text = checked(kind, text, sum(1 for f in current if f.kind == "regex"))
-            if any((f.mode, f.kind, f.text) == (mode, kind, text) for f in current):
+            key = (mode, kind, same_rule(kind, text))
+            if any((f.mode, f.kind, same_rule(f.kind, f.text)) == key for f in current):
                 return None
             if len(current) >= limit:
                 raise RuleRefused("too_many_filters")

@@ -41,6 +41,7 @@ async def test_filters_are_added_listed_removed_and_cleared(any_chat: Chat, any_
         "/filter exclude „künstliche intelligenz“"
     )
     assert "schon" in await any_chat.text("/filter include Wahl")
+    assert "schon" in await any_chat.text("/filter include WAHLEN")  # the same word
     listing = await any_chat.text("/filter list")
     assert "1. nur mit: Wahl" in listing and "2. ohne: Börse" in listing
     assert "Filter entfernt: 2. ohne: Börse" in await any_chat.text("/filter remove 2")
