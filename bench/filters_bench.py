@@ -1,7 +1,8 @@
 """Keyword filters at fan-out: the cost of a chat with 50 includes and 50 excludes per new
 article, beside the same fan-out with no filters at all (ratio); and the pattern `(a+)+$` on
 re2 (10,000 characters) beside Python's backtracking re (short texts, stopped once one run
-passes a second). Run: python -m bench.filters_bench [--articles N] [--chats N] [--filtered N]."""
+passes a second). Run: python -m bench.filters_bench [--articles N] [--chats N] [--filtered N]
+[--postgres]."""
 
 from __future__ import annotations
 
@@ -56,18 +57,18 @@ def filter_set() -> list[ChatFilter]:
     ]
 
 
-def fresh_store(folder: Path, name: str, chats: int, filtered: int) -> Store:
+def fresh_store(location: str, chats: int, filtered: int) -> Store:
     """`chats` chats subscribed to xAI; the first `filtered` of them with the filter set."""
-    store = Store(folder / f"{name}.db")
+    store = Store(location)
     store.migrate()
     rules = filter_set()
-    with store.db.conn:
-        store.db.conn.executemany(
+    with store.engine.write():
+        store.engine.executemany(
             "INSERT INTO subscriptions (platform, chat_id, tag_key, tag, created)"
             " VALUES ('telegram', ?, 'xai', 'xAI', '2026-01-01 00:00:00.000000')",
             [(str(i),) for i in range(chats)],
         )
-        store.db.conn.executemany(
+        store.engine.executemany(
             "INSERT INTO chat_filters (platform, chat_id, mode, kind, text, created)"
             " VALUES ('telegram', ?, ?, ?, ?, '2026-01-01 00:00:00.000000')",
             [(str(i), r.mode, r.kind, r.text) for i in range(filtered) for r in rules],
@@ -90,10 +91,10 @@ def one_article(store: Store, config: CoreConfig, n: int) -> float:
     return took
 
 
-def bench_fanout(folder: Path, articles: int, chats: int, filtered: int) -> None:
+def bench_fanout(locations: tuple[str, str], articles: int, chats: int, filtered: int) -> None:
     config = load_settings(demo=False).core_config()
-    plain = fresh_store(folder, "plain", chats, 0)
-    with_filters = fresh_store(folder, "filtered", chats, filtered)
+    plain = fresh_store(locations[0], chats, 0)
+    with_filters = fresh_store(locations[1], chats, filtered)
     base, ours = [], []
     # Turn about, so that whatever else the machine does weighs on both alike; the first few
     # warm the caches (statements, folding) and are not counted.
@@ -101,9 +102,9 @@ def bench_fanout(folder: Path, articles: int, chats: int, filtered: int) -> None
         base.append(one_article(plain, config, n))
         ours.append(one_article(with_filters, config, n))
     base_ms, ours_ms = statistics.median(base[5:]) * 1000, statistics.median(ours[5:]) * 1000
-    rows = with_filters.db.conn.execute(
+    rows = with_filters.engine.scalar(
         "SELECT count(*) FROM deliveries WHERE chat_id IN (SELECT chat_id FROM chat_filters)"
-    ).fetchone()[0]
+    )
     assert rows == 0, "no article matches an include: no filtered chat may get a row"
 
     # What filters add to the fan-out of one article, alone: the query for subscribed chats
@@ -116,6 +117,10 @@ def bench_fanout(folder: Path, articles: int, chats: int, filtered: int) -> None
         )
         assert admitted == []
     screening_ms = (time.perf_counter() - start) / runs * 1000
+    start = time.perf_counter()
+    for _ in range(runs):
+        with_filters.engine.scalar("SELECT 1")
+    round_trip_ms = (time.perf_counter() - start) / runs * 1000
 
     rules = filter_set()
     start = time.perf_counter()
@@ -126,12 +131,14 @@ def bench_fanout(folder: Path, articles: int, chats: int, filtered: int) -> None
     plain.close()
     with_filters.close()
 
-    print(f"fan-out of one article to {chats:,} subscribed chats, median of {articles}:")
+    engine = with_filters.engine.dialect
+    print(f"{engine}: fan-out of one article to {chats:,} subscribed chats, median of {articles}:")
     print(f"  no chat with filters:                 {base_ms:8.2f} ms")
     ratio = ours_ms / base_ms
     print(f"  {filtered:,} of them with 50+50 filters:    {ours_ms:8.2f} ms  ({ratio:.2f}x)")
     print(f"  the filters' part alone (query, fold, judge): {screening_ms:8.3f} ms per article")
     print(f"  fold + judge by one 50+50 set, no database:   {judge_us:8.1f} µs per article")
+    print(f"  one query's round trip (SELECT 1), for scale: {round_trip_ms:8.3f} ms")
 
 
 def bench_patterns(max_seconds: float) -> None:
@@ -164,9 +171,17 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=1000)
     parser.add_argument("--filtered", type=int, default=1)
     parser.add_argument("--max-seconds", type=float, default=1.0)
+    parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL (pgserver)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        bench_fanout(Path(folder), args.articles, args.chats, args.filtered)
+        paths = (str(Path(folder) / "plain.db"), str(Path(folder) / "filtered.db"))
+        bench_fanout(paths, args.articles, args.chats, args.filtered)
+    if args.postgres:
+        from bench.postgres_server import bench_postgres
+
+        with bench_postgres() as pg:
+            urls = (pg.database("plain"), pg.database("filtered"))
+            bench_fanout(urls, args.articles, args.chats, args.filtered)
     bench_patterns(args.max_seconds)
 
 
