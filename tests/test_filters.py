@@ -100,6 +100,8 @@ async def test_bad_filters_are_refused_with_a_reason(any_chat: Chat, any_ctx: Ct
     refused = await any_chat.text("/filter exclude re:(?<=a)b")
     assert "Dieses Muster geht nicht: invalid perl operator: (?<=" in refused
     assert "Dieses Muster geht nicht" in await any_chat.text("/filter exclude re:a{1001}")
+    too_large = await any_chat.text("/filter exclude re:\\pL{1000}")  # over re2's 1 MiB
+    assert "Dieses Muster geht nicht: pattern too large - compile failed" in too_large
     assert "höchstens 12 Wörter" in await any_chat.text("/filter include " + "wort " * 13)
     for n in range(10):
         assert "hinzugefügt" in await any_chat.text(f"/filter exclude re:muster{n}")
