@@ -238,6 +238,9 @@ class Settings(BaseSettings):
     warn_limit: int = Field(3, ge=1, le=100)
     warn_action: str = Field("mute", pattern=r"^(mute|ban|none)$")
     warn_mute: int = Field(86400, ge=60, le=366 * 86400)
+    # What one chat may have at most: subscribed tags (/subscribe) and keyword filters (/filter).
+    max_tags_per_chat: int = Field(100, ge=1, le=10_000)
+    max_filters_per_chat: int = Field(50, ge=1, le=1000)
 
     @field_validator("admins", "poll_options_de", "poll_options_en", mode="before")
     @classmethod
@@ -298,6 +301,8 @@ class Settings(BaseSettings):
             warn_limit=self.warn_limit,
             warn_action=self.warn_action,
             warn_mute_seconds=self.warn_mute,
+            max_tags_per_chat=self.max_tags_per_chat,
+            max_filters_per_chat=self.max_filters_per_chat,
         )
 
 

@@ -23,6 +23,7 @@ from handlers.permissions import (
 from handlers.post_settings import USAGE as POST_USAGE
 from handlers.post_settings import change_post_setting, is_post_setting, post_settings_text
 from handlers.registry import Param, command, parse_id
+from handlers.why import explain_article
 from storage.post_refresh import refresh_problems
 
 AUDIT_MAX = 50
@@ -96,10 +97,17 @@ def cmd_stats(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [Reply(text=Rich.join(lines), private=True)]
 
 
-@command("why", who=CHAT_ADMIN, who_in_private=MEMBER)
+@command("why", Param("id", "id", required=False), who=CHAT_ADMIN, who_in_private=MEMBER)
 def cmd_why(ctx: Ctx, cmd: Command) -> list[Reply]:
     if not cmd.is_private:
         require(ctx, cmd, CHAT_ADMIN)
+    if cmd.args:  # /why N: one article (handlers/why.py)
+        return explain_article(ctx, cmd, cmd.args[0])
+    return _chat_problems(ctx, cmd)
+
+
+def _chat_problems(ctx: Ctx, cmd: Command) -> list[Reply]:
+    """/why: paused subscriptions, failed deliveries and posts whose counts are behind."""
     paused = [s for s in ctx.store.subscriptions(cmd.chat) if not s.active]
     problems = ctx.mod.chat_problems(cmd.chat)
     stuck = refresh_problems(ctx.store, cmd.chat)

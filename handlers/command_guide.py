@@ -26,6 +26,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "tags",
             "subscriptions",
             "unsubscribe",
+            "filter",
         ),
     ),
     (

@@ -34,6 +34,8 @@ class CoreConfig:
     warn_limit: int = 3
     warn_action: str = "mute"  # mute, ban or none
     warn_mute_seconds: int = 86400
+    max_tags_per_chat: int = 100
+    max_filters_per_chat: int = 50
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,7 @@ def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     if len(tags) > MAX_TAGS_AT_ONCE:
         # All or nothing: a cut list would subscribe to an arbitrary part of what was meant.
         raise UserError("sub.too_many", count=len(tags), limit=MAX_TAGS_AT_ONCE)
+    _within_chat_limit(ctx, cmd, tags)
     result = ctx.store.subscribe(
         cmd.chat, tags, backlog=ctx.config.backlog, hold=ANSWER_FIRST, thread=cmd.thread
     )
@@ -77,6 +78,15 @@ def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     if result.backlog_queued:
         lines.append(t("sub.backlog"))
     return [Reply(text=Rich.of("\n".join(lines)))]
+
+
+def _within_chat_limit(ctx: Ctx, cmd: Command, tags: list[str]) -> None:
+    """Refuse tags beyond NEWSBOT_MAX_TAGS_PER_CHAT, all of them: as for MAX_TAGS_AT_ONCE."""
+    have = {tag_key(sub.tag) for sub in ctx.store.subscriptions(cmd.chat)}
+    new = {tag_key(tag) for tag in tags} - have
+    limit = ctx.config.max_tags_per_chat
+    if new and len(have) + len(new) > limit:
+        raise UserError("sub.chat_limit", limit=limit, have=len(have))
 
 
 @command("unsubscribe", Param("tags", "tags"), who=CHAT_RIGHTS)

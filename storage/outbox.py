@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from storage.db import Db, Row, chat_scope, from_ts, marks, to_ts
 from storage.models import ChatRef, Delivery, MessageRef
 from storage.posts import Posts
 from storage.schedules import Schedules
+
+# A /subscribe backlog for a chat with keyword filters looks at most this many of the newest
+# matching articles for ones that pass them (a bound on the work, not a promise).
+BACKLOG_LOOK_BACK = 200
 
 # -- SQLite dialect: UPDATE OR IGNORE (a row for the new chat may exist already: the row is
 # then left as it is; PostgreSQL skips it by a NOT EXISTS), and the two-argument max()
@@ -60,17 +64,30 @@ class Outbox:
         self.posts = posts
         self.schedules = schedules  # digests and quiet hours hold rows back
 
-    def queue_article(self, article_id: int, tag_keys: Sequence[str]) -> int:
+    def queue_article(
+        self, article_id: int, tag_keys: Sequence[str], admitted: Sequence[ChatRef] = ()
+    ) -> int:
         """One delivery per chat (and forum topic) with an active subscription to one of these
-        tag keys; returns how many were queued."""
+        tag keys and no keyword filters, and likewise for each chat in `admitted` (those with
+        filters that the article passed: storage.filters.Filters.admitted); returns how many
+        were queued."""
         now = to_ts(self.db.now())
-        queued = self.db.changes(
+        insert = (
             "INSERT INTO deliveries (article_id, platform, chat_id, thread_id, next_try, created)"
-            " SELECT DISTINCT ?, platform, chat_id, thread_id, ?, ? FROM subscriptions"
-            f" WHERE active = 1 AND tag_key IN ({marks(tag_keys)})"
+            " SELECT DISTINCT ?, s.platform, s.chat_id, s.thread_id, ?, ? FROM subscriptions s"
+            f" WHERE s.active = 1 AND s.tag_key IN ({marks(tag_keys)})"
+        )
+        queued = self.db.changes(
+            insert + " AND NOT EXISTS (SELECT 1 FROM chat_filters f"
+            " WHERE f.platform = s.platform AND f.chat_id = s.chat_id)"
             " ON CONFLICT DO NOTHING",
             (article_id, now, now, *tag_keys),
         )
+        for chat in admitted:
+            queued += self.db.changes(
+                insert + " AND s.platform = ? AND s.chat_id = ? ON CONFLICT DO NOTHING",
+                (article_id, now, now, *tag_keys, chat.platform, chat.chat_id),
+            )
         # Chats in digest mode get it in their next digest (storage/schedules.py).
         self.schedules.hold_for_digest([article_id])
         return queued
@@ -82,14 +99,18 @@ class Outbox:
         count: int,
         hold: timedelta = timedelta(0),
         thread: str = "",
+        passes: Callable[[int], bool] | None = None,
     ) -> int:
         """Queue for the chat the newest `count` articles with one of these tag keys (any
         article for None) that were not queued there before; returns how many were queued.
         `hold`: the rows come due only then, unless release_held() frees them earlier (the
-        answer to /subscribe goes out first). `thread`: the forum topic they go into."""
+        answer to /subscribe goes out first). `thread`: the forum topic they go into.
+        `passes`: the chat's keyword filters, which a queued article must pass (the newest
+        BACKLOG_LOOK_BACK articles are looked at)."""
+        limit = count if passes is None else max(count, BACKLOG_LOOK_BACK)
         if tag_keys is None:
             candidates = self.db.execute(
-                "SELECT id FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (count,)
+                "SELECT id FROM articles WHERE removed = 0 ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
         else:
             candidates = self.db.execute(
@@ -97,8 +118,10 @@ class Outbox:
                 " JOIN article_tags at ON at.article_id = a.id"
                 f" JOIN tags t ON t.id = at.tag_id WHERE t.key IN ({marks(tag_keys)})"
                 " AND a.removed = 0 ORDER BY a.id DESC LIMIT ?",
-                (*tag_keys, count),
+                (*tag_keys, limit),
             ).fetchall()
+        if passes is not None:
+            candidates = [c for c in candidates if passes(c[0])][:count]
         now = self.db.now()
         due = to_ts(now + hold)
         queued = 0

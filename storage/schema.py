@@ -728,6 +728,29 @@ def m014_post_refresh_claims(db: Database) -> None:
 
 
 @migrations()
+def m015_chat_filters(db: Database) -> None:
+    # Keyword filters per chat (/filter): includes and excludes, words or re2 patterns, in the
+    # order they were added (their number in /filter list). Fan-out reads each subscribed
+    # chat's count and last id from the index by chat, and its filters only when those moved:
+    # AUTOINCREMENT, because a reused id would hide a change.
+    _run(
+        db,
+        """
+        CREATE TABLE chat_filters (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created TEXT NOT NULL
+        );
+        CREATE INDEX idx_chat_filters_chat ON chat_filters(platform, chat_id);
+        """,
+    )
+
+
+@migrations()
 def m016_chat_schedules(db: Database) -> None:
     # A chat's time zone, digest and quiet hours (storage/schedules.py). `digest_due` is the
     # next digest time in UTC, kept with the settings, so that the digest job finds the chats

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +25,29 @@ _WEIGHTS = (4.0, 1.0, 2.0)
 _SNIPPET_TOKENS = 14
 # The tokenizer option in the index's definition (m003_search), quotes doubled inside.
 _TOKENIZER = re.compile(r"tokenize\s*=\s*'((?:[^']|'')*)'", re.IGNORECASE)
+
+
+# Light stemming: one inflection ending off, so that a prefix query finds every form
+# ("Rechenzentrums" -> "rechenzentrum*", "Modelle" -> "modell*", "batteries" -> "batter*").
+_ENDINGS = ("ern", "ens", "ies", "ing", "en", "er", "es", "em", "ed", "e", "s", "n", "y")
+# Then one derivation ending, so that "pausierbar" finds "pausieren", "Verwaltung" "verwaltet".
+_DERIVATIONS = ("ungen", "ung", "lich", "bar", "keit", "heit")
+MIN_STEM = 4
+
+
+def _strip(word: str, endings: Iterable[str]) -> str:
+    for ending in endings:
+        if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
+            return word[: -len(ending)]
+    return word
+
+
+def stem(word: str) -> str:
+    """A light stem for prefix matching: one inflection and one derivation ending off."""
+    lowered = word.lower()
+    if lowered.isdigit():
+        return lowered
+    return _strip(_strip(lowered, _ENDINGS), _DERIVATIONS)
 
 
 @dataclass(frozen=True, slots=True)

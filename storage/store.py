@@ -19,6 +19,7 @@ from storage.db import Connection, Db, utcnow
 from storage.db import from_ts as from_ts  # re-exported: the column format of times
 from storage.db import to_ts as to_ts
 from storage.feeds import Feeds
+from storage.filters import Filters
 from storage.leases import Leases
 from storage.location import Location
 from storage.maintenance import Maintenance
@@ -88,6 +89,7 @@ class Store:
         self.outbox = Outbox(self.engine, self.posts, self.schedules)
         self.chats = Subscriptions(self.engine)
         self.images = ArticleImages(self.engine)
+        self.filters = Filters(self.engine, self.articles)  # keyword filters per chat
         self.feed_sources = Feeds(self.engine)
         self.audit_log = AuditLog(self.engine)
         self.maintenance = Maintenance(self.engine)
@@ -175,7 +177,8 @@ class Store:
             deliveries = 0
             if deliver:
                 keys = sorted({key for key, _name in tags} | {ALL_TAGS})
-                deliveries = self.outbox.queue_article(article_id, keys)
+                admitted = self.filters.admitted(keys, new.title, new.body, [n for _k, n in tags])
+                deliveries = self.outbox.queue_article(article_id, keys, admitted)
         # As stored: the row is not read back.
         return IngestResult(article=article, deliveries=deliveries, tags_dropped=dropped)
 
@@ -236,7 +239,8 @@ class Store:
             if added and backlog > 0:
                 keys = [tag_key(t) for t in added]
                 wanted = None if ALL_TAGS in keys else keys
-                queued = self.outbox.queue_backlog(chat, wanted, backlog, hold, thread)
+                passes = self.filters.screen(chat)
+                queued = self.outbox.queue_backlog(chat, wanted, backlog, hold, thread, passes)
         return SubscribeResult(added=added, already=already, backlog_queued=queued)
 
     def release_held(self, chat: ChatRef) -> int:

@@ -16,6 +16,10 @@ _MOVE_SUBSCRIPTIONS = (
     " AND tag_key IN"
     " (SELECT tag_key FROM subscriptions WHERE platform=:platform AND chat_id=:old)",
     "UPDATE subscriptions SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
+    # Keyword filters go with the chat; the old chat's win when it has any.
+    "DELETE FROM chat_filters WHERE platform=:platform AND chat_id=:new AND :new != :old"
+    " AND EXISTS (SELECT 1 FROM chat_filters WHERE platform=:platform AND chat_id=:old)",
+    "UPDATE chat_filters SET chat_id=:new WHERE platform=:platform AND chat_id=:old",
 )
 _MOVE_CHAT = {
     "sqlite": (

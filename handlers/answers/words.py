@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from handlers.answers.folding import data_lines, fold
-from storage.search import Concept, Word
+from storage.search import MIN_STEM, Concept, Word
+
+# The light stem lives with the store's search part: keyword filters match with it too.
+from storage.search import stem as stem
 
 MAX_CONCEPTS = 12  # query words used at most: bounds the FTS query and the scoring work
 
@@ -18,12 +20,6 @@ STOP_WORDS = frozenset(data_lines("stopwords_de.txt") + data_lines("stopwords_en
 QUESTION_WORDS = frozenset(
     data_lines("question_words_de.txt") + data_lines("question_words_en.txt")
 )
-# Light stemming: one inflection ending off, so that a prefix query finds every form
-# ("Rechenzentrums" -> "rechenzentrum*", "Modelle" -> "modell*", "batteries" -> "batter*").
-_ENDINGS = ("ern", "ens", "ies", "ing", "en", "er", "es", "em", "ed", "e", "s", "n", "y")
-# Then one derivation ending, so that "pausierbar" finds "pausieren", "Verwaltung" "verwaltet".
-_DERIVATIONS = ("ungen", "ung", "lich", "bar", "keit", "heit")
-_MIN_STEM = 4
 
 
 def words_of(text: str) -> list[str]:
@@ -31,21 +27,6 @@ def words_of(text: str) -> list[str]:
     stand for, split at anything that is not a letter or a digit (hyphens too). Each is one
     word of the index (tests/test_index_folding.py)."""
     return _TOKEN.findall(unicodedata.normalize("NFKC", text))
-
-
-def _strip(word: str, endings: Iterable[str]) -> str:
-    for ending in endings:
-        if word.endswith(ending) and len(word) - len(ending) >= _MIN_STEM:
-            return word[: -len(ending)]
-    return word
-
-
-def stem(word: str) -> str:
-    """A light stem for prefix matching: one inflection and one derivation ending off."""
-    lowered = word.lower()
-    if lowered.isdigit():
-        return lowered
-    return _strip(_strip(lowered, _ENDINGS), _DERIVATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +51,7 @@ def query_words(text: str) -> list[QueryWord]:
         if key in seen or root in STOP_WORDS:
             continue
         seen.add(key)
-        prefix = len(root) >= _MIN_STEM and not root.isdigit()
+        prefix = len(root) >= MIN_STEM and not root.isdigit()
         out.append(QueryWord(word, Concept.of(Word(root, prefix=prefix))))
         if len(out) == MAX_CONCEPTS:
             break

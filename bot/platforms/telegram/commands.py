@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_DESCRIPTION = 256  # a command's description in the menu
 # Commands an admin may give for a channel from a private chat: '/subscribe @channel xAI'.
-CHANNEL_COMMANDS = frozenset({"subscribe", "unsubscribe", "subscriptions", "lang", "why"})
+CHANNEL_COMMANDS = frozenset({"subscribe", "unsubscribe", "subscriptions", "lang", "why", "filter"})
 
 
 # -- the menu ------------------------------------------------------------------------------
