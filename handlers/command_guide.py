@@ -28,7 +28,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "unsubscribe",
         ),
     ),
-    ("help.settings_header", ("lang", "settings", "why", "forgetme")),
+    ("help.settings_header", ("lang", "settings", "why", "link", "unlink", "forgetme")),
     (
         "help.admin_header",
         (

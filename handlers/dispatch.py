@@ -14,6 +14,7 @@ from handlers import (  # noqa: F401
     answers,
     articles,
     feeds,
+    linking,
     moderation,
     subscriptions,
     voting,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from storage.articles import Articles
-from storage.db import ARTICLE_COLUMNS_A, Db, to_ts
+from storage.db import ARTICLE_COLUMNS_A, Db, Row, to_ts
 from storage.models import (
     Article,
     Poll,
@@ -31,16 +32,27 @@ COUNTED_VOTE = (
 
 # -- SQLite dialect: the article's tags in order as one JSON array (json_group_array over an
 # ordered subquery; json_agg(... ORDER BY) on PostgreSQL, as text like SQLite's) -------------
+# The presser's vote on the article and, when their account is linked to others (m018), the
+# person's: its own key's row, the person's id (one look into people by its key) and the row
+# of the person's vote, whichever account cast it (one look into idx_votes_voter).
+_VOTER_COLUMNS = (
+    "(SELECT position FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
+    " AND v.user_id = ?) AS voted, me.person AS person,"
+    " (SELECT position FROM votes v WHERE v.article_id = a.id AND v.voter = me.person)"
+    " AS voted_together"
+)
+_VOTER_JOIN = "LEFT JOIN people me ON me.platform = ? AND me.user_id = ?"
 # What a vote press needs to know, in one statement: the article and its tags in order, whether
 # its poll exists and is open, how many options it has, and the person's current vote.
 _VOTE_STATE_SQL = (
     f"SELECT {ARTICLE_COLUMNS_A}, {{tag_names}} AS tag_names, q.article_id AS poll_id,"
     " q.closed AS poll_closed,"
     " (SELECT count(*) FROM poll_options o WHERE o.article_id = a.id) AS poll_options,"
-    " (SELECT position FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
-    " AND v.user_id = ?) AS voted"
-    " FROM articles a LEFT JOIN polls q ON q.article_id = a.id WHERE a.id = ?"
+    f" {_VOTER_COLUMNS}"
+    f" FROM articles a LEFT JOIN polls q ON q.article_id = a.id {_VOTER_JOIN} WHERE a.id = ?"
 )
+# The same about the voter alone (Store.cast_vote), for an article known to exist.
+_VOTER_STATE = f"SELECT {_VOTER_COLUMNS} FROM articles a {_VOTER_JOIN} WHERE a.id = ?"
 _VOTE_STATE = {
     "sqlite": _VOTE_STATE_SQL.format(
         tag_names="(SELECT json_group_array(name) FROM (SELECT t.name FROM article_tags at"
@@ -61,6 +73,33 @@ _TAGGED = (
 # When the prior of /top has moved this far from the one the index was built with, the index
 # is rebuilt: its candidates would grow with the drift.
 _REBASE_DRIFT = 0.02
+
+
+def _voter_params(user: UserRef) -> tuple[str, str, str, str]:
+    """The parameters of _VOTER_COLUMNS and _VOTER_JOIN."""
+    return (user.platform, user.user_id, user.platform, user.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Voter:
+    """Who presses, as far as their vote on one article goes: the option this account voted
+    for, the person's id when the account is linked, and the option the person voted for
+    from any of their accounts."""
+
+    mine: int | None
+    person: str | None
+    together: int | None
+
+    @classmethod
+    def of(cls, row: Row | None) -> _Voter:
+        if row is None:
+            return cls(None, None, None)
+        return cls(row["voted"], row["person"], row["voted_together"])
+
+    @property
+    def before(self) -> int | None:
+        """The person's current vote, whichever of their accounts cast it."""
+        return self.together if self.together is not None else self.mine
 
 
 class Polls:
@@ -116,11 +155,8 @@ class Polls:
         it back. The caller has checked that the poll is open and the option exists. The
         votes table's triggers (m011) count the vote and bump the poll's version."""
         with self.db.write():
-            before = self.db.scalar(
-                "SELECT position FROM votes WHERE article_id=? AND platform=? AND user_id=?",
-                (article_id, user.platform, user.user_id),
-            )
-            kind = self._store_vote(article_id, user, position, before)
+            row = self.db.one(_VOTER_STATE, (*_voter_params(user), article_id))
+            kind = self._store_vote(article_id, user, position, _Voter.of(row))
             poll = self.get(article_id)
         assert poll is not None
         option = next(o for o in poll.options if o.position == position)
@@ -132,9 +168,7 @@ class Polls:
         itself, and the poll's new counts. `choose(article, state)` is the caller's check:
         it returns the option to vote for, or raises, and then nothing is written."""
         with self.db.write():
-            row = self.db.one(
-                _VOTE_STATE[self.db.dialect], (user.platform, user.user_id, article_id)
-            )
+            row = self.db.one(_VOTE_STATE[self.db.dialect], (*_voter_params(user), article_id))
             article = None
             if row is not None:
                 article = self.articles.article(row, json.loads(row["tag_names"]))
@@ -142,36 +176,45 @@ class Polls:
             if row is not None and row["poll_id"] is not None:
                 state = PollState(closed=bool(row["poll_closed"]), options=row["poll_options"])
             position = choose(article, state)
-            before = row["voted"] if row is not None else None
-            kind = self._store_vote(article_id, user, position, before)
+            kind = self._store_vote(article_id, user, position, _Voter.of(row))
             poll = self.get(article_id)
         assert poll is not None
         option = next(o for o in poll.options if o.position == position)
         return VoteResult(article=article, outcome=VoteOutcome(kind=kind, option=option, poll=poll))
 
-    def _store_vote(
-        self, article_id: int, user: UserRef, position: int, before: int | None
-    ) -> VoteKind:
-        """Write the person's vote, given the option they voted for before, if any."""
+    def _store_vote(self, article_id: int, user: UserRef, position: int, voter: _Voter) -> VoteKind:
+        """Write the person's vote, given the one they cast before, if any: from this account,
+        or from another account linked to it, whose vote the press replaces (one person,
+        one vote). A linked person's vote carries their id as its voter."""
         key = (article_id, user.platform, user.user_id)
-        if before is None:
+        before = voter.before
+        if before is not None and voter.mine is None:
+            # Cast from another account of the person: taken back, or replaced by this one.
+            # A delete and an insert rather than an update of its key: the m011 triggers
+            # count each with its own voter's bans.
             self.db.execute(
-                "INSERT INTO votes (article_id, platform, user_id, position, voted_at)"
-                " VALUES (?,?,?,?,?)",
-                (*key, position, to_ts(self.db.now())),
+                "DELETE FROM votes WHERE article_id=? AND voter=?", (article_id, voter.person)
             )
-            return "cast"
-        if before == position:
+            if before == position:
+                return "withdrawn"
+        elif before == position:
             self.db.execute(
                 "DELETE FROM votes WHERE article_id=? AND platform=? AND user_id=?", key
             )
             return "withdrawn"
+        elif before is not None:
+            self.db.execute(
+                "UPDATE votes SET position=?, voted_at=? WHERE article_id=? AND platform=?"
+                " AND user_id=?",
+                (position, to_ts(self.db.now()), *key),
+            )
+            return "moved"
         self.db.execute(
-            "UPDATE votes SET position=?, voted_at=? WHERE article_id=? AND platform=?"
-            " AND user_id=?",
-            (position, to_ts(self.db.now()), *key),
+            "INSERT INTO votes (article_id, platform, user_id, position, voted_at, voter)"
+            " VALUES (?,?,?,?,?,?)",
+            (*key, position, to_ts(self.db.now()), voter.person),
         )
-        return "moved"
+        return "cast" if before is None else "moved"
 
     def changed(self, article_ids: Iterable[int]) -> None:
         """Recount the polls' votes from the votes table (who counts may have changed: a ban,

@@ -725,3 +725,36 @@ def m014_post_refresh_claims(db: Database) -> None:
         WHERE refresh_claimed_by IS NOT NULL;
         """,
     )
+
+
+@migrations()
+def m018_linked_people(db: Database) -> None:
+    # One person may use several platforms: accounts linked with /link share a person id,
+    # and their votes carry it as their voter, so that the person has one vote per article
+    # (the unique index covers only linked voters: an unlinked vote is one by its key and
+    # costs the index nothing). A link code is kept only as its hash, and every code asked
+    # for and every wrong code tried is counted, for the hourly limit.
+    _run(
+        db,
+        """
+        ALTER TABLE people ADD COLUMN person TEXT;
+        CREATE INDEX idx_people_person ON people(person) WHERE person IS NOT NULL;
+        ALTER TABLE votes ADD COLUMN voter TEXT;
+        CREATE UNIQUE INDEX idx_votes_voter ON votes(article_id, voter) WHERE voter IS NOT NULL;
+        CREATE TABLE link_codes (
+            code_hash TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            used_at TEXT
+        );
+        CREATE INDEX idx_link_codes_user ON link_codes(platform, user_id);
+        CREATE TABLE link_attempts (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX idx_link_attempts_user ON link_attempts(platform, user_id, at);
+        """,
+    )

@@ -19,6 +19,7 @@ from storage.db import from_ts as from_ts  # re-exported: the column format of t
 from storage.db import to_ts as to_ts
 from storage.feeds import Feeds
 from storage.leases import Leases
+from storage.links import Links
 from storage.location import Location
 from storage.maintenance import Maintenance
 from storage.models import (
@@ -87,6 +88,7 @@ class Store:
         self.audit_log = AuditLog(self.engine)
         self.maintenance = Maintenance(self.engine)
         self.leases = Leases(self.engine)  # what several workers hand each other
+        self.links = Links(self.engine, self.polls)  # accounts linked into one person
 
     # -- plumbing -------------------------------------------------------------------------
 
