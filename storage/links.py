@@ -16,13 +16,13 @@ from storage.polls import Polls
 
 CODE_TTL = timedelta(minutes=10)
 # Codes asked for plus wrong codes tried, per account and hour: ten characters of a
-# 31-letter alphabet (50 bits) cannot be guessed at five tries an hour, and a stolen
+# 30-letter alphabet (49 bits) cannot be guessed at five tries an hour, and a stolen
 # database holds only hashes of codes that die within minutes.
 MAX_TRIES_PER_HOUR = 5
 _TRIES_WINDOW = timedelta(hours=1)
 # Used and expired codes are kept a day, so that a second try names what happened.
 _KEEP_CODES = timedelta(days=1)
-_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ2345679"  # no 0/O, 1/I, 8/B to mix up
+_ALPHABET = "ACDEFGHJKLMNPQRSTUVWXYZ2345679"  # no 0/O, 1/I, 8/B to mix up
 _CODE_LENGTH = 10
 
 LinkRefusal = Literal[
