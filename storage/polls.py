@@ -166,8 +166,9 @@ class Polls:
         """A press of a poll button in three statements, in one write: what the press needs
         to know (the article with its tags, the poll's state, the person's vote, from any
         of their linked accounts), the vote itself (two statements when it replaces a vote
-        cast from another account), and the poll's new counts. `choose(article, state)` is the caller's check:
-        it returns the option to vote for, or raises, and then nothing is written."""
+        cast from another account), and the poll's new counts. `choose(article, state)` is
+        the caller's check: it returns the option to vote for, or raises, and then nothing
+        is written."""
         with self.db.write():
             row = self.db.one(_VOTE_STATE[self.db.dialect], (*_voter_params(user), article_id))
             article = None
