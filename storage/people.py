@@ -160,6 +160,10 @@ class People:
             ),
         )
 
+    def accounts(self, user: UserRef) -> list[UserRef]:
+        """Every account of the person `user` is (see accounts_of)."""
+        return accounts_of(self.db, user)
+
     def find_people(self, platform: str, text: str) -> list[UserRef]:
         """People matching '@name' (username, case-insensitive) or a numeric id."""
         name = text.strip()

@@ -32,14 +32,16 @@ COUNTED_VOTE = (
 
 # -- SQLite dialect: the article's tags in order as one JSON array (json_group_array over an
 # ordered subquery; json_agg(... ORDER BY) on PostgreSQL, as text like SQLite's) -------------
-# The presser's vote on the article and, when their account is linked to others (m018), the
-# person's: its own key's row, the person's id (one look into people by its key) and the row
-# of the person's vote, whichever account cast it (one look into idx_votes_voter).
+# The presser's vote on the article, in one look into votes whether or not their account is
+# linked to others (m018): an unlinked account's by its key, a linked one's by the person
+# (idx_votes_voter), whichever account cast it. Its position comes doubled, plus one when
+# this account cast it (a linked person replaces a vote cast from another account).
 _VOTER_COLUMNS = (
-    "(SELECT position FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
-    " AND v.user_id = ?) AS voted, me.person AS person,"
-    " (SELECT position FROM votes v WHERE v.article_id = a.id AND v.voter = me.person)"
-    " AS voted_together"
+    "me.person AS person, CASE WHEN me.person IS NULL THEN"
+    " (SELECT 2 * position + 1 FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
+    " AND v.user_id = ?)"
+    " ELSE (SELECT 2 * position + CASE WHEN v.platform = ? AND v.user_id = ? THEN 1 ELSE 0 END"
+    " FROM votes v WHERE v.article_id = a.id AND v.voter = me.person) END AS voted"
 )
 _VOTER_JOIN = "LEFT JOIN people me ON me.platform = ? AND me.user_id = ?"
 # What a vote press needs to know, in one statement: the article and its tags in order, whether
@@ -75,31 +77,28 @@ _TAGGED = (
 _REBASE_DRIFT = 0.02
 
 
-def _voter_params(user: UserRef) -> tuple[str, str, str, str]:
-    """The parameters of _VOTER_COLUMNS and _VOTER_JOIN."""
-    return (user.platform, user.user_id, user.platform, user.user_id)
+def _voter_params(user: UserRef) -> tuple[str, ...]:
+    """The parameters of _VOTER_COLUMNS and _VOTER_JOIN: the presser's key, three times."""
+    return (user.platform, user.user_id) * 3
 
 
 @dataclass(frozen=True, slots=True)
 class _Voter:
-    """Who presses, as far as their vote on one article goes: the option this account voted
-    for, the person's id when the account is linked, and the option the person voted for
-    from any of their accounts."""
+    """Who presses, as far as their vote on one article goes: the person's id when the
+    account is linked, the option the person voted for (from any of their accounts), and
+    whether this account cast that vote."""
 
-    mine: int | None
     person: str | None
-    together: int | None
+    before: int | None
+    mine: bool
 
     @classmethod
     def of(cls, row: Row | None) -> _Voter:
-        if row is None:
-            return cls(None, None, None)
-        return cls(row["voted"], row["person"], row["voted_together"])
-
-    @property
-    def before(self) -> int | None:
-        """The person's current vote, whichever of their accounts cast it."""
-        return self.together if self.together is not None else self.mine
+        voted = None if row is None else row["voted"]
+        person = None if row is None else row["person"]
+        if voted is None:
+            return cls(person, None, False)
+        return cls(person, voted // 2, voted % 2 == 1)
 
 
 class Polls:
@@ -190,7 +189,7 @@ class Polls:
         one vote). A linked person's vote carries their id as its voter."""
         key = (article_id, user.platform, user.user_id)
         before = voter.before
-        if before is not None and voter.mine is None:
+        if before is not None and not voter.mine:
             # Cast from another account of the person: taken back, or replaced by this one.
             # A delete and an insert rather than an update of its key: the m011 triggers
             # count each with its own voter's bans.

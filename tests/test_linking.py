@@ -216,3 +216,37 @@ async def test_a_third_platform_joins_the_person_and_platforms_stay_unique(any_c
     # Bob's Discord account cannot join Alice's person: it has a Discord account.
     bob_code = await code_from(private(any_ctx, "discord", "bob"), "bob")
     assert "derselben Plattform" in await tg.text(f"/link {bob_code}")
+
+
+async def test_an_owner_stays_protected_through_a_linked_account(any_ctx: Ctx) -> None:
+    owner_tg = private(any_ctx, "telegram")  # NEWSBOT_ADMINS has telegram:1
+    carol_dc = private(any_ctx, "discord", "carol")
+    await carol_dc.text("/help", "carol")
+    code = await code_from(owner_tg, "1")
+    assert "jetzt eine Person" in await carol_dc.text(f"/link {code}", "carol")
+    group = Chat(any_ctx, ChatRef("discord", "news"), is_private=False)
+    answer = await group.text("/ban @carol", "mod", admin=True)
+    assert answer == "@carol ist Admin des Bots; das können nur die Betreiber."
+    assert any_ctx.mod.ban_of(UserRef("discord", "carol"), None) is None
+    assert any_ctx.mod.ban_of(UserRef("telegram", "1"), None) is None
+
+
+async def test_a_vote_from_the_store_follows_the_person(any_ctx: Ctx) -> None:
+    await linked(any_ctx)
+    article_id = add(any_ctx, article())
+    store = any_ctx.store
+    assert store.cast_vote(article_id, UserRef("telegram", "alice"), 2).kind == "cast"
+    assert store.cast_vote(article_id, UserRef("discord", "alice"), 3).kind == "moved"
+    assert store.cast_vote(article_id, UserRef("telegram", "alice"), 3).kind == "withdrawn"
+    assert counts(any_ctx, article_id) == [0, 0, 0, 0, 0]
+
+
+async def test_a_mute_before_the_link_holds_on_the_other_account(any_ctx: Ctx) -> None:
+    tg, dc = private(any_ctx, "telegram"), private(any_ctx, "discord")
+    code = await code_from(tg)
+    await tg.text("/help")
+    await private(any_ctx, "telegram", "admin-dm").text("/mute @alice 2h laut", "1")
+    assert "jetzt eine Person" in await dc.text(f"/link {code}")
+    assert "stummgeschaltet" in await dc.text("/latest")
+    await private(any_ctx, "discord", "admin-dm").text("/unmute @alice", "2")
+    assert "stummgeschaltet" not in await tg.text("/latest")
