@@ -11,6 +11,7 @@ import pytest
 
 from handlers.context import Ctx
 from storage.models import ChatRef, UserRef
+from storage.polls import COUNTED_VOTE
 from tests.conftest import Chat, add, article, vote_data
 
 CODE = re.compile(r"\b([A-Z0-9]{5}-[A-Z0-9]{5})\b")
@@ -250,3 +251,79 @@ async def test_a_mute_before_the_link_holds_on_the_other_account(any_ctx: Ctx) -
     assert "stummgeschaltet" in await dc.text("/latest")
     await private(any_ctx, "discord", "admin-dm").text("/unmute @alice", "2")
     assert "stummgeschaltet" not in await tg.text("/latest")
+
+
+def counts_kept_and_recounted(
+    ctx: Ctx,
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The counts the m011 triggers keep (each option's, each poll's, the totals, /stats'
+    votes), and the same counted from the votes table."""
+    db = ctx.store.engine
+    kept = [
+        *(
+            tuple(r)
+            for r in db.rows("SELECT article_id, position, votes FROM poll_options ORDER BY 1, 2")
+        ),
+        *(tuple(r) for r in db.rows("SELECT article_id, votes, points FROM polls ORDER BY 1")),
+        tuple(db.rows("SELECT votes, points FROM poll_totals")[0]),
+        (ctx.store.stats().votes,),
+    ]
+    counted = f"v.article_id = o.article_id AND v.position = o.position AND {COUNTED_VOTE}"
+    recounted = [
+        *(
+            tuple(r)
+            for r in db.rows(
+                f"SELECT o.article_id, o.position, (SELECT count(*) FROM votes v WHERE {counted})"  # noqa: S608 (constant fragments)
+                " FROM poll_options o ORDER BY 1, 2"
+            )
+        ),
+        *(
+            tuple(r)
+            for r in db.rows(
+                f"SELECT p.article_id, (SELECT count(*) FROM votes v JOIN poll_options o"  # noqa: S608 (constant fragments)
+                f" ON o.article_id = v.article_id AND o.position = v.position"
+                f" WHERE v.article_id = p.article_id AND {COUNTED_VOTE}),"
+                f" (SELECT coalesce(sum(o.score), 0) FROM votes v JOIN poll_options o"
+                f" ON o.article_id = v.article_id AND o.position = v.position"
+                f" WHERE v.article_id = p.article_id AND {COUNTED_VOTE}) FROM polls p ORDER BY 1"
+            )
+        ),
+    ]
+    totals = db.rows("SELECT coalesce(sum(votes), 0), coalesce(sum(points), 0) FROM polls")[0]
+    recounted += [tuple(totals), (int(db.scalar("SELECT count(*) FROM votes")),)]
+    return kept, recounted
+
+
+async def test_maintained_counts_stay_true_through_links(any_ctx: Ctx) -> None:
+    clock = Clock()
+    any_ctx.store.clock = clock
+    ids = [add(any_ctx, article(title=f"Artikel {n}")) for n in range(3)]
+    tg, dc = private(any_ctx, "telegram"), private(any_ctx, "discord")
+    bob = private(any_ctx, "telegram", "bob")
+    for n, article_id in enumerate(ids):
+        await tg.press(vote_data(article_id, 1 + n), on=tg.post(article_id, f"t{n}"))
+        await bob.press(vote_data(article_id, 5), "bob", on=bob.post(article_id, f"b{n}"))
+    clock.now += timedelta(minutes=1)
+    await dc.press(vote_data(ids[0], 4), on=dc.post(ids[0], "d0"))
+    await private(any_ctx, "discord", "admin-dm").text("/ban @alice", "2")  # Discord only
+    kept, recounted = counts_kept_and_recounted(any_ctx)
+    assert kept == recounted
+
+    code = await code_from(tg)
+    await private(any_ctx, "discord", "admin-dm").text("/unban @alice", "2")
+    await dc.text(f"/link {code}")
+    await private(any_ctx, "telegram", "admin-dm").text("/ban @alice", "1")
+    kept, recounted = counts_kept_and_recounted(any_ctx)
+    assert kept == recounted
+    await private(any_ctx, "telegram", "admin-dm").text("/unban @alice", "1")
+    await dc.press(vote_data(ids[1], 3), on=dc.post(ids[1], "d1"))
+    await dc.press(vote_data(ids[2], 3), on=dc.post(ids[2], "d2"))  # Telegram's 3: withdrawn
+    await tg.text("/unlink")
+    await tg.press(vote_data(ids[1], 1), on=tg.post(ids[1], "t1"))
+    kept, recounted = counts_kept_and_recounted(any_ctx)
+    assert kept == recounted
+    assert [counts(any_ctx, a) for a in ids] == [
+        [0, 0, 0, 1, 1],
+        [1, 0, 1, 0, 1],
+        [0, 0, 0, 0, 1],
+    ]
