@@ -31,7 +31,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "help.settings_header",
-        ("lang", "timezone", "digest", "quiet", "settings", "why", "forgetme"),
+        ("lang", "timezone", "digest", "quiet", "settings", "why", "link", "unlink", "forgetme"),
     ),
     (
         "help.admin_header",

@@ -15,6 +15,7 @@ from handlers import (  # noqa: F401
     articles,
     feeds,
     filters,
+    linking,
     moderation,
     schedules,
     subscriptions,

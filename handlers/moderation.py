@@ -121,15 +121,17 @@ def named_target(cmd: Command) -> str | None:
 
 
 def check_target(ctx: Ctx, cmd: Command, target: UserRef) -> None:
-    """Nobody moderates an owner or themselves; only owners moderate bot admins."""
-    if target.key() == cmd.user.key():
+    """Nobody moderates an owner or themselves; only owners moderate bot admins. A person's
+    linked accounts (/link) are one person here too: a step against one holds on all."""
+    accounts = ctx.mod.accounts(target)
+    if cmd.user.key() in {a.key() for a in accounts}:
         raise UserError("mod.not_yourself")
     if target.platform == cmd.chat.platform and target.user_id == cmd.chat.chat_id:
         # A Telegram anonymous admin writes as the group itself: banning "them" would ban the
         # group's own voice, every anonymous admin at once.
         raise UserError("mod.not_a_person")
-    target_role = role_of(ctx, target)
-    if target_role == OWNER or (target_role == BOT_ADMIN and not has(ctx, cmd, OWNER)):
+    roles = {role_of(ctx, a) for a in accounts}
+    if OWNER in roles or (BOT_ADMIN in roles and not has(ctx, cmd, OWNER)):
         audit(ctx, cmd, cmd.name, target=target.key(), outcome="refused")
         raise UserError("mod.protected", user=name_of(target))
 

@@ -19,7 +19,7 @@ from storage.models import (
     VoteTally,
 )
 from storage.people import BOT_WIDE as BOT_WIDE
-from storage.people import Ban, Mute, People
+from storage.people import Ban, Mute, People, accounts_of
 from storage.polls import COUNTED_VOTE
 
 if TYPE_CHECKING:
@@ -45,9 +45,10 @@ class Moderation(People):
 
     def forget_person(self, user: UserRef, private_chat: ChatRef | None) -> int:
         """Delete a person's own data: votes, their private chat's subscriptions, settings and
-        schedule.
-        Returns how many votes went; those polls are marked for a refresh."""
+        schedule. Returns how many votes went; those polls are marked for a refresh. A link to
+        other accounts (/link) goes too."""
         with self.db.write() as conn:
+            self.store.links.unlink(user)
             polls = [
                 r[0]
                 for r in conn.execute(
@@ -127,25 +128,33 @@ class Moderation(People):
     # -- bans -----------------------------------------------------------------------------
 
     def ban(self, user: UserRef, scope: str, reason: str | None, by: str) -> bool:
+        """Ban the person, on every account linked to this one (/link)."""
+        banned = False
         with self.db.write() as conn:
-            cur = conn.execute(
-                "INSERT INTO bans (platform, user_id, scope, reason, banned_by, banned_at)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (user.platform, user.user_id, scope, reason, by, to_ts(self.db.now())),
-            )
-            if cur.rowcount and scope == BOT_WIDE:
-                self.bump_votes_of(user)
-            return int(cur.rowcount) > 0
+            for account in accounts_of(self.db, user):
+                cur = conn.execute(
+                    "INSERT INTO bans (platform, user_id, scope, reason, banned_by, banned_at)"
+                    " VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                    (account.platform, account.user_id, scope, reason, by, to_ts(self.db.now())),
+                )
+                if cur.rowcount and scope == BOT_WIDE:
+                    self.bump_votes_of(account)
+                banned = banned or cur.rowcount > 0
+        return banned
 
     def unban(self, user: UserRef, scope: str) -> bool:
+        """Lift the person's ban, on every account linked to this one."""
+        lifted = False
         with self.db.write() as conn:
-            cur = conn.execute(
-                "DELETE FROM bans WHERE platform=? AND user_id=? AND scope=?",
-                (user.platform, user.user_id, scope),
-            )
-            if cur.rowcount and scope == BOT_WIDE:
-                self.bump_votes_of(user)
-            return int(cur.rowcount) > 0
+            for account in accounts_of(self.db, user):
+                cur = conn.execute(
+                    "DELETE FROM bans WHERE platform=? AND user_id=? AND scope=?",
+                    (account.platform, account.user_id, scope),
+                )
+                if cur.rowcount and scope == BOT_WIDE:
+                    self.bump_votes_of(account)
+                lifted = lifted or cur.rowcount > 0
+        return lifted
 
     def ban_of(self, user: UserRef, chat: ChatRef | None) -> Ban | None:
         """A bot-wide ban, or a ban in this chat."""
@@ -165,19 +174,30 @@ class Moderation(People):
     # -- mutes ----------------------------------------------------------------------------
 
     def mute(self, user: UserRef, scope: str, until: datetime, reason: str | None, by: str) -> None:
-        self.db.execute(
-            "INSERT INTO mutes (platform, user_id, scope, until, reason, muted_by)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT(platform, user_id, scope) DO UPDATE SET"
-            " until = excluded.until, reason = excluded.reason, muted_by = excluded.muted_by",
-            (user.platform, user.user_id, scope, to_ts(until), reason, by),
-        )
+        """Mute the person, on every account linked to this one."""
+        with self.db.write():
+            self.db.executemany(
+                "INSERT INTO mutes (platform, user_id, scope, until, reason, muted_by)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(platform, user_id, scope) DO UPDATE SET"
+                " until = excluded.until, reason = excluded.reason, muted_by = excluded.muted_by",
+                [
+                    (a.platform, a.user_id, scope, to_ts(until), reason, by)
+                    for a in accounts_of(self.db, user)
+                ],
+            )
 
     def unmute(self, user: UserRef, scope: str) -> bool:
-        cur = self.db.execute(
-            "DELETE FROM mutes WHERE platform=? AND user_id=? AND scope=?",
-            (user.platform, user.user_id, scope),
-        )
-        return cur.rowcount > 0
+        with self.db.write():
+            return any(
+                [
+                    self.db.changes(
+                        "DELETE FROM mutes WHERE platform=? AND user_id=? AND scope=?",
+                        (a.platform, a.user_id, scope),
+                    )
+                    > 0
+                    for a in accounts_of(self.db, user)
+                ]
+            )
 
     def mute_of(self, user: UserRef, chat: ChatRef | None) -> Mute | None:
         """A mute that has not run out yet, bot-wide or in this chat."""
@@ -197,13 +217,15 @@ class Moderation(People):
     # -- warnings -------------------------------------------------------------------------
 
     def warn(self, user: UserRef, scope: str, reason: str | None, by: str) -> int:
-        """Add a warning; returns the person's active warnings in that scope."""
+        """Add a warning (on every account linked to this one: one person, one set of
+        warnings); returns the person's active warnings in that scope."""
         with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO warnings (platform, user_id, scope, reason, warned_by, warned_at)"
-                " VALUES (?,?,?,?,?,?)",
-                (user.platform, user.user_id, scope, reason, by, to_ts(self.db.now())),
-            )
+            for account in accounts_of(self.db, user):
+                conn.execute(
+                    "INSERT INTO warnings (platform, user_id, scope, reason, warned_by,"
+                    " warned_at) VALUES (?,?,?,?,?,?)",
+                    (account.platform, account.user_id, scope, reason, by, to_ts(self.db.now())),
+                )
             return len(self.warnings(user, scope))
 
     def warnings(self, user: UserRef, scope: str) -> list[Warning]:
@@ -220,11 +242,18 @@ class Moderation(People):
         return out
 
     def reset_warnings(self, user: UserRef, scope: str) -> int:
-        cur = self.db.execute(
-            "UPDATE warnings SET active=0 WHERE platform=? AND user_id=? AND scope=? AND active=1",
-            (user.platform, user.user_id, scope),
-        )
-        return cur.rowcount
+        """Reset the person's warnings in `scope` on every linked account; returns how many
+        this account had."""
+        with self.db.write():
+            counts = [
+                self.db.changes(
+                    "UPDATE warnings SET active=0 WHERE platform=? AND user_id=? AND scope=?"
+                    " AND active=1",
+                    (a.platform, a.user_id, scope),
+                )
+                for a in accounts_of(self.db, user)
+            ]
+        return counts[0]
 
     # -- articles and polls -------------------------------------------------------------
 

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from storage.db import Row, from_ts, to_ts
+from storage.db import Db, Row, from_ts, to_ts
 from storage.models import ChatRef, UserRef
-
-if TYPE_CHECKING:
-    from storage.db import Db
 
 BOT_WIDE = "*"
 
@@ -98,6 +94,36 @@ def _mute_of(rows: list[Row], user: UserRef) -> Mute | None:
     return Mute(user, mutes[0]["scope"], until, mutes[0]["a"])
 
 
+def person_of(db: Db, user: UserRef) -> str | None:
+    """The person id an account is linked under (/link), or None."""
+    value = db.scalar(
+        "SELECT person FROM people WHERE platform=? AND user_id=?", (user.platform, user.user_id)
+    )
+    return None if value is None else str(value)
+
+
+def linked_accounts(db: Db, user: UserRef) -> list[UserRef]:
+    """The other accounts linked to `user` into one person, with their names."""
+    rows = db.rows(
+        "SELECT o.platform, o.user_id, o.username, o.display_name FROM people me"
+        " JOIN people o ON o.person = me.person"
+        " WHERE me.platform=? AND me.user_id=? AND me.person IS NOT NULL"
+        " AND NOT (o.platform = me.platform AND o.user_id = me.user_id)"
+        " ORDER BY o.platform, o.user_id",
+        (user.platform, user.user_id),
+    )
+    return [
+        UserRef(r["platform"], r["user_id"], r["display_name"] or "", r["username"] or "")
+        for r in rows
+    ]
+
+
+def accounts_of(db: Db, user: UserRef) -> list[UserRef]:
+    """Every account of the person `user` is: `user` first, then those linked to it. A ban,
+    a mute or a warning of one is written for each (one person, one standing)."""
+    return [user, *linked_accounts(db, user)]
+
+
 class People:
     """People as the bot has seen them; Moderation builds on it."""
 
@@ -133,6 +159,10 @@ class People:
                 to_ts(self.db.now()),
             ),
         )
+
+    def accounts(self, user: UserRef) -> list[UserRef]:
+        """Every account of the person `user` is (see accounts_of)."""
+        return accounts_of(self.db, user)
 
     def find_people(self, platform: str, text: str) -> list[UserRef]:
         """People matching '@name' (username, case-insensitive) or a numeric id."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from storage.articles import Articles
-from storage.db import ARTICLE_COLUMNS_A, Db, to_ts
+from storage.db import ARTICLE_COLUMNS_A, Db, Row, to_ts
 from storage.models import (
     Article,
     Poll,
@@ -31,16 +32,29 @@ COUNTED_VOTE = (
 
 # -- SQLite dialect: the article's tags in order as one JSON array (json_group_array over an
 # ordered subquery; json_agg(... ORDER BY) on PostgreSQL, as text like SQLite's) -------------
+# The presser's vote on the article, in one look into votes whether or not their account is
+# linked to others (m018): an unlinked account's by its key, a linked one's by the person
+# (idx_votes_voter), whichever account cast it. Its position comes doubled, plus one when
+# this account cast it (a linked person replaces a vote cast from another account).
+_VOTER_COLUMNS = (
+    "me.person AS person, CASE WHEN me.person IS NULL THEN"
+    " (SELECT 2 * position + 1 FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
+    " AND v.user_id = ?)"
+    " ELSE (SELECT 2 * position + CASE WHEN v.platform = ? AND v.user_id = ? THEN 1 ELSE 0 END"
+    " FROM votes v WHERE v.article_id = a.id AND v.voter = me.person) END AS voted"
+)
+_VOTER_JOIN = "LEFT JOIN people me ON me.platform = ? AND me.user_id = ?"
 # What a vote press needs to know, in one statement: the article and its tags in order, whether
 # its poll exists and is open, how many options it has, and the person's current vote.
 _VOTE_STATE_SQL = (
     f"SELECT {ARTICLE_COLUMNS_A}, {{tag_names}} AS tag_names, q.article_id AS poll_id,"
     " q.closed AS poll_closed,"
     " (SELECT count(*) FROM poll_options o WHERE o.article_id = a.id) AS poll_options,"
-    " (SELECT position FROM votes v WHERE v.article_id = a.id AND v.platform = ?"
-    " AND v.user_id = ?) AS voted"
-    " FROM articles a LEFT JOIN polls q ON q.article_id = a.id WHERE a.id = ?"
+    f" {_VOTER_COLUMNS}"
+    f" FROM articles a LEFT JOIN polls q ON q.article_id = a.id {_VOTER_JOIN} WHERE a.id = ?"
 )
+# The same about the voter alone (Store.cast_vote), for an article known to exist.
+_VOTER_STATE = f"SELECT {_VOTER_COLUMNS} FROM articles a {_VOTER_JOIN} WHERE a.id = ?"
 _VOTE_STATE = {
     "sqlite": _VOTE_STATE_SQL.format(
         tag_names="(SELECT json_group_array(name) FROM (SELECT t.name FROM article_tags at"
@@ -61,6 +75,30 @@ _TAGGED = (
 # When the prior of /top has moved this far from the one the index was built with, the index
 # is rebuilt: its candidates would grow with the drift.
 _REBASE_DRIFT = 0.02
+
+
+def _voter_params(user: UserRef) -> tuple[str, ...]:
+    """The parameters of _VOTER_COLUMNS and _VOTER_JOIN: the presser's key, three times."""
+    return (user.platform, user.user_id) * 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Voter:
+    """Who presses, as far as their vote on one article goes: the person's id when the
+    account is linked, the option the person voted for (from any of their accounts), and
+    whether this account cast that vote."""
+
+    person: str | None
+    before: int | None
+    mine: bool
+
+    @classmethod
+    def of(cls, row: Row | None) -> _Voter:
+        voted = None if row is None else row["voted"]
+        person = None if row is None else row["person"]
+        if voted is None:
+            return cls(person, None, False)
+        return cls(person, voted // 2, voted % 2 == 1)
 
 
 class Polls:
@@ -116,11 +154,8 @@ class Polls:
         it back. The caller has checked that the poll is open and the option exists. The
         votes table's triggers (m011) count the vote and bump the poll's version."""
         with self.db.write():
-            before = self.db.scalar(
-                "SELECT position FROM votes WHERE article_id=? AND platform=? AND user_id=?",
-                (article_id, user.platform, user.user_id),
-            )
-            kind = self._store_vote(article_id, user, position, before)
+            row = self.db.one(_VOTER_STATE, (*_voter_params(user), article_id))
+            kind = self._store_vote(article_id, user, position, _Voter.of(row))
             poll = self.get(article_id)
         assert poll is not None
         option = next(o for o in poll.options if o.position == position)
@@ -128,13 +163,13 @@ class Polls:
 
     def vote(self, article_id: int, user: UserRef, choose: ChooseOption) -> VoteResult:
         """A press of a poll button in three statements, in one write: what the press needs
-        to know (the article with its tags, the poll's state, the person's vote), the vote
-        itself, and the poll's new counts. `choose(article, state)` is the caller's check:
-        it returns the option to vote for, or raises, and then nothing is written."""
+        to know (the article with its tags, the poll's state, the person's vote, from any
+        of their linked accounts), the vote itself (two statements when it replaces a vote
+        cast from another account), and the poll's new counts. `choose(article, state)` is
+        the caller's check: it returns the option to vote for, or raises, and then nothing
+        is written."""
         with self.db.write():
-            row = self.db.one(
-                _VOTE_STATE[self.db.dialect], (user.platform, user.user_id, article_id)
-            )
+            row = self.db.one(_VOTE_STATE[self.db.dialect], (*_voter_params(user), article_id))
             article = None
             if row is not None:
                 article = self.articles.article(row, json.loads(row["tag_names"]))
@@ -142,36 +177,45 @@ class Polls:
             if row is not None and row["poll_id"] is not None:
                 state = PollState(closed=bool(row["poll_closed"]), options=row["poll_options"])
             position = choose(article, state)
-            before = row["voted"] if row is not None else None
-            kind = self._store_vote(article_id, user, position, before)
+            kind = self._store_vote(article_id, user, position, _Voter.of(row))
             poll = self.get(article_id)
         assert poll is not None
         option = next(o for o in poll.options if o.position == position)
         return VoteResult(article=article, outcome=VoteOutcome(kind=kind, option=option, poll=poll))
 
-    def _store_vote(
-        self, article_id: int, user: UserRef, position: int, before: int | None
-    ) -> VoteKind:
-        """Write the person's vote, given the option they voted for before, if any."""
+    def _store_vote(self, article_id: int, user: UserRef, position: int, voter: _Voter) -> VoteKind:
+        """Write the person's vote, given the one they cast before, if any: from this account,
+        or from another account linked to it, whose vote the press replaces (one person,
+        one vote). A linked person's vote carries their id as its voter."""
         key = (article_id, user.platform, user.user_id)
-        if before is None:
+        before = voter.before
+        if before is not None and not voter.mine:
+            # Cast from another account of the person: taken back, or replaced by this one.
+            # A delete and an insert rather than an update of its key: the m011 triggers
+            # count each with its own voter's bans.
             self.db.execute(
-                "INSERT INTO votes (article_id, platform, user_id, position, voted_at)"
-                " VALUES (?,?,?,?,?)",
-                (*key, position, to_ts(self.db.now())),
+                "DELETE FROM votes WHERE article_id=? AND voter=?", (article_id, voter.person)
             )
-            return "cast"
-        if before == position:
+            if before == position:
+                return "withdrawn"
+        elif before == position:
             self.db.execute(
                 "DELETE FROM votes WHERE article_id=? AND platform=? AND user_id=?", key
             )
             return "withdrawn"
+        elif before is not None:
+            self.db.execute(
+                "UPDATE votes SET position=?, voted_at=? WHERE article_id=? AND platform=?"
+                " AND user_id=?",
+                (position, to_ts(self.db.now()), *key),
+            )
+            return "moved"
         self.db.execute(
-            "UPDATE votes SET position=?, voted_at=? WHERE article_id=? AND platform=?"
-            " AND user_id=?",
-            (position, to_ts(self.db.now()), *key),
+            "INSERT INTO votes (article_id, platform, user_id, position, voted_at, voter)"
+            " VALUES (?,?,?,?,?,?)",
+            (*key, position, to_ts(self.db.now()), voter.person),
         )
-        return "moved"
+        return "cast" if before is None else "moved"
 
     def changed(self, article_ids: Iterable[int]) -> None:
         """Recount the polls' votes from the votes table (who counts may have changed: a ban,

@@ -829,6 +829,39 @@ def m017_forum_topics_and_opml(db: Database) -> None:
 
 
 @migrations()
+def m018_linked_people(db: Database) -> None:
+    # One person may use several platforms: accounts linked with /link share a person id,
+    # and their votes carry it as their voter, so that the person has one vote per article
+    # (the unique index covers only linked voters: an unlinked vote is one by its key and
+    # costs the index nothing). A link code is kept only as its hash, and every code asked
+    # for and every wrong code tried is counted, for the hourly limit.
+    _run(
+        db,
+        """
+        ALTER TABLE people ADD COLUMN person TEXT;
+        CREATE INDEX idx_people_person ON people(person) WHERE person IS NOT NULL;
+        ALTER TABLE votes ADD COLUMN voter TEXT;
+        CREATE UNIQUE INDEX idx_votes_voter ON votes(article_id, voter) WHERE voter IS NOT NULL;
+        CREATE TABLE link_codes (
+            code_hash TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            used_at TEXT
+        );
+        CREATE INDEX idx_link_codes_user ON link_codes(platform, user_id);
+        CREATE TABLE link_attempts (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX idx_link_attempts_user ON link_attempts(platform, user_id, at);
+        """,
+    )
+
+
+@migrations()
 def m019_article_images_and_post_style(db: Database) -> None:
     # An article's lead image and the verdict of its one check before posting ("ok", or why
     # it is not shown), so that a fan-out to many chats checks it once; whether a post is a

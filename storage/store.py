@@ -21,6 +21,7 @@ from storage.db import to_ts as to_ts
 from storage.feeds import Feeds
 from storage.filters import Filters
 from storage.leases import Leases
+from storage.links import Links
 from storage.location import Location
 from storage.maintenance import Maintenance
 from storage.models import (
@@ -95,6 +96,7 @@ class Store:
         self.maintenance = Maintenance(self.engine)
         self.leases = Leases(self.engine)  # what several workers hand each other
         self.topics = ForumTopics(self.engine)
+        self.links = Links(self.engine, self.polls)  # accounts linked into one person
 
     # -- plumbing -------------------------------------------------------------------------
 
