@@ -6,8 +6,9 @@ from handlers.buttons import Key, Pressed, button
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, Span, UserError, bold
 from handlers.i18n import format_number, t, tn
+from handlers.poll_charts import results_chart, top_chart, with_chart
 from handlers.registry import Param, command, parse_id, parse_tag
-from handlers.render import article_line, article_post, results_text
+from handlers.render import article_line, article_post, results_text, shown_poll
 from storage.models import Article
 
 
@@ -60,10 +61,13 @@ def cmd_article(ctx: Ctx, cmd: Command) -> list[Reply]:
 
 
 def results_reply(ctx: Ctx, article: Article) -> Reply:
+    """The bars as text, and as a chart where the platform shows pictures."""
     poll = ctx.store.get_poll(article.id)
     if poll is None:
         raise UserError("error.no_poll", id=article.id)
-    return Reply(text=results_text(article, poll, ctx.config.polls))
+    shown = shown_poll(poll, ctx.config.polls) if ctx.config.polls else poll
+    reply = Reply(text=results_text(article, shown))
+    return with_chart(reply, results_chart(article, shown))
 
 
 @command("results", Param("id", "id"))
@@ -90,4 +94,4 @@ def cmd_top(ctx: Ctx, cmd: Command) -> list[Reply]:
         line = article_line(r.article)
         detail = tn("top.line", r.votes, rating=format_number(r.rating))
         lines.append(Rich.of(f"{rank}. ") + line + Rich((Span(f" — {detail}"),)))
-    return [Reply(text=Rich.join(lines))]
+    return [with_chart(Reply(text=Rich.join(lines)), top_chart(header, rated))]

@@ -109,6 +109,16 @@ class MemberAction:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A picture sent with a reply (a chart): PNG bytes and the text that says what it shows,
+    for people who cannot see it (Discord's alt text) and where no picture can be shown."""
+
+    png: bytes
+    alt: str
+    filename: str = "chart.png"
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the bot says. `edit` replaces the pressed message; `notice` is a short toast."""
 
@@ -122,6 +132,7 @@ class Reply:
     card: ArticleCard | None = None
     actions: tuple[MemberAction, ...] = ()
     language: str | None = None  # the language a post was rendered in
+    image: Image | None = None  # sent with the text where the platform shows pictures
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ ANONYMOUS_ADMIN_ID = 1087968824  # "GroupAnonymousBot": an anonymous group admin
 TELEGRAM_SERVICE_ID = 777000  # "Telegram": automatic forwards from a linked channel
 CHANNEL_BOT_ID = 136817688  # "Channel_Bot": a user writing in a group as one of their channels
 MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
 MAX_LONG_POLL = 50.0  # Telegram itself caps long polling at 50 seconds
 
 _SERVICE_USERS: dict[int, JSON] = {
@@ -209,6 +210,22 @@ def _decode(name: str, raw: str) -> Any:
         return raw  # e.g. chat_id="@channelname"
 
 
+def _photo_size(upload: JSON) -> JSON:
+    """A PhotoSize for an uploaded PNG: its width and height from the PNG header."""
+    data: bytes = upload["data"]
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    unique = f"png{len(data)}x{width}x{height}"
+    return {
+        "file_id": f"AgAC{unique}",
+        "file_unique_id": unique,
+        "width": width,
+        "height": height,
+        "file_size": len(data),
+    }
+
+
 def _utf16_len(text: str) -> int:
     # Telegram entity offsets and lengths count UTF-16 code units, not code points.
     return len(text.encode("utf-16-le")) // 2
@@ -289,6 +306,7 @@ class FakeTelegram:
             "getmycommands": lambda p: self._commands.get(_commands_key(p), []),
             "deletemycommands": lambda p: bool(self._commands.pop(_commands_key(p), True)),
             "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
             "editmessagetext": lambda p: self._edit(p, text_edit=True),
             "editmessagereplymarkup": lambda p: self._edit(p, text_edit=False),
             "deletemessage": self._delete_message,
@@ -631,11 +649,13 @@ class FakeTelegram:
         *,
         after_message_id: int = 0,
     ) -> JSON:
-        """The first bot message in the chat after after_message_id whose text has `contains`."""
+        """The first bot message in the chat after after_message_id whose text (a photo's
+        caption) has `contains`."""
 
         def find() -> JSON | None:
             for r in self.messages(chat):
-                if r["message_id"] > after_message_id and (contains or "") in str(r.get("text")):
+                shown = r.get("text", r.get("caption"))
+                if r["message_id"] > after_message_id and (contains or "") in str(shown):
                     return r
             return None
 
@@ -772,7 +792,12 @@ class FakeTelegram:
             wire["sender_chat"] = msg.chat.to_dict()
         else:
             wire["from"] = self._user_dict(self.bot_id)
-        wire["text"] = _visible_text(r["text"], r.get("parse_mode"))
+        if "photo" in r:
+            wire["photo"] = [_photo_size(r["photo"])]
+            if r.get("caption"):
+                wire["caption"] = _visible_text(r["caption"], r.get("parse_mode"))
+        else:
+            wire["text"] = _visible_text(r["text"], r.get("parse_mode"))
         wire |= {key: r[key] for key in ("entities", "reply_markup") if r.get(key)}
         if msg.reply_to is not None:
             wire["reply_to_message"] = msg.reply_to
@@ -792,7 +817,8 @@ class FakeTelegram:
         for key, value in (await request.post()).items():
             if isinstance(value, web.FileField):
                 with value.file as upload:  # a temporary file: close it, or it leaks a warning
-                    params[key] = {"filename": value.filename, "size": len(upload.read())}
+                    data = upload.read()
+                    params[key] = {"filename": value.filename, "size": len(data), "data": data}
             else:
                 params[key] = _decode(key, str(value))
         return params
@@ -930,6 +956,18 @@ class FakeTelegram:
         self._commands[_commands_key(params)] = commands
         return True
 
+    def _send_photo(self, params: JSON) -> JSON:
+        """sendPhoto with an uploaded file (multipart), as the bot sends charts."""
+        chat = self._writable_chat(params)
+        photo = params.get("photo")
+        if not isinstance(photo, dict) or not photo.get("data"):
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        caption = params.get("caption")
+        visible = _visible_text(caption, params.get("parse_mode")) if caption else ""
+        if _utf16_len(visible) > MAX_CAPTION_LENGTH:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        return self._store_sent(chat, params)
+
     def _send_message(self, params: JSON) -> JSON:
         chat = self._writable_chat(params)
         text = params.get("text")
@@ -938,6 +976,9 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message text is empty")
         if len(visible) > MAX_TEXT_LENGTH:
             raise ApiError(400, "Bad Request: message is too long")
+        return self._store_sent(chat, params)
+
+    def _store_sent(self, chat: TgChat, params: JSON) -> JSON:
         reply = params.get("reply_parameters")
         if reply is None and "reply_to_message_id" in params:
             reply = {"message_id": params["reply_to_message_id"]}

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from telegram import Bot, LinkPreviewOptions, ReplyParameters
+from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
@@ -20,7 +20,13 @@ from bot.platforms.edit_batching import EditBatching, Shown
 from bot.platforms.log_redaction import Redactor
 from bot.platforms.message_parts import reply_parts
 from bot.platforms.telegram.identities import INLINE, PLATFORM, api_chat_id, message_key
-from bot.platforms.telegram.render import fit, fits_one_message, keyboard_json, render_html
+from bot.platforms.telegram.render import (
+    fit,
+    fits_caption,
+    fits_one_message,
+    keyboard_json,
+    render_html,
+)
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.events import Reply
@@ -96,29 +102,48 @@ class Outbound:
 
     async def post(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> MessageRef:
         """Send one reply as a new message, paced; DeliveryError when it cannot be sent."""
-        bot = self.bot()
-        target = api_chat_id(chat_id)
         text = render_html(fit(reply.text))
-        if not text.strip():
+        if not text.strip() and reply.image is None:
             raise DeliveryError("empty message")
         markup = keyboard_json(reply.buttons)
         quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         await self.pacer.acquire(chat_id)
         try:
-            message = await bot.send_message(
-                target,
-                text,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=NO_PREVIEW,
-                reply_parameters=quote,
-                api_kwargs=_with_markup(markup),
-            )
+            message = await self._send(api_chat_id(chat_id), reply, text, markup, quote)
         except TelegramError as err:
             raise self.delivery_error(err, chat_id) from err
         ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id))
         look = Look(text, markup)
         self._edits.sent(message_key(ref), Shown(reply.poll_version, look))
         return ref
+
+    async def _send(
+        self,
+        target: int | str,
+        reply: Reply,
+        text: str,
+        markup: str,
+        quote: ReplyParameters | None,
+    ) -> Message:
+        """One sendMessage, or a sendPhoto whose caption is the text (it fits: see answer)."""
+        if reply.image is not None:
+            photo = InputFile(reply.image.png, filename=reply.image.filename)
+            return await self.bot().send_photo(
+                target,
+                photo,
+                caption=text or None,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=quote,
+                api_kwargs=_with_markup(markup),
+            )
+        return await self.bot().send_message(
+            target,
+            text,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=NO_PREVIEW,
+            reply_parameters=quote,
+            api_kwargs=_with_markup(markup),
+        )
 
     async def edit(self, message: MessageRef, reply: Reply) -> bool:
         """Make the message show `reply`, batched with the other edits of the message (see
@@ -201,8 +226,7 @@ class Outbound:
         pause, and a group that became a supergroup is followed."""
         if not reply.text.plain().strip():
             return
-        # Too long for one message (a long /help): several, split between whole lines.
-        for part in reply_parts(reply, fits_one_message):
+        for part in photo_parts(reply):
             chat_id, reply_to = await self._answer_one(chat_id, part, reply_to)
 
     async def _answer_one(
@@ -225,6 +249,18 @@ class Outbound:
                 await self.runtime.posted(reply, message)
             return chat_id, reply_to
         return chat_id, reply_to
+
+
+def photo_parts(reply: Reply) -> list[Reply]:
+    """The messages of an answer. A picture carries the text as its caption when it fits
+    (1024 characters); else the text goes first and the picture after it, on its own. Text
+    too long for one message (a long /help) is several, split between whole lines."""
+    if reply.image is not None and fits_caption(reply.text):
+        return [reply]
+    parts = reply_parts(dataclasses.replace(reply, image=None), fits_one_message)
+    if reply.image is not None:
+        parts.append(Reply(image=reply.image, private=reply.private))
+    return parts
 
 
 def _with_markup(markup: str) -> dict[str, Any] | None:

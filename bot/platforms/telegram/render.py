@@ -19,6 +19,7 @@ from handlers.events import Button, Rich, Span
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # visible characters of a message, after entities are parsed
+MAX_CAPTION = 1024  # visible characters of a photo's caption
 ELLIPSIS = "…"
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s)|\n")
 _ENDS_SENTENCE = re.compile(r"[.!?…]+[\"'“”»«)\]]*\s*$")
@@ -76,6 +77,11 @@ def utf16_len(text: str) -> int:
 def fits_one_message(text: Rich) -> bool:
     """Whether the text fits one message as Telegram counts it."""
     return utf16_len(text.plain()) <= MAX_TEXT
+
+
+def fits_caption(text: Rich) -> bool:
+    """Whether the text fits under a photo as its caption."""
+    return utf16_len(text.plain()) <= MAX_CAPTION
 
 
 def _chars_within(text: str, room: int) -> int:

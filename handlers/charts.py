@@ -1,0 +1,150 @@
+"""Bar charts as PNG images, drawn in-process with Pillow, and a cache that draws each once."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+# Pillow's own scalable font (load_default) has no umlauts: DejaVu Sans, cut down to Latin,
+# Greek, Cyrillic and punctuation (about 170 KB each, see chart_fonts/README.md).
+FONTS = Path(__file__).with_name("chart_fonts")
+
+WIDTH = 960
+PAD = 36
+HEADER = 118  # title and subtitle
+ROW = 58
+FOOTER = 76
+LABEL_SHARE = 0.42  # of the width inside the padding, for the labels left of the bars
+NOTE_WIDTHS = (110, 300)  # right of the bars (the count and share, or the rating and votes)
+
+# An opaque light card with dark text: it reads the same on a dark and a light chat theme
+# (a transparent image would put dark text on a dark background).
+CARD = (248, 249, 251)
+BORDER = (198, 204, 212)
+INK = (28, 33, 40)  # contrast 15:1 on CARD
+MUTED = (78, 86, 98)  # contrast 7:1 on CARD
+TRACK = (226, 230, 236)
+BAR = (37, 99, 235)
+CACHED_CHARTS = 256  # a few MB of PNGs at most
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One bar: its label, its length on the chart's scale, and the note right of it."""
+
+    label: str
+    value: float
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class BarChart:
+    """Everything a chart shows, already in the reader's language. `key` names what it is
+    drawn from (the poll and its version): equal charts are drawn once."""
+
+    title: str
+    subtitle: str
+    bars: tuple[Bar, ...]
+    scale: float  # the value of a bar that fills its track
+    footer: str
+    key: tuple[object, ...] = ()
+
+
+def chart_size(bars: int) -> tuple[int, int]:
+    """The picture's width and height in pixels for a chart of so many bars."""
+    return WIDTH, HEADER + max(bars, 1) * ROW + FOOTER
+
+
+@cache
+def _font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont:
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(FONTS / name, size)
+
+
+def _fitted(text: str, font: ImageFont.FreeTypeFont, width: float) -> str:
+    """The text, cut with an ellipsis where it would be wider than `width`."""
+    text = " ".join(text.split())
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def draw(chart: BarChart) -> bytes:
+    """The chart as PNG bytes (not cached: chart_png is)."""
+    size = chart_size(len(chart.bars))
+    image = Image.new("RGB", size, BORDER)
+    pen = ImageDraw.Draw(image)
+    pen.rounded_rectangle((2, 2, size[0] - 3, size[1] - 3), radius=18, fill=CARD)
+    inner = size[0] - 2 * PAD
+    title, small = _font(30, bold=True), _font(21)
+    pen.text((PAD, 30), _fitted(chart.title, title, inner), font=title, fill=INK)
+    pen.text((PAD, 76), _fitted(chart.subtitle, small, inner), font=small, fill=MUTED)
+    label_width = inner * LABEL_SHARE
+    widest = max((small.getlength(b.note) for b in chart.bars), default=0.0)
+    note_width = min(max(widest + 20, NOTE_WIDTHS[0]), NOTE_WIDTHS[1])
+    track_left = PAD + label_width + 16
+    track_right = size[0] - PAD - note_width
+    for index, bar in enumerate(chart.bars):
+        top = HEADER + index * ROW
+        middle = top + ROW // 2
+        pen.text(
+            (PAD, middle), _fitted(bar.label, small, label_width), font=small, fill=INK, anchor="lm"
+        )
+        pen.rounded_rectangle((track_left, middle - 14, track_right, middle + 14), 7, fill=TRACK)
+        share = min(max(bar.value / chart.scale, 0.0), 1.0) if chart.scale > 0 else 0.0
+        if share > 0:
+            end = track_left + max(share * (track_right - track_left), 14)
+            pen.rounded_rectangle((track_left, middle - 14, end, middle + 14), 7, fill=BAR)
+        note = _fitted(bar.note, small, note_width - 20)
+        pen.text((size[0] - PAD, middle), note, font=small, fill=INK, anchor="rm")
+    footer = _font(24, bold=True)
+    bottom = size[1] - FOOTER // 2 - 4
+    pen.text(
+        (PAD, bottom), _fitted(chart.footer, footer, inner), font=footer, fill=INK, anchor="lm"
+    )
+    out = io.BytesIO()
+    # Flat colours compress well without the slow optimiser (compress_level 6 is the default).
+    image.save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
+class ChartCache:
+    """The newest charts drawn, by everything they show. A key holds the poll's version and
+    every label, so a hit is always the picture that would be drawn now: each worker keeps
+    its own cache and none can serve another's stale counts."""
+
+    def __init__(self, size: int = CACHED_CHARTS) -> None:
+        self.size = size
+        self.draws = 0  # how many charts were drawn rather than found: what a burst costs
+        self._pngs: OrderedDict[BarChart, bytes] = OrderedDict()
+        self._lock = threading.Lock()  # the database thread and a web server may both ask
+
+    def png(self, chart: BarChart) -> bytes:
+        with self._lock:
+            found = self._pngs.get(chart)
+            if found is not None:
+                self._pngs.move_to_end(chart)
+                return found
+        drawn = draw(chart)
+        with self._lock:
+            self.draws += 1
+            self._pngs[chart] = drawn
+            while len(self._pngs) > self.size:
+                self._pngs.popitem(last=False)
+        return drawn
+
+
+CHARTS = ChartCache()
+
+
+def chart_png(chart: BarChart) -> bytes:
+    """The chart as PNG bytes, drawn once per distinct chart in this process."""
+    return CHARTS.png(chart)
