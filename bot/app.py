@@ -19,6 +19,7 @@ from bot.delivery import Deliverer
 from bot.jobs import Job
 from bot.llm import answer_writer
 from bot.platforms.console import SHARED_CHAT, ConsoleAdapter
+from bot.report_job import WeeklyReport
 from bot.runtime import KEEP_HANDLED, Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
@@ -34,6 +35,13 @@ from storage.store import ALL_TAGS, Store
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 3600.0  # seconds
+# Besides Monday 08:00 itself: a worker that was down then (or whose database was) sends the
+# week's report within this many seconds of coming back.
+REPORT_CATCH_UP_EVERY = 3600.0
+
+
+async def _nothing() -> None:
+    """The job of a process that does not run it."""
 
 
 def open_store(settings: Settings, *, read_only_ok: bool = False) -> Store:
@@ -81,6 +89,7 @@ class App:
             store, self.runtime.ctx.config, settings, db=self.db, worker=self.worker
         )
         self.runtime.ctx.answers = answer_writer(settings)
+        self.weekly = WeeklyReport(self.runtime, settings)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # Jobs that one worker at a time runs, whichever it is (bot/workers.py). A terminal
         # session serves its own chat only: it runs them for itself, never for the workers.
@@ -91,6 +100,7 @@ class App:
             for name, func in (
                 ("demo", self._next_demo),
                 ("housekeeping", self._housekeeping),
+                ("report", self.weekly.run),
             )
             if singletons
         }
@@ -105,6 +115,8 @@ class App:
             "housekeeping", jobs.get("housekeeping", self._housekeeping), health
         )
         self.presence_job = Job("presence", self._beat, health)
+        # Only a worker that serves the platforms sends the report, never a terminal session.
+        self.report_job = Job("report", jobs.get("report", _nothing), health)
         self.demo = False
         self.runtime.on_wake(self.deliver_job.kick)
         self.runtime.on_stale_posts(self.refresh_job.kick)
@@ -147,6 +159,11 @@ class App:
         self.scheduler.add_job(self.deliver_job.run, "interval", seconds=s.deliver_every, **every)
         self.scheduler.add_job(self.refresh_job.run, "interval", seconds=s.refresh_every, **every)
         self.scheduler.add_job(self.sources_job.run, "interval", seconds=s.sources_every, **every)
+        if s.weekly_report and "report" in self.singletons:
+            monday = {"day_of_week": "mon", "hour": 8, "timezone": s.zone()}
+            self.scheduler.add_job(self.report_job.run, "cron", **monday, **every)
+            catch_up = REPORT_CATCH_UP_EVERY
+            self.scheduler.add_job(self.report_job.run, "interval", seconds=catch_up, **every)
         self.demo = await self.db.run(demo_wanted, self.store, s.demo)
         if self.demo:
             self.scheduler.add_job(self.demo_job.run, "interval", seconds=s.demo_interval, **every)
@@ -187,7 +204,7 @@ class App:
         self.demo_job.cancel()
         self.housekeeping_job.cancel()
         jobs = (self.deliver_job, self.refresh_job, self.sources_job, self.demo_job)
-        for job in (*jobs, self.housekeeping_job, self.presence_job):
+        for job in (*jobs, self.housekeeping_job, self.presence_job, self.report_job):
             await job.idle()
         if self.scheduler.running:
             # Nothing runs any more: the executor has nothing to cancel.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -24,6 +26,7 @@ from handlers.registry import clean_name
 from storage.location import BadLocation, Location, parse_location
 
 CONFIG_FILE_ENV = "NEWSBOT_CONFIG"
+_CHAT_ID = re.compile(r"^-?\d{1,20}$")
 
 
 def _toml_path() -> Path | None:
@@ -221,6 +224,33 @@ class Settings(BaseSettings):
     warn_limit: int = Field(3, ge=1, le=100)
     warn_action: str = Field("mute", pattern=r"^(mute|ban|none)$")
     warn_mute: int = Field(86400, ge=60, le=366 * 86400)
+
+    # The weekly style report (README "Weekly report"): Monday 08:00 in `timezone`, to
+    # `report_chat` (telegram:ID or discord:CHANNEL), else to the owners' private chats.
+    timezone: str = "Europe/Berlin"
+    report_chat: str = ""
+    weekly_report: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ValueError, ZoneInfoNotFoundError):
+            raise SettingProblem("settings.expect.timezone", value[:64]) from None
+        return value.strip()
+
+    @field_validator("report_chat")
+    @classmethod
+    def _report_chat(cls, value: str) -> str:
+        value = value.strip()
+        platform, _, chat_id = value.partition(":")
+        if value and (platform not in {"telegram", "discord"} or not _CHAT_ID.match(chat_id)):
+            raise SettingProblem("settings.expect.report_chat", value[:64])
+        return value
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("admins", "poll_options_de", "poll_options_en", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ from storage.models import (
 from storage.outbox import Outbox
 from storage.polls import ChooseOption, Polls
 from storage.posts import Posts
+from storage.reports import Reports
 from storage.subscriptions import Subscriptions
 
 # The tag rules live in storage/tags.py; these names stay importable from here.
@@ -87,6 +88,7 @@ class Store:
         self.audit_log = AuditLog(self.engine)
         self.maintenance = Maintenance(self.engine)
         self.leases = Leases(self.engine)  # what several workers hand each other
+        self.reports = Reports(self.engine)  # the weekly style report's figures
 
     # -- plumbing -------------------------------------------------------------------------
 
