@@ -81,6 +81,11 @@ def day_name(day: date) -> str:
     return format_date(day, format="EEE, d MMM", locale=current_language.get())
 
 
+def last_whole_week(now: datetime, zone: ZoneInfo) -> Week:
+    """The week before the one `now` falls in."""
+    return week_of(now.astimezone(zone).date() - timedelta(days=7), zone)
+
+
 def week_figures(store: Store, week: Week) -> WeekFigures:
     return store.reports.week(week.days(), min_votes=MIN_VOTES, limit=SHOWN)
 

@@ -100,14 +100,10 @@ class Reports:
         limit: int = 5,
     ) -> WeekFigures:
         """The figures of the days given as (day, start, end), in order: the best and worst
-        rated articles with at least `min_votes` votes (the worst leaving out the best), and
-        the `limit` tags and sources with the most votes."""
+        rated articles with at least `min_votes` votes, and the `limit` tags and sources with
+        the most votes."""
         span = (to_ts(days[0][1]), to_ts(days[-1][2]))
-        best = self._articles(span, "DESC", min_votes, limit)
-        shown = {r.article_id for r in best}
-        worst = tuple(
-            r for r in self._articles(span, "ASC", min_votes, limit) if r.article_id not in shown
-        )
+        best, worst = self._best_and_worst(span, min_votes, limit)
         per_day = tuple(
             DayVotes(day, int(self.db.scalar(f"SELECT count(*) {_WEEK_VOTES}", _span(start, end))))
             for day, start, end in days
@@ -120,6 +116,17 @@ class Reports:
             sources=self._groups(_BY_SOURCE, span, limit),
             days=per_day,
         )
+
+    def _best_and_worst(
+        self, span: tuple[str, str], min_votes: int, limit: int
+    ) -> tuple[tuple[RatedInWeek, ...], tuple[RatedInWeek, ...]]:
+        """Up to `limit` each, best first and worst first. Fewer than 2 * limit rated
+        articles are split in two halves (the better half the larger), so none is both."""
+        ranked = self._articles(span, "DESC", min_votes, 2 * limit)
+        if len(ranked) < 2 * limit:
+            half = (len(ranked) + 1) // 2
+            return ranked[:half], tuple(reversed(ranked[half:]))
+        return ranked[:limit], self._articles(span, "ASC", min_votes, limit)
 
     def _articles(
         self, span: tuple[str, str], direction: str, min_votes: int, limit: int
