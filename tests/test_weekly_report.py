@@ -15,11 +15,16 @@ import pytest
 from PIL import Image
 
 from bot.cli import main
+from bot.report_job import report_chats
+from bot.settings import load_settings
 from handlers.charts import chart_size
 from handlers.events import UserError
 from handlers.weekly_report import MIN_VOTES, parse_week, week_due, week_figures
-from storage.models import NewArticle, UserRef
+from storage.models import ChatRef, NewArticle, UserRef
 from storage.store import Store
+from tests.discord_helpers import NEWS, running_bot, setup_server
+from tests.discord_helpers import configure as configure_discord
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_helpers import TOKEN, configure, running
 
@@ -208,3 +213,36 @@ async def test_the_report_goes_to_the_report_chat_once_on_monday_at_eight(
         await bot.app.db.run(clock_at, bot.store, at(30, 10, 0))
         await bot.app.report_job.run_now()
     assert len(tg.messages(group)) == 2
+
+
+async def test_the_report_reaches_a_discord_channel_with_its_chart(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as dc:
+        setup_server(dc)
+        configure_discord(monkeypatch, tmp_path, dc, NEWSBOT_REPORT_CHAT=f"discord:{NEWS}")
+        async with running_bot(dc) as bot:
+            await bot.app.db.run(a_week_of_votes, bot.store)
+            await bot.app.db.run(bot.store.reports.mark_sent, "report:last_week", "2026-W47")
+            await bot.app.db.run(clock_at, bot.store, at(30, 7, 0))
+            await bot.app.report_job.run_now()
+            text, chart = await dc.wait_for(
+                lambda: dc.messages(NEWS)[-2:] if len(dc.messages(NEWS)) >= 2 else None,
+                what="the report and its chart",
+            )
+            assert "2026-W48" in text.content and "Gut geschrieben" in text.content
+            [attachment] = chart.attachments
+            assert "Gut geschrieben" in attachment["description"]
+            picture = Image.open(io.BytesIO(chart.files["chart.png"]))
+            assert picture.size == chart_size(7)
+
+
+def test_without_a_report_chat_the_report_goes_to_the_telegram_owners(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
+    monkeypatch.delenv("NEWSBOT_REPORT_CHAT", raising=False)
+    settings = load_settings(admins="telegram:42,discord:7,telegram:43")
+    assert report_chats(settings) == [ChatRef("telegram", "42"), ChatRef("telegram", "43")]
+    chosen = load_settings(admins="telegram:42", report_chat="discord:99")
+    assert report_chats(chosen) == [ChatRef("discord", "99")]
