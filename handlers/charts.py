@@ -132,21 +132,39 @@ class ChartCache:
         self.size = size
         self.draws = 0  # how many charts were drawn rather than found: what a burst costs
         self._pngs: OrderedDict[BarChart, bytes] = OrderedDict()
-        self._lock = threading.Lock()  # the database thread and a web server may both ask
+        self._lock = threading.Lock()  # worker threads and a web server may ask at once
+        self._drawing: dict[BarChart, threading.Lock] = {}  # a chart being drawn: wait for it
 
-    def png(self, chart: BarChart) -> bytes:
+    def cached(self, chart: BarChart) -> bytes | None:
+        """The chart if it was drawn already; None when it has to be drawn."""
         with self._lock:
             found = self._pngs.get(chart)
             if found is not None:
                 self._pngs.move_to_end(chart)
-                return found
-        drawn = draw(chart)
+            return found
+
+    def png(self, chart: BarChart) -> bytes:
+        """The chart, drawn once however many threads ask for it at the same time."""
+        found = self.cached(chart)
+        if found is not None:
+            return found
+        with self._lock:
+            drawing = self._drawing.setdefault(chart, threading.Lock())
+        with drawing:
+            found = self.cached(chart)  # drawn meanwhile by the thread we waited for
+            if found is None:
+                found = draw(chart)
+                self._keep(chart, found)
+        with self._lock:
+            self._drawing.pop(chart, None)
+        return found
+
+    def _keep(self, chart: BarChart, png: bytes) -> None:
         with self._lock:
             self.draws += 1
-            self._pngs[chart] = drawn
+            self._pngs[chart] = png
             while len(self._pngs) > self.size:
                 self._pngs.popitem(last=False)
-        return drawn
 
 
 CHARTS = ChartCache()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 
-from handlers.charts import Bar, BarChart, chart_png
+from handlers.charts import CHARTS, Bar, BarChart, chart_png
 from handlers.events import Image, Reply
 from handlers.i18n import current_language, format_number, t, tn
 from storage.models import Article, Poll, RatedArticle
@@ -61,7 +62,11 @@ def top_chart(header: str, rated: Sequence[RatedArticle]) -> BarChart:
     )
 
 
-def with_chart(reply: Reply, chart: BarChart) -> Reply:
-    """The reply with its chart: the text stays, as caption or alt text and in the terminal."""
-    image = Image(png=chart_png(chart), alt=reply.text.plain())
-    return dataclasses.replace(reply, image=image)
+async def with_chart(reply: Reply, chart: BarChart) -> Reply:
+    """The reply with its chart: the text stays, as caption or alt text and in the terminal.
+    A chart not drawn yet is drawn in a worker thread: neither the event loop nor the
+    database thread waits the milliseconds it takes."""
+    png = CHARTS.cached(chart)
+    if png is None:
+        png = await asyncio.to_thread(chart_png, chart)
+    return dataclasses.replace(reply, image=Image(png=png, alt=reply.text.plain()))

@@ -4,6 +4,7 @@ version; the terminal keeps the text."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,6 +89,15 @@ async def test_a_burst_of_results_draws_once_and_a_vote_draws_again(chat: Chat, 
     await chat.say(f"/vote {article_id} 5", "bob")
     await chat.say(f"/results {article_id}")
     assert CHARTS.draws == before + 2
+
+
+async def test_results_asked_at_the_same_moment_draw_once(chat: Chat, ctx: Ctx) -> None:
+    article_id = add(ctx, article())
+    await chat.say(f"/vote {article_id} 3", "alice")
+    before = CHARTS.draws
+    burst = await asyncio.gather(*(chat.say(f"/results {article_id}") for _ in range(8)))
+    assert len({replies[0].image for replies in burst}) == 1
+    assert CHARTS.draws == before + 1
 
 
 def drawn(font: ImageFont.FreeTypeFont | ImageFont.ImageFont, text: str) -> bytes:
