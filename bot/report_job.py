@@ -3,6 +3,7 @@ worker to the report chat or the owners' private chats."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.adapter_contract import DeliveryError
@@ -71,9 +72,10 @@ class WeeklyReport:
         token = current_language.set(language)
         try:
             text = report_text(week, figures)
-            png = chart_png(report_chart(week, figures))
+            chart = report_chart(week, figures)
         finally:
             current_language.reset(token)
+        png = await asyncio.to_thread(chart_png, chart)  # not on the loop
         picture = Reply(image=Image(png=png, alt=text.plain()), language=language)
         try:
             # The text first (it may be longer than a caption), then the chart.
