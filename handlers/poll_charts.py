@@ -70,3 +70,15 @@ async def with_chart(reply: Reply, chart: BarChart) -> Reply:
     if png is None:
         png = await asyncio.to_thread(chart_png, chart)
     return dataclasses.replace(reply, image=Image(png=png, alt=reply.text.plain()))
+
+
+def results_png(article: Article, poll: Poll, language: str | None = None) -> bytes:
+    """The /results chart of a poll as PNG bytes, in `language` (default: the current one),
+    for callers outside a chat turn (a web page). Cached as /results is; call it off the
+    event loop: a first drawing takes milliseconds."""
+    token = current_language.set(language or current_language.get())
+    try:
+        chart = results_chart(article, poll)
+    finally:
+        current_language.reset(token)
+    return chart_png(chart)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from bot.settings import load_settings
 from handlers.charts import CHARTS, FONTS, chart_size
 from handlers.context import Ctx
 from handlers.events import Reply
-from storage.models import UserRef
+from handlers.poll_charts import results_png
+from storage.models import Article, Poll, PollOption, UserRef
 from tests.conftest import Chat, add, article
 from tests.discord_helpers import ALICE, BOB, MOD, NEWS, running_bot, setup_server
 from tests.discord_helpers import article as discord_article
@@ -213,3 +215,17 @@ async def test_the_terminal_shows_results_as_text(
         assert "Sehr gut" in shown and "PNG" not in shown
     finally:
         await app.shutdown()
+
+
+def test_results_png_is_the_chart_in_the_language_asked_for() -> None:
+    labels = ("Sehr gut", "Gut", "Befriedigend", "Ausreichend", "Mangelhaft")
+    options = tuple(
+        PollOption(position=n + 1, score=5 - n, label=label, votes=n)
+        for n, label in enumerate(labels)
+    )
+    poll = Poll(1, "Wie bewerten Sie den Schreibstil des Artikels?", options, False, 4)
+    stored = Article(1, "Titel", "", (), None, None, datetime(2026, 11, 30, tzinfo=UTC), "de", "x")
+    german, english = results_png(stored, poll, "de"), results_png(stored, poll, "en")
+    assert picture(german).size == picture(english).size == chart_size(5)
+    assert german != english  # "Stimmen" against "votes" in the footer
+    assert results_png(stored, poll, "de") is german  # cached

@@ -246,3 +246,13 @@ def test_without_a_report_chat_the_report_goes_to_the_telegram_owners(
     assert report_chats(settings) == [ChatRef("telegram", "42"), ChatRef("telegram", "43")]
     chosen = load_settings(admins="telegram:42", report_chat="discord:99")
     assert report_chats(chosen) == [ChatRef("discord", "99")]
+
+
+def test_a_time_zone_that_is_none_stops_newsbot_with_one_line(
+    report_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSBOT_TIMEZONE", "Europe/Atlantis")
+    code, out, err = run_cli("report")
+    assert code == 2 and out == ""
+    assert "NEWSBOT_TIMEZONE" in err and "Europe/Atlantis" in err
+    assert err.strip().count("\n") == 0
