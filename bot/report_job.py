@@ -76,7 +76,7 @@ class WeeklyReport:
         finally:
             current_language.reset(token)
         png = await asyncio.to_thread(chart_png, chart)  # not on the loop
-        picture = Reply(image=Image(png=png, alt=text.plain()), language=language)
+        picture = Reply(chart=Image(png=png, alt=text.plain()), language=language)
         try:
             # The text first (it may be longer than a caption), then the chart.
             await adapter.send(Outgoing(chat, Reply(text=text, language=language)))

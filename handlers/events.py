@@ -132,7 +132,7 @@ class Reply:
     card: ArticleCard | None = None
     actions: tuple[MemberAction, ...] = ()
     language: str | None = None  # the language a post was rendered in
-    image: Image | None = None  # sent with the text where the platform shows pictures
+    chart: Image | None = None  # a chart sent with the text where the platform shows pictures
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ async def with_chart(reply: Reply, chart: BarChart) -> Reply:
     png = CHARTS.cached(chart)
     if png is None:
         png = await asyncio.to_thread(chart_png, chart)
-    return dataclasses.replace(reply, image=Image(png=png, alt=reply.text.plain()))
+    return dataclasses.replace(reply, chart=Image(png=png, alt=reply.text.plain()))
 
 
 def results_png(article: Article, poll: Poll, language: str | None = None) -> bytes:

@@ -42,8 +42,8 @@ def picture(png: bytes) -> Image.Image:
 
 def chart_of(replies: list[Reply]) -> Image.Image:
     [reply] = replies
-    assert reply.image is not None
-    return picture(reply.image.png)
+    assert reply.chart is not None
+    return picture(reply.chart.png)
 
 
 async def test_results_chart_decodes_at_its_size_and_changes_with_the_votes(
@@ -64,9 +64,9 @@ async def test_results_chart_decodes_at_its_size_and_changes_with_the_votes(
 async def test_results_chart_keeps_the_text_as_alt_text(chat: Chat, ctx: Ctx) -> None:
     article_id = add(ctx, article())
     [reply] = await chat.say(f"/results {article_id}")
-    assert reply.image is not None
-    assert reply.image.alt == reply.text.plain()
-    assert "Ergebnis zu #" in reply.image.alt
+    assert reply.chart is not None
+    assert reply.chart.alt == reply.text.plain()
+    assert "Ergebnis zu #" in reply.chart.alt
 
 
 async def test_top_chart_has_a_row_per_rated_article(chat: Chat, ctx: Ctx) -> None:
@@ -86,7 +86,7 @@ async def test_a_burst_of_results_draws_once_and_a_vote_draws_again(chat: Chat, 
     first = await chat.say(f"/results {article_id}")
     for _ in range(4):
         again = await chat.say(f"/results {article_id}")
-        assert again[0].image == first[0].image
+        assert again[0].chart == first[0].chart
     assert CHARTS.draws == before + 1
     await chat.say(f"/vote {article_id} 5", "bob")
     await chat.say(f"/results {article_id}")
@@ -98,7 +98,7 @@ async def test_results_asked_at_the_same_moment_draw_once(chat: Chat, ctx: Ctx) 
     await chat.say(f"/vote {article_id} 3", "alice")
     before = CHARTS.draws
     burst = await asyncio.gather(*(chat.say(f"/results {article_id}") for _ in range(8)))
-    assert len({replies[0].image for replies in burst}) == 1
+    assert len({replies[0].chart for replies in burst}) == 1
     assert CHARTS.draws == before + 1
 
 

@@ -62,7 +62,7 @@ def reply_parts(reply: Reply, fits: Callable[[Rich], bool]) -> list[Reply]:
             article_id=None,
             poll_version=None,
             actions=(),
-            image=None,
+            chart=None,
         )
         for part in parts[:-1]
     ]

@@ -59,7 +59,7 @@ def _missing_rights(
         missing.append("Send Messages")
     if rendered.embed is not None and not perms.embed_links:
         missing.append("Embed Links")
-    if rendered.image is not None and not perms.attach_files:
+    if rendered.chart is not None and not perms.attach_files:
         missing.append("Attach Files")
     return missing
 

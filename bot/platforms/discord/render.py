@@ -248,7 +248,7 @@ class Rendered:
     content: str | None
     embed: discord.Embed | None
     view: discord.ui.View | None
-    image: Image | None = None
+    chart: Image | None = None
 
     def send_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
@@ -258,8 +258,8 @@ class Rendered:
             kwargs["embed"] = self.embed
         if self.view is not None:
             kwargs["view"] = self.view
-        if self.image is not None:
-            kwargs["file"] = attachment(self.image)
+        if self.chart is not None:
+            kwargs["file"] = attachment(self.chart)
         return kwargs
 
     def look(self) -> str:
@@ -291,7 +291,7 @@ def render(reply: Reply, default_language: str) -> Rendered:
     if reply.card is not None:
         embed = article_embed(reply.card, reply.language or default_language)
         return Rendered(None, embed, buttons_view(reply.buttons))
-    return Rendered(markdown(reply.text), None, buttons_view(reply.buttons), reply.image)
+    return Rendered(markdown(reply.text), None, buttons_view(reply.buttons), reply.chart)
 
 
 def notice_text(reply: Reply) -> str:

@@ -103,7 +103,7 @@ class Outbound:
     async def post(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> MessageRef:
         """Send one reply as a new message, paced; DeliveryError when it cannot be sent."""
         text = render_html(fit(reply.text))
-        if not text.strip() and reply.image is None:
+        if not text.strip() and reply.chart is None:
             raise DeliveryError("empty message")
         markup = keyboard_json(reply.buttons)
         quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
@@ -126,8 +126,8 @@ class Outbound:
         quote: ReplyParameters | None,
     ) -> Message:
         """One sendMessage, or a sendPhoto whose caption is the text (it fits: see answer)."""
-        if reply.image is not None:
-            photo = InputFile(reply.image.png, filename=reply.image.filename)
+        if reply.chart is not None:
+            photo = InputFile(reply.chart.png, filename=reply.chart.filename)
             return await self.bot().send_photo(
                 target,
                 photo,
@@ -255,11 +255,11 @@ def photo_parts(reply: Reply) -> list[Reply]:
     """The messages of an answer. A picture carries the text as its caption when it fits
     (1024 characters); else the text goes first and the picture after it, on its own. Text
     too long for one message (a long /help) is several, split between whole lines."""
-    if reply.image is not None and fits_caption(reply.text):
+    if reply.chart is not None and fits_caption(reply.text):
         return [reply]
-    parts = reply_parts(dataclasses.replace(reply, image=None), fits_one_message)
-    if reply.image is not None:
-        parts.append(Reply(image=reply.image, private=reply.private))
+    parts = reply_parts(dataclasses.replace(reply, chart=None), fits_one_message)
+    if reply.chart is not None:
+        parts.append(Reply(chart=reply.chart, private=reply.private))
     return parts
 
 
