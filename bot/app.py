@@ -21,6 +21,7 @@ from bot.image_check import ImageChecks
 from bot.jobs import Job
 from bot.llm import answer_writer
 from bot.platforms.console import SHARED_CHAT, ConsoleAdapter
+from bot.report_job import WeeklyReport
 from bot.runtime import KEEP_HANDLED, Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
@@ -36,6 +37,13 @@ from storage.store import ALL_TAGS, Store
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 3600.0  # seconds
+# Besides Monday 08:00 itself: a worker that was down then (or whose database was) sends the
+# week's report within this many seconds of coming back.
+REPORT_CATCH_UP_EVERY = 3600.0
+
+
+async def _nothing() -> None:
+    """The job of a process that does not run it."""
 
 
 def open_store(settings: Settings, *, read_only_ok: bool = False) -> Store:
@@ -87,6 +95,7 @@ class App:
         )
         self.runtime.ctx.answers = answer_writer(settings)
         self.digests = DigestSender(self.runtime)
+        self.weekly = WeeklyReport(self.runtime, settings)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # Jobs that one worker at a time runs, whichever it is (bot/workers.py). A terminal
         # session serves its own chat only: it runs them for itself, never for the workers.
@@ -98,6 +107,7 @@ class App:
                 ("demo", self._next_demo),
                 ("housekeeping", self._housekeeping),
                 ("digest", self.digests.send_due),
+                ("report", self.weekly.run),
             )
             if singletons
         }
@@ -113,6 +123,8 @@ class App:
         )
         self.presence_job = Job("presence", self._beat, health)
         self.digest_job = Job("digest", jobs.get("digest", self.digests.send_due), health)
+        # Only a worker that serves the platforms sends the report, never a terminal session.
+        self.report_job = Job("report", jobs.get("report", _nothing), health)
         self.demo = False
         self.runtime.on_wake(self.deliver_job.kick)
         self.runtime.on_stale_posts(self.refresh_job.kick)
@@ -156,6 +168,11 @@ class App:
         self.scheduler.add_job(self.refresh_job.run, "interval", seconds=s.refresh_every, **every)
         self.scheduler.add_job(self.sources_job.run, "interval", seconds=s.sources_every, **every)
         self.scheduler.add_job(self.digest_job.run, "interval", seconds=DIGEST_EVERY, **every)
+        if s.weekly_report and "report" in self.singletons:
+            monday = {"day_of_week": "mon", "hour": 8, "timezone": s.zone()}
+            self.scheduler.add_job(self.report_job.run, "cron", **monday, **every)
+            catch_up = REPORT_CATCH_UP_EVERY
+            self.scheduler.add_job(self.report_job.run, "interval", seconds=catch_up, **every)
         self.demo = await self.db.run(demo_wanted, self.store, s.demo)
         if self.demo:
             self.scheduler.add_job(self.demo_job.run, "interval", seconds=s.demo_interval, **every)
@@ -202,7 +219,7 @@ class App:
             self.demo_job,
             self.digest_job,
         )
-        for job in (*jobs, self.housekeeping_job, self.presence_job):
+        for job in (*jobs, self.housekeeping_job, self.presence_job, self.report_job):
             await job.idle()
         if self.scheduler.running:
             # Nothing runs any more: the executor has nothing to cancel.

@@ -203,12 +203,13 @@ def run_command(
         "ingest": cmd_ingest,
         "feeds": cmd_feeds,
         "export": cmd_export,
+        "report": cmd_report,
     }
     if args.command in without_store:
         return without_store[args.command](settings, args, out)
     from bot.app import open_store
 
-    reads_only = args.command == "export" or (
+    reads_only = args.command in {"export", "report"} or (
         args.command == "feeds" and args.feeds_command == "list"
     )
     store = open_store(settings, read_only_ok=reads_only)
@@ -243,6 +244,12 @@ def cmd_chat(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(t("cli.bad_user") + "\n")
         return EXIT_USAGE
     return asyncio.run(run_console(settings, user))
+
+
+def cmd_report(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    from bot import cli_report
+
+    return cli_report.cmd_report(settings, store, args, out)
 
 
 def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:

@@ -116,6 +116,7 @@ def command_parser(sub: Commands, name: str, key: str) -> NewsbotParser:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, its texts in the current language (set it first)."""
     from bot.cli_db import add_db_parser
+    from bot.cli_report import add_report_parser
 
     parser = NewsbotParser(
         prog="newsbot",
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_feeds_parser(sub)
     add_export_parser(sub)
     add_db_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

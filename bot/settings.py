@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -25,6 +27,7 @@ from storage.location import BadLocation, Location, parse_location
 from storage.schedule_times import zone_name
 
 CONFIG_FILE_ENV = "NEWSBOT_CONFIG"
+_CHAT_ID = re.compile(r"^-?\d{1,20}$")
 
 
 def _toml_path() -> Path | None:
@@ -241,6 +244,23 @@ class Settings(BaseSettings):
     # What one chat may have at most: subscribed tags (/subscribe) and keyword filters (/filter).
     max_tags_per_chat: int = Field(100, ge=1, le=10_000)
     max_filters_per_chat: int = Field(50, ge=1, le=1000)
+
+    # The weekly style report (README "Weekly report"): Monday 08:00 in `timezone`, to
+    # `report_chat` (telegram:ID or discord:CHANNEL), else to the owners' private chats.
+    report_chat: str = ""
+    weekly_report: bool = True
+
+    @field_validator("report_chat")
+    @classmethod
+    def _report_chat(cls, value: str) -> str:
+        value = value.strip()
+        platform, _, chat_id = value.partition(":")
+        if value and (platform not in {"telegram", "discord"} or not _CHAT_ID.match(chat_id)):
+            raise SettingProblem("settings.expect.report_chat", value[:64])
+        return value
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("admins", "poll_options_de", "poll_options_en", mode="before")
     @classmethod

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from handlers.buttons import Key, Pressed, button
+from handlers.charts import BarChart
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, Span, UserError, bold
 from handlers.i18n import format_number, t, tn
+from handlers.poll_charts import results_chart, top_chart, with_chart
 from handlers.post_compose import PostLook
 from handlers.registry import Param, command, parse_id, parse_tag
-from handlers.render import article_line, article_post, results_text
+from handlers.render import article_line, article_post, results_text, shown_poll
 from storage.models import Article, ChatRef
 
 
@@ -62,35 +64,47 @@ def cmd_article(ctx: Ctx, cmd: Command) -> list[Reply]:
     return [post_reply(ctx, require_article(ctx, cmd.args[0]), cmd.chat)]
 
 
-def results_reply(ctx: Ctx, article: Article) -> Reply:
+def results_parts(ctx: Ctx, article_id: str | int) -> tuple[Reply, BarChart]:
+    """In the database thread: the bars as text, and the chart to draw of them."""
+    article = require_article(ctx, article_id)
     poll = ctx.store.get_poll(article.id)
     if poll is None:
         raise UserError("error.no_poll", id=article.id)
-    return Reply(text=results_text(article, poll, ctx.config.polls))
+    shown = shown_poll(poll, ctx.config.polls) if ctx.config.polls else poll
+    return Reply(text=results_text(article, shown)), results_chart(article, shown)
 
 
+# /results and /top read the store in the database thread, then draw (or find) their chart.
 @command("results", Param("id", "id"))
-def cmd_results(ctx: Ctx, cmd: Command) -> list[Reply]:
-    return [results_reply(ctx, require_article(ctx, cmd.args[0]))]
+async def cmd_results(ctx: Ctx, cmd: Command) -> list[Reply]:
+    reply, chart = await ctx.db.run(results_parts, ctx, cmd.args[0])
+    return [await with_chart(reply, chart)]
 
 
 @button("results", Key("article", "article"), on_post=True)
-def press_results(ctx: Ctx, pressed: Pressed) -> list[Reply]:
-    return [results_reply(ctx, require_article(ctx, pressed.keys[0]))]
+async def press_results(ctx: Ctx, pressed: Pressed) -> list[Reply]:
+    reply, chart = await ctx.db.run(results_parts, ctx, pressed.keys[0])
+    return [await with_chart(reply, chart)]
 
 
-@command("top", Param("tag", "tag", required=False))
-def cmd_top(ctx: Ctx, cmd: Command) -> list[Reply]:
-    tag = known_spelling(ctx, parse_tag(cmd.args)) if cmd.args else None
+def top_parts(ctx: Ctx, args: tuple[str, ...]) -> tuple[Reply, BarChart | None]:
+    """In the database thread: the best-rated articles as text, and their chart if any."""
+    tag = known_spelling(ctx, parse_tag(args)) if args else None
     rated = ctx.store.top_articles(
         tag, limit=ctx.config.list_limit, prior_weight=ctx.config.top_prior_weight
     )
     if not rated:
-        return [Reply(text=Rich.of(t("top.none")))]
+        return Reply(text=Rich.of(t("top.none"))), None
     header = t("top.header_tag", tag=tag) if tag else t("top.header")
     lines = [Rich.of(bold(header))]
     for rank, r in enumerate(rated, start=1):
         line = article_line(r.article)
         detail = tn("top.line", r.votes, rating=format_number(r.rating))
         lines.append(Rich.of(f"{rank}. ") + line + Rich((Span(f" — {detail}"),)))
-    return [Reply(text=Rich.join(lines))]
+    return Reply(text=Rich.join(lines)), top_chart(header, rated)
+
+
+@command("top", Param("tag", "tag", required=False))
+async def cmd_top(ctx: Ctx, cmd: Command) -> list[Reply]:
+    reply, chart = await ctx.db.run(top_parts, ctx, cmd.args)
+    return [reply if chart is None else await with_chart(reply, chart)]

@@ -110,6 +110,16 @@ class MemberAction:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A picture sent with a reply (a chart): PNG bytes and the text that says what it shows,
+    for people who cannot see it (Discord's alt text) and where no picture can be shown."""
+
+    png: bytes
+    alt: str
+    filename: str = "chart.png"
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the bot says. `edit` replaces the pressed message; `notice` is a short toast."""
 
@@ -124,6 +134,7 @@ class Reply:
     actions: tuple[MemberAction, ...] = ()
     language: str | None = None  # the language a post was rendered in
     image: str | None = None  # a post's lead image (checked): a photo, a preview, an embed image
+    chart: Image | None = None  # a chart sent with the text where the platform shows pictures
 
 
 # The largest file an adapter downloads for a command (an OPML file of a few thousand feeds).

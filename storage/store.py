@@ -49,6 +49,7 @@ from storage.models import (
 from storage.outbox import Outbox
 from storage.polls import ChooseOption, Polls
 from storage.posts import Posts
+from storage.reports import Reports
 from storage.schedules import Schedules
 from storage.subscriptions import Subscriptions
 
@@ -97,6 +98,7 @@ class Store:
         self.leases = Leases(self.engine)  # what several workers hand each other
         self.topics = ForumTopics(self.engine)
         self.links = Links(self.engine, self.polls)  # accounts linked into one person
+        self.reports = Reports(self.engine)  # the weekly style report's figures
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -386,7 +386,8 @@ async def test_commands_members_and_moderation(tg: FakeTelegram) -> None:
         # Multipart upload: parsed and recorded, then 404 (PTB reports that as InvalidToken).
         with pytest.raises(InvalidToken):
             await bot.send_document(group.id, b"data", filename="a.txt")
-        assert tg.calls("sendDocument")[0]["document"] == {"filename": "a.txt", "size": 4}
+        upload = {"filename": "a.txt", "size": 4, "data": b"data"}
+        assert tg.calls("sendDocument")[0]["document"] == upload
         assert await bot.close()
         assert await bot.log_out()
     assert tg.commands_for({"type": "all_group_chats"}) == [

@@ -77,7 +77,8 @@ async def test_results_bars_line_up_in_a_fixed_width_block(tg: FakeTelegram) -> 
             await tg.wait_for_message(person, "Stimme")
         tg.send_text(alice, alice, f"/results {article_id}")
         results = await tg.wait_for_message(alice, "<pre>")
-        block = re.search(r"<pre>(.*?)</pre>", str(results["text"]), re.DOTALL)
+        # The text is the caption of the chart (tests/test_charts.py checks the picture).
+        block = re.search(r"<pre>(.*?)</pre>", str(results["caption"]), re.DOTALL)
         assert block is not None
         rows = html.unescape(block.group(1)).split("\n")
         assert len(rows) == 5

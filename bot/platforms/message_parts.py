@@ -56,7 +56,13 @@ def reply_parts(reply: Reply, fits: Callable[[Rich], bool]) -> list[Reply]:
     parts = split_lines(reply.text, fits)
     before = [
         dataclasses.replace(
-            reply, text=part, buttons=(), article_id=None, poll_version=None, actions=()
+            reply,
+            text=part,
+            buttons=(),
+            article_id=None,
+            poll_version=None,
+            actions=(),
+            chart=None,
         )
         for part in parts[:-1]
     ]

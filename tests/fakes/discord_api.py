@@ -2197,6 +2197,12 @@ class FakeDiscord:
                             "url": url,
                             "proxy_url": url,
                             "content_type": "application/octet-stream",
+                            # The alt text, as Discord keeps it.
+                            **(
+                                {"description": spec["description"]}
+                                if spec.get("description")
+                                else {}
+                            ),
                         }
                     )
                 else:

@@ -214,6 +214,22 @@ def _decode(name: str, raw: str) -> Any:
         return raw  # e.g. chat_id="@channelname"
 
 
+def _photo_size(upload: JSON) -> JSON:
+    """A PhotoSize for an uploaded PNG: its width and height from the PNG header."""
+    data: bytes = upload["data"]
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    unique = f"png{len(data)}x{width}x{height}"
+    return {
+        "file_id": f"AgAC{unique}",
+        "file_unique_id": unique,
+        "width": width,
+        "height": height,
+        "file_size": len(data),
+    }
+
+
 def _utf16_len(text: str) -> int:
     # Telegram entity offsets and lengths count UTF-16 code units, not code points.
     return len(text.encode("utf-16-le")) // 2
@@ -864,8 +880,12 @@ class FakeTelegram:
             wire["from"] = self._user_dict(self.bot_id)
         if "photo" in r:
             # Telegram answers with the sizes it made of the picture, and the caption.
-            size = {"file_id": f"photo-{r['message_id']}", "file_unique_id": f"p{r['message_id']}"}
-            wire["photo"] = [size | {"width": 320, "height": 240, "file_size": 1000}]
+            if isinstance(r["photo"], dict):  # uploaded: its size from the PNG header
+                wire["photo"] = [_photo_size(r["photo"])]
+            else:  # fetched from its URL
+                mid = r["message_id"]
+                size = {"file_id": f"photo-{mid}", "file_unique_id": f"p{mid}"}
+                wire["photo"] = [size | {"width": 320, "height": 240, "file_size": 1000}]
             if r.get("caption"):
                 wire["caption"] = _visible_text(r["caption"], r.get("parse_mode"))
         else:
@@ -889,7 +909,8 @@ class FakeTelegram:
         for key, value in (await request.post()).items():
             if isinstance(value, web.FileField):
                 with value.file as upload:  # a temporary file: close it, or it leaks a warning
-                    params[key] = {"filename": value.filename, "size": len(upload.read())}
+                    data = upload.read()
+                    params[key] = {"filename": value.filename, "size": len(data), "data": data}
             else:
                 params[key] = _decode(key, str(value))
         return params
@@ -1036,6 +1057,9 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message text is empty")
         if len(visible) > MAX_TEXT_LENGTH:
             raise ApiError(400, "Bad Request: message is too long")
+        return self._store_sent(chat, params, topic)
+
+    def _store_sent(self, chat: TgChat, params: JSON, topic: int | None) -> JSON:
         reply = params.get("reply_parameters")
         if reply is None and "reply_to_message_id" in params:
             reply = {"message_id": params["reply_to_message_id"]}
@@ -1058,22 +1082,21 @@ class FakeTelegram:
         return msg.wire
 
     def _send_photo(self, params: JSON) -> JSON:
+        """sendPhoto: an uploaded file (multipart, as the bot sends charts), or an http(s) URL
+        that Telegram fetches itself (a lead image; one in refused_photos it refuses)."""
         chat = self._writable_chat(params)
+        topic = self._check_topic(chat, params)
         photo = params.get("photo")
-        if not isinstance(photo, str) or photo in self.refused_photos:
+        if isinstance(photo, dict):
+            if not photo.get("data"):
+                raise ApiError(400, "Bad Request: there is no photo in the request")
+        elif not isinstance(photo, str) or photo in self.refused_photos:
             raise ApiError(400, PHOTO_REFUSED)
         caption = params.get("caption")
         visible = _visible_text(caption, params.get("parse_mode")) if caption else ""
-        if len(visible) > MAX_CAPTION_LENGTH:
+        if _utf16_len(visible) > MAX_CAPTION_LENGTH:
             raise ApiError(400, "Bad Request: message caption is too long")
-        mid = self._new_message_id(chat.id)
-        state = {"chat_id": chat.id, "message_id": mid, "date": int(time.time()), "edits": 0}
-        msg = _Msg(chat, {}, params | state | {"deleted": False})
-        msg.wire = self._bot_wire(msg)
-        self._messages[(chat.id, mid)] = msg
-        assert msg.record is not None
-        self._bot_records.append(msg.record)
-        return msg.wire
+        return self._store_sent(chat, params, topic)
 
     def _edit(self, params: JSON, *, text_edit: bool, caption_edit: bool = False) -> JSON | bool:
         msg: _Msg | None = None

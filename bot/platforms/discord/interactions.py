@@ -222,6 +222,8 @@ class Interactions:
         if turn.thinking:
             # The first reply takes the place of 'thinking…' (private, as deferred).
             turn.thinking = False
+            if "file" in kwargs:  # an edit takes its uploads as attachments
+                kwargs["attachments"] = [kwargs.pop("file")]
             original = await interaction.edit_original_response(**kwargs)
             message_id, private = original.id, original.flags.ephemeral
         elif not interaction.response.is_done():

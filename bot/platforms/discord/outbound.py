@@ -61,6 +61,8 @@ def _missing_rights(
         missing.append("Send Messages")
     if rendered.embed is not None and not perms.embed_links:
         missing.append("Embed Links")
+    if rendered.chart is not None and not perms.attach_files:
+        missing.append("Attach Files")
     return missing
 
 

@@ -3,6 +3,7 @@ the process (DynamicItems keyed by the codec's custom_id)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 import discord
 
 from handlers.codec import DATA_PATTERN, encode
-from handlers.events import ArticleCard, Button, Reply, Rich, Span
+from handlers.events import ArticleCard, Button, Image, Reply, Rich, Span
 from handlers.i18n import format_date
 from handlers.render import hashtag
 
@@ -26,6 +27,7 @@ MAX_THREAD_NAME = 100
 MAX_LABEL = 80
 BUTTONS_PER_ROW = 5
 MAX_BUTTONS = 25
+MAX_ALT_TEXT = 1024  # an attachment's description
 ELLIPSIS = " …"
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -247,6 +249,7 @@ class Rendered:
     content: str | None
     embed: discord.Embed | None
     view: discord.ui.View | None
+    chart: Image | None = None
 
     def send_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
@@ -256,6 +259,8 @@ class Rendered:
             kwargs["embed"] = self.embed
         if self.view is not None:
             kwargs["view"] = self.view
+        if self.chart is not None:
+            kwargs["file"] = attachment(self.chart)
         return kwargs
 
     def look(self) -> str:
@@ -274,6 +279,13 @@ class Rendered:
         }
 
 
+def attachment(image: Image) -> discord.File:
+    """The picture as an upload, its text as the alt text. A fresh File for every send:
+    discord.py closes one after sending it."""
+    alt = image.alt if len(image.alt) <= MAX_ALT_TEXT else image.alt[: MAX_ALT_TEXT - 1] + "…"
+    return discord.File(io.BytesIO(image.png), filename=image.filename, description=alt)
+
+
 def render(reply: Reply, default_language: str) -> Rendered:
     """Call inside the event loop: a View needs it. A reply is laid out in the language the
     core wrote it in (a post keeps its own); `default_language` for one that does not say."""
@@ -283,7 +295,7 @@ def render(reply: Reply, default_language: str) -> Rendered:
     # A post in a template's words: the text, and its lead image in an embed of its own.
     image = safe_url(reply.image)
     shown = discord.Embed().set_image(url=image) if image is not None else None
-    return Rendered(markdown(reply.text), shown, buttons_view(reply.buttons))
+    return Rendered(markdown(reply.text), shown, buttons_view(reply.buttons), reply.chart)
 
 
 def notice_text(reply: Reply) -> str:

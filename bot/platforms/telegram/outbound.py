@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from telegram import Bot, LinkPreviewOptions, Message, ReplyParameters
+from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
@@ -122,23 +122,27 @@ class Outbound:
         """Send one reply as a new message (into forum topic `topic`, if any), paced;
         DeliveryError when it cannot be sent. A post with a lead image is a photo with the post
         as its caption when that fits, else a text with the image as a large preview above it;
-        an image Telegram refuses leaves the text post."""
+        an image Telegram refuses leaves the text post. A chart (Reply.chart) is uploaded as a
+        photo with the text as its caption."""
         target = api_chat_id(chat_id)
         text = render_html(fit(reply.text))
-        if not text.strip():
+        if not text.strip() and reply.chart is None:
             raise DeliveryError("empty message")
         markup = keyboard_json(reply.buttons)
         quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         await self.pacer.acquire(chat_id)
         image = reply.image if reply.image not in self._refused_images else None
         photo = image is not None and fits_caption(reply.text)
+        message: Message | None = None
+        thread = int(topic) if topic else None
         try:
-            thread = int(topic) if topic else None
-            if photo:
+            if reply.chart is not None:
+                message = await self._send_chart(target, reply, text, markup, quote, thread)
+            elif photo:
                 message = await self._send_photo(target, reply, markup, quote, thread)
                 photo = message is not None
                 image = image if photo else None  # refused: no preview of it either
-            if not photo:
+            if message is None:
                 message = await self.bot().send_message(
                     target,
                     text,
@@ -185,6 +189,28 @@ class Outbound:
                 self._refused_images.clear()
             self._refused_images.add(str(reply.image))
             return None
+
+    async def _send_chart(
+        self,
+        target: int | str,
+        reply: Reply,
+        text: str,
+        markup: str,
+        quote: ReplyParameters | None,
+        thread: int | None,
+    ) -> Message:
+        """A chart uploaded as a photo whose caption is the text (it fits: see photo_parts)."""
+        assert reply.chart is not None
+        photo = InputFile(reply.chart.png, filename=reply.chart.filename)
+        return await self.bot().send_photo(
+            target,
+            photo,
+            caption=text or None,
+            parse_mode=ParseMode.HTML,
+            reply_parameters=quote,
+            message_thread_id=thread,
+            api_kwargs=_with_markup(markup),
+        )
 
     async def edit(self, message: MessageRef, reply: Reply) -> bool:
         """Make the message show `reply`, batched with the other edits of the message (see
@@ -282,8 +308,9 @@ class Outbound:
         is followed."""
         if not reply.text.plain().strip():
             return
-        # Too long for one message (a long /help): several, split between whole lines.
-        for part in reply_parts(reply, fits_one_message):
+        # A chart with the text as its caption, or after it; too long for one message (a long
+        # /help): several, split between whole lines.
+        for part in photo_parts(reply):
             chat_id, reply_to = await self._answer_one(chat_id, part, reply_to, topic)
 
     async def _answer_one(
@@ -306,6 +333,18 @@ class Outbound:
                 await self.runtime.posted(reply, message)
             return chat_id, reply_to
         return chat_id, reply_to
+
+
+def photo_parts(reply: Reply) -> list[Reply]:
+    """The messages of an answer. A picture carries the text as its caption when it fits
+    (1024 characters); else the text goes first and the picture after it, on its own. Text
+    too long for one message (a long /help) is several, split between whole lines."""
+    if reply.chart is not None and fits_caption(reply.text):
+        return [reply]
+    parts = reply_parts(dataclasses.replace(reply, chart=None), fits_one_message)
+    if reply.chart is not None:
+        parts.append(Reply(chart=reply.chart, private=reply.private))
+    return parts
 
 
 def _with_markup(markup: str) -> dict[str, Any] | None:
