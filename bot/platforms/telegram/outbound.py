@@ -131,34 +131,45 @@ class Outbound:
         markup = keyboard_json(reply.buttons)
         quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         await self.pacer.acquire(chat_id)
-        image = reply.image if reply.image not in self._refused_images else None
-        photo = image is not None and fits_caption(reply.text)
-        message: Message | None = None
-        thread = int(topic) if topic else None
         try:
-            if reply.chart is not None:
-                message = await self._send_chart(target, reply, text, markup, quote, thread)
-            elif photo:
-                message = await self._send_photo(target, reply, markup, quote, thread)
-                photo = message is not None
-                image = image if photo else None  # refused: no preview of it either
-            if message is None:
-                message = await self.bot().send_message(
-                    target,
-                    text,
-                    parse_mode=ParseMode.HTML,
-                    link_preview_options=preview(image),
-                    reply_parameters=quote,
-                    message_thread_id=thread,
-                    api_kwargs=_with_markup(markup),
-                )
+            message, photo = await self._send(target, reply, text, markup, quote, topic)
         except TelegramError as err:
             raise self.delivery_error(err, chat_id) from err
-        assert message is not None
         ref = MessageRef(ChatRef(PLATFORM, chat_id), str(message.message_id), photo=photo)
         look = Look(render_html(reply.text) if photo else text, markup)
         self._edits.sent(message_key(ref), Shown(reply.poll_version, look))
         return ref
+
+    async def _send(
+        self,
+        target: int | str,
+        reply: Reply,
+        text: str,
+        markup: str,
+        quote: ReplyParameters | None,
+        topic: str,
+    ) -> tuple[Message, bool]:
+        """The message, and whether it is a photo carrying the post as its caption."""
+        image = reply.image if reply.image not in self._refused_images else None
+        photo = image is not None and fits_caption(reply.text)
+        thread = int(topic) if topic else None
+        if reply.chart is not None:
+            return await self._send_chart(target, reply, text, markup, quote, thread), False
+        if photo:
+            message = await self._send_photo(target, reply, markup, quote, thread)
+            if message is not None:
+                return message, True
+            image = None  # refused: no preview of it either
+        message = await self.bot().send_message(
+            target,
+            text,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=preview(image),
+            reply_parameters=quote,
+            message_thread_id=thread,
+            api_kwargs=_with_markup(markup),
+        )
+        return message, False
 
     async def _send_photo(
         self,
