@@ -44,6 +44,7 @@ from storage.models import (
     VoteResult,
 )
 from storage.outbox import Outbox
+from storage.oversight import Oversight
 from storage.polls import ChooseOption, Polls
 from storage.posts import Posts
 from storage.subscriptions import Subscriptions
@@ -87,6 +88,7 @@ class Store:
         self.audit_log = AuditLog(self.engine)
         self.maintenance = Maintenance(self.engine)
         self.leases = Leases(self.engine)  # what several workers hand each other
+        self.oversight = Oversight(self.engine)  # /healthz, /metrics, the dashboard
 
     # -- plumbing -------------------------------------------------------------------------
 
