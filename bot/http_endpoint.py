@@ -129,7 +129,10 @@ class HttpEndpoint:
             # The token leaves the address (history, logs, a shared screen) for a cookie
             # that scripts cannot read and other sites do not send.
             rest = [(k, v) for k, v in request.query.items() if k != "token"]
-            moved = web.HTTPSeeOther(request.rel_url.with_query(rest))
+            moved = web.Response(
+                status=HTTPStatus.SEE_OTHER,
+                headers={"Location": str(request.rel_url.with_query(rest))},
+            )
             moved.set_cookie(
                 COOKIE, query_token, httponly=True, samesite="Strict", path="/", max_age=86400
             )
