@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 # What every LogRecord carries; anything else on a record came as `extra=` and is kept.
 _STANDARD = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)) | {"message", "asctime", "taskName"}
+    {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime", "taskName"}
 )
 
 

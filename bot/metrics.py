@@ -27,7 +27,7 @@ _LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 _RETRY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 # A counter's *_created sample (its start time) doubles every series and says little that
 # process_start_time_seconds or a restart would not: left out.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 OTHER = "other"  # the label of a command newsbot does not know: people type anything
 
 
