@@ -27,6 +27,8 @@ from bot.health import DB_ANSWER_WITHIN, HealthProbe
 from bot.http_access import COOKIE, AccessGuard, parse_listen
 from bot.runtime import Runtime
 from bot.settings import Settings
+from handlers.answers.replies import matching_articles
+from handlers.context import Ctx
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -179,7 +181,8 @@ class HttpEndpoint:
 
     async def _results(self, request: web.Request) -> web.Response:
         query = request.query.get("q", "").strip()[:200]
-        found = await self._read(lambda store: _articles(store, query))
+        ctx = self.runtime.ctx
+        found = await self._read(lambda _store: _articles(ctx, query))
         polls = self.runtime.ctx.config.polls
         return self._html(dashboard.results_page(found, query, self.language, polls))
 
@@ -204,9 +207,11 @@ class HttpEndpoint:
         return response
 
 
-def _articles(store: Store, query: str) -> list[dashboard.ArticleResult]:
-    """In the database thread: the newest articles, or those the search finds."""
-    articles = store.find_articles(query, limit=LISTED) if query else None
-    if articles is None:
+def _articles(ctx: Ctx, query: str) -> list[dashboard.ArticleResult]:
+    """In the database thread: what /search finds for `query`, else the newest articles."""
+    store = ctx.store
+    if query:
+        articles = matching_articles(ctx, query, LISTED)
+    else:
         articles = store.latest_articles(limit=LISTED)
     return [dashboard.ArticleResult(a, store.get_poll(a.id)) for a in articles]

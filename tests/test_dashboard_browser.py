@@ -63,6 +63,11 @@ async def dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
         store, config, NewArticle(title=HOSTILE, body="Ein Text.", tags=("xAI",), language="de")
     )
     article = added.new[0].id
+    store_article(
+        store,
+        config,
+        NewArticle(title="Wetter in Berlin", body="Sonne.", tags=("Wetter",), language="de"),
+    )
     for n, position in enumerate((1, 2, 2)):
         store.cast_vote(article, UserRef("telegram", str(n), f"p{n}"), position)
     feed = store.add_feed("https://feeds.example.org/rss", "url", interval_seconds=300)
@@ -115,8 +120,14 @@ async def test_pages_render_and_feed_text_stays_text(dashboard: App, browser: ob
         assert "Votes in all: 3" in text
         assert "Excellent" in text and "█" in text  # text bars, in the dashboard's language
 
+        assert "Wetter in Berlin" in text
+
+        # The search is /search's: the hostile article matches, the other does not.
         title, text = await load(browser, endpoint.base_url + "/?q=Überschrift")
         assert "pwned" not in title and HOSTILE in text
+        assert "Wetter in Berlin" not in text
+        _, text = await load(browser, endpoint.base_url + "/?q=Berlin")
+        assert "Wetter in Berlin" in text and HOSTILE not in text
 
         title, text = await load(browser, endpoint.base_url + "/feeds")
         assert "pwned" not in title

@@ -311,3 +311,29 @@ async def test_a_public_listen_address_without_a_token_stops_newsbot_at_start(
     finished = await bad.finished(within=60)
     assert finished.code == 2
     assert "NEWSBOT_HTTP_LISTEN" in finished.err and "127.0.0.1:8080" in finished.err
+
+
+async def test_healthz_turns_503_when_discord_closes_the_gateway(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Discord ends the session for good (4004: the token was revoked): discord.py stops."""
+    from tests.discord_helpers import configure as configure_discord
+    from tests.discord_helpers import running_bot, setup_server
+    from tests.fakes.discord_api import FakeDiscord
+
+    async with FakeDiscord() as dc:
+        setup_server(dc)
+        configure_discord(monkeypatch, tmp_path, dc)
+        monkeypatch.setenv("NEWSBOT_HTTP_LISTEN", "127.0.0.1:0")
+        async with running_bot(dc) as bot, serving(bot.app, bot.settings) as client:
+            status, body = await health(client)
+            assert status == 200, body
+            assert body["checks"]["platform:discord"] == {"state": "ok"}  # type: ignore[index]
+            await dc.disconnect(code=4004)
+
+            async def failing() -> bool:
+                return (await health(client))[0] == 503
+
+            await until(failing, "/healthz says 503 once Discord closed the gateway")
+            _, body = await health(client)
+            assert body["failed"] == ["platform:discord"]
