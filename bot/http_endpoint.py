@@ -29,6 +29,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.answers.replies import matching_articles
 from handlers.context import Ctx
+from storage.faults import storage_fault
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,16 @@ class HttpEndpoint:
             response = self._html(dashboard.message_page("dash.not_found", self.language), 404)
         except TimeoutError:
             response = self._html(dashboard.message_page("dash.unavailable", self.language), 503)
+        except web.HTTPException:
+            raise
+        except Exception as err:
+            if storage_fault(err) is not None:
+                log.info("http: %s without the database: %s", request.path, storage_fault(err))
+                page, status = "dash.unavailable", 503
+            else:
+                log.exception("http: %s failed", request.path)
+                page, status = "dash.failed", 500
+            response = self._html(dashboard.message_page(page, self.language), status)
         response.headers.update(SECURITY_HEADERS)
         return response
 

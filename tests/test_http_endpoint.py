@@ -337,3 +337,27 @@ async def test_healthz_turns_503_when_discord_closes_the_gateway(
             await until(failing, "/healthz says 503 once Discord closed the gateway")
             _, body = await health(client)
             assert body["failed"] == ["platform:discord"]
+
+
+async def test_a_port_in_use_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from bot.adapter_contract import PlatformStartError
+
+    monkeypatch.setenv("NEWSBOT_CONFIG", "")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = load_settings(
+            db=tmp_path / "bot.db", demo=False, http_listen=f"127.0.0.1:{port}", language="en"
+        )
+        app = App(settings, open_store(settings))
+        try:
+            with pytest.raises(PlatformStartError) as refused:
+                await HttpEndpoint(app.runtime, app.scheduler, settings).start()
+        finally:
+            await app.shutdown()
+    line = refused.value.line()
+    assert f"127.0.0.1:{port}" in line and "NEWSBOT_HTTP_LISTEN" in line
+    assert refused.value.exit_code == 1
