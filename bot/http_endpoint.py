@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from aiohttp import web
 from apscheduler.schedulers.base import BaseScheduler
+from yarl import URL
 
 from bot import dashboard
 from bot.adapter_contract import PlatformStartError
@@ -97,9 +98,8 @@ class HttpEndpoint:
                 reason=reason,
             ) from None
         self._runner = runner
-        server = site._server  # aiohttp keeps the asyncio server; the bound port is there
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        bound = runner.addresses  # the port the system chose when the setting says 0
+        self.port = int(bound[0][1]) if bound else port
         log.info("http: serving /healthz, /metrics and the dashboard on %s", self.base_url)
 
     @property
@@ -132,13 +132,13 @@ class HttpEndpoint:
             # The token leaves the address (history, logs, a shared screen) for a cookie
             # that scripts cannot read and other sites do not send.
             rest = [(k, v) for k, v in request.query.items() if k != "token"]
-            moved = web.Response(
-                status=HTTPStatus.SEE_OTHER,
-                headers={"Location": str(request.rel_url.with_query(rest))},
-            )
-            moved.set_cookie(
-                COOKIE, query_token, httponly=True, samesite="Strict", path="/", max_age=86400
-            )
+            # Always a path on this server ("//host" would send the browser elsewhere).
+            location = URL.build(path="/" + request.path.lstrip("/"), query=rest)
+            moved = web.Response(status=HTTPStatus.SEE_OTHER, headers={"Location": str(location)})
+            if self.guard.accepts(query_token):  # let in by a cookie, a wrong one is not kept
+                moved.set_cookie(
+                    COOKIE, query_token, httponly=True, samesite="Strict", path="/", max_age=86400
+                )
             moved.headers.update(SECURITY_HEADERS)
             return moved
         response: web.StreamResponse

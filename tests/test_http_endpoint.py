@@ -289,6 +289,15 @@ async def test_a_request_without_the_token_is_refused(tg: FakeTelegram) -> None:
                 posted = await client.post("/", headers=bearer)
                 assert posted.status_code == 405
                 assert (await client.head("/feeds", headers=bearer)).status_code == 200
+                # ?token= becomes a cookie, and the browser goes back to a path on this server.
+                moved = await client.get(endpoint.base_url + f"//evil.example/x?q=1&token={secret}")
+                assert moved.status_code == 303
+                assert moved.headers["location"] == "/evil.example/x?q=1"
+                cookie = moved.headers["set-cookie"]
+                assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+                # A wrong ?token= of someone let in by the header is not kept as the cookie.
+                moved = await client.get("/?token=not-the-token-at-all", headers=bearer)
+                assert moved.status_code == 303 and "set-cookie" not in moved.headers
         finally:
             await endpoint.stop()
 
