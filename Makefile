@@ -6,14 +6,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORPUS ?= ../shared/corpora/feedparser
 
-.PHONY: run shell test lint typecheck pytest chaos corpus corpus-present bench clean
+.PHONY: run shell test lint typecheck pytest browser constraints chaos corpus corpus-present bench clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions the suite passed with (as the Dockerfile
+# does); `make constraints` writes it anew from this virtual environment.
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "newsbot needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+constraints: $(STAMP)
+	@{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -vi '^newsbot'; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages pinned"
 
 run: $(STAMP)
 	$(BIN)/newsbot run
@@ -32,8 +39,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest -q
+
+# The dashboard test drives Debian's headless Chromium: installed here when absent and this is
+# root on a system with apt-get; otherwise a hint (the test is skipped, which CI=true fails).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "make: the dashboard test needs Chromium: sudo apt-get install chromium chromium-driver (it is skipped without them)" >&2; \
+	fi
 
 # The chaos suite at full size: SIGKILLs, SIGTERM, failing platforms and storage against the
 # real `newsbot run` (minutes; `make test` runs it bounded). Figures: docs/reliability.md.
@@ -64,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.press_bench
 	$(BIN)/python -m bench.workers_bench
 	$(BIN)/python -m bench.pg_search_bench
+	$(BIN)/python -m bench.metrics_bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

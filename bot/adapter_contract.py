@@ -61,6 +61,11 @@ class Adapter(Protocol):
 
     platform: str
 
+    @property
+    def connected(self) -> bool:
+        """Whether the platform's connection is up now, as its library reports it (for
+        /healthz and /metrics): a translation of the library's own state, never a probe."""
+
     async def start(self) -> None:
         """Connect and begin feeding events to the runtime; return once running."""
 

@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -33,6 +34,9 @@ from storage.faults import Fault, StorageError, storage_fault
 from storage.housekeeping import sweep
 from storage.models import ChatRef, ChatSettings, UserRef
 from storage.store import ALL_TAGS, Store
+
+if TYPE_CHECKING:
+    from bot.http_endpoint import HttpEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,7 @@ class App:
         self.poller = SourcePoller.from_settings(
             store, self.runtime.ctx.config, settings, db=self.db, worker=self.worker
         )
+        self.poller.metrics = self.runtime.metrics
         self.runtime.ctx.answers = answer_writer(settings)
         self.digests = DigestSender(self.runtime)
         self.weekly = WeeklyReport(self.runtime, settings)
@@ -361,15 +366,31 @@ async def run_platforms(settings: Settings) -> int:
     if taken_back:
         log.info("took back %s deliveries this worker held when it stopped", taken_back)
     install_signal_handlers(app.stopping)
+    endpoint = http_endpoint(settings, app)
     try:
         for adapter in adapters:
             app.add_adapter(adapter)
             await adapter.start()
         await app.start()
+        if endpoint is not None:
+            await endpoint.start()
         await app.stopping.wait()
     except PlatformStartError as err:
         sys.stderr.write(err.line() + "\n")
         return err.exit_code
     finally:
+        if endpoint is not None:
+            await endpoint.stop()
         await app.shutdown()
     return 0
+
+
+def http_endpoint(settings: Settings, app: App) -> HttpEndpoint | None:
+    """/healthz, /metrics and the dashboard (README "Health and metrics"), unless switched
+    off with an empty NEWSBOT_HTTP_LISTEN. The terminal chat serves none: it is one person's
+    session, not a worker to watch."""
+    if not settings.http_listen:
+        return None
+    from bot.http_endpoint import HttpEndpoint
+
+    return HttpEndpoint(app.runtime, app.scheduler, settings)

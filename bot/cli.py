@@ -61,6 +61,10 @@ def configure_logging(settings: Settings) -> None:
     # At DEBUG the platform libraries would log what people write; only its size is shown.
     for handler in logging.root.handlers:
         handler.addFilter(ContentSizeFilter())
+        if settings.log_format.lower() == "json":
+            from bot.log_format import JsonFormatter
+
+            handler.setFormatter(JsonFormatter())
 
 
 def cmd_ingest(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:

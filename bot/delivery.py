@@ -179,12 +179,15 @@ class Deliverer:
             await self.db.run(self.store.delivery_release, delivery.id)
             return "retry"
         except DeliveryError as err:
+            self.runtime.metrics.delivery_failed(delivery.chat.platform, err.retry_after)
             return await self.db.run(self._failed, delivery, err)
         except Exception as err:
             # A bug or an unexpected library error: keep the row and retry later.
             log.exception("delivery %s to %s failed", delivery.id, delivery.chat.key())
+            self.runtime.metrics.delivery_failed(delivery.chat.platform)
             return await self.db.run(self._failed, delivery, DeliveryError(type(err).__name__))
         await self.records.record((delivery.id, message, reply.poll_version or 0, reply.language))
+        self.runtime.metrics.delivery_sent(delivery.chat.platform)
         return "sent"
 
     def _failed(self, delivery: Delivery, err: DeliveryError) -> str:
@@ -304,6 +307,7 @@ class Deliverer:
             await adapter.edit(post.message, reply)
         except DeliveryError as err:
             if err.retry_after is not None:
+                self.runtime.metrics.rate_limited(post.message.chat.platform, err.retry_after)
                 return 0  # try again on a later run
             log.info("cannot refresh post %s: %s", post.id, err.reason)
             return 1  # beyond editing (gone, or no longer ours): done with, as if edited

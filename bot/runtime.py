@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from bot.adapter_contract import Adapter, Sharing
+from bot.metrics import Metrics
 from bot.storage_health import StorageHealth
 from bot.update_inbox import KEEP_HANDLED as KEEP_HANDLED
 from bot.update_inbox import Handling as Handling
@@ -48,6 +49,7 @@ class Runtime(UpdateInboxCalls):
         self.sharing = Sharing()
         # Whether the database answers, told once per outage by whichever part meets it.
         self.storage_health = StorageHealth()
+        self.metrics = Metrics()  # counted where things happen (bot/metrics.py)
         store.before_commit(self._note_write)
 
     # -- wiring ---------------------------------------------------------------------------
@@ -79,7 +81,8 @@ class Runtime(UpdateInboxCalls):
     # -- what adapters call ---------------------------------------------------------------
 
     async def on_command(self, cmd: Command) -> list[Reply]:
-        replies = await dispatch.handle_command(self.ctx, cmd)
+        with self.metrics.handling(cmd.name):
+            replies = await dispatch.handle_command(self.ctx, cmd)
         replies += await self._apply_actions(cmd, replies)
         # A subscription may have queued its backlog; a vote has made other posts stale.
         self.wake()

@@ -18,6 +18,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "db_synchronous": ("normal", "full"),
     "log_level": ("debug", "info", "warning", "error"),
     "warn_action": ("mute", "ban", "none"),
+    "log_format": ("text", "json"),
 }
 # Settings with a pattern of their own: the message that says what they take.
 PATTERNS = {
@@ -30,6 +31,7 @@ PATTERNS = {
 # Never echoed back: tokens and secrets, and addresses that can carry a password or a key.
 SECRET = frozenset(
     {"telegram_token", "discord_token", "telegram_webhook_secret", "llm_api_key", "db"}
+    | {"http_token"}
     | {name for name in PATTERNS if name.endswith("_url")}
 )
 _NUMBER_ERRORS = frozenset(

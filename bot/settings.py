@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.http_access import is_loopback, parse_listen
 from bot.setting_problems import SettingProblem, problem
 from bot.setting_problems import SettingsError as SettingsError
 from handlers.context import CoreConfig, PollDefaults
@@ -178,6 +179,40 @@ class Settings(BaseSettings):
         return _shard_ids(self.discord_shards) or None
 
     # -- end discord --
+
+    # -- http endpoint (bot/http_endpoint.py): /healthz, /metrics and the dashboard --
+    # host:port; empty: off. Any address but loopback needs http_token (README "Dashboard").
+    http_listen: str = Field("127.0.0.1:8080", max_length=300)
+    http_token: SecretStr | None = None
+    # /healthz fails once a delivery has waited this many seconds past its time to go out.
+    health_pending_age: float = Field(600.0, gt=0, le=7 * 86400)
+    log_format: str = Field("text", pattern=r"^(?i:text|json)$")
+
+    @field_validator("http_listen")
+    @classmethod
+    def _http_listen(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            parse_listen(value)
+        except ValueError:
+            raise SettingProblem("settings.expect.listen", value) from None
+        return value.strip()
+
+    @field_validator("http_token")
+    @classmethod
+    def _http_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        listen = info.data.get("http_listen")
+        if value is None:
+            if listen and not is_loopback(parse_listen(listen)[0]):
+                raise SettingProblem("settings.http_token_required", other="NEWSBOT_HTTP_LISTEN")
+            return None
+        token = value.get_secret_value()
+        if not 16 <= len(token) <= 256 or not token.isascii() or not token.isprintable():
+            raise SettingProblem("settings.expect.http_token")
+        return value
+
+    # -- end http endpoint --
 
     poll_question_de: str = "Wie bewerten Sie den Schreibstil des Artikels?"
     poll_question_en: str = "How would you rate the writing style of this article?"

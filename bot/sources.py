@@ -28,6 +28,7 @@ from bot.ingest import (
     store_article,
     store_prepared,
 )
+from bot.metrics import Metrics
 from bot.settings import Settings
 from handlers.context import CoreConfig
 from storage.database_thread import DatabaseThread
@@ -131,6 +132,7 @@ class SourcePoller:
         self.jitter = jitter
         self.rng = rng or random.Random()
         self._slots = asyncio.Semaphore(concurrency)
+        self.metrics = Metrics()  # the App's own (Runtime.metrics) while the bot runs
 
     @classmethod
     def from_settings(
@@ -193,16 +195,18 @@ class SourcePoller:
     async def _fetch_bounded(self, feed: Feed) -> FeedOutcome:
         async with self._slots:
             try:
-                return await self.fetch_feed(feed)
+                outcome = await self.fetch_feed(feed)
             except Exception as exc:
                 if storage_fault(exc) is not None:
                     raise  # the database, not the feed: the job waits it out
                 # One broken feed must not stop the others; it is retried with backoff.
                 log.exception("source %s: fetch failed unexpectedly", feed.id)
-                return await self._failed(feed, "failed", "internal", type(exc).__name__)
+                outcome = await self._failed(feed, "failed", "internal", type(exc).__name__)
             finally:
                 if self.worker:
                     await self._release(feed)
+            self.metrics.feed_fetched(outcome.kind)
+            return outcome
 
     async def _release(self, feed: Feed) -> None:
         try:

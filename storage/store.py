@@ -47,6 +47,7 @@ from storage.models import (
     VoteResult,
 )
 from storage.outbox import Outbox
+from storage.oversight import Oversight
 from storage.polls import ChooseOption, Polls
 from storage.posts import Posts
 from storage.reports import Reports
@@ -99,6 +100,7 @@ class Store:
         self.topics = ForumTopics(self.engine)
         self.links = Links(self.engine, self.polls)  # accounts linked into one person
         self.reports = Reports(self.engine)  # the weekly style report's figures
+        self.oversight = Oversight(self.engine)  # /healthz, /metrics, the dashboard
 
     # -- plumbing -------------------------------------------------------------------------
 

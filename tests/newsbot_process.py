@@ -31,6 +31,8 @@ def base_env(tmp_path: Path, **settings: str) -> dict[str, str]:
         # The command line speaks English unless told; these tests read its German lines.
         "NEWSBOT_LANGUAGE": "de",
         "PTB_TIMEDELTA": "true",
+        # No HTTP endpoint unless a test asks: processes side by side would share a port.
+        "NEWSBOT_HTTP_LISTEN": "",
     }
     env |= {f"NEWSBOT_{name.upper()}": value for name, value in settings.items()}
     return env

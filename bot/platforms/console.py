@@ -123,6 +123,7 @@ class ConsoleAdapter:
     command that presses them (/vote N K): the text twin works on every platform."""
 
     platform = PLATFORM
+    connected = True  # the terminal is there as long as the process is
 
     def __init__(
         self,

@@ -139,3 +139,15 @@ async def generated_reply(ctx: Ctx, question: str, answer: Answer) -> Reply | No
         Rich.of(italic(t("ask.generated"))),
     ]
     return Reply(text=Rich.join(lines))
+
+
+def matching_articles(ctx: Ctx, text: str, limit: int) -> list[Article]:
+    """What /search finds for `text`, as articles (the dashboard's search): those containing
+    every word, newest first; failing that, those with some of them, most relevant first."""
+    found = query_words(text)
+    if not found:
+        return []
+    concepts = [w.concept for w in with_compound_parts(ctx, found)]
+    newest = ctx.search.find_newest(concepts, match_all=True, limit=limit, snippets=False)
+    hits = newest.hits if newest.total else ctx.search.find(concepts, limit=limit, snippets=False)
+    return [hit.article for hit in hits]

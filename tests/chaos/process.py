@@ -48,6 +48,8 @@ def child_env(
         "NEWSBOT_DB": str(db),
         "NEWSBOT_DEMO": "false",
         "NEWSBOT_LOG_LEVEL": "WARNING",
+        # No HTTP endpoint: several workers side by side would share its port.
+        "NEWSBOT_HTTP_LISTEN": "",
     }
     if telegram is not None:
         env |= {

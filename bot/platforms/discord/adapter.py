@@ -51,6 +51,17 @@ class NewsbotClient(discord.Client):
         bound(self)  # every REST request with a connect and a read timeout
         self.adapter = adapter
         self.tree: app_commands.CommandTree[NewsbotClient] = app_commands.CommandTree(self)
+        # Whether the gateway's websocket is up (discord.py reconnects by itself).
+        self.gateway_up = False
+
+    async def on_connect(self) -> None:
+        self.gateway_up = True
+
+    async def on_resumed(self) -> None:
+        self.gateway_up = True
+
+    async def on_disconnect(self) -> None:
+        self.gateway_up = False
 
     async def setup_hook(self) -> None:
         await self.adapter.install_commands(self.tree)
@@ -103,6 +114,17 @@ class DiscordAdapter:
         self.members = MemberActions(lambda: self.client)
         self.client: NewsbotClient | None = None
         self._gateway: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Ready once, not closed, and the gateway not between a disconnect and its resume."""
+        client = self.client
+        return (
+            client is not None
+            and client.is_ready()
+            and not client.is_closed()
+            and client.gateway_up
+        )
 
     @property
     def pacer(self) -> Pacer:

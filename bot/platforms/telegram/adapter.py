@@ -117,6 +117,18 @@ class TelegramAdapter:
     def username(self) -> str:
         return self.inbound.username
 
+    @property
+    def connected(self) -> bool:
+        """Webhook: while its server runs. Polling: while PTB polls and Telegram answered the
+        last getUpdates (a failed one is retried by PTB, and this turns true again then)."""
+        app = self.outbound.app
+        if app is None:
+            return False
+        if self.settings.telegram_webhook_url:
+            return self._webhook is not None
+        polling = app.updater is not None and app.updater.running
+        return polling and isinstance(app.bot, InboxBot) and app.bot.polls_answered
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -185,12 +185,23 @@ class InboxBot(ExtBot[None]):
         super().__init__(*args, **kwargs)
         self._inbox = inbox
         self._raw_updates = raw_updates
+        # Whether the last getUpdates was answered: polling's connection to Telegram.
+        self._polls_answered = True
+
+    @property
+    def polls_answered(self) -> bool:
+        return self._polls_answered
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         if not args:  # PTB's polling passes keywords; `limit` is the second argument
             room = await self._inbox.room_to_fetch()
             kwargs["limit"] = min(kwargs.get("limit") or MAX_LIMIT, room, MAX_LIMIT)
-        updates = await super().get_updates(*args, **kwargs)
+        try:
+            updates = await super().get_updates(*args, **kwargs)
+        except Exception:
+            self._polls_answered = False
+            raise
+        self._polls_answered = True
         if updates:
             raw = self._raw_updates.last_result if self._raw_updates is not None else None
             await self._inbox.store(updates, raw if isinstance(raw, list) else None)
@@ -236,6 +247,8 @@ class InboxProcessor(BaseUpdateProcessor):
             if inspect.iscoroutine(coroutine):
                 coroutine.close()  # never started: close it, or Python warns
             return
+        message = update.message or update.channel_post  # sent now, unlike a pressed post
+        runtime.metrics.telegram_update(message.date if message is not None else None)
         try:
             with runtime.handling_update(source, update_id) as handling:
                 await coroutine

@@ -336,6 +336,8 @@ class Outbound:
                     await self.runtime.migrated(ChatRef(PLATFORM, chat_id), err.migrated_to)
                     chat_id, reply_to = err.migrated_to.chat_id, None
                     continue
+                if err.retry_after is not None:
+                    self.runtime.metrics.rate_limited(PLATFORM, err.retry_after)
                 if err.retry_after is not None and err.retry_after <= 10:
                     continue  # the pacer holds this chat back until then
                 log.info("cannot answer in telegram:%s: %s", chat_id, err.reason)
