@@ -76,7 +76,8 @@ def cmd_subscribe(ctx: Ctx, cmd: Command) -> list[Reply]:
     if already:
         lines.append(t("sub.already", tags=_tag_list(already)))
     if result.backlog_queued:
-        lines.append(t("sub.backlog"))
+        in_digest = ctx.store.schedules.get(cmd.chat).digest is not None
+        lines.append(t("sub.backlog_digest" if in_digest else "sub.backlog"))
     return [Reply(text=Rich.of("\n".join(lines)))]
 
 

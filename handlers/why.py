@@ -9,6 +9,7 @@ from handlers.events import Command, Reply, Rich, UserError
 from handlers.filters import filter_line
 from handlers.i18n import format_date, t
 from handlers.registry import parse_id
+from handlers.schedules import waiting_line
 from storage.filters import ArticleTrace
 
 # A reason looks at what the store knows of the article in this chat and says its line, or
@@ -92,10 +93,20 @@ REASONS: list[Reason] = [
 ]
 
 
+def _held(ctx: Ctx, cmd: Command, trace: ArticleTrace, number: int) -> str | None:
+    """Quiet hours or the chat's digest hold the queued article back (handlers.schedules)."""
+    if trace.delivery is None or trace.delivery.status not in {"pending", "digest"}:
+        return None
+    waiting = waiting_line(ctx, cmd.chat, number)
+    return t("why.held", id=number, line=waiting) if waiting else None
+
+
 def explain_article(ctx: Ctx, cmd: Command, value: str) -> list[Reply]:
     number = parse_id(value)
     trace = ctx.store.filters.trace(cmd.chat, number)
     if trace.article is None:
         raise UserError("error.no_article", id=number)
-    line = next(line for reason in REASONS if (line := reason(trace, number)) is not None)
+    line = _held(ctx, cmd, trace, number) or next(
+        line for reason in REASONS if (line := reason(trace, number)) is not None
+    )
     return [Reply(text=Rich.of(line), private=True)]

@@ -244,3 +244,24 @@ async def test_a_chat_that_moves_keeps_its_schedule(
     any_store.migrate_chat(old, new)
     assert any_store.schedules.get(new).quiet_start == 22 * 60
     assert any_store.schedules.get(old).quiet_start is None
+
+
+async def test_why_and_subscribe_say_when_a_digest_or_quiet_hours_hold_an_article(
+    any_chat: Chat, clock: list[datetime]
+) -> None:
+    store = any_chat.ctx.store
+    await any_chat.say("/digest daily 08:00")
+    post(any_chat.ctx, "Älterer Artikel")
+    answer = await any_chat.text("/subscribe xAI")
+    assert "kommt mit der nächsten Zusammenfassung" in answer  # not "follows" right away
+    held = post(any_chat.ctx, "Im Digest")
+    assert await any_chat.text(f"/why {held}") == (
+        f"#{held} wartet auf die nächste Zusammenfassung (23.03.26, 08:00)."
+    )
+    await any_chat.say("/digest off")
+    await any_chat.say("/quiet 00:00-23:59")
+    quiet = post(any_chat.ctx, "In der Ruhezeit")
+    assert store.claim_deliveries([any_chat.chat.platform]) == []
+    assert (await any_chat.text(f"/why {quiet}")).startswith(
+        f"#{quiet} wartet auf das Ende der Ruhezeiten ("
+    )
