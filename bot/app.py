@@ -22,6 +22,7 @@ from bot.platforms.console import SHARED_CHAT, ConsoleAdapter
 from bot.runtime import KEEP_HANDLED, Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
+from bot.translation import post_translator
 from bot.workers import PRESENCE_LEASE, Presence, Singleton
 from handlers.i18n import t
 from storage.connection import writable
@@ -81,6 +82,7 @@ class App:
             store, self.runtime.ctx.config, settings, db=self.db, worker=self.worker
         )
         self.runtime.ctx.answers = answer_writer(settings)
+        self.runtime.translator = post_translator(settings, self.runtime.ctx)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # Jobs that one worker at a time runs, whichever it is (bot/workers.py). A terminal
         # session serves its own chat only: it runs them for itself, never for the workers.

@@ -202,6 +202,10 @@ class Settings(BaseSettings):
     feed_per_host: int = Field(2, ge=1, le=20)
     feed_park_after: int = Field(10, ge=1, le=1000)  # failures in a row before parking
     feed_jitter: float = Field(0.1, ge=0, le=0.5)  # next fetch: interval ± this share
+    # Full text (sources added with --fulltext): at most one article page per host every
+    # this many seconds, and at most this many pages per fetch of a source (the newest).
+    fulltext_host_spacing: float = Field(3.0, ge=0, le=300)
+    fulltext_max_pages: int = Field(20, ge=1, le=500)
     # Optional generated answers for /ask from an OpenAI-compatible chat-completions server.
     llm_url: str | None = Field(None, pattern=r"^https?://\S+$")
     llm_model: str = Field("", max_length=200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from urllib.parse import urlsplit
 
 from handlers.context import Ctx
@@ -55,6 +56,14 @@ def is_feed_url(location: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
+FULLTEXT_WORD = "fulltext"  # `/feeds add URL TAGS fulltext`
+
+
+def fulltext_installed() -> bool:
+    """Whether the fulltext extra (trafilatura) is installed, so that a source may ask for it."""
+    return importlib.util.find_spec("trafilatura") is not None
+
+
 def interval_text(seconds: int) -> str:
     for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
         if seconds >= size and seconds % size == 0:
@@ -69,6 +78,7 @@ def feed_lines(feed: Feed) -> list[Rich]:
             bold(f"#{feed.id}"),
             Span(f" · {t('feeds.state.' + feed.state)} · "),
             code(feed.location),
+            Span(t("feeds.fulltext_marker") if feed.fulltext else ""),
         ),
         Rich.of(
             "   "
@@ -126,9 +136,14 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     location = args[0]
     if not is_feed_url(location):
         raise UserError("feeds.bad_url", url=location[:100])
+    fulltext = len(args) > 1 and args[-1].lower() == FULLTEXT_WORD
+    if fulltext:
+        args = args[:-1]
+        if not fulltext_installed():
+            raise UserError("feeds.fulltext_missing")
     tags = split_tags(ctx, args[1:]) if len(args) > 1 else []
     added = ctx.store.add_feed(
-        location, "url", interval_seconds=ctx.config.source_interval, tags=tags
+        location, "url", interval_seconds=ctx.config.source_interval, tags=tags, fulltext=fulltext
     )
     feed = added.feed
     if not added.created:

@@ -6,12 +6,15 @@ import dataclasses
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+from babel import Locale, UnknownLocaleError
 
 from handlers.context import PollDefaults
 from handlers.events import ArticleCard, Button, Reply, Rich, Span, bold, italic, link, pre
 from handlers.i18n import current_language, format_date, format_number, t, tn
 from handlers.sentences import sentences
-from storage.models import Article, Poll
+from storage.models import Article, Poll, Translation
 from storage.tags import hashtag as hashtag  # the adapters render tags with it too
 
 
@@ -76,6 +79,51 @@ def summary_after_title(title: str, body: str) -> str:
     return body
 
 
+def original_summary(article: Article, summary_chars: int = 600) -> str:
+    """The summary a post shows of the article's own text: the feed's, never a page's full
+    text (a --fulltext source keeps that as the body, for search and /ask)."""
+    return summarize(summary_after_title(article.title, article.post_text), summary_chars)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownText:
+    """The title and summary a post shows, and the original's language when they are a
+    machine translation."""
+
+    title: str
+    summary: str
+    translated_from: str | None = None
+
+
+def wants_translation(article: Article, language: str, translate: bool) -> bool:
+    """Whether a chat of `language` with translation `translate` should see this article
+    translated."""
+    return translate and not article.removed and article.language != language
+
+
+def shown_text(
+    article: Article,
+    language: str,
+    translate: bool,
+    translation: Translation | None,
+    summary_chars: int = 600,
+) -> ShownText:
+    """What a post of the article shows in a chat of `language`: the stored translation when
+    the chat wants one and there is one, else the original (a translation that failed or is
+    not there yet never holds a post back)."""
+    if translation is not None and wants_translation(article, language, translate):
+        return ShownText(translation.title, translation.summary, article.language)
+    return ShownText(article.title, original_summary(article, summary_chars))
+
+
+def language_name(code: str) -> str:
+    """A language's name in the current language ("Englisch" in German)."""
+    try:
+        return str(Locale.parse(current_language.get()).languages.get(code, code))
+    except (UnknownLocaleError, ValueError):
+        return code
+
+
 def shown_poll(poll: Poll, polls: Mapping[str, PollDefaults]) -> Poll:
     """The poll as the current language shows it. A stored option is its position: its label
     is the one the settings give that position in this language, so an English chat reads
@@ -126,9 +174,11 @@ def article_post(
     *,
     summary_chars: int = 600,
     polls: Mapping[str, PollDefaults] | None = None,
+    shown: ShownText | None = None,
 ) -> Reply:
     """An article as a post: title, summary, hashtags, link and date, #N, the poll (in the
-    current language when `polls`, the configured defaults, are given)."""
+    current language when `polls`, the configured defaults, are given). `shown`: the title
+    and summary to show (a translation, see `shown_text`), else the article's own."""
     version = poll.version if poll else None
     if poll is not None and polls:
         poll = shown_poll(poll, polls)
@@ -139,8 +189,10 @@ def article_post(
             poll_version=version,
             language=current_language.get(),
         )
-    summary = summarize(summary_after_title(article.title, article.body), summary_chars)
-    parts = [*_head(article, summary), _meta_line(article)]
+    shown = shown or ShownText(article.title, original_summary(article, summary_chars))
+    summary = shown.summary
+    parts = [*_head(article, shown.title, summary), *_translated_line(article, shown)]
+    parts.append(_meta_line(article))
     if poll:
         parts.append(_question_line(poll))
     return Reply(
@@ -148,21 +200,31 @@ def article_post(
         buttons=poll_buttons(poll) if poll else (),
         article_id=article.id,
         poll_version=version,
-        card=_card(article, summary, poll),
+        card=_card(article, shown, poll),
         language=current_language.get(),
     )
 
 
-def _head(article: Article, summary: str) -> list[Rich]:
+def _head(article: Article, title_text: str, summary: str) -> list[Rich]:
     """The title (a link when the article has one), the summary unless it only repeats the
     title, and the hashtags."""
-    title = link(article.title, article.url) if article.url else bold(article.title)
+    title = link(title_text, article.url) if article.url else bold(title_text)
     parts: list[Rich] = [Rich.of(title)]
-    if article.title != summary:
+    if title_text != summary:
         parts.append(Rich.of(summary))
     if article.tags:
         parts.append(Rich.of(" ".join(hashtag(tg) for tg in article.tags)))
     return parts
+
+
+def _translated_line(article: Article, shown: ShownText) -> list[Rich]:
+    """ "Machine-translated from German · original" under a translated post (none otherwise)."""
+    if shown.translated_from is None:
+        return []
+    note: list[Span] = [italic(t("post.translated", language=language_name(shown.translated_from)))]
+    if article.url:
+        note += [Span(" · "), link(t("post.original"), article.url)]
+    return [Rich(tuple(note))]
 
 
 def _meta_line(article: Article) -> Rich:
@@ -182,11 +244,14 @@ def _question_line(poll: Poll) -> Rich:
     return Rich(tuple(question))
 
 
-def _card(article: Article, summary: str, poll: Poll | None) -> ArticleCard:
+def _card(article: Article, shown: ShownText, poll: Poll | None) -> ArticleCard:
     """The same post as fields, for platforms that lay it out themselves (Discord embeds)."""
+    summary = shown.summary
+    if shown.translated_from is not None:
+        summary += "\n\n" + t("post.translated", language=language_name(shown.translated_from))
     return ArticleCard(
         article_id=article.id,
-        title=article.title,
+        title=shown.title,
         summary=summary,
         tags=article.tags,
         url=article.url,

@@ -153,6 +153,7 @@ class Articles:
             language=row["language"],
             source=row["source"],
             removed=bool(row["removed"]),
+            summary=row["summary"],
         )
 
     def get(self, article_id: int, *, include_removed: bool = True) -> Article | None:

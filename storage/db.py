@@ -26,9 +26,9 @@ Params = Sequence[Any] | dict[str, Any]
 
 # The columns an Article is made of: never `*`, which on PostgreSQL would also read each
 # article's search vector.
-ARTICLE_COLUMNS = "id, title, body, url, published, added, language, source, removed"
+ARTICLE_COLUMNS = "id, title, body, url, published, added, language, source, removed, summary"
 ARTICLE_COLUMNS_A = (
-    "a.id, a.title, a.body, a.url, a.published, a.added, a.language, a.source, a.removed"
+    "a.id, a.title, a.body, a.url, a.published, a.added, a.language, a.source, a.removed, a.summary"
 )
 
 

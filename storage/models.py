@@ -89,6 +89,14 @@ class Article:
     language: str
     source: str
     removed: bool = False
+    # The feed's own text when `body` holds the page's full text (a --fulltext source): posts
+    # show it; search, /ask and /article use the body.
+    summary: str | None = None
+
+    @property
+    def post_text(self) -> str:
+        """The text a post summarises: the feed's own, not a page's full text."""
+        return self.summary if self.summary is not None else self.body
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +247,8 @@ class Feed:
     last_modified: str | None = None
     # The digest of the last body parsed and stored in full (see bot/sources.py).
     body_hash: str | None = None
+    # Each new article's page is fetched and its main text stored as the body (bot/fulltext.py).
+    fulltext: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,12 +276,23 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Translation:
+    """An article's title and post summary in another language, as a model wrote them."""
+
+    article_id: int
+    language: str
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChatSettings:
     chat: ChatRef
     language: str | None = None
     subscribe_policy: SubscribePolicy = "admins"
     threads: bool = False
     detected_language: str | None = None  # what the person's app reports (private chats)
+    translate: bool = False  # posts in another language come machine-translated
 
 
 @dataclass(frozen=True, slots=True)

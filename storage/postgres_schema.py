@@ -565,6 +565,22 @@ CREATE INDEX idx_posts_refresh_claimed ON posts (refresh_claimed_by)
 WHERE refresh_claimed_by IS NOT NULL;
 """
 
+# m020: full text (the feed's own text kept for posts), translations per article and language,
+# as on SQLite. The search vector is rewritten by the store when a body changes.
+_FULLTEXT_AND_TRANSLATIONS = """
+ALTER TABLE articles ADD COLUMN summary TEXT COLLATE "C";
+ALTER TABLE feeds ADD COLUMN fulltext BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE chats ADD COLUMN translate BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE translations (
+    article_id BIGINT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+    language TEXT COLLATE "C" NOT NULL,
+    title TEXT COLLATE "C" NOT NULL,
+    summary TEXT COLLATE "C" NOT NULL,
+    added TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (article_id, language)
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -580,4 +596,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m012_feed_body_hash", _FOLDED),
     ("m013_worker_leases", _WORKER_LEASES),
     ("m014_post_refresh_claims", _POST_REFRESH_CLAIMS),
+    ("m020_fulltext_and_translations", _FULLTEXT_AND_TRANSLATIONS),
 ]

@@ -41,7 +41,9 @@ _MOVE_CHAT = {
         " AND n.chat_id=:new AND n.message_id = p.message_id AND n.id != p.id)",
     ),
 }
-CHAT_SETTINGS = frozenset({"language", "subscribe_policy", "threads", "detected_language"})
+CHAT_SETTINGS = frozenset(
+    {"language", "subscribe_policy", "threads", "detected_language", "translate"}
+)
 
 
 class Subscriptions:
@@ -129,6 +131,7 @@ class Subscriptions:
             subscribe_policy=row["subscribe_policy"],
             threads=bool(row["threads"]),
             detected_language=row["detected_language"],
+            translate=bool(row["translate"]),
         )
 
     def update_settings(self, chat: ChatRef, changes: dict[str, object]) -> ChatSettings:
