@@ -7,7 +7,14 @@ from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, Span, UserError, bold
 from handlers.i18n import format_number, t, tn
 from handlers.registry import Param, command, parse_id, parse_tag
-from handlers.render import article_line, article_post, results_text
+from handlers.render import (
+    ShownText,
+    article_line,
+    article_post,
+    results_text,
+    summarize,
+    summary_after_title,
+)
 from storage.models import Article
 
 
@@ -20,11 +27,16 @@ def require_article(ctx: Ctx, value: str | int) -> Article:
 
 
 def post_reply(ctx: Ctx, article: Article) -> Reply:
+    """An article asked for by name (/article N): from its body, which is the page's full
+    text for a --fulltext source (a post in a feed shows the feed's own text)."""
+    chars = ctx.config.summary_chars
+    body = summarize(summary_after_title(article.title, article.body), chars)
     return article_post(
         article,
         ctx.store.get_poll(article.id),
-        summary_chars=ctx.config.summary_chars,
+        summary_chars=chars,
         polls=ctx.config.polls,
+        shown=ShownText(article.title, body),
     )
 
 
