@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from storage.models import Feed
 from storage.store import Store
 from tests.conftest import Chat, add, article
 from tests.fakes.loopback import Serve
+from tests.test_cli import Newsbot
+from tests.test_cli import newsbot as newsbot  # the fixture
 from tests.test_feeds_http import fetch, make_poller
 
 # A word that is only on the page, never in the feed: found by /search once the page is read.
@@ -98,6 +101,10 @@ class Site:
             return web.Response(body=b"%PDF-1.4 " + ARTICLE_PAGE, content_type="application/pdf")
         if kind == "binary":  # says HTML, is not
             return web.Response(body=b"\x00\x01\x02" * 5000, content_type="text/html")
+        if kind == "complex":  # 20,000 elements: minutes of extraction, refused before it
+            return web.Response(
+                body=b"<html><body>" + b"<i></i>" * 20_000, content_type="text/html"
+            )
         if kind == "empty":
             return web.Response(body=b"<html><body></body></html>", content_type="text/html")
         raise web.HTTPNotFound()
@@ -155,13 +162,13 @@ async def test_the_pages_og_image_is_handed_on(site: Site, ctx: Ctx, config: Cor
     assert PAGE_WORD in found[article_id].text
 
 
-@pytest.mark.parametrize("kind", ["endless", "slow", "pdf", "binary", "empty"])
+@pytest.mark.parametrize("kind", ["endless", "slow", "pdf", "binary", "complex", "empty"])
 async def test_a_page_that_fails_leaves_the_feeds_text(
     site: Site, store: Store, config: CoreConfig, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     site.links = [site.link(f"/a/{kind}/1")]
     feed = add_source(store, site)
-    poller = make_poller(store, config, feed_timeout=1, feed_max_bytes=100_000)
+    poller = make_poller(store, config, feed_timeout=1, feed_max_bytes=200_000)
     with caplog.at_level(logging.INFO, logger="bot.fulltext"):
         outcome = await fetch(poller, feed.id)
     [new] = outcome.report.new
@@ -169,7 +176,12 @@ async def test_a_page_that_fails_leaves_the_feeds_text(
     assert article is not None
     assert article.body == TEASER and article.summary is None
     assert outcome.kind == "new"  # the feed itself did fine
-    reason = {"endless": "too_large", "slow": "timeout", "pdf": "not_html"}.get(kind, kind)
+    reason = {
+        "endless": "too_large",
+        "slow": "timeout",
+        "pdf": "not_html",
+        "complex": "too_complex",
+    }.get(kind, kind)
     assert any(f"no full text from 127.0.0.1: {reason}" in r.message for r in caplog.records)
 
 
@@ -183,31 +195,49 @@ async def test_a_source_without_fulltext_never_fetches_pages(
     assert outcome.report.new[0].body == TEASER
 
 
+class RecordingPacer(HostPacer):
+    """The pacer, noting each turn it gives (host, moment of its clock)."""
+
+    def __init__(self, clock: FrozenClock) -> None:
+        super().__init__(3.0, clock=clock, sleep=clock.sleep)
+        self.turns: list[tuple[str, float]] = []
+
+    async def turn(self, host: str) -> float:
+        moment = await super().turn(host)
+        self.turns.append((host, moment))
+        return moment
+
+
 async def test_one_page_per_host_every_few_seconds(
     site: Site, store: Store, config: CoreConfig
 ) -> None:
     # Five new articles of one source: three linked under the name 127.0.0.1, two under
     # "localhost" (the same server, another host). The pacer runs on a clock that moves only
-    # when it sleeps; the server notes that clock at each page's arrival.
+    # when it sleeps.
     site.links = [site.link(f"/a/good/{n}") for n in (1, 2, 3)]
     site.links += [site.link(f"/a/good/{n}", "localhost") for n in (4, 5)]
     feed = add_source(store, site)
     poller = make_poller(store, config)
-    poller.full_texts.pacer = HostPacer(3.0, clock=site.clock, sleep=site.clock.sleep)
+    pacer = poller.full_texts.pacer = RecordingPacer(site.clock)
     outcome = await fetch(poller, feed.id)
     assert len(outcome.report.new) == 5
-    arrivals: dict[str, list[tuple[str, float]]] = {}
-    for host, path, moment in site.requests:
-        arrivals.setdefault(host, []).append((path, moment))
-    local, named = arrivals["127.0.0.1"], arrivals["localhost"]
-    # Each host's pages one after another, in the feed's order, at least 3 s apart ...
-    assert [path for path, _ in local] == ["/a/good/1", "/a/good/2", "/a/good/3"]
-    assert [path for path, _ in named] == ["/a/good/4", "/a/good/5"]
-    for pages in (local, named):
-        times = [moment for _, moment in pages]
-        assert all(b - a >= 3.0 for a, b in itertools.pairwise(times)), times
-    # ... and neither host waited for the other: both began at once.
-    assert local[0][1] == named[0][1] == 0.0
+    # Every page waited for its turn; each host's pages came one after another, in order ...
+    assert len(pacer.turns) == len(site.requests) == 5
+    paths: dict[str, list[str]] = {}
+    for host, path, _ in site.requests:
+        paths.setdefault(host, []).append(path)
+    assert paths == {
+        "127.0.0.1": ["/a/good/1", "/a/good/2", "/a/good/3"],
+        "localhost": ["/a/good/4", "/a/good/5"],
+    }
+    # ... each host's turns 3 s apart, and neither host waited for the other.
+    turns: dict[str, list[float]] = {}
+    for host, moment in pacer.turns:
+        turns.setdefault(host, []).append(moment)
+    assert [len(moments) for moments in turns.values()] == [3, 2]
+    for moments in turns.values():
+        assert moments[0] == 0.0
+        assert all(b - a >= 3.0 for a, b in itertools.pairwise(moments)), moments
     assert all(PAGE_WORD in (store.get_article(a.id) or a).body for a in outcome.report.new)
 
 
@@ -223,3 +253,29 @@ async def test_the_pacer_spaces_each_host_and_lets_others_go() -> None:
     turns = [await pacer.turn(host) for host in ("a", "a", "b", "a", "b")]
     assert turns == [0.0, 3.0, 0.0, 6.0, 3.0]
     assert slept == [3.0, 6.0, 3.0]
+
+
+# -- asking for it: /feeds add ... fulltext, newsbot feeds add --fulltext ------------------------
+
+
+async def test_an_admin_adds_a_full_text_source_from_a_chat(any_chat: Chat) -> None:
+    url = "https://example.org/feed.xml"
+    added = await any_chat.text(f"/feeds add {url} Tiere, Inseln fulltext", user="owner")
+    assert "Quelle 1 hinzugefügt" in added
+    [feed] = any_chat.ctx.store.feeds()
+    assert feed.fulltext and feed.tags == ("Tiere", "Inseln")
+    assert f"#1 · aktiv · {url} · Volltext" in await any_chat.text("/feeds list", user="owner")
+    await any_chat.text("/feeds add https://example.org/plain.xml Tiere", user="owner")
+    assert not any_chat.ctx.store.feeds()[1].fulltext
+
+
+def test_the_command_line_adds_a_full_text_source(newsbot: Newsbot) -> None:
+    out = newsbot("feeds", "add", "https://example.org/feed.xml", "--fulltext").stdout
+    assert "Quelle 1 hinzugefügt" in out
+    listed = json.loads(newsbot("feeds", "list", "--format", "json").stdout)
+    assert [feed["location"] for feed in listed] == ["https://example.org/feed.xml"]
+    store = Store(newsbot.cwd / "newsbot.db")
+    try:
+        assert [feed.fulltext for feed in store.feeds()] == [True]
+    finally:
+        store.close()
