@@ -14,6 +14,7 @@ from bot.settings import Settings
 from handlers import dispatch
 from handlers.context import Ctx
 from handlers.render import original_summary, wants_translation
+from storage.faults import storage_fault
 from storage.models import Article, Delivery, Translation
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,16 @@ class PostTranslator:
         self._failed: dict[Key, float] = {}  # when each may be asked again
 
     async def prepare(self, deliveries: Sequence[Delivery]) -> None:
-        """Translations for these deliveries stored, as far as the model manages in time."""
+        """Translations for these deliveries stored, as far as the model manages in time; a
+        bug here never stops posts (they go out in the original)."""
+        try:
+            await self._prepare(deliveries)
+        except Exception as err:
+            if storage_fault(err) is not None:
+                raise  # the database: rendering the batch would fail the same way
+            log.exception("translating a batch of posts failed; the originals go out")
+
+    async def _prepare(self, deliveries: Sequence[Delivery]) -> None:
         wanted = await self.ctx.db.run(self._wanted, list(deliveries))
         now = self.clock()
         for key in [k for k, until in self._failed.items() if until <= now]:
