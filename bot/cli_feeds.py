@@ -76,6 +76,7 @@ def source_location(location: str, out: TextIO) -> tuple[str, str] | None:
 
 FEED_COLUMNS = (
     "id", "state", "kind", "location", "tags", "interval", "last_ok", "next", "failures", "error",
+    "fulltext",
 )  # fmt: skip
 
 
@@ -94,6 +95,7 @@ def feed_row(feed: Feed) -> dict[str, object]:
         "next": when(feed.next_fetch),
         "failures": feed.failures,
         "error": feed.last_error,
+        "fulltext": feed.fulltext,
     }
 
 

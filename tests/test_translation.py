@@ -21,7 +21,7 @@ from bot.platforms.console import ConsoleAdapter
 from bot.settings import load_settings
 from bot.translation import PostTranslator
 from handlers.context import Ctx
-from storage.models import ChatRef, Delivery, NewArticle, UserRef
+from storage.models import ChatRef, Delivery, NewArticle, Translation, UserRef
 from tests.conftest import Chat, add, article
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_helpers import TOKEN, chat_ref, configure, running
@@ -241,3 +241,30 @@ async def test_the_terminal_shows_the_translation(
         assert len(model.requests) == 1
     finally:
         await app.shutdown()
+
+
+def test_a_translated_post_keeps_its_link_tags_and_poll_and_says_so(ctx: Ctx) -> None:
+    from handlers.i18n import speaking
+    from handlers.render import article_post, shown_text
+
+    article_id = add(ctx, article(TITLE, BODY, url="https://example.org/xai"))
+    stored = ctx.store.get_article(article_id)
+    assert stored is not None
+    translation = Translation(article_id, "en", "New model from xAI", "xAI showed a model.")
+    with speaking("en"):
+        shown = shown_text(stored, "en", True, translation)
+        post = article_post(stored, ctx.store.get_poll(article_id), shown=shown)
+        untranslated = article_post(
+            stored, None, shown=shown_text(stored, "en", False, translation)
+        )
+    text = post.text.plain()
+    assert text.startswith("New model from xAI\n\nxAI showed a model.")
+    assert "Machine-translated from German · original" in text
+    assert "#Microsoft #xAI #OpenAI" in text and len(post.buttons) == 5
+    # Discord's embed: the translated title, and the note under the summary.
+    assert post.card is not None and post.card.title == "New model from xAI"
+    assert post.card.summary.endswith("Machine-translated from German")
+    assert TITLE in untranslated.text.plain()
+    # A German chat sees the German original whatever its setting.
+    with speaking("de"):
+        assert shown_text(stored, "de", True, translation).title == TITLE
