@@ -13,7 +13,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[fulltext]'
 
 USER newsbot
 VOLUME ["/data"]
