@@ -82,7 +82,7 @@ class App:
             store, self.runtime.ctx.config, settings, db=self.db, worker=self.worker
         )
         self.runtime.ctx.answers = answer_writer(settings)
-        self.runtime.translator = post_translator(settings, self.runtime.ctx)
+        self.runtime.translator = post_translator(settings, self.runtime.ctx, worker=self.worker)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # Jobs that one worker at a time runs, whichever it is (bot/workers.py). A terminal
         # session serves its own chat only: it runs them for itself, never for the workers.
@@ -197,6 +197,8 @@ class App:
         for adapter in list(self.runtime.adapters.values()):
             with contextlib.suppress(Exception):
                 await adapter.stop()
+        if self.runtime.translator is not None:
+            await self.runtime.translator.close()
         await self._release_claims()
         await self._hand_over()
         # Calls still queued finish before the connection closes under them.

@@ -69,11 +69,15 @@ class PostTranslator:
         ctx: Ctx,
         *,
         timeout: float,
+        worker: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model = model
         self.ctx = ctx  # its store is used in the database thread ctx.db only
         self.timeout = timeout
+        # With a worker name, a lease per article and language keeps the other workers
+        # sharing the store from asking the model for the same translation at the same time.
+        self.worker = worker
         self.clock = clock
         self._flights: dict[Key, asyncio.Task[None]] = {}
         self._failed: dict[Key, float] = {}  # when each may be asked again
@@ -101,6 +105,13 @@ class PostTranslator:
         if tasks:
             # Not cancelled at the deadline: a late translation is stored for later posts.
             await asyncio.wait(tasks, timeout=self.timeout)
+
+    async def close(self) -> None:
+        """Call off the requests still on their way (a stop): their posts went out already."""
+        flights = list(self._flights.values())
+        for task in flights:
+            task.cancel()
+        await asyncio.gather(*flights, return_exceptions=True)
 
     def _wanted(self, deliveries: list[Delivery]) -> list[tuple[Article, str]]:
         """In the database thread: the (article, language) pairs these deliveries would show
@@ -133,6 +144,29 @@ class PostTranslator:
         return task
 
     async def _translate(self, article: Article, language: str) -> None:
+        if not self.worker:
+            await self._ask(article, language)
+            return
+        lease = f"translate:{article.id}:{language}"
+        store = self.ctx.store
+        if not await self.ctx.db.run(store.leases.take, lease, self.worker, self.timeout + 5):
+            await self._stored_by_another(article.id, language)
+            return
+        try:
+            await self._ask(article, language)
+        finally:
+            await self.ctx.db.run(store.leases.release, lease, self.worker)
+
+    async def _stored_by_another(self, article_id: int, language: str) -> None:
+        """Another worker is asking the model: its translation is looked for in the store a
+        few times a second, until this worker's deadline."""
+        deadline = self.clock() + self.timeout
+        while self.clock() < deadline:
+            if await self.ctx.db.run(self.ctx.store.texts.translation, article_id, language):
+                return
+            await asyncio.sleep(0.2)
+
+    async def _ask(self, article: Article, language: str) -> None:
         chars = self.ctx.config.summary_chars
         original = {"title": article.title, "summary": original_summary(article, chars)}
         body: dict[str, object] = {
@@ -166,9 +200,9 @@ class PostTranslator:
             log.exception("article %s: storing its translation failed", article.id)
 
 
-def post_translator(settings: Settings, ctx: Ctx) -> PostTranslator | None:
+def post_translator(settings: Settings, ctx: Ctx, *, worker: str = "") -> PostTranslator | None:
     """The configured translator, or None without a model (posts then go out as they are)."""
     model = answer_writer(settings)
     if model is None:
         return None
-    return PostTranslator(model, ctx, timeout=settings.llm_timeout)
+    return PostTranslator(model, ctx, timeout=settings.llm_timeout, worker=worker)

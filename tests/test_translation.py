@@ -107,6 +107,30 @@ async def test_concurrent_batches_ask_the_model_once(ctx: Ctx, model: FakeModel)
     assert len(model.requests) == 1
 
 
+async def test_two_workers_ask_the_model_once(ctx: Ctx, model: FakeModel) -> None:
+    # Two workers sharing one store deliver the same article to their own chats at once.
+    chats = [ChatRef("telegram", "1"), ChatRef("discord", "2")]
+    for chat in chats:
+        ctx.store.update_chat_settings(chat, language="en", translate=True)
+    article_id = add(ctx, article(TITLE, BODY))
+    first = PostTranslator(
+        LlmAnswerWriter(model.url, "m", timeout=30), ctx, timeout=30, worker="w1"
+    )
+    # The second worker waits at most 1 s for a translation, as NEWSBOT_LLM_TIMEOUT=1 would.
+    second = PostTranslator(LlmAnswerWriter(model.url, "m", timeout=1), ctx, timeout=1, worker="w2")
+    model.hang = True  # the first worker's request is held until the second one is done
+    asking = asyncio.create_task(first.prepare(deliveries_for(ctx, chats[:1], article_id)))
+    await asyncio.wait_for(model.asked.wait(), 10)
+    await asyncio.wait_for(second.prepare(deliveries_for(ctx, chats[1:], article_id)), 10)
+    assert len(model.requests) == 1  # the second worker saw the first one's lease
+    await second.close()  # its look into the store for the first one's translation, if on
+    model.release.set()
+    await asyncio.wait_for(asking, 30)
+    assert len(model.requests) == 1
+    assert ctx.store.texts.translation(article_id, "en") is not None
+    assert ctx.store.leases.running("translate:") == []  # given back
+
+
 async def test_a_chat_in_the_articles_language_or_without_translate_asks_nothing(
     ctx: Ctx, model: FakeModel
 ) -> None:
