@@ -306,8 +306,7 @@ class SourcePoller:
             outcome.report.rejected.append((feed.location, "missing"))
             return outcome
         report = await self._store(feed, first, loaded)
-        if report.new:
-            log.info("source %s: %s new articles", feed.id, len(report.new))
+        await self._stored(feed, report)
         return FeedOutcome(feed, "new", report)
 
     async def _fetched(self, feed: Feed, first: bool, result: FetchResult) -> None:
