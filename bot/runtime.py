@@ -13,10 +13,11 @@ from bot.update_inbox import KEEP_HANDLED as KEEP_HANDLED
 from bot.update_inbox import Handling as Handling
 from bot.update_inbox import UpdateInboxCalls
 from handlers import dispatch
+from handlers.chat_posts import chat_post
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
-from handlers.render import article_post, shown_text, wants_translation
+from handlers.render import article_post
 from storage.database_thread import DatabaseThread
 from storage.inbox import Inbox
 from storage.leases import Lease
@@ -325,13 +326,17 @@ class Runtime(UpdateInboxCalls):
         rendered: dict[tuple[int, str, bool], Reply | None] = {}
         replies: dict[int, Reply | None] = {}
         for post in posts:
-            settings = self.store.chat_settings(post.message.chat)
+            # A chat's settings are read only when needed: thousands of copies are refreshed.
+            settings = None
+            if post.language is None or self.translator is not None:
+                settings = self.store.chat_settings(post.message.chat)
             language = post.language or dispatch.chat_language(
                 self.ctx, post.message.chat, settings=settings
             )
-            key = (post.article_id, language, settings.translate)
+            translate = settings is not None and settings.translate
+            key = (post.article_id, language, translate)
             if key not in rendered:
-                rendered[key] = self._render_post(post.article_id, language, settings.translate)
+                rendered[key] = self._render_post(post.article_id, language, translate)
             replies[post.id] = rendered[key]
         return replies
 
@@ -341,24 +346,7 @@ class Runtime(UpdateInboxCalls):
         article = self.store.get_article(article_id)
         if article is None:
             return None
-        translation = (
-            self.store.texts.translation(article_id, language)
-            if wants_translation(article, language, translate)
-            else None
-        )
-        token = current_language.set(language)
-        try:
-            return article_post(
-                article,
-                self.store.get_poll(article_id),
-                summary_chars=self.ctx.config.summary_chars,
-                polls=self.ctx.config.polls,
-                shown=shown_text(
-                    article, language, translate, translation, self.ctx.config.summary_chars
-                ),
-            )
-        finally:
-            current_language.reset(token)
+        return chat_post(self.ctx, article, self.store.get_poll(article_id), language, translate)
 
     async def outgoing_posts(self, deliveries: Sequence[Delivery]) -> list[Outgoing | None]:
         """Each delivery as the adapter sends it: the post in the chat's language, with the

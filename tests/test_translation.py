@@ -24,7 +24,7 @@ from handlers.context import Ctx
 from storage.models import ChatRef, Delivery, NewArticle, Translation, UserRef
 from tests.conftest import Chat, add, article
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, chat_ref, configure, running
+from tests.telegram_helpers import TOKEN, chat_ref, configure, labels, running
 
 TITLE = "Neues Modell von xAI"
 BODY = "xAI hat ein neues Modell vorgestellt. Es soll schneller antworten."
@@ -196,7 +196,15 @@ async def test_two_english_chats_get_one_translation_marked(
             assert "EN: Ein kurzer Text über das Thema. Er hat zwei Sätze." in text
             assert f"<b>#{article_id}</b>" in text
         assert len(model.requests) == 1
-        # Live counts render the post again: it stays translated, without asking again.
+        # A vote: live counts edit the post, which stays translated, without asking again.
+        first = people[0]
+        mid = (await tg.wait_for_message(first, "EN: " + TITLE))["message_id"]  # type: ignore[arg-type]
+        tg.press(first, first, mid, f"nb:vote:{article_id}:2")  # type: ignore[arg-type]
+        await tg.wait_for(
+            lambda: "Good · 1" in labels(tg.message(first, mid)),  # type: ignore[arg-type]
+            what="the count",
+        )
+        assert "EN: " + TITLE in tg.message(first, mid)["text"]  # type: ignore[arg-type]
         again = await bot.app.runtime.post_for(article_id, chat_ref(people[0]))  # type: ignore[arg-type]
         assert again is not None and "EN: " + TITLE in again.text.plain()
         assert len(model.requests) == 1
