@@ -300,3 +300,31 @@ def test_a_translated_post_keeps_its_link_tags_and_poll_and_says_so(ctx: Ctx) ->
     # A German chat sees the German original whatever its setting.
     with speaking("de"):
         assert shown_text(stored, "de", True, translation).title == TITLE
+
+
+# -- end to end on Discord (discord.py against the fake gateway and REST API) ----------------
+
+
+async def test_a_discord_channel_gets_the_translated_embed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model: FakeModel
+) -> None:
+    from tests.discord_helpers import MOD, NEWS, running_bot, setup_server
+    from tests.discord_helpers import article as discord_article
+    from tests.discord_helpers import configure as configure_discord
+    from tests.fakes.discord_api import FakeDiscord
+
+    async with FakeDiscord() as dc:
+        setup_server(dc)
+        configure_discord(monkeypatch, tmp_path, dc)
+        use_model(monkeypatch, model, timeout=30)
+        async with running_bot(dc) as bot:
+            for name, value in (("language", "en"), ("translate", "on")):
+                await bot.slash(NEWS, MOD, "settings", {"name": name, "value": value})
+            await bot.slash(NEWS, MOD, "subscribe", {"tags": "xAI"})
+            article_id = await bot.ingest(discord_article())
+            embed = (await bot.post_in(NEWS, article_id)).embeds[0]
+            assert embed["title"] == "EN: Microsoft bietet Modelle von xAI an"
+            assert embed["description"].startswith("EN: Der Softwarekonzern Microsoft")
+            assert "Machine-translated from German" in embed["description"]
+            assert embed["url"] == "https://www.example.com/microsoft-bietet-modelle-von-xai-an"
+            assert len(model.requests) == 1
