@@ -15,7 +15,8 @@ RUN useradd --create-home --uid 10001 newsbot \
 
 WORKDIR /app
 COPY pyproject.toml constraints.txt ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+# The dependencies and the fulltext extra (trafilatura) that `make` installs too.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['fulltext']))" > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt -c constraints.txt \
     && rm /tmp/requirements.txt
 

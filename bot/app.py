@@ -26,6 +26,7 @@ from bot.report_job import WeeklyReport
 from bot.runtime import KEEP_HANDLED, Runtime
 from bot.settings import Settings
 from bot.sources import SourcePoller, demo_wanted, ingest_next_demo
+from bot.translation import post_translator
 from bot.workers import PRESENCE_LEASE, Presence, Singleton
 from handlers.i18n import format_amount, t
 from storage.connection import writable
@@ -101,6 +102,7 @@ class App:
         self.runtime.ctx.answers = answer_writer(settings)
         self.digests = DigestSender(self.runtime)
         self.weekly = WeeklyReport(self.runtime, settings)
+        self.runtime.translator = post_translator(settings, self.runtime.ctx, worker=self.worker)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # Jobs that one worker at a time runs, whichever it is (bot/workers.py). A terminal
         # session serves its own chat only: it runs them for itself, never for the workers.
@@ -232,6 +234,8 @@ class App:
         for adapter in list(self.runtime.adapters.values()):
             with contextlib.suppress(Exception):
                 await adapter.stop()
+        if self.runtime.translator is not None:
+            await self.runtime.translator.close()
         await self._release_claims()
         await self._hand_over()
         # Calls still queued finish before the connection closes under them.

@@ -34,6 +34,7 @@ def cmd_feeds(settings: Settings, store: Store, args: argparse.Namespace, out: T
 
 
 def feeds_add(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    from handlers.feeds import fulltext_installed
     from handlers.i18n import t
     from storage.tags import clean_tags, split_tag_line
 
@@ -41,12 +42,17 @@ def feeds_add(settings: Settings, store: Store, args: argparse.Namespace, out: T
     if source is None:
         return EXIT_USAGE
     location, kind = source
+    fulltext = bool(getattr(args, "fulltext", False))
+    if fulltext and not fulltext_installed():
+        out.write(t("feeds.fulltext_missing") + "\n")
+        return EXIT_FAIL
     added = store.add_feed(
         location,
         kind,
         interval_seconds=args.interval or settings.source_interval,
         # Any form a tag is shown in (#E_Autos, "e-autos") names the known tag.
         tags=[store.known_tag(tag) or tag for tag in clean_tags(split_tag_line(args.tags))],
+        fulltext=fulltext,
     )
     key = "cli.feeds.added" if added.created else "cli.feeds.exists"
     out.write(t(key, id=added.feed.id, location=added.feed.location) + "\n")
@@ -105,6 +111,7 @@ def source_location(location: str, out: TextIO) -> tuple[str, str] | None:
 
 FEED_COLUMNS = (
     "id", "state", "kind", "location", "tags", "interval", "last_ok", "next", "failures", "error",
+    "fulltext",
 )  # fmt: skip
 
 
@@ -123,6 +130,7 @@ def feed_row(feed: Feed) -> dict[str, object]:
         "next": when(feed.next_fetch),
         "failures": feed.failures,
         "error": feed.last_error,
+        "fulltext": feed.fulltext,
     }
 
 

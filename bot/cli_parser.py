@@ -160,6 +160,7 @@ def add_feeds_parser(sub: Commands) -> None:
     add.add_argument("location", metavar="URL|PATH", help=t("cli.help.location"))
     add.add_argument("--tags", default="", help=t("cli.help.feeds.tags"))
     add.add_argument("--interval", type=parse_interval, default=None, help=t("cli.help.interval"))
+    add.add_argument("--fulltext", action="store_true", help=t("cli.help.feeds.fulltext"))
     listing = command_parser(fsub, "list", "feeds.list")
     listing.add_argument(
         "--format", choices=["text", "json"], default="text", help=t("cli.help.list_format")

@@ -87,15 +87,17 @@ class Deliverer:
                 )
                 if not due:
                     return sent
-                await self._check_images(due)
-                # Rendered in one database call for the batch (not one per post).
-                rendered = await self.runtime.outgoing_posts(due)
-                posts = {d.id: out for d, out in zip(due, rendered, strict=True)}
-                by_chat: dict[ChatRef, list[Delivery]] = defaultdict(list)
-                for delivery in due:
-                    by_chat[delivery.chat].append(delivery)
+                # Renewed from here: rendering may wait for translations (NEWSBOT_LLM_TIMEOUT
+                # may be longer than the lease).
                 renewal = asyncio.create_task(self._renew_claims())
                 try:
+                    await self._check_images(due)
+                    # Rendered in one database call for the batch (not one per post).
+                    rendered = await self.runtime.outgoing_posts(due)
+                    posts = {d.id: out for d, out in zip(due, rendered, strict=True)}
+                    by_chat: dict[ChatRef, list[Delivery]] = defaultdict(list)
+                    for delivery in due:
+                        by_chat[delivery.chat].append(delivery)
                     results = await asyncio.gather(
                         *(self._send_chat(rows, posts) for rows in by_chat.values())
                     )

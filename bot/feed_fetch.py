@@ -43,7 +43,7 @@ class FetchResult:
     last_modified: str | None
     final_url: str
     not_modified: bool
-    content_type: str | None = None
+    content_type: str = ""  # the media type the server declared, lower case, no parameters
 
 
 class _BodyDecoder:
@@ -228,15 +228,23 @@ class FeedFetcher:
         return known
 
     async def fetch(
-        self, url: str, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        accept: str | None = None,
     ) -> FetchResult:
-        """GET a feed. FetchRefused: will not fetch; FetchFailed: try again later."""
+        """GET a feed (or, with `accept`, another document such as an article's page; a
+        subclass may ask for another kind by default, as bot/image_check.py does for images).
+        FetchRefused: will not fetch; FetchFailed: try again later."""
         start = parse_url(url)
         async with self._total, self._hosts.hold(start.host.lower()):
             # The deadline starts once a slot is ours: waiting for a slot is not the feed's fault.
             try:
                 async with asyncio.timeout(self.timeout):
-                    return await self._fetch(start, etag, last_modified)
+                    wanted = accept or self.accept
+                    return await self._fetch(start, etag, last_modified, wanted)
             except TimeoutError:
                 raise FetchFailed(
                     "timeout", f"no complete answer within {self.timeout:g} s"
@@ -249,11 +257,11 @@ class FeedFetcher:
                 raise FetchFailed("network", f"{type(exc).__name__}: {exc}") from None
 
     async def _fetch(
-        self, url: httpx.URL, etag: str | None, last_modified: str | None
+        self, url: httpx.URL, etag: str | None, last_modified: str | None, accept: str
     ) -> FetchResult:
         headers = {
             "User-Agent": self.user_agent,
-            "Accept": self.accept,
+            "Accept": accept,
             # Only what _BodyDecoder can undo with bounded output.
             "Accept-Encoding": "gzip, deflate",
         }
@@ -335,7 +343,8 @@ class FeedFetcher:
             )
         if 200 <= status < 300:
             body = await self._read_body(response)
-            return FetchResult(status, body, new_etag, new_modified, str(url), False)
+            media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+            return FetchResult(status, body, new_etag, new_modified, str(url), False, media)
         raise FetchFailed("http_status", f"HTTP {status}", status=status)
 
     async def _read_body(self, response: httpx.Response) -> bytes:

@@ -55,10 +55,15 @@ class LlmAnswerWriter:
         }
 
     async def write(self, question: str, passages: Sequence[Passage], language: str) -> str | None:
+        return await self.complete(self.request_body(question, passages, language))
+
+    async def complete(self, body: dict[str, object]) -> str | None:
+        """The model's reply to a chat-completions request body, or None on any error or
+        after the timeout (also used for translations, bot/translation.py)."""
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._post(self.request_body(question, passages, language), headers)
+                return await self._post(body, headers)
         except TimeoutError:
             log.warning("the language model did not answer within %g s", self.timeout)
         except (httpx.HTTPError, ValueError) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.adapter_contract import Adapter, Sharing
 from bot.metrics import Metrics
@@ -14,17 +14,21 @@ from bot.update_inbox import KEEP_HANDLED as KEEP_HANDLED
 from bot.update_inbox import Handling as Handling
 from bot.update_inbox import UpdateInboxCalls
 from handlers import dispatch
+from handlers.chat_posts import chat_post
 from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, MemberAction, Outgoing, Press, Reply, Rich
 from handlers.i18n import current_language, t
 from handlers.post_compose import PostLook
-from handlers.render import DEFAULT_LOOK, article_post
+from handlers.render import article_post
 from storage.database_thread import DatabaseThread
 from storage.inbox import Inbox
 from storage.leases import Lease
-from storage.models import ChatRef, Delivery, MessageRef, Post, UserRef
+from storage.models import ChatRef, ChatSettings, Delivery, MessageRef, Post, UserRef
 from storage.post_refresh import overtaken, refreshed
 from storage.store import Store
+
+if TYPE_CHECKING:
+    from bot.translation import PostTranslator
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +54,8 @@ class Runtime(UpdateInboxCalls):
         # Whether the database answers, told once per outage by whichever part meets it.
         self.storage_health = StorageHealth()
         self.metrics = Metrics()  # counted where things happen (bot/metrics.py)
+        # Translates posts for chats that want them (NEWSBOT_LLM_URL; bot/translation.py).
+        self.translator: PostTranslator | None = None
         store.before_commit(self._note_write)
 
     # -- wiring ---------------------------------------------------------------------------
@@ -307,7 +313,13 @@ class Runtime(UpdateInboxCalls):
     ) -> Reply | None:
         """An article rendered as a post for one chat, in `language` (a post keeps the one it
         was first shown in), else the chat's."""
-        return await self.db.run(self._render_post, article_id, chat, language)
+
+        def render() -> Reply | None:
+            settings = self.store.chat_settings(chat)
+            shown_in = language or dispatch.chat_language(self.ctx, chat, settings=settings)
+            return self._render_post(article_id, shown_in, settings)
+
+        return await self.db.run(render)
 
     async def posts_for(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
         """post_for of many posts in one call, each article rendered once per language (the
@@ -315,65 +327,50 @@ class Runtime(UpdateInboxCalls):
         return await self.db.run(self._render_posts, posts)
 
     def _render_posts(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
-        rendered: dict[tuple[int, str, PostLook], Reply | None] = {}
+        rendered: dict[tuple[int, str, PostLook, bool], Reply | None] = {}
         replies: dict[int, Reply | None] = {}
-        looks: dict[ChatRef, tuple[PostLook, str]] = {}
+        looks: dict[ChatRef, tuple[ChatSettings, str]] = {}
         for post in posts:
             chat = post.message.chat
             if chat not in looks:
                 settings = self.store.chat_settings(chat)
                 language = dispatch.chat_language(self.ctx, chat, settings=settings)
-                looks[chat] = (PostLook.of(settings), language)
-            look, chat_language = looks[chat]
+                looks[chat] = (settings, language)
+            settings, chat_language = looks[chat]
             language = post.language or chat_language
-            key = (post.article_id, language, look)
+            key = (post.article_id, language, PostLook.of(settings), settings.translate)
             if key not in rendered:
-                rendered[key] = self._render_post(post.article_id, chat, language, look)
+                rendered[key] = self._render_post(post.article_id, language, settings)
             replies[post.id] = rendered[key]
         return replies
 
-    def _render_post(
-        self,
-        article_id: int,
-        chat: ChatRef,
-        language: str | None = None,
-        look: PostLook = DEFAULT_LOOK,
-    ) -> Reply | None:
-        """post_for in the database thread."""
+    def _render_post(self, article_id: int, language: str, settings: ChatSettings) -> Reply | None:
+        """An article as a post in a chat of `language` with these settings (its look;
+        translated when it asks and a translation is stored), in the database thread."""
         article = self.store.get_article(article_id)
         if article is None:
             return None
-        token = current_language.set(language or dispatch.chat_language(self.ctx, chat))
-        try:
-            return article_post(
-                article,
-                self.store.get_poll(article_id),
-                summary_chars=self.ctx.config.summary_chars,
-                polls=self.ctx.config.polls,
-                look=look,
-            )
-        finally:
-            current_language.reset(token)
+        return chat_post(self.ctx, article, self.store.get_poll(article_id), language, settings)
 
     async def outgoing_posts(self, deliveries: Sequence[Delivery]) -> list[Outgoing | None]:
         """Each delivery as the adapter sends it: the post in the chat's language, with the
         chat's settings that shape the send (a discussion thread under it), so that the adapter
         never asks the core in the middle of a send. One database call for the batch: an
-        article is read and rendered once per language, however many chats it goes to."""
+        article is read and rendered once per language, however many chats it goes to.
+        Translations the batch needs are asked for first, within the model's timeout."""
+        if self.translator is not None:
+            await self.translator.prepare(deliveries)
         return await self.db.run(self._outgoing_posts, list(deliveries))
 
     def _outgoing_posts(self, deliveries: list[Delivery]) -> list[Outgoing | None]:
-        rendered: dict[tuple[int, str, PostLook], Reply | None] = {}
+        rendered: dict[tuple[int, str, PostLook, bool], Reply | None] = {}
         outgoing: list[Outgoing | None] = []
         for delivery in deliveries:
             settings = self.store.chat_settings(delivery.chat)
             language = dispatch.chat_language(self.ctx, delivery.chat, settings=settings)
-            look = PostLook.of(settings)
-            key = (delivery.article_id, language, look)
+            key = (delivery.article_id, language, PostLook.of(settings), settings.translate)
             if key not in rendered:
-                rendered[key] = self._render_post(
-                    delivery.article_id, delivery.chat, language, look
-                )
+                rendered[key] = self._render_post(delivery.article_id, language, settings)
             reply = rendered[key]
             if reply is None:
                 outgoing.append(None)

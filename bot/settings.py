@@ -257,6 +257,10 @@ class Settings(BaseSettings):
     # The posts of a batch wait for its images' checks: a slow image server holds them this
     # long at most (then they go without the picture).
     image_timeout: float = Field(10.0, gt=0, le=120)
+    # Full text (sources added with --fulltext): at most one article page per host every
+    # this many seconds, and at most this many pages per fetch of a source (the newest).
+    fulltext_host_spacing: float = Field(3.0, ge=0, le=300)
+    fulltext_max_pages: int = Field(20, ge=1, le=500)
     # Optional generated answers for /ask from an OpenAI-compatible chat-completions server.
     llm_url: str | None = Field(None, pattern=r"^https?://\S+$")
     llm_model: str = Field("", max_length=200)

@@ -18,6 +18,7 @@ from bot.article_input import InputRejected, parse_any
 from bot.article_input.feed_entries import FeedEntry, read_feed_entries
 from bot.feed_fetch import FeedFetcher, FetchResult
 from bot.fetch_errors import FetchFailed, FetchRefused
+from bot.fulltext import FullTexts, HostPacer
 from bot.ingest import (
     IngestReport,
     Loaded,
@@ -118,6 +119,7 @@ class SourcePoller:
         db: DatabaseThread | None = None,
         worker: str = "",
         claim_lease: float = 300.0,
+        full_texts: FullTexts | None = None,
     ) -> None:
         self.store = store  # used in the database thread `db` only
         # With a worker name, each due source is claimed for `claim_lease` seconds before it is
@@ -133,6 +135,8 @@ class SourcePoller:
         self.rng = rng or random.Random()
         self._slots = asyncio.Semaphore(concurrency)
         self.metrics = Metrics()  # the App's own (Runtime.metrics) while the bot runs
+        # The pages of --fulltext sources' new articles, through the same guarded fetcher.
+        self.full_texts = full_texts or FullTexts(store, self.db, self.fetcher)
 
     @classmethod
     def from_settings(
@@ -152,9 +156,18 @@ class SourcePoller:
             per_host_limit=settings.feed_per_host,
             total_limit=settings.feed_concurrency,
         )
+        db = db or DatabaseThread()
+        full_texts = FullTexts(
+            store,
+            db,
+            fetcher,
+            pacer=HostPacer(settings.fulltext_host_spacing),
+            max_pages=settings.fulltext_max_pages,
+        )
         return cls(
             store,
             config,
+            full_texts=full_texts,
             backlog=settings.backlog,
             park_after=settings.feed_park_after,
             fetcher=fetcher,
@@ -250,9 +263,16 @@ class SourcePoller:
             return FeedOutcome(feed, "unchanged", reason="same_body")
         loaded = [Loaded(feed.location, entries)]
         report = await self._store(feed, first, loaded, by_date=True, result=result, digest=digest)
-        if report.new:
-            log.info("source %s: %s new articles", feed.id, len(report.new))
+        await self._stored(feed, report)
         return FeedOutcome(feed, "new", report)
+
+    async def _stored(self, feed: Feed, report: IngestReport) -> None:
+        if not report.new:
+            return
+        log.info("source %s: %s new articles", feed.id, len(report.new))
+        if feed.fulltext:
+            # Stored and queued for posting first: pages come after, and never hold up posts.
+            await self.full_texts.fill(report.new)
 
     async def _store(
         self,
@@ -301,8 +321,7 @@ class SourcePoller:
             outcome.report.rejected.append((feed.location, "missing"))
             return outcome
         report = await self._store(feed, first, loaded)
-        if report.new:
-            log.info("source %s: %s new articles", feed.id, len(report.new))
+        await self._stored(feed, report)
         return FeedOutcome(feed, "new", report)
 
     async def _fetched(self, feed: Feed, first: bool, result: FetchResult) -> None:

@@ -138,6 +138,7 @@ SETTINGS = {
     "language": ("de", "en"),
     "subscribe": ("admins", "everyone"),
     "threads": ("on", "off"),
+    "translate": ("on", "off"),
 }
 
 
@@ -150,6 +151,7 @@ def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
             raise UserError(
                 "error.usage",
                 usage="/settings language de|en · subscribe admins|everyone · threads on|off"
+                " · translate on|off"
                 f" · {POST_USAGE.removeprefix('/settings ')}",
             )
         name, value = cmd.args[0].lower(), cmd.args[1].lower()
@@ -161,8 +163,8 @@ def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
             current_language.set(value)
         elif name == "subscribe":
             ctx.store.update_chat_settings(cmd.chat, subscribe_policy=value)
-        else:
-            ctx.store.update_chat_settings(cmd.chat, threads=int(value == "on"))
+        else:  # the on|off switches, each stored under its own name
+            ctx.store.update_chat_settings(cmd.chat, **{name: value == "on"})
         audit(ctx, cmd, "settings", target=f"{name}={value}")
     settings = ctx.store.chat_settings(cmd.chat)
     text = t(
@@ -170,6 +172,9 @@ def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
         language=settings.language or current_language.get(),
         subscribe=t(f"admin.policy_{settings.subscribe_policy}"),
         threads=t("admin.on") if settings.threads else t("admin.off"),
+    )
+    text += "\n" + t(
+        "admin.settings_translate", state=t("admin.on") if settings.translate else t("admin.off")
     )
     return [Reply(text=Rich.of(f"{text}\n{post_settings_text(settings)}"))]
 

@@ -10,7 +10,15 @@ from handlers.i18n import format_number, t, tn
 from handlers.poll_charts import results_chart, top_chart, with_chart
 from handlers.post_compose import PostLook
 from handlers.registry import Param, command, parse_id, parse_tag
-from handlers.render import article_line, article_post, results_text, shown_poll
+from handlers.render import (
+    ShownText,
+    article_line,
+    article_post,
+    results_text,
+    shown_poll,
+    summarize,
+    summary_after_title,
+)
 from storage.models import Article, ChatRef
 
 
@@ -23,13 +31,18 @@ def require_article(ctx: Ctx, value: str | int) -> Article:
 
 
 def post_reply(ctx: Ctx, article: Article, chat: ChatRef) -> Reply:
-    """The article as a post in the chat's look (its style, with or without its picture)."""
+    """An article asked for by name (/article N) as a post in the chat's look (its style,
+    with or without its picture): from its body, which is the page's full text for a
+    --fulltext source (a post in a feed shows the feed's own text)."""
+    chars = ctx.config.summary_chars
+    body = summarize(summary_after_title(article.title, article.body), chars)
     return article_post(
         article,
         ctx.store.get_poll(article.id),
-        summary_chars=ctx.config.summary_chars,
+        summary_chars=chars,
         polls=ctx.config.polls,
         look=PostLook.of(ctx.store.chat_settings(chat)),
+        shown=ShownText(article.title, body),
     )
 
 

@@ -29,11 +29,13 @@ def is_feed_url(location: str) -> bool:
     return feed_url_problem(location) is None
 
 
-def add_feed_url(store: Store, location: str, tags: Sequence[str], interval: int) -> FeedAdded:
+def add_feed_url(
+    store: Store, location: str, tags: Sequence[str], interval: int, *, fulltext: bool = False
+) -> FeedAdded:
     """Add a feed URL from a chat or an OPML file: an http(s) address with a host (where it
     points is checked at every fetch, bot/address_guard.py), else UserError; a known address
     is returned unchanged (FeedAdded.created False)."""
     problem = feed_url_problem(location)
     if problem is not None:
         raise UserError(problem, url=location[:100])
-    return store.add_feed(location, "url", interval_seconds=interval, tags=tags)
+    return store.add_feed(location, "url", interval_seconds=interval, tags=tags, fulltext=fulltext)

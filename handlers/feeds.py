@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from urllib.parse import urlsplit
 
 from handlers.context import Ctx
@@ -48,6 +49,14 @@ def describe_error(last_error: str) -> str:
     return describe_failure(reason, detail)
 
 
+FULLTEXT_WORD = "fulltext"  # `/feeds add URL TAGS fulltext`
+
+
+def fulltext_installed() -> bool:
+    """Whether the fulltext extra (trafilatura) is installed, so that a source may ask for it."""
+    return importlib.util.find_spec("trafilatura") is not None
+
+
 def interval_text(seconds: int) -> str:
     for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
         if seconds >= size and seconds % size == 0:
@@ -62,6 +71,7 @@ def feed_lines(feed: Feed) -> list[Rich]:
             bold(f"#{feed.id}"),
             Span(f" · {t('feeds.state.' + feed.state)} · "),
             code(feed.location),
+            Span(t("feeds.fulltext_marker") if feed.fulltext else ""),
         ),
         Rich.of(
             "   "
@@ -117,8 +127,13 @@ def add_feed(ctx: Ctx, cmd: Command, args: tuple[str, ...]) -> Reply:
     if not args:
         raise UserError("feeds.usage")
     location = args[0]
+    fulltext = len(args) > 1 and args[-1].lower() == FULLTEXT_WORD
+    if fulltext:
+        args = args[:-1]
+        if not fulltext_installed():
+            raise UserError("feeds.fulltext_missing")
     tags = split_tags(ctx, args[1:]) if len(args) > 1 else []
-    added = add_feed_url(ctx.store, location, tags, ctx.config.source_interval)
+    added = add_feed_url(ctx.store, location, tags, ctx.config.source_interval, fulltext=fulltext)
     feed = added.feed
     if not added.created:
         return Reply(text=Rich.of(t("feeds.exists", id=feed.id, location=feed.location)))

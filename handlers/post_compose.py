@@ -43,12 +43,17 @@ class PostFields:
     source: str | None  # the site, from the link
     published: datetime | None
     image: str | None  # the lead image, only once its check passed
+    # "Machine-translated from German" when title and summary are a translation, else None.
+    translated: str | None = None
 
 
-def post_fields(article: Article, summary: str) -> PostFields:
+def post_fields(
+    article: Article, summary: str, *, title: str | None = None, translated: str | None = None
+) -> PostFields:
     return PostFields(
         article_id=article.id,
-        title=article.title,
+        title=article.title if title is None else title,
+        translated=translated,
         summary=summary,
         url=article.url,
         tags=article.tags,
@@ -88,6 +93,8 @@ def compose(fields: PostFields, poll: Poll | None, look: PostLook) -> Composed:
         parts = [*_head(fields, with_summary=False), _meta_line(fields, style="compact")]
     else:
         parts = [*_head(fields, with_summary=True), _meta_line(fields, style=look.style)]
+    if fields.translated is not None and look.style != "template":
+        parts.insert(-1, _translated_line(fields, fields.translated))
     if poll:
         parts.append(_question_line(poll))
     card = None if look.style == "template" else _card(fields, poll, look.style, image)
@@ -104,6 +111,14 @@ def _head(fields: PostFields, *, with_summary: bool) -> list[Rich]:
     if fields.tags:
         parts.append(Rich.of(" ".join(hashtag(tg) for tg in fields.tags)))
     return parts
+
+
+def _translated_line(fields: PostFields, note: str) -> Rich:
+    """ "Machine-translated from German · original" under a translated post."""
+    spans: list[Span] = [italic(note)]
+    if fields.url:
+        spans += [Span(" · "), link(t("post.original"), fields.url)]
+    return Rich(tuple(spans))
 
 
 def _meta_line(fields: PostFields, *, style: PostStyle) -> Rich:
@@ -129,10 +144,13 @@ def _card(
     fields: PostFields, poll: Poll | None, style: PostStyle, image: str | None
 ) -> ArticleCard:
     """The same post as fields, for platforms that lay it out themselves (Discord embeds)."""
+    summary = "" if style == "compact" else fields.summary
+    if fields.translated is not None:
+        summary = f"{summary}\n\n{fields.translated}".strip()
     return ArticleCard(
         article_id=fields.article_id,
         title=fields.title,
-        summary="" if style == "compact" else fields.summary,
+        summary=summary,
         tags=fields.tags,
         url=fields.url,
         published=None if style == "compact" else fields.published,

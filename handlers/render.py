@@ -6,13 +6,16 @@ import dataclasses
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+from babel import Locale, UnknownLocaleError
 
 from handlers.context import PollDefaults
 from handlers.events import Button, Reply, Rich, Span, bold, italic, pre
 from handlers.i18n import current_language, format_number, t
 from handlers.post_compose import PostLook, compose, post_fields
 from handlers.sentences import sentences
-from storage.models import Article, Poll
+from storage.models import Article, Poll, Translation
 from storage.tags import hashtag as hashtag  # the adapters render tags with it too
 
 DEFAULT_LOOK = PostLook()
@@ -79,6 +82,51 @@ def summary_after_title(title: str, body: str) -> str:
     return body
 
 
+def original_summary(article: Article, summary_chars: int = 600) -> str:
+    """The summary a post shows of the article's own text: the feed's, never a page's full
+    text (a --fulltext source keeps that as the body, for search and /ask)."""
+    return summarize(summary_after_title(article.title, article.post_text), summary_chars)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownText:
+    """The title and summary a post shows, and the original's language when they are a
+    machine translation."""
+
+    title: str
+    summary: str
+    translated_from: str | None = None
+
+
+def wants_translation(article: Article, language: str, translate: bool) -> bool:
+    """Whether a chat of `language` with translation `translate` should see this article
+    translated."""
+    return translate and not article.removed and article.language != language
+
+
+def shown_text(
+    article: Article,
+    language: str,
+    translate: bool,
+    translation: Translation | None,
+    summary_chars: int = 600,
+) -> ShownText:
+    """What a post of the article shows in a chat of `language`: the stored translation when
+    the chat wants one and there is one, else the original (a translation that failed or is
+    not there yet never holds a post back)."""
+    if translation is not None and wants_translation(article, language, translate):
+        return ShownText(translation.title, translation.summary, article.language)
+    return ShownText(article.title, original_summary(article, summary_chars))
+
+
+def language_name(code: str) -> str:
+    """A language's name in the current language ("Englisch" in German)."""
+    try:
+        return str(Locale.parse(current_language.get()).languages.get(code, code))
+    except (UnknownLocaleError, ValueError):
+        return code
+
+
 def shown_poll(poll: Poll, polls: Mapping[str, PollDefaults]) -> Poll:
     """The poll as the current language shows it. A stored option is its position: its label
     is the one the settings give that position in this language, so an English chat reads
@@ -130,10 +178,13 @@ def article_post(
     summary_chars: int = 600,
     polls: Mapping[str, PollDefaults] | None = None,
     look: PostLook = DEFAULT_LOOK,
+    shown: ShownText | None = None,
 ) -> Reply:
     """An article as a post in a chat's look (handlers/post_compose.py): title, summary,
     hashtags, link and date, #N, the poll (in the current language when `polls`, the
-    configured defaults, are given), and its lead image where the chat shows images."""
+    configured defaults, are given), and its lead image where the chat shows images.
+    `shown`: the title and summary to show (a translation, see `shown_text`), else the
+    article's own."""
     version = poll.version if poll else None
     if poll is not None and polls:
         poll = shown_poll(poll, polls)
@@ -144,8 +195,12 @@ def article_post(
             poll_version=version,
             language=current_language.get(),
         )
-    summary = summarize(summary_after_title(article.title, article.body), summary_chars)
-    post = compose(post_fields(article, summary), poll, look)
+    shown = shown or ShownText(article.title, original_summary(article, summary_chars))
+    note = None
+    if shown.translated_from is not None:
+        note = t("post.translated", language=language_name(shown.translated_from))
+    fields = post_fields(article, shown.summary, title=shown.title, translated=note)
+    post = compose(fields, poll, look)
     return Reply(
         text=post.text,
         buttons=poll_buttons(poll) if poll else (),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 from handlers.buttons import Key, Pressed, button
+from handlers.chat_posts import chat_post
 from handlers.context import Ctx
 from handlers.events import Command, Reply, Rich, UserError
-from handlers.i18n import current_language, speaking, t
-from handlers.post_compose import PostLook
+from handlers.i18n import current_language, t
 from handlers.registry import Param, command, parse_id
-from handlers.render import article_post, option_label
+from handlers.render import option_label
 from storage.models import Article, PollState, UserRef, VoteOutcome
 
 
@@ -65,13 +65,6 @@ def press_vote(ctx: Ctx, pressed: Pressed) -> list[Reply]:
     speaks to the presser in theirs."""
     article_id, option = pressed.keys
     article, outcome = cast(ctx, article_id, pressed.press.user, str(option))
-    look = PostLook.of(ctx.store.chat_settings(pressed.press.chat))
-    with speaking(pressed.post_language):
-        post = article_post(
-            article,
-            outcome.poll,
-            summary_chars=ctx.config.summary_chars,
-            polls=ctx.config.polls,
-            look=look,
-        )
+    settings = ctx.store.chat_settings(pressed.press.chat)
+    post = chat_post(ctx, article, outcome.poll, pressed.post_language, settings)
     return [dataclasses.replace(post, edit=True, notice=notice(ctx, outcome))]

@@ -158,6 +158,7 @@ class Articles:
             removed=bool(row["removed"]),
             image_url=row["image_url"],
             image_verdict=row["image_verdict"],
+            summary=row["summary"],
         )
 
     def get(self, article_id: int, *, include_removed: bool = True) -> Article | None:

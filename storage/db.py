@@ -27,11 +27,12 @@ Params = Sequence[Any] | dict[str, Any]
 # The columns an Article is made of: never `*`, which on PostgreSQL would also read each
 # article's search vector.
 ARTICLE_COLUMNS = (
-    "id, title, body, url, published, added, language, source, removed, image_url, image_verdict"
+    "id, title, body, url, published, added, language, source, removed, image_url, image_verdict,"
+    " summary"
 )
 ARTICLE_COLUMNS_A = (
     "a.id, a.title, a.body, a.url, a.published, a.added, a.language, a.source, a.removed,"
-    " a.image_url, a.image_verdict"
+    " a.image_url, a.image_verdict, a.summary"
 )
 
 

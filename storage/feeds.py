@@ -24,6 +24,7 @@ def _feed(row: Row) -> Feed:
         etag=row["etag"],
         last_modified=row["last_modified"],
         body_hash=row["body_hash"],
+        fulltext=bool(row["fulltext"]),
     )
 
 
@@ -34,7 +35,13 @@ class Feeds:
         self.db = db
 
     def add(
-        self, location: str, kind: str, *, interval_seconds: int, tags: Sequence[str]
+        self,
+        location: str,
+        kind: str,
+        *,
+        interval_seconds: int,
+        tags: Sequence[str],
+        fulltext: bool = False,
     ) -> FeedAdded:
         """Add a source; an existing location is returned unchanged (not created)."""
         now = to_ts(self.db.now())
@@ -44,9 +51,10 @@ class Feeds:
                 feed_id, created = int(known), False
             else:
                 cur = self.db.execute(
-                    "INSERT INTO feeds (location, kind, tags, interval_seconds, next_fetch, added)"
-                    " VALUES (?,?,?,?,?,?) RETURNING id",
-                    (location, kind, "\n".join(tags), interval_seconds, now, now),
+                    "INSERT INTO feeds"
+                    " (location, kind, tags, interval_seconds, next_fetch, added, fulltext)"
+                    " VALUES (?,?,?,?,?,?,?) RETURNING id",
+                    (location, kind, "\n".join(tags), interval_seconds, now, now, int(fulltext)),
                 )
                 feed_id, created = int(cur.fetchone()[0]), True
             feed = self.get(feed_id)

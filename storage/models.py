@@ -99,11 +99,19 @@ class Article:
     image_url: str | None = None
     # The lead image's check before posting: None not yet checked, "ok", or why it is refused.
     image_verdict: str | None = None
+    # The feed's own text when `body` holds the page's full text (a --fulltext source): posts
+    # show it; search, /ask and /article use the body.
+    summary: str | None = None
 
     @property
     def shown_image(self) -> str | None:
         """The lead image when its check passed: only that one is ever posted."""
         return self.image_url if self.image_verdict == IMAGE_OK else None
+
+    @property
+    def post_text(self) -> str:
+        """The text a post summarises: the feed's own, not a page's full text."""
+        return self.summary if self.summary is not None else self.body
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +264,8 @@ class Feed:
     last_modified: str | None = None
     # The digest of the last body parsed and stored in full (see bot/sources.py).
     body_hash: str | None = None
+    # Each new article's page is fetched and its main text stored as the body (bot/fulltext.py).
+    fulltext: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +293,16 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Translation:
+    """An article's title and post summary in another language, as a model wrote them."""
+
+    article_id: int
+    language: str
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChatSettings:
     chat: ChatRef
     language: str | None = None
@@ -292,6 +312,7 @@ class ChatSettings:
     images: bool = True  # posts show their article's lead image
     post_style: PostStyle = "default"
     post_template: str | None = None  # used when post_style is "template"
+    translate: bool = False  # posts in another language come machine-translated
 
 
 @dataclass(frozen=True, slots=True)

@@ -648,6 +648,22 @@ ALTER TABLE chats ADD COLUMN post_style TEXT COLLATE "C";
 ALTER TABLE chats ADD COLUMN post_template TEXT COLLATE "C";
 """
 
+# m020: full text (the feed's own text kept for posts), translations per article and language,
+# as on SQLite. The search vector is rewritten by the store when a body changes.
+_FULLTEXT_AND_TRANSLATIONS = """
+ALTER TABLE articles ADD COLUMN summary TEXT COLLATE "C";
+ALTER TABLE feeds ADD COLUMN fulltext BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE chats ADD COLUMN translate BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE translations (
+    article_id BIGINT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+    language TEXT COLLATE "C" NOT NULL,
+    title TEXT COLLATE "C" NOT NULL,
+    summary TEXT COLLATE "C" NOT NULL,
+    added TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (article_id, language)
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_core", _CORE),
     ("m002_moderation", _FOLDED),
@@ -668,4 +684,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m017_forum_topics_and_opml", _FORUM_TOPICS),
     ("m018_linked_people", _LINKED_PEOPLE),
     ("m019_article_images_and_post_style", _ARTICLE_IMAGES_AND_POST_STYLE),
+    ("m020_fulltext_and_translations", _FULLTEXT_AND_TRANSLATIONS),
 ]

@@ -877,3 +877,28 @@ def m019_article_images_and_post_style(db: Database) -> None:
         ALTER TABLE chats ADD COLUMN post_template TEXT;
         """,
     )
+
+
+@migrations()
+def m020_fulltext_and_translations(db: Database) -> None:
+    # Full text (issue #15): a source may fetch each new article's page; its main text then
+    # becomes the body (searched, asked, shown by /article) and the feed's own text moves to
+    # `summary`, which posts keep showing. A chat may have posts translated into its language;
+    # a translation is stored once per article and language, so fan-out asks the model once.
+    # The FTS5 row follows the body through the m003 update trigger.
+    _run(
+        db,
+        """
+        ALTER TABLE articles ADD COLUMN summary TEXT;
+        ALTER TABLE feeds ADD COLUMN fulltext INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE chats ADD COLUMN translate INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE translations (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            language TEXT NOT NULL,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            added TEXT NOT NULL,
+            PRIMARY KEY (article_id, language)
+        );
+        """,
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from storage.article_images import ArticleImages
+from storage.article_texts import ArticleTexts
 from storage.articles import Articles
 from storage.audit import AuditLog
 from storage.db import Connection, Db, utcnow
@@ -101,6 +102,7 @@ class Store:
         self.links = Links(self.engine, self.polls)  # accounts linked into one person
         self.reports = Reports(self.engine)  # the weekly style report's figures
         self.oversight = Oversight(self.engine)  # /healthz, /metrics, the dashboard
+        self.texts = ArticleTexts(self.engine)  # full texts and translations (issue #15)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -429,10 +431,18 @@ class Store:
     # -- sources (feeds, files, the demo) ---------------------------------------------------
 
     def add_feed(
-        self, location: str, kind: str, *, interval_seconds: int, tags: Sequence[str] = ()
+        self,
+        location: str,
+        kind: str,
+        *,
+        interval_seconds: int,
+        tags: Sequence[str] = (),
+        fulltext: bool = False,
     ) -> FeedAdded:
         """Add a source; an existing location is returned unchanged (not created)."""
-        return self.feed_sources.add(location, kind, interval_seconds=interval_seconds, tags=tags)
+        return self.feed_sources.add(
+            location, kind, interval_seconds=interval_seconds, tags=tags, fulltext=fulltext
+        )
 
     def get_feed(self, feed_id: int) -> Feed | None:
         return self.feed_sources.get(feed_id)

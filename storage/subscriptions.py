@@ -54,6 +54,7 @@ CHAT_SETTINGS = frozenset(
         "images",
         "post_style",
         "post_template",
+        "translate",
     }
 )
 
@@ -155,6 +156,7 @@ class Subscriptions:
             images=bool(row["images"]),
             post_style=row["post_style"] or "default",
             post_template=row["post_template"],
+            translate=bool(row["translate"]),
         )
 
     def update_settings(self, chat: ChatRef, changes: dict[str, object]) -> ChatSettings:
