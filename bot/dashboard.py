@@ -10,6 +10,7 @@ from datetime import datetime
 
 from handlers.context import PollDefaults
 from handlers.i18n import current_language, format_date, format_number, t
+from handlers.poll_charts import results_png
 from handlers.render import bars_table, shown_poll
 from storage.models import Article, AuditEntry, Feed, Poll
 from storage.oversight import PausedChat
@@ -77,14 +78,15 @@ def _article(item: ArticleResult, language: str, polls: Mapping[str, PollDefault
     tags = " ".join(f"#{esc(tag)}" for tag in article.tags)
     return (
         f'<article id="a{article.id}"><h2>{article.id}. {title}</h2><p>{tags}</p>'
-        f"{result_figure(item.poll, language, polls)}</article>"
+        f"{result_figure(item.poll, language, polls, article.id)}</article>"
     )
 
 
-def result_figure(poll: Poll | None, language: str, polls: Mapping[str, PollDefaults]) -> str:
-    """One article's results. CHART SEAM: text bars for now; when charts exist (issue 16's
-    other part), this is the one place that puts an <img> of the chart beside or instead of
-    the bars, with the bars' text as its alt text."""
+def result_figure(
+    poll: Poll | None, language: str, polls: Mapping[str, PollDefaults], article_id: int
+) -> str:
+    """One article's results: its /results chart (an <img> of /chart/N.png, drawn and cached
+    as in chats), and the bars as text beside it for those who read text."""
     if poll is None:
         return f"<p>{esc(t('dash.results.no_poll', language))}</p>"
     token = current_language.set(language)
@@ -92,12 +94,30 @@ def result_figure(poll: Poll | None, language: str, polls: Mapping[str, PollDefa
         shown = shown_poll(poll, polls)
     finally:
         current_language.reset(token)
-    lines = [f"<p><em>{esc(shown.question)}</em></p><pre>{esc(bars_table(shown))}</pre>"]
+    bars = bars_table(shown)
+    lines = [f"<p><em>{esc(shown.question)}</em></p>"]
+    if shown.total:
+        alt = esc(f"{shown.question}\n{bars}")
+        lines.append(f'<img src="/chart/{article_id}.png" alt="{alt}" style="max-width:100%">')
+    lines.append(f"<pre>{esc(bars)}</pre>")
     lines.append(f"<p>{esc(t('results.total', language, total=shown.total))}")
     if shown.mean is not None:
         mean = format_number(shown.mean, language)
         lines.append(f" · {esc(t('results.mean', language, mean=mean))}")
     return "".join(lines) + "</p>"
+
+
+def chart_png(
+    article: Article, poll: Poll, language: str, polls: Mapping[str, PollDefaults]
+) -> bytes:
+    """The article's /results chart as a chat in `language` sees it (labels in that language);
+    drawn once per poll version (handlers.poll_charts caches it). Not on the event loop."""
+    token = current_language.set(language)
+    try:
+        shown = shown_poll(poll, polls)
+    finally:
+        current_language.reset(token)
+    return results_png(article, shown, language)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], language: str) -> str:

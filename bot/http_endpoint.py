@@ -76,6 +76,7 @@ class HttpEndpoint:
         app.router.add_get("/feeds", self._feeds)
         app.router.add_get("/paused", self._paused)
         app.router.add_get("/audit", self._audit)
+        app.router.add_get(r"/chart/{article:\d{1,15}}.png", self._chart)
         return app
 
     async def start(self) -> None:
@@ -210,6 +211,21 @@ class HttpEndpoint:
         if self.guard.owner_view:
             entries = await self._read(lambda store: store.audit_log.entries(AUDIT_ROWS))
         return self._html(dashboard.audit_page(entries, self.language))
+
+    async def _chart(self, request: web.Request) -> web.Response:
+        """An article's /results chart as PNG: read in the database thread, drawn (or taken
+        from the charts' cache) in a worker thread, never on the loop."""
+        article_id = int(request.match_info["article"])
+        article, poll = await self._read(
+            lambda store: (store.get_article(article_id), store.get_poll(article_id))
+        )
+        if article is None or poll is None or article.removed:
+            raise web.HTTPNotFound()
+        polls = self.runtime.ctx.config.polls
+        png = await asyncio.to_thread(dashboard.chart_png, article, poll, self.language, polls)
+        response = web.Response(body=png, content_type="image/png")
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @staticmethod
     def _html(text: str, status: int = 200) -> web.Response:

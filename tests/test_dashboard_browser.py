@@ -110,6 +110,18 @@ async def load(driver: object, url: str) -> tuple[str, str]:
     return await asyncio.wait_for(asyncio.to_thread(visit), timeout=60)
 
 
+async def shown_images(driver: object) -> list[tuple[int, str]]:
+    """Each image of the page as the browser decoded it: its natural width and its source."""
+
+    def look() -> list[tuple[int, str]]:
+        found = driver.execute_script(  # type: ignore[attr-defined]
+            "return [...document.images].map(i => [i.naturalWidth, i.src]);"
+        )
+        return [(int(width), str(src)) for width, src in found]
+
+    return await asyncio.wait_for(asyncio.to_thread(look), timeout=60)
+
+
 async def test_pages_render_and_feed_text_stays_text(dashboard: App, browser: object) -> None:
     endpoint = await endpoint_of(dashboard)
     try:
@@ -119,6 +131,10 @@ async def test_pages_render_and_feed_text_stays_text(dashboard: App, browser: ob
         assert HOSTILE in text  # ...and shows as the text it is
         assert "Votes in all: 3" in text
         assert "Excellent" in text and "█" in text  # text bars, in the dashboard's language
+        # The article with votes shows its /results chart, a PNG the browser decoded.
+        charts = await shown_images(browser)
+        [(width, source)] = charts
+        assert width > 0 and source.endswith("/chart/1.png")
 
         assert "Wetter in Berlin" in text
 
