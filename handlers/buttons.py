@@ -13,6 +13,7 @@ from typing import Literal, TypeVar
 from handlers.context import Ctx
 from handlers.events import Command, Press, Reply
 from handlers.permissions import BOT_ADMIN, CHAT_ADMIN, MEMBER, OWNER
+from storage.models import ChatSettings
 
 KeyKind = Literal["article", "number"]
 ROLES = (MEMBER, CHAT_ADMIN, BOT_ADMIN, OWNER)
@@ -35,6 +36,9 @@ class Pressed:
     # The language the pressed message shows: a post keeps the one it was posted in, whoever
     # presses; only what is said to the presser alone is in their language.
     post_language: str
+    # The pressed chat's settings as the press found them (a post is drawn again in its look):
+    # read once per press, on the hottest path there is.
+    chat_settings: ChatSettings | None = None
 
     @property
     def keys(self) -> tuple[int, ...]:

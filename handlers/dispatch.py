@@ -251,7 +251,7 @@ def _press_in_thread(ctx: Ctx, press: Press) -> list[Reply] | _OnLoop:
             raise UserError("error.stale_button")
         check_allowed(ctx, press.user, ctx.mod.arrival(press.user, press.chat))
         post = check_pressed_message(ctx, spec, press)
-        pressed = Pressed(press, post_language(ctx, press, post, settings))
+        pressed = Pressed(press, post_language(ctx, press, post, settings), settings)
         if spec.who != MEMBER:
             article_id = spec.article_key(press.params)
             target = f"#{article_id}" if article_id is not None else None

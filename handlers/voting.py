@@ -65,6 +65,6 @@ def press_vote(ctx: Ctx, pressed: Pressed) -> list[Reply]:
     speaks to the presser in theirs."""
     article_id, option = pressed.keys
     article, outcome = cast(ctx, article_id, pressed.press.user, str(option))
-    settings = ctx.store.chat_settings(pressed.press.chat)
+    settings = pressed.chat_settings or ctx.store.chat_settings(pressed.press.chat)
     post = chat_post(ctx, article, outcome.poll, pressed.post_language, settings)
     return [dataclasses.replace(post, edit=True, notice=notice(ctx, outcome))]
