@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 from bot.address_guard import parse_url
 from bot.feed_fetch import FeedFetcher
@@ -52,6 +53,15 @@ class PageFailed(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+def lead_image(page: PageText, article: Article) -> str | None:
+    """The page's og:image as an absolute http(s) address, for an article that has no lead
+    image of its own (posts not sent yet, digests and /article show it after its check)."""
+    if not page.image or article.image_url:
+        return None
+    url = urljoin(article.url or "", page.image.strip())
+    return url if urlsplit(url).scheme in ("http", "https") else None
 
 
 def extract_page(body: bytes, url: str) -> PageText:
@@ -160,6 +170,9 @@ class FullTexts:
                 continue
             if await self.db.run(self.store.texts.use_full_text, article.id, page.text):
                 found[article.id] = page
+                image = lead_image(page, article)
+                if image is not None:
+                    await self.db.run(self.store.images.offer, article.id, image)
 
     async def _page(self, host: str, article: Article) -> PageText | None:
         url = article.url or ""

@@ -41,6 +41,17 @@ class ArticleImages:
         )
         return [ImageToCheck(r["id"], r["image_url"]) for r in rows]
 
+    def offer(self, article_id: int, url: str) -> bool:
+        """`url` (a full-text page's og:image) as the article's lead image, when it has none
+        yet; checked before its first post like any other. Whether it was taken."""
+        return bool(
+            self.db.changes(
+                "UPDATE articles SET image_url=?, image_verdict=NULL"
+                " WHERE id=? AND image_url IS NULL",
+                (url[:2000], article_id),
+            )
+        )
+
     def record(self, article_id: int, verdict: str) -> None:
         """The check's verdict; a verdict already there (another worker's) stays."""
         self.db.execute(

@@ -160,6 +160,22 @@ async def test_the_pages_og_image_is_handed_on(site: Site, ctx: Ctx, config: Cor
     found = await make_poller(ctx.store, config).full_texts.fill([stored])
     assert found[article_id].image == "https://img.example.org/quokka.jpg"
     assert PAGE_WORD in found[article_id].text
+    # The article had no picture of its own: the page's becomes its lead image, unchecked yet.
+    again = ctx.store.get_article(article_id)
+    assert again is not None and again.image_url == "https://img.example.org/quokka.jpg"
+    assert again.image_verdict is None and again.shown_image is None
+
+
+async def test_an_articles_own_picture_stays_over_the_pages(
+    site: Site, ctx: Ctx, config: CoreConfig
+) -> None:
+    own = "https://cdn.example.org/own.png"
+    article_id = add(ctx, article("Quokkas", TEASER, url=site.link("/a/good/1"), image=own))
+    stored = ctx.store.get_article(article_id)
+    assert stored is not None and stored.image_url == own
+    await make_poller(ctx.store, config).full_texts.fill([stored])
+    again = ctx.store.get_article(article_id)
+    assert again is not None and again.image_url == own
 
 
 @pytest.mark.parametrize("kind", ["endless", "slow", "pdf", "binary", "complex", "empty"])
