@@ -362,6 +362,7 @@ class Settings(BaseSettings):
             warn_mute_seconds=self.warn_mute,
             max_tags_per_chat=self.max_tags_per_chat,
             max_filters_per_chat=self.max_filters_per_chat,
+            translation_model=bool(self.llm_url),
         )
 
 

@@ -176,6 +176,8 @@ def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
     text += "\n" + t(
         "admin.settings_translate", state=t("admin.on") if settings.translate else t("admin.off")
     )
+    if settings.translate and not ctx.config.translation_model:
+        text += "\n" + t("admin.translate_no_model")
     return [Reply(text=Rich.of(f"{text}\n{post_settings_text(settings)}"))]
 
 

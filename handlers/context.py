@@ -36,6 +36,7 @@ class CoreConfig:
     warn_mute_seconds: int = 86400
     max_tags_per_chat: int = 100
     max_filters_per_chat: int = 50
+    translation_model: bool = False  # NEWSBOT_LLM_URL is set: /settings translate can work
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,7 +147,10 @@ async def test_settings_translate_on_and_off(any_chat: Chat) -> None:
     assert "Posts in other languages translated: off" in await any_chat.text(
         "/settings language en"
     )
-    assert "translated: on" in await any_chat.text("/settings translate on")
+    answer = await any_chat.text("/settings translate on")
+    assert "translated: on" in answer
+    # The test's config names no model: the chat is told its posts stay untranslated.
+    assert "No translation model is set up (NEWSBOT_LLM_URL)" in answer
     assert any_chat.ctx.store.chat_settings(any_chat.chat).translate
     assert "translated: off" in await any_chat.text("/settings translate off")
     assert "For translate use: on|off" in await any_chat.text("/settings translate maybe")
