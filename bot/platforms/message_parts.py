@@ -63,6 +63,7 @@ def reply_parts(reply: Reply, fits: Callable[[Rich], bool]) -> list[Reply]:
             poll_version=None,
             actions=(),
             chart=None,
+            image=None,
         )
         for part in parts[:-1]
     ]
