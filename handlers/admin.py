@@ -24,6 +24,7 @@ from handlers.post_settings import USAGE as POST_USAGE
 from handlers.post_settings import change_post_setting, is_post_setting, post_settings_text
 from handlers.registry import Param, command, parse_id
 from handlers.why import explain_article
+from storage.models import ChatSettings
 from storage.post_refresh import refresh_problems
 
 AUDIT_MAX = 50
@@ -166,7 +167,11 @@ def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
         else:  # the on|off switches, each stored under its own name
             ctx.store.update_chat_settings(cmd.chat, **{name: value == "on"})
         audit(ctx, cmd, "settings", target=f"{name}={value}")
-    settings = ctx.store.chat_settings(cmd.chat)
+    return [Reply(text=Rich.of(settings_text(ctx, ctx.store.chat_settings(cmd.chat))))]
+
+
+def settings_text(ctx: Ctx, settings: ChatSettings) -> str:
+    """What /settings shows: the chat's switches, and how its posts look."""
     text = t(
         "admin.settings",
         language=settings.language or current_language.get(),
@@ -178,7 +183,7 @@ def cmd_settings(ctx: Ctx, cmd: Command) -> list[Reply]:
     )
     if settings.translate and not ctx.config.translation_model:
         text += "\n" + t("admin.translate_no_model")
-    return [Reply(text=Rich.of(f"{text}\n{post_settings_text(settings)}"))]
+    return f"{text}\n{post_settings_text(settings)}"
 
 
 @command("forgetme")
