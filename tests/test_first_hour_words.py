@@ -3,15 +3,14 @@ surface, with counts as that language writes them."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from handlers.i18n import t, tn
 from tests.conftest import Chat
+from tests.test_first_hour import run as run_cli
 
 
 @pytest.mark.parametrize(
@@ -32,17 +31,7 @@ async def test_a_feed_address_that_cannot_work_is_refused_for_what_is_wrong_with
 
 
 def run(tmp_path: Path, *args: str, language: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-    env |= {"NEWSBOT_DB": str(tmp_path / "n.db"), "NEWSBOT_LANGUAGE": language}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(tmp_path, list(args), {"NEWSBOT_LANGUAGE": language})
 
 
 def test_the_cli_says_what_a_feed_address_lacks(tmp_path: Path) -> None:
