@@ -59,6 +59,21 @@ def feeds_add(settings: Settings, store: Store, args: argparse.Namespace, out: T
     return EXIT_OK
 
 
+# Why a file cannot be read, in the CLI's language (the system's own text is English).
+_READ_PROBLEMS = {
+    FileNotFoundError: "cli.read.missing",
+    IsADirectoryError: "cli.read.folder",
+    PermissionError: "cli.read.denied",
+}
+
+
+def read_problem(err: OSError) -> str:
+    from handlers.i18n import t
+
+    key = next((k for kind, k in _READ_PROBLEMS.items() if isinstance(err, kind)), None)
+    return t(key) if key else str(err.strerror or err)
+
+
 def feeds_import(settings: Settings, store: Store, args: argparse.Namespace, out: TextIO) -> int:
     """One line per entry of the file and the counts; a file that cannot be read or is
     refused as a whole is one line and exit 1."""
@@ -72,7 +87,7 @@ def feeds_import(settings: Settings, store: Store, args: argparse.Namespace, out
             # One byte more than allowed is enough to know the file is too large.
             data = file.read(MAX_OPML_BYTES + 1)
     except OSError as err:
-        out.write(t("cli.opml.cannot_read", path=args.file, error=err.strerror or err) + "\n")
+        out.write(t("cli.opml.cannot_read", path=args.file, error=read_problem(err)) + "\n")
         return EXIT_FAIL
     try:
         done = import_opml(store, data, args.interval or settings.source_interval)

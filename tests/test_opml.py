@@ -108,7 +108,11 @@ def test_hostile_or_broken_files_are_refused_whole(newsbot: Newsbot, tmp_path: P
         assert said in proc.stdout and proc.stdout.count("\n") == 1, (name, proc.stdout)
         assert "Traceback" not in proc.stderr + proc.stdout
     missing = newsbot("feeds", "import", str(tmp_path / "nope.opml"), check=False)
-    assert missing.returncode == 1 and "lässt sich nicht lesen" in missing.stdout
+    assert missing.returncode == 1
+    # All of it in the CLI's language, the system's reason too (it was "No such file...").
+    assert missing.stdout.endswith("nope.opml lässt sich nicht lesen: es gibt sie nicht\n")
+    folder = newsbot("feeds", "import", str(tmp_path), check=False)
+    assert folder.returncode == 1 and folder.stdout.endswith(": es ist ein Ordner\n")
     assert feeds(newsbot) == []
 
 
