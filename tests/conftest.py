@@ -17,7 +17,9 @@ from handlers.context import CoreConfig, Ctx
 from handlers.events import Command, Press, Reply
 from storage.models import ChatRef, MessageRef, NewArticle, UserRef
 from storage.store import Store
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.loopback import ConnectionCounter, Serve, serving
+from tests.fakes.telegram_api import FakeTelegram
 from tests.postgres_server import postgres_server as postgres_server  # fixtures
 from tests.postgres_server import postgres_url as postgres_url
 
@@ -181,6 +183,29 @@ def vote_data(article_id: int, option: int) -> str:
     from handlers.events import Button
 
     return encode(Button("x", "vote", (str(article_id), str(option))))
+
+
+@pytest.fixture
+async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
+    """The fake Telegram Bot API on 127.0.0.1, with the environment of a production start
+    pointed at it and a fresh database (a module that needs more defines its own)."""
+    from tests.telegram_helpers import TOKEN, configure
+
+    async with FakeTelegram(token=TOKEN) as fake:
+        configure(monkeypatch, tmp_path, fake)
+        yield fake
+
+
+@pytest.fixture
+async def dc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
+    """The fake Discord (gateway and REST) on 127.0.0.1 with its test server, the
+    environment pointed at it; channels paced at 50 messages a second, not the real 5."""
+    from tests.discord_helpers import configure, setup_server
+
+    async with FakeDiscord() as fake:
+        setup_server(fake)
+        configure(monkeypatch, tmp_path, fake, NEWSBOT_DISCORD_RATE_PER_CHANNEL="50")
+        yield fake
 
 
 @pytest.fixture

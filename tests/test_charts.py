@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,13 +22,11 @@ from handlers.events import Reply
 from handlers.poll_charts import results_png
 from storage.models import Article, Poll, PollOption, UserRef
 from tests.conftest import Chat, add, article
-from tests.discord_helpers import ALICE, BOB, MOD, NEWS, running_bot, setup_server
+from tests.discord_helpers import ALICE, BOB, MOD, NEWS, running_bot
 from tests.discord_helpers import article as discord_article
-from tests.discord_helpers import configure as configure_discord
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, running
-from tests.telegram_helpers import configure as configure_telegram
+from tests.telegram_helpers import running
 from tests.test_app import Screen
 
 
@@ -119,13 +116,6 @@ def test_the_chart_font_draws_umlauts() -> None:
 # ----------------------------------------------------------------- Telegram
 
 
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure_telegram(monkeypatch, tmp_path, fake)
-        yield fake
-
-
 async def test_telegram_gets_results_and_top_as_photos_with_the_text_as_caption(
     tg: FakeTelegram,
 ) -> None:
@@ -163,14 +153,6 @@ async def test_telegram_sends_a_caption_too_long_as_text_then_the_photo(
 
 
 # ----------------------------------------------------------------- Discord
-
-
-@pytest.fixture
-async def dc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        setup_server(fake)
-        configure_discord(monkeypatch, tmp_path, fake, NEWSBOT_DISCORD_RATE_PER_CHANNEL="50")
-        yield fake
 
 
 async def test_discord_gets_results_and_top_as_attachments_with_alt_text(

@@ -5,25 +5,13 @@ article with its poll."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-
-from tests.discord_helpers import ALICE, MOD, NEWS, article, configure, running_bot, setup_server
+from tests.discord_helpers import ALICE, MOD, NEWS, article, running_bot
 from tests.fakes.discord_api import FakeDiscord
 
 # Monday 23 March 2026, 06:00 UTC = 07:00 in Berlin.
 START = datetime(2026, 3, 23, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def dc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        setup_server(fake)
-        configure(monkeypatch, tmp_path, fake, NEWSBOT_DISCORD_RATE_PER_CHANNEL="50")
-        yield fake
 
 
 async def test_the_schedule_commands_and_a_digest_split_at_discords_limits(

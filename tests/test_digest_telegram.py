@@ -5,33 +5,20 @@ article with its poll, a long digest is split on whole entries, and quiet hours 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_helpers import (
     JSON,
-    TOKEN,
     Running,
     TagBalance,
     button_data,
-    configure,
     labels,
     running,
 )
 
 # Monday 23 March 2026, 06:00 UTC = 07:00 in Berlin.
 START = datetime(2026, 3, 23, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
 
 
 def visible(message: JSON) -> str:

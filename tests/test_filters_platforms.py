@@ -3,37 +3,15 @@ FakeTelegram and FakeDiscord on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from handlers.i18n import t
-from tests.discord_helpers import ALICE, MOD, NEWS, article, chat, running_bot, setup_server
+from tests.discord_helpers import ALICE, MOD, NEWS, article, chat, running_bot
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, chat_ref, configure, running, texts
+from tests.telegram_helpers import chat_ref, running, texts
 
 ELECTION = "Die Wahlen in Hessen"
 CRYPTO = "Kryptobörse und Börse melden Rekord"
 LATER = "Wahl in Bayern"
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
-
-
-@pytest.fixture
-async def dc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
-    from tests.discord_helpers import configure as configure_discord
-
-    async with FakeDiscord() as fake:
-        setup_server(fake)
-        configure_discord(monkeypatch, tmp_path, fake)
-        yield fake
 
 
 async def test_telegram_filters_hold_back_what_a_chat_excludes(tg: FakeTelegram) -> None:

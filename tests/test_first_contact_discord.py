@@ -4,7 +4,6 @@ lists only what the person may use, questions by direct message, results bars th
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,8 @@ from tests.discord_helpers import (
     article,
     configure,
     running_bot,
-    setup_server,
 )
 from tests.fakes.discord_api import FakeDiscord
-
-
-@pytest.fixture
-async def dc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        setup_server(fake)
-        configure(monkeypatch, tmp_path, fake, NEWSBOT_DISCORD_RATE_PER_CHANNEL="50")
-        yield fake
 
 
 async def test_subscribe_confirms_before_the_newest_article_follows(dc: FakeDiscord) -> None:

@@ -4,7 +4,6 @@ topic; a closed or deleted topic pauses only the subscriptions that post there."
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,7 @@ from storage.models import ChatRef, NewArticle
 from storage.schema import migrations
 from storage.store import Store
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, chat_ref, configure, running
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
+from tests.telegram_helpers import chat_ref, running
 
 
 async def test_subscribe_in_a_topic_posts_into_that_topic(tg: FakeTelegram) -> None:

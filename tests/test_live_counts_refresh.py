@@ -3,21 +3,12 @@ waits with backoff, and /why says what went wrong (Telegram end to end, FakeTele
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, chat_ref, configure, labels, running
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
+from tests.telegram_helpers import chat_ref, labels, running
 
 
 def edits_of(tg: FakeTelegram, chat_id: int, message_id: int) -> int:

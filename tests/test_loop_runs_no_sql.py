@@ -6,37 +6,17 @@ reports each statement's thread."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bot.app import App, open_store, platform_adapters
 from bot.ingest import store_article
 from bot.settings import load_settings
 from storage.models import NewArticle
-from tests import discord_helpers
-from tests.discord_helpers import ALICE, GUILD, MOD, NEWS, article, running_bot, setup_server
+from tests.discord_helpers import ALICE, GUILD, MOD, NEWS, article, running_bot
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, configure, labels
+from tests.telegram_helpers import labels
 
 VOTE = "nb:vote:{}:{}"
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
-
-
-@pytest.fixture
-async def dc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        setup_server(fake)
-        discord_helpers.configure(monkeypatch, tmp_path, fake)
-        yield fake
 
 
 class StatementThreads:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from tests.telegram_helpers import (
     WEBHOOK_SECRET,
     button_data,
     chat_ref,
-    configure,
     labels,
     parse_html,
     running,
@@ -39,13 +37,6 @@ SECRET = TOKEN.split(":", 1)[1]
 ZERO = ["Sehr gut · 0", "Gut · 0", "Befriedigend · 0", "Ausreichend · 0", "Mangelhaft · 0"]
 # The same poll in an English chat: an option is its position, its label the chat's language's.
 ZERO_EN = ["Excellent · 0", "Good · 0", "Fair · 0", "Poor · 0", "Bad · 0"]
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
 
 
 async def answer_of(tg: FakeTelegram, query_id: str) -> str:

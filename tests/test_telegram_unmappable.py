@@ -3,20 +3,8 @@ the other chat's post goes out, the next post to the same chat too, and polling 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, configure, running
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
+from tests.telegram_helpers import running
 
 
 async def test_an_unmappable_send_stalls_no_delivery(tg: FakeTelegram) -> None:

@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.platforms.console import terminal_chat
 from storage.models import ChatRef
 from tests.fakes.telegram_api import FakeTelegram
 from tests.newsbot_process import NewsbotProcess, base_env
-from tests.telegram_helpers import TOKEN, configure, running
+from tests.telegram_helpers import running
 
 # The person at the terminals below: each person has a terminal chat of their own.
 CHAT = terminal_chat("voter")
 # Another person's terminal chat: its posts are for their terminal, not for any process here.
 ELSEWHERE = terminal_chat("elsewhere")
 TITLES = [f"Meldung {n} über xAI" for n in range(1, 7)]
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
 
 
 def statuses(db: Path, chat: ChatRef) -> list[tuple[str, str | None, int]]:

@@ -24,7 +24,7 @@ from handlers.context import Ctx
 from storage.models import ChatRef, Delivery, NewArticle, Translation, UserRef
 from tests.conftest import Chat, add, article
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram_helpers import TOKEN, chat_ref, configure, labels, running
+from tests.telegram_helpers import chat_ref, labels, running
 
 TITLE = "Neues Modell von xAI"
 BODY = "xAI hat ein neues Modell vorgestellt. Es soll schneller antworten."
@@ -157,13 +157,6 @@ async def test_settings_translate_on_and_off(any_chat: Chat) -> None:
 
 
 # -- end to end on Telegram (the real adapter against the fake Bot API) -----------------------
-
-
-@pytest.fixture
-async def tg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configure(monkeypatch, tmp_path, fake)
-        yield fake
 
 
 def use_model(monkeypatch: pytest.MonkeyPatch, model: FakeModel, timeout: float) -> None:
