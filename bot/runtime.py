@@ -329,11 +329,13 @@ class Runtime(UpdateInboxCalls):
     def _render_posts(self, posts: Sequence[Post]) -> dict[int, Reply | None]:
         rendered: dict[tuple[int, str, PostLook, bool], Reply | None] = {}
         replies: dict[int, Reply | None] = {}
+        # Each chat's settings (its look, its language) in a few queries for the whole batch.
+        every = self.store.chats.settings_of(post.message.chat for post in posts)
         looks: dict[ChatRef, tuple[ChatSettings, str]] = {}
         for post in posts:
             chat = post.message.chat
             if chat not in looks:
-                settings = self.store.chat_settings(chat)
+                settings = every[chat]
                 language = dispatch.chat_language(self.ctx, chat, settings=settings)
                 looks[chat] = (settings, language)
             settings, chat_language = looks[chat]
@@ -365,8 +367,9 @@ class Runtime(UpdateInboxCalls):
     def _outgoing_posts(self, deliveries: list[Delivery]) -> list[Outgoing | None]:
         rendered: dict[tuple[int, str, PostLook, bool], Reply | None] = {}
         outgoing: list[Outgoing | None] = []
+        every = self.store.chats.settings_of(delivery.chat for delivery in deliveries)
         for delivery in deliveries:
-            settings = self.store.chat_settings(delivery.chat)
+            settings = every[delivery.chat]
             language = dispatch.chat_language(self.ctx, delivery.chat, settings=settings)
             key = (delivery.article_id, language, PostLook.of(settings), settings.translate)
             if key not in rendered:

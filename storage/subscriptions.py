@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 
-from storage.db import Db, to_ts
+from storage.db import Db, Row, marks, to_ts
 from storage.models import ChatRef, ChatSettings, Subscription
 
 # -- SQLite dialect: UPDATE OR REPLACE / OR IGNORE (a row under the new id may exist already;
@@ -145,19 +146,29 @@ class Subscriptions:
         row = self.db.one(
             "SELECT * FROM chats WHERE platform=? AND chat_id=?", (chat.platform, chat.chat_id)
         )
-        if row is None:
-            return ChatSettings(chat=chat)
-        return ChatSettings(
-            chat=chat,
-            language=row["language"],
-            subscribe_policy=row["subscribe_policy"],
-            threads=bool(row["threads"]),
-            detected_language=row["detected_language"],
-            images=bool(row["images"]),
-            post_style=row["post_style"] or "default",
-            post_template=row["post_template"],
-            translate=bool(row["translate"]),
-        )
+        return _settings(chat, row)
+
+    def settings_of(self, chats: Iterable[ChatRef]) -> dict[ChatRef, ChatSettings]:
+        """settings() of many chats in a query per platform and _CHUNK of them (the refresh
+        job draws thousands of copies in their chats' looks)."""
+        wanted: dict[str, list[str]] = defaultdict(list)
+        for chat in set(chats):
+            wanted[chat.platform].append(chat.chat_id)
+        found: dict[ChatRef, ChatSettings] = {}
+        for platform, ids in wanted.items():
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                rows = self.db.rows(
+                    f"SELECT * FROM chats WHERE platform=? AND chat_id IN ({marks(chunk)})",
+                    (platform, *chunk),
+                )
+                for row in rows:
+                    chat = ChatRef(platform, row["chat_id"])
+                    found[chat] = _settings(chat, row)
+                for chat_id in chunk:
+                    chat = ChatRef(platform, chat_id)
+                    found.setdefault(chat, ChatSettings(chat=chat))
+        return found
 
     def update_settings(self, chat: ChatRef, changes: dict[str, object]) -> ChatSettings:
         if not set(changes) <= CHAT_SETTINGS:
@@ -176,3 +187,22 @@ class Subscriptions:
                     (stored, chat.platform, chat.chat_id),
                 )
         return self.settings(chat)
+
+
+_CHUNK = 500  # chat ids per query: well under SQLite's limit on parameters
+
+
+def _settings(chat: ChatRef, row: Row | None) -> ChatSettings:
+    if row is None:
+        return ChatSettings(chat=chat)
+    return ChatSettings(
+        chat=chat,
+        language=row["language"],
+        subscribe_policy=row["subscribe_policy"],
+        threads=bool(row["threads"]),
+        detected_language=row["detected_language"],
+        images=bool(row["images"]),
+        post_style=row["post_style"] or "default",
+        post_template=row["post_template"],
+        translate=bool(row["translate"]),
+    )
