@@ -330,7 +330,7 @@ class Runtime(UpdateInboxCalls):
         rendered: dict[tuple[int, str, PostLook, bool], Reply | None] = {}
         replies: dict[int, Reply | None] = {}
         # Each chat's settings (its look, its language) in a few queries for the whole batch.
-        every = self.store.chats.settings_of(post.message.chat for post in posts)
+        every = {s.chat: s for s in self.store.chats.settings_of(p.message.chat for p in posts)}
         looks: dict[ChatRef, tuple[ChatSettings, str]] = {}
         for post in posts:
             chat = post.message.chat
@@ -367,7 +367,7 @@ class Runtime(UpdateInboxCalls):
     def _outgoing_posts(self, deliveries: list[Delivery]) -> list[Outgoing | None]:
         rendered: dict[tuple[int, str, PostLook, bool], Reply | None] = {}
         outgoing: list[Outgoing | None] = []
-        every = self.store.chats.settings_of(delivery.chat for delivery in deliveries)
+        every = {s.chat: s for s in self.store.chats.settings_of(d.chat for d in deliveries)}
         for delivery in deliveries:
             settings = every[delivery.chat]
             language = dispatch.chat_language(self.ctx, delivery.chat, settings=settings)

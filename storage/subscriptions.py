@@ -148,9 +148,9 @@ class Subscriptions:
         )
         return _settings(chat, row)
 
-    def settings_of(self, chats: Iterable[ChatRef]) -> dict[ChatRef, ChatSettings]:
-        """settings() of many chats in a query per platform and _CHUNK of them (the refresh
-        job draws thousands of copies in their chats' looks)."""
+    def settings_of(self, chats: Iterable[ChatRef]) -> list[ChatSettings]:
+        """settings() of many chats (each once) in a query per platform and _CHUNK of them:
+        the refresh job draws thousands of copies in their chats' looks."""
         wanted: dict[str, list[str]] = defaultdict(list)
         for chat in set(chats):
             wanted[chat.platform].append(chat.chat_id)
@@ -168,7 +168,7 @@ class Subscriptions:
                 for chat_id in chunk:
                     chat = ChatRef(platform, chat_id)
                     found.setdefault(chat, ChatSettings(chat=chat))
-        return found
+        return list(found.values())
 
     def update_settings(self, chat: ChatRef, changes: dict[str, object]) -> ChatSettings:
         if not set(changes) <= CHAT_SETTINGS:

@@ -359,7 +359,7 @@ def test_every_public_store_operation_runs_on_both_engines() -> None:
 def test_many_chats_settings_are_read_at_once_as_one_by_one(any_store: Store) -> None:
     plain, english, other = TG, ChatRef("telegram", "43"), ChatRef("discord", "7")
     any_store.update_chat_settings(english, language="en", post_style="compact", images=False)
-    found = any_store.chats.settings_of([plain, english, other, english])
+    found = {s.chat: s for s in any_store.chats.settings_of([plain, english, other, english])}
     assert set(found) == {plain, english, other}
     for chat in (plain, english, other):
         assert found[chat] == any_store.chat_settings(chat)
